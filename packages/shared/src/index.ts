@@ -1,0 +1,6 @@
+export * from './errors';
+export * from './rng';
+export * from './params';
+export * from './optim';
+export * from './nn';
+export * from './backend';

@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Optimizer hyper-parameters (plain data, stored in checkpoints' config). */
+export type AdamWConfig = { beta1: number; beta2: number; eps: number; weightDecay: number };
+export const defaultAdamW: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.0 };
+
+/** Per-parameter moments, keyed by parameter name like the params themselves. */
+export type AdamState = { step: number; m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> };
+
+export function initAdamState(): AdamState {
+  return { step: 0, m: new Map(), v: new Map() };
+}
+
+/** Linear warmup for `warmup` steps, then cosine decay from `lr` to `lr * minRatio` at `total`. */
+export function warmupCosine(step: number, lr: number, warmup: number, total: number, minRatio = 0.1): number {
+  if (warmup > 0 && step < warmup) return (lr * (step + 1)) / warmup;
+  const t = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
+  return lr * (minRatio + (1 - minRatio) * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+/** Global L2 norm of all gradients (a scalar tensor). */
+export function globalNorm(grads: tf.NamedTensorMap): tf.Scalar {
+  return tf.tidy(() => {
+    const sq = Object.values(grads).map((g) => tf.sum(tf.square(g)));
+    return tf.sqrt(tf.addN(sq)) as tf.Scalar;
+  });
+}
+
+/**
+ * Scales all gradients so that their global norm is at most `maxNorm` (no-op when maxNorm <= 0).
+ * Returns new tensors and the pre-clip norm; the caller disposes the input grads.
+ */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
+  const normT = globalNorm(grads);
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  const scale = maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
+  const out: tf.NamedTensorMap = {};
+  for (const [k, g] of Object.entries(grads)) out[k] = tf.tidy(() => (scale === 1 ? g.clone() : tf.mul(g, scale)));
+  return { grads: out, norm };
+}
+
+/**
+ * One AdamW step (decoupled weight decay, applied to tensors of rank >= 2 only: matrices and conv kernels,
+ * not norms, biases or codebooks' scalars). Updates `params` in place and advances `state`.
+ */
+export function adamwStep(
+  params: Map<string, tf.Variable>,
+  grads: tf.NamedTensorMap,
+  state: AdamState,
+  cfg: AdamWConfig,
+  lr: number,
+): void {
+  state.step += 1;
+  const t = state.step;
+  const bc1 = 1 - Math.pow(cfg.beta1, t);
+  const bc2 = 1 - Math.pow(cfg.beta2, t);
+  for (const [name, g] of Object.entries(grads)) {
+    const p = params.get(name);
+    if (!p) throw new Error(`gradient for unknown parameter ${name}`);
+    const mPrev = state.m.get(name);
+    const vPrev = state.v.get(name);
+    const [m, v] = tf.tidy(() => [
+      mPrev ? tf.add(tf.mul(mPrev, cfg.beta1), tf.mul(g, 1 - cfg.beta1)) : tf.mul(g, 1 - cfg.beta1),
+      vPrev ? tf.add(tf.mul(vPrev, cfg.beta2), tf.mul(tf.square(g), 1 - cfg.beta2)) : tf.mul(tf.square(g), 1 - cfg.beta2),
+    ]);
+    mPrev?.dispose();
+    vPrev?.dispose();
+    state.m.set(name, tf.keep(m));
+    state.v.set(name, tf.keep(v));
+    tf.tidy(() => {
+      const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), cfg.eps));
+      let next = tf.sub(p, tf.mul(update, lr));
+      if (cfg.weightDecay > 0 && p.rank >= 2) next = tf.sub(next, tf.mul(p, lr * cfg.weightDecay));
+      p.assign(next);
+    });
+  }
+}
+
+export function disposeAdamState(state: AdamState): void {
+  for (const t of state.m.values()) t.dispose();
+  for (const t of state.v.values()) t.dispose();
+  state.m.clear();
+  state.v.clear();
+}
