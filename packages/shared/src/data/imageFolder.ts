@@ -1,0 +1,146 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { UserError } from '../errors';
+import { convertChannels } from './convert';
+import type { ImageDataset, Split } from './types';
+
+/** Image file extensions read from class folders (case-insensitive); other files are ignored. */
+export const imageExtensions = ['.png', '.jpg', '.jpeg', '.webp'] as const;
+/** Default cap on decoded input size (width*height), against decompression bombs. */
+export const defaultMaxPixels = 50_000_000;
+/** In a folder dataset, the k-th image (sorted by name) of each class is test when k % testEvery == testEvery-1. */
+export const folderTestEvery = 10;
+
+export type ImageFolderOptions = {
+  /** Output side: every image is resized and centre-cropped ('cover') to size x size. */
+  size: number;
+  /** Output channels: 1 grey or 3 RGB; inputs are converted (grey <-> RGB, alpha flattened on white). */
+  channels: 1 | 3;
+  /** Inputs with more than this many pixels are rejected before decoding (default 50 megapixels). */
+  maxPixels?: number;
+  /** Which images to load: all (default), or the deterministic train/test split (see folderTestEvery). */
+  split?: Split | 'all';
+};
+
+function checkOutputShape(size: number, channels: number): void {
+  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new UserError(`size: must be an integer in 1..4096 (got ${size})`);
+  if (channels !== 1 && channels !== 3) throw new UserError(`channels: must be 1 or 3 (got ${channels})`);
+}
+
+/**
+ * Decodes one image file to [size,size,channels] uint8: EXIF-oriented, alpha flattened on white,
+ * resized to cover size x size and centre-cropped, converted to sRGB (3) or Rec.601 luma grey (1).
+ * Corrupt/truncated files and files over `maxPixels` give a UserError naming the file.
+ */
+export async function decodeImage(file: string, size: number, channels: 1 | 3, maxPixels = defaultMaxPixels): Promise<Uint8Array> {
+  checkOutputShape(size, channels);
+  const pipeline = sharp(file, { limitInputPixels: maxPixels, failOn: 'error' })
+    .rotate() // apply EXIF orientation
+    .flatten({ background: '#ffffff' })
+    .resize(size, size, { fit: 'cover', position: 'centre' })
+    .toColourspace('srgb'); // grey is made below in JS, with the same luma as convertDataset
+  let out: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    out = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0].trim();
+    if (/pixel limit/i.test(msg)) {
+      const meta = await sharp(file, { limitInputPixels: false }).metadata().catch(() => null);
+      const dims = meta?.width && meta.height ? `${meta.width}x${meta.height} = ${meta.width * meta.height} pixels, ` : '';
+      throw new UserError(`${file}: image too large (${dims}limit ${maxPixels} pixels)`);
+    }
+    if (/ENOENT|no such file|missing/i.test(msg)) throw new UserError(`${file}: file not found`);
+    throw new UserError(`${file}: corrupt or unreadable image (${msg})`);
+  }
+  const { data, info } = out;
+  if (info.channels !== 3 || info.width !== size || info.height !== size)
+    throw new UserError(`${file}: decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
+  return convertChannels(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 3, channels);
+}
+
+/** The class folders and image files of an ImageFolder tree, all sorted by name (code-unit order). */
+export type FolderListing = { classNames: string[]; files: { file: string; label: number; indexInClass: number }[] };
+
+const isDir = (p: string) => {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored. UserErrors: missing root,
+ * no class folders, a class folder without images, a single class (class-conditional training needs >= 2).
+ */
+export function listImageFolder(root: string): FolderListing {
+  if (!fs.existsSync(root)) throw new UserError(`${root}: folder not found`);
+  if (!isDir(root)) throw new UserError(`${root}: not a folder (expected ${root}/<class>/*.png)`);
+  const classNames = fs
+    .readdirSync(root)
+    .filter((name) => !name.startsWith('.') && isDir(path.join(root, name)))
+    .sort();
+  if (classNames.length === 0)
+    throw new UserError(`${root}: no class folders (expected ${path.join(root, '<class>')}/*.{png,jpg,jpeg,webp})`);
+  const files: FolderListing['files'] = [];
+  for (const [label, cls] of classNames.entries()) {
+    const dir = path.join(root, cls);
+    const images = fs
+      .readdirSync(dir)
+      .filter((f) => !f.startsWith('.') && (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase()))
+      .filter((f) => !isDir(path.join(dir, f)))
+      .sort();
+    if (images.length === 0) throw new UserError(`${dir}: class folder has no images (.png, .jpg, .jpeg, .webp)`);
+    images.forEach((f, k) => files.push({ file: path.join(dir, f), label, indexInClass: k }));
+  }
+  if (classNames.length < 2)
+    throw new UserError(`${root}: only one class folder (${classNames[0]}); class-conditional training needs at least 2 classes`);
+  return { classNames, files };
+}
+
+/**
+ * Loads an ImageFolder tree root/<class>/*.{png,jpg,jpeg,webp} as an ImageDataset [N,size,size,channels].
+ * Images of any size or channel count are CONVERTED: resized to cover size x size and centre-cropped,
+ * grey <-> RGB converted, alpha flattened on white. Class names are the sorted folder names; labels follow them.
+ * With `split`, only that part is decoded (every 10th image of each class by sorted name is test).
+ */
+export async function loadImageFolder(root: string, opts: ImageFolderOptions): Promise<ImageDataset> {
+  const { size, channels, maxPixels = defaultMaxPixels, split = 'all' } = opts;
+  checkOutputShape(size, channels);
+  const listing = listImageFolder(root);
+  const isTest = (k: number) => k % folderTestEvery === folderTestEvery - 1;
+  const files = listing.files.filter((f) => split === 'all' || isTest(f.indexInClass) === (split === 'test'));
+  if (files.length === 0)
+    throw new UserError(`${root}: no ${split} images (every ${folderTestEvery}th image of each class is test; classes need >= ${folderTestEvery} images)`);
+
+  const per = size * size * channels;
+  const images = new Uint8Array(files.length * per);
+  const labels = Int32Array.from(files, (f) => f.label);
+  // A few decodes in flight keep sharp's thread pool busy; order is fixed by index, not completion.
+  let next = 0;
+  // Report the failing file with the lowest index among those tried, not whichever decode failed first.
+  const failure: { index: number; error: unknown } = { index: Infinity, error: null };
+  const worker = async () => {
+    while (failure.index === Infinity && next < files.length) {
+      const i = next++;
+      try {
+        images.set(await decodeImage(files[i].file, size, channels, maxPixels), i * per);
+      } catch (error) {
+        if (i < failure.index) Object.assign(failure, { index: i, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, files.length) }, worker));
+  if (failure.index !== Infinity) throw failure.error;
+  return {
+    name: `folder:${path.basename(path.resolve(root))}${split === 'all' ? '' : `/${split}`}`,
+    images,
+    n: files.length,
+    height: size,
+    width: size,
+    channels,
+    labels,
+    classNames: listing.classNames,
+  };
+}

@@ -1,0 +1,135 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { decodeImage, defaultMaxPixels } from './data/imageFolder';
+import { drawText, fontGlyphHeight, textWidth } from './font5x7';
+
+/** uint8 pixels [B,H,W,C] (0..255) -> float tensor [B,H,W,C] in [-1, 1] (v/127.5 - 1). */
+export function toFloat(pixels: Uint8Array, shape: [number, number, number, number]): tf.Tensor4D {
+  const [b, h, w, c] = shape;
+  if (pixels.length !== b * h * w * c) throw new Error(`toFloat: ${pixels.length} pixels do not fit shape [${shape.join(',')}]`);
+  const out = new Float32Array(pixels.length);
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i] / 127.5 - 1;
+  return tf.tensor4d(out, shape);
+}
+
+/** Float tensor [B,H,W,C] in [-1, 1] -> uint8 pixels [B,H,W,C]: clipped to [-1, 1], scaled, rounded. Does not dispose x. */
+export function toUint8(x: tf.Tensor4D): Uint8Array {
+  const v = x.dataSync();
+  const out = new Uint8Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const f = v[i] > 1 ? 1 : v[i] < -1 ? -1 : v[i]; // NaN falls through to Math.round(NaN) -> 0 in a Uint8Array
+    out[i] = Math.round((f + 1) * 127.5);
+  }
+  return out;
+}
+
+/** Writes pixels [H,W,C] (C = 1 grey, 3 RGB) as a PNG, creating parent folders. */
+export async function writePng(file: string, pixels: Uint8Array, height: number, width: number, channels: 1 | 3): Promise<void> {
+  if (pixels.length !== height * width * channels)
+    throw new Error(`writePng: ${pixels.length} bytes do not fit ${height}x${width}x${channels}`);
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels } });
+  // Without an explicit colourspace sharp would write a 1-channel buffer as an RGB PNG.
+  await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').png().toFile(file);
+}
+
+/** Reads one image file as [size,size,channels] uint8, converted like ImageFolder images (see decodeImage). */
+export async function readImage(file: string, size: number, channels: 1 | 3, maxPixels = defaultMaxPixels): Promise<Uint8Array> {
+  return decodeImage(file, size, channels, maxPixels);
+}
+
+export type GridOptions = {
+  /** Nearest-neighbour upscaling of each image (default 1). */
+  scale?: number;
+  /** Gap between cells and around the border, in output pixels (default 2). */
+  pad?: number;
+  /** Size of a font pixel (default 2 when a cell is >= 48 px tall, else 1). */
+  fontScale?: number;
+};
+
+/** Pixel layout of a grid, exposed so tests and callers can locate cells and labels. */
+export type GridLayout = { width: number; height: number; labelWidth: number; cellWidth: number; cellHeight: number; rowHeight: number; pad: number; fontScale: number };
+
+/** Computes the layout writeGrid uses for `rows` of images [h,w]. */
+export function gridLayout(rows: { label: string; images: Uint8Array[] }[], h: number, w: number, opts: GridOptions = {}): GridLayout {
+  const scale = opts.scale ?? 1;
+  const pad = opts.pad ?? 2;
+  const cellWidth = w * scale;
+  const cellHeight = h * scale;
+  const fontScale = opts.fontScale ?? (cellHeight >= 48 ? 2 : 1);
+  const maxText = Math.max(0, ...rows.map((r) => textWidth(r.label, fontScale)));
+  const labelWidth = maxText > 0 ? maxText + pad : 0;
+  const cols = Math.max(1, ...rows.map((r) => r.images.length));
+  const rowHeight = Math.max(cellHeight, fontGlyphHeight * fontScale);
+  return {
+    width: pad + labelWidth + cols * (cellWidth + pad),
+    height: pad + rows.length * (rowHeight + pad),
+    labelWidth,
+    cellWidth,
+    cellHeight,
+    rowHeight,
+    pad,
+    fontScale,
+  };
+}
+
+/**
+ * Renders pixel images (each [h,w,c] uint8) as a PNG grid on white: one row per entry of `rows`, its label
+ * drawn in black on the left with the built-in 5x7 font (no system fonts needed). Creates parent folders.
+ */
+export async function writeGrid(
+  file: string,
+  rows: { label: string; images: Uint8Array[] }[],
+  h: number,
+  w: number,
+  c: 1 | 3,
+  opts: GridOptions = {},
+): Promise<GridLayout> {
+  const layout = gridLayout(rows, h, w, opts);
+  const scale = opts.scale ?? 1;
+  const { width, height, pad, labelWidth, cellWidth, cellHeight, rowHeight, fontScale } = layout;
+  const canvas = new Uint8Array(width * height * c).fill(255);
+  const black = new Array<number>(c).fill(0);
+  rows.forEach((row, r) => {
+    const top = pad + r * (rowHeight + pad);
+    drawText(canvas, height, width, c, row.label, pad, top + Math.floor((rowHeight - fontGlyphHeight * fontScale) / 2), black, fontScale);
+    row.images.forEach((img, k) => {
+      if (img.length !== h * w * c) throw new Error(`writeGrid: image ${k} of row "${row.label}" has ${img.length} bytes, expected ${h * w * c}`);
+      const left = pad + labelWidth + k * (cellWidth + pad);
+      const cellTop = top + Math.floor((rowHeight - cellHeight) / 2);
+      for (let y = 0; y < cellHeight; y++) {
+        const sy = Math.floor(y / scale);
+        for (let x = 0; x < cellWidth; x++) {
+          const src = (sy * w + Math.floor(x / scale)) * c;
+          const dst = ((cellTop + y) * width + left + x) * c;
+          for (let k2 = 0; k2 < c; k2++) canvas[dst + k2] = img[src + k2];
+        }
+      }
+    });
+  });
+  await writePng(file, canvas, height, width, c);
+  return layout;
+}
+
+/** Originals over reconstructions: a two-row grid labelled "original" and "recon". */
+export async function writeComparisonGrid(
+  file: string,
+  top: Uint8Array[],
+  bottom: Uint8Array[],
+  h: number,
+  w: number,
+  c: 1 | 3,
+  opts: GridOptions = {},
+): Promise<GridLayout> {
+  return writeGrid(file, [{ label: 'original', images: top }, { label: 'recon', images: bottom }], h, w, c, opts);
+}
+
+/** Splits a [B,H,W,C] buffer into B images of H*W*C bytes (views, no copy). */
+export function splitImages(pixels: Uint8Array, h: number, w: number, c: number): Uint8Array[] {
+  const per = h * w * c;
+  const out: Uint8Array[] = [];
+  for (let i = 0; i + per <= pixels.length; i += per) out.push(pixels.subarray(i, i + per));
+  return out;
+}
