@@ -44,7 +44,8 @@ export class ParamStore {
   /** Creates a variable; throws if the name exists (two layers sharing a name is always a bug). */
   create(name: string, shape: number[], init: Init, trainable = true): tf.Variable {
     if (this.vars.has(name)) throw new Error(`parameter ${name} created twice`);
-    const v = tf.variable(tf.tensor(fill(shape, init, this.rng), shape, 'float32'), trainable, name);
+    // tfjs variable names are process-global; ours live in this map so several models can coexist in one process.
+    const v = tf.variable(tf.tensor(fill(shape, init, this.rng), shape, 'float32'), trainable);
     this.vars.set(name, v);
     return v;
   }

@@ -1,0 +1,105 @@
+import { check, type ParamStore } from '@factorgen/shared';
+
+/**
+ * Factorized autoregressive generator (FQGAN's FAR on a LlamaGen-style backbone), as plain data
+ * (stored verbatim in checkpoints).
+ *
+ * Positional encoding (`rope`): '2d' is the default. The backbone sees a 2-D token grid in raster order; 2-D RoPE
+ * (LlamaGen's c2i choice) rotates half of each head's channel pairs by the token's row and half by its column, so
+ * a token's vertical neighbour (gridW steps back in raster order) is as "close" as its horizontal one. '1d' rotates
+ * by the raster index instead. The class token gets the identity rotation in both modes, as in LlamaGen.
+ * The head's K slots use learned slot embeddings (K is tiny and every slot has its own output layer).
+ */
+export type GeneratorConfig = {
+  /** Token grid of one image: T = gridH * gridW positions in raster order. */
+  gridH: number;
+  gridW: number;
+  /** V_k for each of the K sub-codebooks. */
+  subCodebookSizes: number[];
+  /** Real classes are [0, numClasses); index numClasses is the null class of classifier-free guidance. */
+  numClasses: number;
+  /** Backbone width, number of blocks, attention heads, SwiGLU hidden size. */
+  width: number;
+  depth: number;
+  heads: number;
+  mlpHidden: number;
+  /** 'ar': a small causal transformer over the K sub-tokens of a position; 'parallel': K independent linear heads. */
+  headMode: 'ar' | 'parallel';
+  /** Blocks of the AR head (1..4); its width (<= width; h_t is projected when smaller), heads and SwiGLU hidden size. */
+  headLayers: number;
+  headWidth: number;
+  headHeads: number;
+  headMlpHidden: number;
+  /** Dropout on embeddings and on each residual branch, training only. */
+  dropout: number;
+  rope: '1d' | '2d';
+  /** Probability that a training label is replaced by the null class. */
+  classDropout: number;
+};
+
+/** A small preset for 7x7 token grids with two 1024-entry sub-codebooks (9.6 M parameters). */
+export const smallGenerator7x7: GeneratorConfig = {
+  gridH: 7,
+  gridW: 7,
+  subCodebookSizes: [1024, 1024],
+  numClasses: 10,
+  width: 256,
+  depth: 8,
+  heads: 8,
+  mlpHidden: 768,
+  headMode: 'ar',
+  headLayers: 2,
+  headWidth: 256,
+  headHeads: 8,
+  headMlpHidden: 768,
+  dropout: 0.1,
+  rope: '2d',
+  classDropout: 0.1,
+};
+
+/** The preset with `overrides` applied, validated. */
+export function makeGeneratorConfig(overrides: Partial<GeneratorConfig> = {}): GeneratorConfig {
+  const cfg = { ...smallGenerator7x7, subCodebookSizes: [...smallGenerator7x7.subCodebookSizes], ...overrides };
+  validateGeneratorConfig(cfg);
+  return cfg;
+}
+
+const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1;
+
+/** Throws a one-line UserError naming the first invalid field. */
+export function validateGeneratorConfig(cfg: GeneratorConfig): void {
+  const what = 'generator config';
+  for (const f of ['gridH', 'gridW', 'numClasses', 'width', 'depth', 'heads', 'mlpHidden'] as const) {
+    check(isPosInt(cfg[f]), what, `${f} must be a positive integer (got ${String(cfg[f])})`);
+  }
+  check(cfg.gridH * cfg.gridW >= 1, what, 'the grid must have at least one position');
+  check(
+    Array.isArray(cfg.subCodebookSizes) && cfg.subCodebookSizes.length >= 1,
+    what,
+    'subCodebookSizes must list at least one sub-codebook size',
+  );
+  for (const v of cfg.subCodebookSizes) check(isPosInt(v) && v >= 2, what, `every sub-codebook size must be an integer >= 2 (got ${v})`);
+  check(cfg.width >= cfg.subCodebookSizes.length, what, `width (${cfg.width}) must be at least the number of sub-codebooks`);
+  check(cfg.width % cfg.heads === 0, what, `heads (${cfg.heads}) must divide width (${cfg.width})`);
+  const dh = cfg.width / cfg.heads;
+  check(cfg.rope === '1d' || cfg.rope === '2d', what, `rope must be '1d' or '2d' (got ${String(cfg.rope)})`);
+  if (cfg.rope === '2d') check(dh % 4 === 0, what, `2-D RoPE needs width/heads divisible by 4 (got ${dh})`);
+  else check(dh % 2 === 0, what, `1-D RoPE needs an even width/heads (got ${dh})`);
+  check(cfg.headMode === 'ar' || cfg.headMode === 'parallel', what, `headMode must be 'ar' or 'parallel' (got ${String(cfg.headMode)})`);
+  check(isPosInt(cfg.headLayers) && cfg.headLayers <= 4, what, `headLayers must be an integer in 1..4 (got ${cfg.headLayers})`);
+  for (const f of ['headWidth', 'headHeads', 'headMlpHidden'] as const) {
+    check(isPosInt(cfg[f]), what, `${f} must be a positive integer (got ${String(cfg[f])})`);
+  }
+  check(cfg.headWidth <= cfg.width, what, `headWidth (${cfg.headWidth}) must not exceed width (${cfg.width})`);
+  check(cfg.headWidth % cfg.headHeads === 0, what, `headHeads (${cfg.headHeads}) must divide headWidth (${cfg.headWidth})`);
+  check(cfg.dropout >= 0 && cfg.dropout < 1, what, `dropout must be in [0, 1) (got ${cfg.dropout})`);
+  check(cfg.classDropout >= 0 && cfg.classDropout < 1, what, `classDropout must be in [0, 1) (got ${cfg.classDropout})`);
+}
+
+/** T: positions per image. */
+export function seqLen(cfg: GeneratorConfig): number {
+  return cfg.gridH * cfg.gridW;
+}
+
+/** A generator: its config and its named parameters (the checkpoint is exactly these two). */
+export type Generator = { cfg: GeneratorConfig; params: ParamStore };

@@ -1,0 +1,106 @@
+import * as tf from '@tensorflow/tfjs';
+import { linear, type ParamStore } from '@factorgen/shared';
+import type { Generator, GeneratorConfig } from './config';
+import { block, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm } from './layers';
+
+/**
+ * Factorized head (FQGAN's FAR). At each position the backbone's h_t is decoded into K sub-tokens.
+ * 'ar': a small causal transformer over the slots [proj(h_t), emb_0(c_0), ..., emb_{K-2}(c_{K-2})] (length K);
+ *       slot k predicts c_k through sub-codebook k's own output layer, so c_k is conditioned on c_0..c_{k-1}.
+ * 'parallel': K independent linear layers on h_t (sub-tokens independent given h_t).
+ * Output layers start at zero (as in LlamaGen), so an untrained model predicts uniform distributions.
+ */
+export function createHeadParams(params: ParamStore, cfg: GeneratorConfig): void {
+  const K = cfg.subCodebookSizes.length;
+  if (cfg.headMode === 'parallel') {
+    cfg.subCodebookSizes.forEach((V, k) => {
+      params.create(`head/out${k}/w`, [cfg.width, V], { kind: 'zeros' });
+      params.create(`head/out${k}/b`, [V], { kind: 'zeros' });
+    });
+    return;
+  }
+  const hw = cfg.headWidth;
+  if (hw !== cfg.width) params.create('head/inProj', [cfg.width, hw], { kind: 'normal', std: 0.02 });
+  for (let k = 0; k < K - 1; k++) params.create(`head/emb${k}`, [cfg.subCodebookSizes[k], hw], { kind: 'normal', std: 0.02 });
+  // Learned slot embeddings instead of RoPE: K is tiny and fixed.
+  params.create('head/slotPos', [K, hw], { kind: 'normal', std: 0.02 });
+  for (let i = 0; i < cfg.headLayers; i++) createBlockParams(params, `head/block${i}`, hw, cfg.headMlpHidden, cfg.headLayers);
+  params.create('head/normOut', [hw], { kind: 'ones' });
+  cfg.subCodebookSizes.forEach((V, k) => {
+    params.create(`head/out${k}/w`, [hw, V], { kind: 'zeros' });
+    params.create(`head/out${k}/b`, [V], { kind: 'zeros' });
+  });
+}
+
+/**
+ * Inputs of AR-head slots start..start+L-1, with their slot embeddings added.
+ * h: [N, width], used iff start = 0 (slot 0); sub: int32 [N, n], the sub-tokens feeding the remaining slots
+ * (column i holds c_{s-1} for slot s = max(start, 1) + i), or null when only slot 0 is asked for.
+ * Returns [N, L, headWidth].
+ */
+export function headSlots(gen: Generator, start: number, h: tf.Tensor2D | null, sub: tf.Tensor2D | null): tf.Tensor3D {
+  const { cfg, params } = gen;
+  const parts: tf.Tensor3D[] = [];
+  if (start === 0) {
+    if (!h) throw new Error('headSlots: slot 0 needs h');
+    const x = cfg.headWidth !== cfg.width ? linear(h, params.get('head/inProj')) : h;
+    parts.push(tf.expandDims(x, 1) as tf.Tensor3D);
+  }
+  if (sub) {
+    const first = Math.max(start, 1);
+    tf.unstack(sub, 1).forEach((c, i) => {
+      parts.push(tf.expandDims(tf.gather(params.get(`head/emb${first + i - 1}`), c), 1) as tf.Tensor3D);
+    });
+  }
+  const x = parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
+  const L = x.shape[1];
+  return tf.add(x, tf.slice(params.get('head/slotPos'), [start, 0], [L, -1])) as tf.Tensor3D;
+}
+
+/**
+ * The AR head's transformer on slots start..start+L-1. x: [N, L, headWidth] from headSlots, cache: keys/values of
+ * slots 0..start-1 (null when start = 0). Returns logits: L tensors, the i-th [N, V_{start+i}], and the extended cache.
+ */
+export function headForward(
+  gen: Generator,
+  x: tf.Tensor3D,
+  start: number,
+  cache: KVCache | null,
+  drop: DropoutCtx,
+): { logits: tf.Tensor2D[]; cache: KVCache } {
+  const { cfg, params } = gen;
+  const [N, L, hw] = x.shape;
+  let y = maybeDropout(x, drop);
+  const next: KVCache = [];
+  for (let i = 0; i < cfg.headLayers; i++) {
+    const out = block(params, `head/block${i}`, y, cfg.headHeads, null, cache ? cache[i] : null, drop);
+    y = out.y;
+    next.push(out.kv);
+  }
+  y = rmsNorm(y, params.get('head/normOut')) as tf.Tensor3D;
+  // [N, L, hw] -> L x [N, hw] via a transpose so each slice is contiguous (strided slices are slow on cpu).
+  const slots = L === 1 ? [tf.reshape(y, [N, hw])] : tf.unstack(tf.transpose(y, [1, 0, 2]));
+  const logits = slots.map((s, i) => {
+    const k = start + i;
+    return linear(s, params.get(`head/out${k}/w`), params.get(`head/out${k}/b`)) as tf.Tensor2D;
+  });
+  return { logits, cache: next };
+}
+
+/** 'parallel' head: h: [N, width] -> K logits, the k-th [N, V_k]. */
+export function parallelLogits(gen: Generator, h: tf.Tensor2D): tf.Tensor2D[] {
+  return gen.cfg.subCodebookSizes.map(
+    (_, k) => linear(h, gen.params.get(`head/out${k}/w`), gen.params.get(`head/out${k}/b`)) as tf.Tensor2D,
+  );
+}
+
+/**
+ * Teacher-forced head over N positions at once (N = B*T in training). h: [N, width], tokens: int32 [N, K] (the
+ * targets, whose first K-1 sub-tokens feed the AR slots) -> K logits, the k-th [N, V_k].
+ */
+export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
+  if (gen.cfg.headMode === 'parallel') return parallelLogits(gen, h);
+  const K = gen.cfg.subCodebookSizes.length;
+  const sub = K > 1 ? (tf.slice(tokens, [0, 0], [-1, K - 1]) as tf.Tensor2D) : null;
+  return headForward(gen, headSlots(gen, 0, h, sub), 0, null, drop).logits;
+}

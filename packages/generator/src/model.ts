@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore, Rng } from '@factorgen/shared';
+import { type Generator, type GeneratorConfig, seqLen, validateGeneratorConfig } from './config';
+import { backboneTeacherForced, createBackboneParams } from './gpt';
+import { createHeadParams, headTeacherForced } from './head';
+import type { DropoutCtx } from './layers';
+
+export type { Generator } from './config';
+
+/**
+ * Builds a generator with parameters drawn from Rng(seed) (same numbers on every backend). Validates cfg.
+ * Parameter names live under 'gpt/' (backbone) and 'head/'; tf variable names are process-global, so dispose
+ * gen.params before creating another generator in the same process.
+ */
+export function createGenerator(cfg: GeneratorConfig, seed: string | number): Generator {
+  validateGeneratorConfig(cfg);
+  const params = new ParamStore(new Rng(`${seed}`).derive('generator'));
+  createBackboneParams(params, cfg);
+  createHeadParams(params, cfg);
+  return { cfg, params };
+}
+
+/** training: enables class-label dropout and dropout, both drawn from `rng` (required when either rate is > 0). */
+export type LossOptions = { training: boolean; rng?: Rng };
+
+/** Mean of the K sub-token cross-entropies, and each one (averaged over B*T) and each accuracy (argmax = target). */
+export type GeneratorLoss = { loss: tf.Scalar; subLosses: tf.Scalar[]; subAccuracy: tf.Scalar[] };
+
+/**
+ * Replaces each label by the null class (numClasses) with probability p, one rng.next() per label in order.
+ * labels: [B] -> new [B].
+ */
+export function dropClassLabels(labels: Int32Array, numClasses: number, p: number, rng: Rng): Int32Array {
+  const out = Int32Array.from(labels);
+  if (p <= 0) return out;
+  for (let i = 0; i < out.length; i++) if (rng.next() < p) out[i] = numClasses;
+  return out;
+}
+
+/** Class labels as JS ints: an Int32Array as is, an int32 tensor [B] read back (a few bytes). */
+function labelArray(labels: Int32Array | tf.Tensor1D): Int32Array {
+  return labels instanceof Int32Array ? labels : Int32Array.from(labels.dataSync());
+}
+
+function checkInputs(cfg: GeneratorConfig, tokens: tf.Tensor3D, labels: Int32Array): void {
+  const [B, T, K] = tokens.shape;
+  if (tokens.rank !== 3 || T !== seqLen(cfg) || K !== cfg.subCodebookSizes.length || tokens.dtype !== 'int32') {
+    throw new Error(
+      `generator: tokens must be int32 [B, ${seqLen(cfg)}, ${cfg.subCodebookSizes.length}] (got ${tokens.dtype} [${tokens.shape}])`,
+    );
+  }
+  if (labels.length !== B) throw new Error(`generator: ${labels.length} labels for a batch of ${B}`);
+  for (const l of labels) {
+    if (!(l >= 0 && l <= cfg.numClasses)) throw new Error(`generator: label ${l} outside [0, ${cfg.numClasses}]`);
+  }
+}
+
+/**
+ * Teacher-forced logits for whole images (the training forward; the backbone and the head see every position at once).
+ * tokens: int32 [B, T, K], labels: [B] in [0, numClasses] (Int32Array or int32 tensor) -> K tensors, the k-th [B, T, V_k].
+ * Applies class-label dropout and dropout only when opts.training.
+ */
+export function generatorLogits(
+  gen: Generator,
+  tokens: tf.Tensor3D,
+  labelsIn: Int32Array | tf.Tensor1D,
+  opts: LossOptions,
+): tf.Tensor3D[] {
+  const { cfg } = gen;
+  const labels = labelArray(labelsIn);
+  checkInputs(cfg, tokens, labels);
+  const needRng = opts.training && (cfg.dropout > 0 || cfg.classDropout > 0);
+  if (needRng && !opts.rng) throw new Error('generator: training with dropout needs opts.rng');
+  const rng = opts.rng as Rng;
+  const usedLabels = opts.training ? dropClassLabels(labels, cfg.numClasses, cfg.classDropout, rng) : labels;
+  const drop: DropoutCtx = opts.training && cfg.dropout > 0 ? { rate: cfg.dropout, rng } : null;
+  return tf.tidy(() => {
+    const [B, T, K] = tokens.shape;
+    const h = backboneTeacherForced(gen, tokens, tf.tensor1d(usedLabels, 'int32'), drop);
+    const N = B * T;
+    const logits = headTeacherForced(gen, tf.reshape(h, [N, cfg.width]), tf.reshape(tokens, [N, K]), drop);
+    return logits.map((l, k) => tf.reshape(l, [B, T, cfg.subCodebookSizes[k]]) as tf.Tensor3D);
+  });
+}
+
+/**
+ * The training objective. tokens: int32 [B, T, K], labels: [B]. Returns scalars (the caller disposes them).
+ * Use inside tf.variableGrads by returning `.loss` and tf.keep-ing the others if they are wanted.
+ */
+export function generatorLoss(
+  gen: Generator,
+  tokens: tf.Tensor3D,
+  labels: Int32Array | tf.Tensor1D,
+  opts: LossOptions,
+): GeneratorLoss {
+  return tf.tidy(() => {
+    const logits = generatorLogits(gen, tokens, labels, opts);
+    const K = gen.cfg.subCodebookSizes.length;
+    const targets = tf.unstack(tokens, 2); // K x [B, T]
+    const subLosses: tf.Scalar[] = [];
+    const subAccuracy: tf.Scalar[] = [];
+    logits.forEach((l, k) => {
+      const V = gen.cfg.subCodebookSizes[k];
+      const flat = tf.reshape(l, [-1, V]);
+      const t = tf.reshape(targets[k], [-1]);
+      const logp = tf.logSoftmax(flat, -1);
+      subLosses.push(tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(t, V), logp), -1))) as tf.Scalar);
+      subAccuracy.push(tf.mean(tf.cast(tf.equal(tf.argMax(flat, -1), t), 'float32')) as tf.Scalar);
+    });
+    const loss = tf.div(tf.addN(subLosses), K) as tf.Scalar;
+    return { loss, subLosses, subAccuracy };
+  });
+}

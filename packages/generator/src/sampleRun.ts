@@ -1,0 +1,136 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  assignParams, loadCheckpoint, resolveCheckpointDir, writePng, writeGrid, slugify, UserError, Rng,
+} from '@factorgen/shared';
+import { loadTokenizer, decodeToImages } from '@factorgen/tokenizer';
+import { type GeneratorConfig, validateGeneratorConfig } from './config';
+import { createGenerator, type Generator } from './model';
+import { sample, type SampleOptions } from './sampler';
+
+/** What a generator checkpoint records about the tokens it was trained on. */
+export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; classNames: string[]; tokens: string };
+
+export type LoadedGenerator = { gen: Generator; dir: string; provenance: GeneratorProvenance };
+
+/** Loads a generator from a run folder or checkpoint folder. */
+export async function loadGenerator(dir: string): Promise<LoadedGenerator> {
+  const ckDir = resolveCheckpointDir(dir);
+  const ck = await loadCheckpoint(ckDir, 'generator');
+  const config = ck.config as GeneratorConfig;
+  validateGeneratorConfig(config);
+  const gen = createGenerator(config, 'load');
+  assignParams(gen.params.vars, ck.tensors, ckDir);
+  const provenance = ck.extra as GeneratorProvenance;
+  if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
+    throw new UserError(`${ckDir}: generator checkpoint lacks its tokenizer id or class names`);
+  }
+  return { gen, dir: ckDir, provenance };
+}
+
+/**
+ * Where the tokenizer of a generator is: the --tokenizer flag, else the path recorded at encode time
+ * (absolute, or relative to the working directory), else a `tokenizer` folder beside the generator's folder.
+ */
+export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: string): string {
+  if (flag) return flag;
+  const runDir = path.basename(genDir) === 'checkpoint' ? path.dirname(genDir) : genDir;
+  const candidates = [p.tokenizerPath, path.join(path.dirname(runDir), 'tokenizer')];
+  for (const c of candidates) if (c && fs.existsSync(c)) return c;
+  throw new UserError(`--tokenizer: not given, and the generator's tokenizer (${p.tokenizerPath}) was not found; pass --tokenizer DIR`);
+}
+
+/** Parses `--classes` ("all", indices, names or slugs, comma separated) against the class names. */
+export function parseClasses(spec: string | undefined, classNames: string[]): number[] {
+  if (!spec || spec === 'all') return classNames.map((_, i) => i);
+  const out: number[] = [];
+  for (const raw of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    let idx = -1;
+    if (/^\d+$/.test(raw)) idx = Number(raw) < classNames.length ? Number(raw) : -1;
+    else idx = classNames.findIndex((c) => c.toLowerCase() === raw.toLowerCase() || slugify(c) === slugify(raw));
+    if (idx < 0) {
+      throw new UserError(`--classes: unknown class "${raw}" (indices 0..${classNames.length - 1} or names: ${classNames.map(slugify).join(', ')})`);
+    }
+    out.push(idx);
+  }
+  if (out.length === 0) throw new UserError('--classes: no class given');
+  return out;
+}
+
+export type SampleRequest = {
+  generator: string;
+  tokenizer?: string;
+  out: string;
+  classes?: string;
+  perClass: number;
+  batch: number;
+  seed: string;
+  cfgScale: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  useCache: boolean;
+};
+
+export type SampleResult = { out: string; images: number; seconds: number; imagesPerSecond: number; grid: string };
+
+/**
+ * Samples `perClass` images for each requested class and writes `OUT/<index>-<slug>/NNNN.png`, `OUT/grid.png`
+ * (one labelled row per class) and `OUT/samples.json` (class, seed and settings of every image).
+ */
+export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> {
+  const g = await loadGenerator(req.generator);
+  const tokDir = findTokenizerDir(g.dir, g.provenance, req.tokenizer);
+  const t = await loadTokenizer(tokDir);
+  try {
+    if (t.id !== g.provenance.tokenizerId) {
+      throw new UserError(`--tokenizer ${tokDir}: tokenizer ${t.id} is not the one the generator was trained with (${g.provenance.tokenizerId})`);
+    }
+    const names = g.provenance.classNames;
+    const classes = parseClasses(req.classes, names);
+    const cfg = g.gen.cfg;
+    const T = cfg.gridH * cfg.gridW;
+    const K = cfg.subCodebookSizes.length;
+    const { imageSize: S, channels: C } = t.tok.cfg;
+    const labels: number[] = [];
+    for (const c of classes) for (let i = 0; i < req.perClass; i++) labels.push(c);
+    const tokens = new Int32Array(labels.length * T * K);
+    const opts: Omit<SampleOptions, 'rng'> = {
+      cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache,
+    };
+    const t0 = performance.now();
+    for (let i = 0; i < labels.length; i += req.batch) {
+      const part = labels.slice(i, i + req.batch);
+      // One stream per batch start: a sample depends only on seed, its position and the settings.
+      const rng = new Rng(`${req.seed}/sample${i}`);
+      tokens.set(sample(g.gen, Int32Array.from(part), { ...opts, rng }), i * T * K);
+    }
+    const pixels = decodeToImages(t.tok, tokens, labels.length, req.batch);
+    const seconds = (performance.now() - t0) / 1000;
+
+    fs.mkdirSync(req.out, { recursive: true });
+    const per = S * S * C;
+    const records: object[] = [];
+    const rows = new Map<number, Uint8Array[]>();
+    const counters = new Map<number, number>();
+    for (let i = 0; i < labels.length; i++) {
+      const c = labels[i];
+      const n = counters.get(c) ?? 0;
+      counters.set(c, n + 1);
+      const folder = `${c}-${slugify(names[c])}`;
+      const file = path.join(folder, `${String(n).padStart(4, '0')}.png`);
+      const img = pixels.subarray(i * per, (i + 1) * per);
+      await writePng(path.join(req.out, file), img, S, S, C);
+      rows.set(c, [...(rows.get(c) ?? []), img]);
+      records.push({ file, class: c, className: names[c], index: n, batchStart: i - (i % req.batch) });
+    }
+    const grid = path.join(req.out, 'grid.png');
+    await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C);
+    const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };
+    fs.writeFileSync(path.join(req.out, 'samples.json'), JSON.stringify({ settings, seconds, images: records }, null, 1));
+    return { out: req.out, images: labels.length, seconds, imagesPerSecond: labels.length / seconds, grid };
+  } finally {
+    g.gen.params.dispose();
+    t.tok.params.dispose();
+  }
+}

@@ -1,0 +1,256 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '@factorgen/shared';
+import { type Generator, seqLen } from './config';
+import { backboneForward, embedClass, embedTokens } from './gpt';
+import { headForward, headSlots, parallelLogits } from './head';
+import { disposeCache, type KVCache } from './layers';
+
+/**
+ * cfgScale: classifier-free guidance (1 = conditional only, 0 = unconditional); temperature: <= 0 means greedy
+ * (argmax); topK: keep the k largest logits (0 = off); topP: nucleus mass (1 = off); rng: the categorical draws;
+ * useCache: incremental decoding with KV caches (false recomputes the whole prefix every step).
+ */
+export type SampleOptions = { cfgScale: number; temperature: number; topK: number; topP: number; rng: Rng; useCache: boolean };
+
+/**
+ * Guided logits: uncond + scale * (cond - uncond), elementwise. cond, uncond: [n] -> [n].
+ * scale = 1 returns an exact copy of cond (not u + (c - u), which can differ in the last bit).
+ */
+export function cfgCombine(cond: Float32Array, uncond: Float32Array, scale: number): Float32Array {
+  if (cond.length !== uncond.length) throw new Error(`cfgCombine: lengths ${cond.length} and ${uncond.length} differ`);
+  if (scale === 1) return Float32Array.from(cond);
+  const out = new Float32Array(cond.length);
+  for (let i = 0; i < cond.length; i++) out[i] = uncond[i] + scale * (cond[i] - uncond[i]);
+  return out;
+}
+
+/**
+ * Keeps the k largest logits, the rest become -Infinity. logits: [V] -> new [V]. Ties with the k-th largest value are
+ * all kept (as LlamaGen/HF's `logits < kth` filter), so more than k may survive. k <= 0 or k >= V: unchanged copy.
+ */
+export function topKMask(logits: Float32Array, k: number): Float32Array {
+  const out = Float32Array.from(logits);
+  if (k <= 0 || k >= logits.length) return out;
+  const sorted = Float32Array.from(logits).sort(); // ascending
+  const kth = sorted[logits.length - k];
+  for (let i = 0; i < out.length; i++) if (!(out[i] >= kth)) out[i] = -Infinity;
+  return out;
+}
+
+/**
+ * Nucleus filter: keeps the most probable tokens until their softmax mass reaches p (the smallest such prefix; a
+ * token is kept iff the mass strictly above it is < p, with 1e-9 slack so that a mass equal to p counts as reached),
+ * plus every token tied with the last one kept; the top token always survives. logits: [V] (-Infinity allowed)
+ * -> new [V] with -Infinity for the removed. p >= 1: unchanged copy.
+ */
+export function topPMask(logits: Float32Array, p: number): Float32Array {
+  const out = Float32Array.from(logits);
+  if (p >= 1) return out;
+  const probs = softmax64(logits);
+  const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
+  let mass = 0;
+  let lastKept = logits[order[0]];
+  for (let i = 0; i < order.length; i++) {
+    if (i > 0 && !(mass < p - 1e-9)) break;
+    lastKept = logits[order[i]];
+    mass += probs[order[i]];
+  }
+  for (let i = 0; i < out.length; i++) if (!(out[i] >= lastKept)) out[i] = -Infinity;
+  return out;
+}
+
+/** Softmax in float64. logits: [V] (-Infinity allowed, not all) -> probabilities [V]. */
+function softmax64(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  const p = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) {
+    p[i] = logits[i] === -Infinity ? 0 : Math.exp(logits[i] - max);
+    sum += p[i];
+  }
+  for (let i = 0; i < p.length; i++) p[i] /= sum;
+  return p;
+}
+
+/**
+ * Draws one token from one row of (guided) logits: temperature, then top-k, then top-p, then a categorical draw
+ * with one rng.next() (none when greedy: temperature <= 0 takes the first argmax). logits: [V] -> index.
+ */
+export function chooseToken(logits: Float32Array, opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): number {
+  if (opts.temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+    return best;
+  }
+  let l: Float32Array = logits.map((v) => v / opts.temperature);
+  if (opts.topK > 0) l = topKMask(l, opts.topK);
+  if (opts.topP < 1) l = topPMask(l, opts.topP);
+  const probs = softmax64(l);
+  const u = rng.next();
+  let acc = 0;
+  let last = 0;
+  for (let i = 0; i < probs.length; i++) {
+    if (probs[i] === 0) continue;
+    acc += probs[i];
+    last = i;
+    if (u < acc) return i;
+  }
+  return last; // u landed in the rounding gap at the top
+}
+
+/** Marks a cache made inside a tidy as outliving it (the decoding loop disposes it when replaced). */
+function keepCache(cache: KVCache): KVCache {
+  for (const { k, v } of cache) {
+    tf.keep(k);
+    tf.keep(v);
+  }
+  return cache;
+}
+
+/** Picks the B tokens of sub-codebook k at position t from the guided logits [B * V_k] (row-major). */
+type Picker = (t: number, k: number, guided: Float32Array) => Int32Array;
+
+/**
+ * The decoding loop shared by sampling and the logit trace. Rows are [cond (B); null class (B)] when cfgScale != 1,
+ * else just the B conditional rows; each picked token is written to both halves. Returns tokens [B*T*K].
+ */
+function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: boolean, pick: Picker): Int32Array {
+  const { cfg } = gen;
+  const T = seqLen(cfg);
+  const Vs = cfg.subCodebookSizes;
+  const K = Vs.length;
+  const B = labels.length;
+  if (B === 0) return new Int32Array(0);
+  for (const l of labels) if (!(l >= 0 && l <= cfg.numClasses)) throw new Error(`sample: label ${l} outside [0, ${cfg.numClasses}]`);
+  const guided = cfgScale !== 1;
+  const R = guided ? 2 * B : B;
+  const rowLabels = new Int32Array(R);
+  rowLabels.set(labels);
+  if (guided) rowLabels.fill(cfg.numClasses, B);
+  const out = new Int32Array(B * T * K);
+  /** Tokens of positions [from, to) for all R rows: int32 [R, to-from, K]. */
+  const prefix = (from: number, to: number): tf.Tensor3D => {
+    const L = to - from;
+    const buf = new Int32Array(R * L * K);
+    for (let r = 0; r < R; r++) {
+      const b = r % B;
+      buf.set(out.subarray((b * T + from) * K, (b * T + to) * K), r * L * K);
+    }
+    return tf.tensor3d(buf, [R, L, K], 'int32');
+  };
+  /** Sub-tokens of position t, sub-codebooks [from, to), for all R rows: int32 [R, to-from]. */
+  const subs = (t: number, from: number, to: number): tf.Tensor2D => {
+    const buf = new Int32Array(R * (to - from));
+    for (let r = 0; r < R; r++) for (let j = from; j < to; j++) buf[r * (to - from) + j - from] = out[((r % B) * T + t) * K + j];
+    return tf.tensor2d(buf, [R, to - from], 'int32');
+  };
+  /** Reads logits [R, V], combines guidance, picks, records. Disposes `logits`. */
+  const consume = (t: number, k: number, logits: tf.Tensor2D): void => {
+    const all = logits.dataSync() as Float32Array;
+    logits.dispose();
+    const n = B * Vs[k];
+    const g = guided ? cfgCombine(all.subarray(0, n), all.subarray(n, 2 * n), cfgScale) : Float32Array.from(all);
+    const chosen = pick(t, k, g);
+    for (let b = 0; b < B; b++) out[(b * T + t) * K + k] = chosen[b];
+  };
+
+  let cache: KVCache | null = null;
+  try {
+    for (let t = 0; t < T; t++) {
+      const h = tf.tidy(() => {
+        if (!useCache) {
+          const parts = [embedClass(gen, tf.tensor1d(rowLabels, 'int32'))];
+          if (t > 0) parts.push(embedTokens(gen, prefix(0, t)));
+          const x = parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
+          const full = backboneForward(gen, x, 0, null, null).h;
+          return tf.reshape(tf.slice(full, [0, t, 0], [R, 1, cfg.width]), [R, cfg.width]) as tf.Tensor2D;
+        }
+        const x = t === 0 ? embedClass(gen, tf.tensor1d(rowLabels, 'int32')) : embedTokens(gen, prefix(t - 1, t));
+        const r = backboneForward(gen, x, t, cache, null);
+        const old = cache;
+        cache = keepCache(r.cache);
+        disposeCache(old);
+        return tf.reshape(r.h, [R, cfg.width]) as tf.Tensor2D;
+      });
+      try {
+        if (cfg.headMode === 'parallel') {
+          const logits = tf.tidy(() => parallelLogits(gen, h));
+          logits.forEach((l, k) => consume(t, k, l));
+          continue;
+        }
+        let headCache: KVCache | null = null;
+        try {
+          for (let k = 0; k < K; k++) {
+            const logits = tf.tidy(() => {
+              if (!useCache) {
+                const x = headSlots(gen, 0, h, k > 0 ? subs(t, 0, k) : null);
+                const r = headForward(gen, x, 0, null, null);
+                return r.logits[k];
+              }
+              const x = k === 0 ? headSlots(gen, 0, h, null) : headSlots(gen, k, null, subs(t, k - 1, k));
+              const r = headForward(gen, x, k, headCache, null);
+              const old = headCache;
+              headCache = keepCache(r.cache);
+              disposeCache(old);
+              return r.logits[0];
+            });
+            consume(t, k, logits);
+          }
+        } finally {
+          disposeCache(headCache);
+        }
+      } finally {
+        h.dispose();
+      }
+    }
+  } finally {
+    disposeCache(cache);
+  }
+  return out;
+}
+
+/**
+ * Samples B token grids. labels: [B] in [0, numClasses] (numClasses = unconditional) -> tokens [B*T*K] (image-major,
+ * then raster position, then sub-codebook). Deterministic given opts.rng's state; the draws happen in the order
+ * position, sub-codebook, image, so the cached and uncached paths draw the same numbers.
+ */
+export function sample(gen: Generator, labels: Int32Array, opts: SampleOptions): Int32Array {
+  const B = labels.length;
+  if (!Number.isFinite(opts.cfgScale)) throw new Error(`sample: cfgScale must be finite (got ${opts.cfgScale})`);
+  if (!Number.isFinite(opts.temperature)) throw new Error(`sample: temperature must be finite (got ${opts.temperature})`);
+  if (!(Number.isInteger(opts.topK) && opts.topK >= 0)) throw new Error(`sample: topK must be an integer >= 0 (got ${opts.topK})`);
+  if (!(opts.topP > 0 && opts.topP <= 1)) throw new Error(`sample: topP must be in (0, 1] (got ${opts.topP})`);
+  return decode(gen, labels, opts.cfgScale, opts.useCache, (_t, k, guided) => {
+    const V = gen.cfg.subCodebookSizes[k];
+    const chosen = new Int32Array(B);
+    for (let b = 0; b < B; b++) chosen[b] = chooseToken(guided.subarray(b * V, (b + 1) * V), opts, opts.rng);
+    return chosen;
+  });
+}
+
+/**
+ * For tests: feeds a given token sequence through the decoding loop and returns the guided logits of every step,
+ * trace[t][k]: [B * V_k], by the cached path (useCache) or by recomputing the prefix each step.
+ * tokens: [B*T*K] as returned by sample, labels: [B].
+ */
+export function forcedStepLogits(
+  gen: Generator,
+  tokens: Int32Array,
+  labels: Int32Array,
+  opts: { cfgScale: number; useCache: boolean },
+): Float32Array[][] {
+  const { cfg } = gen;
+  const T = seqLen(cfg);
+  const K = cfg.subCodebookSizes.length;
+  const B = labels.length;
+  if (tokens.length !== B * T * K) throw new Error(`forcedStepLogits: ${tokens.length} tokens, expected ${B * T * K}`);
+  const trace: Float32Array[][] = Array.from({ length: T }, () => []);
+  decode(gen, labels, opts.cfgScale, opts.useCache, (t, k, guided) => {
+    trace[t][k] = guided;
+    const chosen = new Int32Array(B);
+    for (let b = 0; b < B; b++) chosen[b] = tokens[(b * T + t) * K + k];
+    return chosen;
+  });
+  return trace;
+}

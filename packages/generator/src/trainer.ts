@@ -1,0 +1,179 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  adamwStep, clipByGlobalNorm, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  warmupCosine, batchIndices, openRunDir, runTrainLoop, UserError, Rng,
+  type AdamState, type AdamWConfig, type TrainLoopResult,
+} from '@factorgen/shared';
+import { type TokenSet, type TokenFileHeader } from '@factorgen/tokenizer';
+import { type GeneratorConfig, validateGeneratorConfig } from './config';
+import { createGenerator, generatorLoss, type Generator } from './model';
+
+export type GeneratorTrainConfig = {
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+  minLrRatio: number;
+  clip: number;
+  adamw: AdamWConfig;
+  seed: string;
+  checkpointEvery: number;
+  logEvery: number;
+  /** Validation loss on the held-out token file every this many steps (0 = only at the end). */
+  valEvery: number;
+  /** At most this many held-out sequences are scored (keeps validation cheap). */
+  valLimit: number;
+};
+
+export type GeneratorTrainRequest = {
+  out: string;
+  resume: boolean;
+  config: GeneratorConfig;
+  train: GeneratorTrainConfig;
+  tokens: TokenSet;
+  /** Path of the training token file, kept in the checkpoint for the record. */
+  tokensPath: string;
+  val?: TokenSet;
+};
+
+export type GeneratorTrainResult = TrainLoopResult & { valLoss: number | null; checkpointDir: string };
+
+/** Checks that a held-out or training token set fits a generator config (grid, sub-codebooks, classes). */
+export function checkTokensFit(where: string, h: TokenFileHeader, cfg: GeneratorConfig): void {
+  const sizes = h.subCodebookSizes.join(',');
+  if (h.gridH !== cfg.gridH || h.gridW !== cfg.gridW || sizes !== cfg.subCodebookSizes.join(',') || h.classNames.length !== cfg.numClasses) {
+    throw new UserError(
+      `${where}: token file has grid ${h.gridH}x${h.gridW}, sub-codebooks [${sizes}], ${h.classNames.length} classes; ` +
+        `the generator expects ${cfg.gridH}x${cfg.gridW}, [${cfg.subCodebookSizes.join(',')}], ${cfg.numClasses} classes`,
+    );
+  }
+}
+
+/** Mean loss of `set` (first `limit` sequences) without dropout or label dropout. */
+export function evaluateLoss(gen: Generator, set: TokenSet, batch: number, limit: number): number {
+  const T = set.header.gridH * set.header.gridW;
+  const K = set.header.subCodebookSizes.length;
+  const n = Math.min(limit, set.header.count);
+  let sum = 0;
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const l = tf.tidy(() => {
+      const tokens = tf.tensor3d(set.tokens.subarray(i * T * K, (i + b) * T * K), [b, T, K], 'int32');
+      const labels = tf.tensor1d(set.labels.subarray(i, i + b), 'int32');
+      return generatorLoss(gen, tokens, labels, { training: false }).loss;
+    });
+    sum += l.dataSync()[0] * b;
+    l.dispose();
+  }
+  return sum / Math.max(1, n);
+}
+
+/**
+ * Trains the factorized AR generator on a token file. Checkpoints into `<out>/checkpoint` with the token file's header
+ * (so `sample` finds and checks the tokenizer), logs `<out>/metrics.jsonl`.
+ */
+export async function trainGenerator(req: GeneratorTrainRequest): Promise<GeneratorTrainResult> {
+  const run = await openRunDir(req.out, 'generator', req.resume);
+  const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
+  validateGeneratorConfig(config);
+  const h = req.tokens.header;
+  checkTokensFit(`--tokens ${req.tokensPath}`, h, config);
+  if (req.val) {
+    checkTokensFit('--val', req.val.header, config);
+    if (req.val.header.tokenizerId !== h.tokenizerId) {
+      throw new UserError(`--val: written by tokenizer ${req.val.header.tokenizerId}, --tokens by ${h.tokenizerId}`);
+    }
+  }
+  if (run.resumed) {
+    const prev = (run.resumed.extra as { tokenizerId?: string } | undefined)?.tokenizerId;
+    if (prev && prev !== h.tokenizerId) {
+      throw new UserError(`--tokens ${req.tokensPath}: written by tokenizer ${h.tokenizerId}, the run was trained on ${prev}`);
+    }
+  }
+  const tc = req.train;
+  const gen = createGenerator(config, tc.seed);
+  let opt: AdamState = initAdamState();
+  let startStep = 0;
+  if (run.resumed) {
+    assignParams(gen.params.vars, run.resumed.tensors, run.checkpointDir);
+    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
+    startStep = run.resumed.step;
+  }
+  const T = h.gridH * h.gridW;
+  const K = h.subCodebookSizes.length;
+  const trainable = [...gen.params.trainable().values()];
+  const tokens = new Int32Array(tc.batch * T * K);
+  const labels = new Int32Array(tc.batch);
+  let valLoss: number | null = null;
+
+  const step = (s: number): Record<string, number> => {
+    const idx = batchIndices(h.count, tc.batch, s, tc.seed);
+    for (let b = 0; b < tc.batch; b++) {
+      const i = idx[b];
+      tokens.set(req.tokens.tokens.subarray(i * T * K, (i + 1) * T * K), b * T * K);
+      labels[b] = req.tokens.labels[i];
+    }
+    const rng = new Rng(`${tc.seed}/generator-step${s}`);
+    const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps, tc.minLrRatio);
+    const tokT = tf.tensor3d(tokens, [tc.batch, T, K], 'int32');
+    const labT = tf.tensor1d(labels, 'int32');
+    let accs: tf.Scalar[] = [];
+    let subs: tf.Scalar[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const out = generatorLoss(gen, tokT, labT, { training: true, rng });
+      accs = out.subAccuracy.map((a) => tf.keep(a));
+      subs = out.subLosses.map((a) => tf.keep(a));
+      return out.loss;
+    }, trainable);
+    const clipped = clipByGlobalNorm(grads, tc.clip);
+    tf.dispose(grads);
+    adamwStep(gen.params.vars, clipped.grads, opt, tc.adamw, lr);
+    tf.dispose(clipped.grads);
+    const m: Record<string, number> = { loss: value.dataSync()[0], lr, gradNorm: clipped.norm };
+    accs.forEach((a, k) => (m[`acc${k}`] = a.dataSync()[0]));
+    subs.forEach((a, k) => (m[`loss${k}`] = a.dataSync()[0]));
+    tf.dispose([value, tokT, labT, ...accs, ...subs]);
+    return m;
+  };
+
+  const periodic = (stepsDone: number): Record<string, number> => {
+    if (!req.val) return {};
+    if ((tc.valEvery > 0 && stepsDone % tc.valEvery === 0) || stepsDone === tc.steps) {
+      valLoss = evaluateLoss(gen, req.val, tc.batch, tc.valLimit);
+      return { valLoss };
+    }
+    return {};
+  };
+
+  const save = (stepsDone: number) =>
+    saveCheckpoint(run.checkpointDir, {
+      kind: 'generator',
+      config,
+      step: stepsDone,
+      params: gen.params.vars,
+      optimizer: opt,
+      extra: { train: tc, tokens: req.tokensPath, tokenizerId: h.tokenizerId, tokenizerPath: h.tokenizerPath, classNames: h.classNames },
+    });
+
+  try {
+    const result = await runTrainLoop({
+      label: 'generator',
+      startStep,
+      totalSteps: tc.steps,
+      step,
+      save,
+      checkpointEvery: tc.checkpointEvery,
+      checkpointDir: run.checkpointDir,
+      metrics: run.metrics,
+      periodic,
+      logEvery: tc.logEvery,
+      // a "token" is one grid position (holding K sub-tokens), as in the README
+      itemsPerStep: tc.batch * T,
+      itemName: 'tokens',
+    });
+    return { ...result, valLoss, checkpointDir: run.checkpointDir };
+  } finally {
+    disposeAdamState(opt);
+    gen.params.dispose();
+  }
+}
