@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  adamwStep, clipByGlobalNorm, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  adamwStep, clipByGlobalNorm, variableGradsByName, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, openRunDir, runTrainLoop, UserError, Rng,
   type AdamState, type AdamWConfig, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -101,7 +101,7 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
   }
   const T = h.gridH * h.gridW;
   const K = h.subCodebookSizes.length;
-  const trainable = [...gen.params.trainable().values()];
+  const trainable = gen.params.trainable();
   const tokens = new Int32Array(tc.batch * T * K);
   const labels = new Int32Array(tc.batch);
   let valLoss: number | null = null;
@@ -119,7 +119,7 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
     const labT = tf.tensor1d(labels, 'int32');
     let accs: tf.Scalar[] = [];
     let subs: tf.Scalar[] = [];
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGradsByName(() => {
       const out = generatorLoss(gen, tokT, labT, { training: true, rng });
       accs = out.subAccuracy.map((a) => tf.keep(a));
       subs = out.subLosses.map((a) => tf.keep(a));

@@ -83,3 +83,18 @@ export function disposeAdamState(state: AdamState): void {
   state.m.clear();
   state.v.clear();
 }
+
+/**
+ * tf.variableGrads over named parameters, with the gradients keyed by those names (tfjs keys them by its own
+ * process-global variable names, which ParamStore does not use). f must return a scalar.
+ */
+export function variableGradsByName(
+  f: () => tf.Scalar,
+  vars: Map<string, tf.Variable>,
+): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  const entries = [...vars];
+  const { value, grads } = tf.variableGrads(f, entries.map(([, v]) => v));
+  const named: tf.NamedTensorMap = {};
+  for (const [name, v] of entries) if (grads[v.name]) named[name] = grads[v.name];
+  return { value, grads: named };
+}

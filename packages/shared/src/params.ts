@@ -45,7 +45,9 @@ export class ParamStore {
   create(name: string, shape: number[], init: Init, trainable = true): tf.Variable {
     if (this.vars.has(name)) throw new Error(`parameter ${name} created twice`);
     // tfjs variable names are process-global; ours live in this map so several models can coexist in one process.
-    const v = tf.variable(tf.tensor(fill(shape, init, this.rng), shape, 'float32'), trainable);
+    const initial = tf.tensor(fill(shape, init, this.rng), shape, 'float32');
+    const v = tf.variable(initial, trainable);
+    initial.dispose(); // the variable holds its own copy
     this.vars.set(name, v);
     return v;
   }

@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore, stopGradient } from '@factorgen/shared';
+import { createLinear, dense } from './layers';
+
+/** x / ||x|| over the last axis (eps inside the sqrt keeps zero rows finite): any shape -> same. */
+export function l2Normalize<T extends tf.Tensor>(x: T): T {
+  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
+}
+
+/**
+ * rows = table[indices] with a gradient for `table` only. tf.gather's own gradient returns the int32 indices
+ * as their "gradient", which the tape rejects whenever the indices come from an op on the tape (argMax of
+ * similarities that depend on parameters); here the indices get float32 zeros instead.
+ * table: [V,d], indices: int32 [N] -> [N,d].
+ */
+export function gatherRows(table: tf.Tensor2D, indices: tf.Tensor1D): tf.Tensor2D {
+  const f = tf.customGrad((t, i, save) => {
+    const idx = i as tf.Tensor1D;
+    (save as tf.GradSaveFunc)([idx]);
+    return {
+      value: tf.gather(t as tf.Tensor2D, idx),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, table.shape[0]),
+        tf.zeros(saved[0].shape, 'float32'),
+      ],
+    };
+  });
+  return f(table, indices) as tf.Tensor2D;
+}
+
+/** Result of a cosine codebook lookup over N vectors. */
+export type CosineLookup = {
+  /** int32 [N]: argmax_v cos(z_n, c_v) (first index on ties) */
+  indices: tf.Tensor1D;
+  /** [N,d]: the chosen L2-normalized codebook rows */
+  zq: tf.Tensor2D;
+  /** [N,d]: L2-normalized z */
+  z: tf.Tensor2D;
+  /** [N,V]: cosine similarities z_n . c_v */
+  similarity: tf.Tensor2D;
+};
+
+/**
+ * Cosine lookup shared by both quantizers: z: [N,d], codebook: [V,d] (raw; both are L2-normalized here).
+ * Gradients reach the codebook through the gather (zq) and through `similarity`.
+ */
+export function cosineLookup(z: tf.Tensor2D, codebook: tf.Tensor2D): CosineLookup {
+  const zn = l2Normalize(z);
+  const cn = l2Normalize(codebook);
+  const similarity = tf.matMul(zn, cn, false, true) as tf.Tensor2D;
+  const indices = tf.argMax(similarity, 1) as tf.Tensor1D;
+  return { indices, zq: gatherRows(cn, indices), z: zn as tf.Tensor2D, similarity };
+}
+
+/**
+ * Straight-through estimator: the value is exactly `zq`, the gradient goes to `z` unchanged and not to `zq`
+ * (same as z + sg(zq - z), but bit-exact zq, so decoding tokens reproduces the forward pass exactly).
+ * z, zq: same shape -> same shape.
+ */
+export function straightThrough<T extends tf.Tensor>(z: T, zq: T): T {
+  const f = tf.customGrad((a, b) => {
+    return {
+      value: (b as tf.Tensor).clone(),
+      gradFunc: (dy: tf.Tensor) => [dy.clone(), tf.zerosLike(dy)],
+    };
+  });
+  return f(z, zq) as T;
+}
+
+/**
+ * VQ-VAE losses on normalized vectors z, zq: [N,d] (unweighted).
+ * codebook = mean((sg(z) - zq)^2) moves codes; commitment = mean((z - sg(zq))^2) moves the encoder (times beta by the caller).
+ */
+export function codebookLosses(z: tf.Tensor, zq: tf.Tensor): { codebook: tf.Scalar; commitment: tf.Scalar } {
+  const dc = tf.sub(stopGradient(z), zq);
+  const de = tf.sub(z, stopGradient(zq));
+  return { codebook: tf.mean(tf.mul(dc, dc)) as tf.Scalar, commitment: tf.mean(tf.mul(de, de)) as tf.Scalar };
+}
+
+/**
+ * Codebook-usage entropy loss (MaskGIT/LlamaGen form, unweighted): with p_n = softmax(similarity_n / temperature),
+ * mean_n H(p_n) - H(mean_n p_n). Low per-vector entropy = confident assignments; high batch entropy = all codes used.
+ * similarity: [N,V] -> scalar. (FQGAN uses -||z-c||^2 = 2cos - 2 as logits, i.e. our temperature T equals theirs T/2.)
+ */
+export function entropyLoss(similarity: tf.Tensor2D, temperature: number): tf.Scalar {
+  const logits = tf.div(similarity, temperature);
+  const logp = tf.logSoftmax(logits);
+  const p = tf.exp(logp);
+  const sampleEntropy = tf.neg(tf.mean(tf.sum(tf.mul(p, logp), 1)));
+  const avg = tf.mean(p, 0);
+  const avgEntropy = tf.neg(tf.sum(tf.mul(avg, tf.log(tf.add(avg, 1e-5)))));
+  return tf.sub(sampleEntropy, avgEntropy) as tf.Scalar;
+}
+
+/** Parameter prefix of sub-codebook k: 'quant/k0', 'quant/k1', ... */
+export const subPrefix = (k: number): string => `quant/k${k}`;
+
+/**
+ * One sub-codebook: projection `quant/k{k}/proj` (1x1 conv latentChannels -> dim) then codebook `quant/k{k}/codebook` [size,dim]
+ * (standard normal rows: uniformly random directions once normalized). Creation order is part of the seed contract.
+ */
+export function createSubCodebook(store: ParamStore, k: number, latentChannels: number, size: number, dim: number): void {
+  createLinear(store, `${subPrefix(k)}/proj`, latentChannels, dim);
+  store.create(`${subPrefix(k)}/codebook`, [size, dim], { kind: 'normal', std: 1 });
+}
+
+/** One sub-codebook applied to a latent map. */
+export type SubQuantized = {
+  /** [B,h,w,d] normalized pre-quantization code */
+  z: tf.Tensor4D;
+  /** [B,h,w,d] straight-through quantized code (value = normalized codebook row) */
+  zq: tf.Tensor4D;
+  /** int32 [B,h,w] */
+  indices: tf.Tensor3D;
+  /** unweighted scalars; entropy is 0 when not requested */
+  codebook: tf.Scalar;
+  commitment: tf.Scalar;
+  entropy: tf.Scalar;
+};
+
+/** latent: [B,h,w,C] -> project to d_k, normalize, cosine match, straight-through; see SubQuantized. */
+export function quantizeSub(store: ParamStore, k: number, latent: tf.Tensor4D, entropyTemperature: number | null): SubQuantized {
+  const [B, h, w] = latent.shape;
+  const proj = dense(store, `${subPrefix(k)}/proj`, latent);
+  const d = proj.shape[3];
+  const look = cosineLookup(tf.reshape(proj, [-1, d]), store.get(`${subPrefix(k)}/codebook`) as tf.Tensor2D);
+  const { codebook, commitment } = codebookLosses(look.z, look.zq);
+  const entropy = entropyTemperature === null ? tf.scalar(0) : entropyLoss(look.similarity, entropyTemperature);
+  return {
+    z: tf.reshape(look.z, [B, h, w, d]),
+    zq: tf.reshape(straightThrough(look.z, look.zq), [B, h, w, d]),
+    indices: tf.reshape(look.indices, [B, h, w]),
+    codebook,
+    commitment,
+    entropy,
+  };
+}
+
+/** indices: int32 [B,h,w] -> [B,h,w,d] normalized rows of sub-codebook k (what the forward pass quantizes to). */
+export function lookupSub(store: ParamStore, k: number, indices: tf.Tensor3D): tf.Tensor4D {
+  const [B, h, w] = indices.shape;
+  const cn = l2Normalize(store.get(`${subPrefix(k)}/codebook`) as tf.Tensor2D);
+  const rows = gatherRows(cn, tf.reshape(indices, [-1]));
+  return tf.reshape(rows, [B, h, w, cn.shape[1]]);
+}

@@ -1,0 +1,223 @@
+import { createHash } from 'node:crypto';
+import { UserError } from '@factorgen/shared';
+
+/** One sub-codebook: `size` codes of dimension `dim` (cosine-matched, so vectors live on the unit sphere). */
+export type SubCodebookConfig = { size: number; dim: number };
+
+/**
+ * Quantizer settings. 'vq' is the single-codebook baseline (exactly one sub-codebook);
+ * 'fq' factorizes the codebook into K independent sub-codebooks (FQGAN).
+ */
+export type QuantizerConfig = {
+  kind: 'vq' | 'fq';
+  subCodebooks: SubCodebookConfig[];
+  /** commitment weight (0.25 in VQ-VAE / LlamaGen / FQGAN) */
+  beta: number;
+  /** weight of (per-sample entropy - batch entropy) of softmax(cos / entropyTemperature); 0 disables it */
+  entropyWeight: number;
+  entropyTemperature: number;
+  /** weight of the mean squared cosine between sub-codes (FQGAN: 0.1 for K >= 2; must be 0 for K = 1) */
+  disentangleWeight: number;
+};
+
+/** Representation alignment of one sub-codebook's codes with a frozen teacher's image embedding (InfoNCE). */
+export type AlignConfig = { subCodebook: number; teacherDim: number; weight: number; temperature: number };
+
+/** PatchGAN discriminator and when/how much its hinge loss enters the tokenizer's loss (used by the trainer). */
+export type AdversarialConfig = { weight: number; startStep: number; baseChannels: number; layers: number };
+
+/**
+ * The whole tokenizer as plain data (stored in checkpoints and hashed into token files).
+ * Downsampling factor is 2^(channelMult.length - 1): [1,2,2] -> 4, [1,1,2,2] -> 8.
+ */
+export type TokenizerConfig = {
+  imageSize: number;
+  channels: 1 | 3;
+  baseChannels: number;
+  channelMult: number[];
+  blocksPerLevel: number;
+  /** self-attention block in the middle (lowest resolution) of encoder and decoder */
+  attention: boolean;
+  /** GroupNorm groups; every level's width must be divisible by it */
+  normGroups: number;
+  latentChannels: number;
+  quantizer: QuantizerConfig;
+  align?: AlignConfig;
+  /** weight of the teacher-feature perceptual loss (0 disables it) */
+  perceptualWeight: number;
+  adversarial?: AdversarialConfig;
+};
+
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+const isNonNeg = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isPos = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
+
+/**
+ * Every problem with `cfg` as one short sentence each (empty when valid). Accepts unknown input
+ * (a parsed JSON file) so that the CLI can report all mistakes at once.
+ */
+export function configErrors(cfg: unknown): string[] {
+  const errs: string[] = [];
+  if (typeof cfg !== 'object' || cfg === null) return ['config must be an object'];
+  const c = cfg as Record<string, unknown>;
+  if (!isPosInt(c.imageSize)) errs.push(`imageSize must be a positive integer (got ${show(c.imageSize)})`);
+  if (c.channels !== 1 && c.channels !== 3) errs.push(`channels must be 1 or 3 (got ${show(c.channels)})`);
+  if (!isPosInt(c.baseChannels)) errs.push(`baseChannels must be a positive integer (got ${show(c.baseChannels)})`);
+  const mult = c.channelMult;
+  const multOk = Array.isArray(mult) && mult.length > 0 && mult.every(isPosInt);
+  if (!multOk) errs.push(`channelMult must be a non-empty array of positive integers (got ${show(mult)})`);
+  if (!isPosInt(c.blocksPerLevel)) errs.push(`blocksPerLevel must be a positive integer (got ${show(c.blocksPerLevel)})`);
+  if (typeof c.attention !== 'boolean') errs.push(`attention must be true or false (got ${show(c.attention)})`);
+  if (!isPosInt(c.normGroups)) errs.push(`normGroups must be a positive integer (got ${show(c.normGroups)})`);
+  if (!isPosInt(c.latentChannels)) errs.push(`latentChannels must be a positive integer (got ${show(c.latentChannels)})`);
+  if (multOk && isPosInt(c.imageSize)) {
+    const f = 2 ** ((mult as number[]).length - 1);
+    if (c.imageSize % f !== 0) errs.push(`imageSize ${c.imageSize} is not divisible by the downsampling factor ${f} of channelMult ${show(mult)}`);
+  }
+  if (multOk && isPosInt(c.baseChannels) && isPosInt(c.normGroups)) {
+    for (const m of mult as number[]) {
+      const w = (c.baseChannels as number) * m;
+      if (w % (c.normGroups as number) !== 0) errs.push(`level width ${w} (baseChannels*${m}) is not divisible by normGroups ${c.normGroups}`);
+    }
+  }
+  if (!isNonNeg(c.perceptualWeight)) errs.push(`perceptualWeight must be a number >= 0 (got ${show(c.perceptualWeight)})`);
+
+  const q = c.quantizer as Record<string, unknown> | undefined;
+  let K = 0;
+  if (typeof q !== 'object' || q === null) errs.push('quantizer must be an object');
+  else {
+    if (q.kind !== 'vq' && q.kind !== 'fq') errs.push(`quantizer.kind must be "vq" or "fq" (got ${show(q.kind)})`);
+    const subs = q.subCodebooks;
+    if (!Array.isArray(subs) || subs.length === 0) errs.push(`quantizer.subCodebooks must be a non-empty array (got ${show(subs)})`);
+    else {
+      K = subs.length;
+      subs.forEach((s: { size?: unknown; dim?: unknown } | null, i) => {
+        if (!isPosInt(s?.size) || (s.size as number) < 2) errs.push(`quantizer.subCodebooks[${i}].size must be an integer >= 2 (got ${show(s?.size)})`);
+        if (!isPosInt(s?.dim)) errs.push(`quantizer.subCodebooks[${i}].dim must be a positive integer (got ${show(s?.dim)})`);
+      });
+      if (q.kind === 'vq' && K !== 1) errs.push(`quantizer.kind "vq" needs exactly one sub-codebook (got ${K})`);
+      if (q.disentangleWeight !== 0 && isNonNeg(q.disentangleWeight)) {
+        if (K < 2) errs.push('quantizer.disentangleWeight must be 0 with a single codebook');
+        else {
+          const dims = subs.map((s: { dim?: unknown }) => s?.dim);
+          if (new Set(dims).size === dims.length) errs.push(`quantizer.disentangleWeight > 0 needs at least two sub-codebooks of equal dim (dims ${show(dims)})`);
+        }
+      }
+    }
+    if (!isNonNeg(q.beta)) errs.push(`quantizer.beta must be a number >= 0 (got ${show(q.beta)})`);
+    if (!isNonNeg(q.entropyWeight)) errs.push(`quantizer.entropyWeight must be a number >= 0 (got ${show(q.entropyWeight)})`);
+    if (!isPos(q.entropyTemperature)) errs.push(`quantizer.entropyTemperature must be a number > 0 (got ${show(q.entropyTemperature)})`);
+    if (!isNonNeg(q.disentangleWeight)) errs.push(`quantizer.disentangleWeight must be a number >= 0 (got ${show(q.disentangleWeight)})`);
+  }
+
+  if (c.align !== undefined) {
+    const a = c.align as Record<string, unknown> | null;
+    if (typeof a !== 'object' || a === null) errs.push('align must be an object when present');
+    else {
+      if (!(typeof a.subCodebook === 'number' && Number.isInteger(a.subCodebook) && a.subCodebook >= 0 && (K === 0 || a.subCodebook < K))) {
+        errs.push(`align.subCodebook must index one of the ${K} sub-codebooks (got ${show(a.subCodebook)})`);
+      }
+      if (!isPosInt(a.teacherDim)) errs.push(`align.teacherDim must be a positive integer (got ${show(a.teacherDim)})`);
+      if (!isNonNeg(a.weight)) errs.push(`align.weight must be a number >= 0 (got ${show(a.weight)})`);
+      if (!isPos(a.temperature)) errs.push(`align.temperature must be a number > 0 (got ${show(a.temperature)})`);
+    }
+  }
+  if (c.adversarial !== undefined) {
+    const d = c.adversarial as Record<string, unknown> | null;
+    if (typeof d !== 'object' || d === null) errs.push('adversarial must be an object when present');
+    else {
+      if (!isNonNeg(d.weight)) errs.push(`adversarial.weight must be a number >= 0 (got ${show(d.weight)})`);
+      if (!(typeof d.startStep === 'number' && Number.isInteger(d.startStep) && d.startStep >= 0)) errs.push(`adversarial.startStep must be an integer >= 0 (got ${show(d.startStep)})`);
+      if (!isPosInt(d.baseChannels)) errs.push(`adversarial.baseChannels must be a positive integer (got ${show(d.baseChannels)})`);
+      if (!isPosInt(d.layers)) errs.push(`adversarial.layers must be a positive integer (got ${show(d.layers)})`);
+    }
+  }
+  return errs;
+}
+
+/** Throws one UserError line "`where`: err1; err2" unless `cfg` is a valid TokenizerConfig. */
+export function assertValidConfig(cfg: unknown, where = 'tokenizer config'): asserts cfg is TokenizerConfig {
+  const errs = configErrors(cfg);
+  if (errs.length > 0) throw new UserError(`${where}: ${errs.join('; ')}`);
+}
+
+/** Downsampling factor 2^(levels-1). */
+export function downFactor(cfg: TokenizerConfig): number {
+  return 2 ** (cfg.channelMult.length - 1);
+}
+
+/** Side of the token grid: imageSize / downFactor (28 with [1,2,2] -> 7). */
+export function gridSize(cfg: TokenizerConfig): number {
+  return cfg.imageSize / downFactor(cfg);
+}
+
+/** Total dimension of the concatenated sub-codes (sum of d_k). */
+export function codeDim(cfg: TokenizerConfig): number {
+  return cfg.quantizer.subCodebooks.reduce((a, s) => a + s.dim, 0);
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = canonical(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+/** Stable 16-hex-digit hash of the config (key order and undefined fields do not matter). */
+export function configHash(cfg: TokenizerConfig): string {
+  return createHash('sha256').update(JSON.stringify(canonical(cfg))).digest('hex').slice(0, 16);
+}
+
+/**
+ * Quantizer defaults: beta 0.25; entropy term 0.1 at temperature 0.01 (without it a 16-image overfit used
+ * ~5.5 of 64 codes per sub-codebook (perplexity); with it ~62, at equal or better PSNR); disentangle 0.1
+ * when K >= 2 (FQGAN), else 0.
+ */
+export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookConfig[]): QuantizerConfig {
+  return {
+    kind,
+    subCodebooks: subCodebooks.map((s) => ({ ...s })),
+    beta: 0.25,
+    entropyWeight: 0.1,
+    entropyTemperature: 0.01,
+    disentangleWeight: subCodebooks.length >= 2 ? 0.1 : 0,
+  };
+}
+
+/**
+ * CPU-sized preset for 28x28 grayscale Fashion-MNIST: 7x7 grid (channelMult [1,2,2]), widths 32/64/64
+ * (`baseChannels` scales them; 16 is ~3-4x cheaper), one ResBlock per level, mid attention over 49 positions. `K` sub-codebooks of `V` codes, dim 8 each
+ * (LlamaGen/FQGAN use dim 8 with cosine codebooks). With `teacherDim` and K >= 2 the last sub-codebook is
+ * aligned to the teacher (FQGAN: codebook 0 = visual detail, the others semantic).
+ */
+export function presetFashion(
+  kind: 'vq' | 'fq',
+  K: number,
+  V: number,
+  opts: { teacherDim?: number; baseChannels?: number } = {},
+): TokenizerConfig {
+  if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
+  const cfg: TokenizerConfig = {
+    imageSize: 28,
+    channels: 1,
+    baseChannels: opts.baseChannels ?? 32,
+    channelMult: [1, 2, 2],
+    blocksPerLevel: 1,
+    attention: true,
+    normGroups: 8,
+    latentChannels: 32,
+    quantizer: quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: V, dim: 8 }))),
+    perceptualWeight: 0.1,
+    adversarial: { weight: 0.1, startStep: 2000, baseChannels: 32, layers: 2 },
+  };
+  if (opts.teacherDim !== undefined && K >= 2) cfg.align = { subCodebook: K - 1, teacherDim: opts.teacherDim, weight: 0.1, temperature: 0.1 };
+  assertValidConfig(cfg, 'presetFashion');
+  return cfg;
+}

@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '@factorgen/shared';
+import { subPrefix } from './codebook';
+import type { Tokenizer } from './model';
+import type { CodeHistogram } from './usage';
+
+/**
+ * Random restart of dead codes (Jukebox / "codebook reset"): every code of sub-codebook k that the histogram
+ * never saw is overwritten with a randomly chosen current encoder output of that sub-codebook, so it starts
+ * where the encoder actually puts mass. subCodes: K maps [B,h,w,d_k] (the forward pass's normalized
+ * pre-quantization codes; not disposed). Returns how many codes were restarted. Optimizer moments of those
+ * rows are left as they are (they decay within a few steps).
+ */
+export function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subCodes: tf.Tensor[], rng: Rng): number {
+  const K = tok.cfg.quantizer.subCodebooks.length;
+  if (subCodes.length !== K) throw new Error(`restartDeadCodes: ${subCodes.length} sub-code maps for K = ${K}`);
+  let restarted = 0;
+  for (let k = 0; k < K; k++) {
+    const dead = hist.unused(k);
+    if (dead.length === 0) continue;
+    const cb = tok.params.get(`${subPrefix(k)}/codebook`);
+    const [V, d] = cb.shape;
+    const rows = cb.dataSync().slice() as Float32Array;
+    const src = subCodes[k].dataSync() as Float32Array;
+    const n = src.length / d;
+    for (const code of dead) {
+      if (code >= V) continue;
+      const j = rng.int(n);
+      rows.set(src.subarray(j * d, (j + 1) * d), code * d);
+    }
+    tf.tidy(() => cb.assign(tf.tensor2d(rows, [V, d])));
+    restarted += dead.length;
+  }
+  return restarted;
+}

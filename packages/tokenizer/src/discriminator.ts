@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore } from '@factorgen/shared';
+import type { AdversarialConfig } from './config';
+import { conv2d, createConv } from './layers';
+
+/**
+ * PatchGAN discriminator under 'disc/' (keep it in its own ParamStore: it has its own optimizer):
+ * `layers` 4x4 stride-2 convs (width baseChannels * 2^i, capped at 8x) with leaky ReLU 0.2 and no
+ * normalization (no batch statistics to couple real and fake batches), then a 3x3 conv to one logit per patch.
+ * 28x28 with layers 2 -> 7x7 patch logits.
+ */
+export function createDiscriminator(store: ParamStore, acfg: AdversarialConfig, channels: number): void {
+  let cin = channels;
+  for (let i = 0; i < acfg.layers; i++) {
+    const cout = acfg.baseChannels * 2 ** Math.min(i, 3);
+    createConv(store, `disc/conv${i}`, cin, cout, 4);
+    cin = cout;
+  }
+  createConv(store, 'disc/out', cin, 1, 3);
+}
+
+/** x: [B,H,W,C] in [-1,1] -> patch logits [B,H/2^layers,W/2^layers,1] (ceil). */
+export function discriminatorForward(store: ParamStore, acfg: AdversarialConfig, x: tf.Tensor4D): tf.Tensor4D {
+  let h = x;
+  for (let i = 0; i < acfg.layers; i++) h = tf.leakyRelu(conv2d(store, `disc/conv${i}`, h, 2), 0.2);
+  return conv2d(store, 'disc/out', h);
+}
+
+/** Discriminator hinge loss 0.5 * (mean(relu(1 - real)) + mean(relu(1 + fake))) (taming VQGAN). Any shapes -> scalar. */
+export function dLossHinge(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
+  const real = tf.mean(tf.relu(tf.sub(1, realLogits)));
+  const fake = tf.mean(tf.relu(tf.add(1, fakeLogits)));
+  return tf.mul(tf.add(real, fake), 0.5) as tf.Scalar;
+}
+
+/** Generator hinge loss -mean(fake). Any shape -> scalar. */
+export function gLossHinge(fakeLogits: tf.Tensor): tf.Scalar {
+  return tf.neg(tf.mean(fakeLogits)) as tf.Scalar;
+}

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { assignParams, loadCheckpoint, resolveCheckpointDir, toFloat, toUint8, type LoadedCheckpoint } from '@factorgen/shared';
+import { type TokenizerConfig, assertValidConfig, gridSize } from './config';
+import { createTokenizer, encodeTokens, decodeTokens, type Tokenizer } from './model';
+
+/** A tokenizer restored from a checkpoint, with its identity (hash of config and weights). */
+export type LoadedTokenizer = { tok: Tokenizer; id: string; dir: string };
+
+/** Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars. */
+export function tokenizerIdOf(ck: LoadedCheckpoint): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify(ck.config));
+  for (const name of [...ck.tensors.keys()].sort()) {
+    const t = ck.tensors.get(name)!;
+    h.update(name);
+    h.update(JSON.stringify(t.shape));
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Loads a tokenizer from a run folder or checkpoint folder; every name and shape is validated. */
+export async function loadTokenizer(dir: string): Promise<LoadedTokenizer> {
+  const ckDir = resolveCheckpointDir(dir);
+  const ck = await loadCheckpoint(ckDir, 'tokenizer');
+  const config = ck.config as TokenizerConfig;
+  assertValidConfig(config, `${ckDir}/config.json`);
+  const tok = createTokenizer(config, 'load');
+  assignParams(tok.params.vars, ck.tensors, ckDir);
+  return { tok, id: tokenizerIdOf(ck), dir: ckDir };
+}
+
+/**
+ * Tokenizes images in batches. pixels: uint8 [N,H,W,C] -> int32 [N, h*w, K] (position-major, as in token files).
+ */
+export function encodeImages(tok: Tokenizer, pixels: Uint8Array, n: number, batch: number): Int32Array {
+  const cfg: TokenizerConfig = tok.cfg;
+  const [H, C] = [cfg.imageSize, cfg.channels];
+  const gh = gridSize(cfg);
+  const gw = gh;
+  const K = cfg.quantizer.subCodebooks.length;
+  const out = new Int32Array(n * gh * gw * K);
+  const per = H * H * C;
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const ids = tf.tidy(() => encodeTokens(tok, toFloat(pixels.subarray(i * per, (i + b) * per), [b, H, H, C])));
+    out.set(ids.dataSync() as Int32Array, i * gh * gw * K);
+    ids.dispose();
+  }
+  return out;
+}
+
+/** Decodes token maps in batches. tokens: int32 [N, h*w, K] -> uint8 images [N,H,W,C]. */
+export function decodeToImages(tok: Tokenizer, tokens: Int32Array, n: number, batch: number): Uint8Array {
+  const cfg: TokenizerConfig = tok.cfg;
+  const [H, C] = [cfg.imageSize, cfg.channels];
+  const gh = gridSize(cfg);
+  const gw = gh;
+  const K = cfg.quantizer.subCodebooks.length;
+  const per = gh * gw * K;
+  const out = new Uint8Array(n * H * H * C);
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const img = tf.tidy(() => decodeTokens(tok, tf.tensor4d(tokens.subarray(i * per, (i + b) * per), [b, gh, gw, K], 'int32')));
+    out.set(toUint8(img as tf.Tensor4D), i * H * H * C);
+    img.dispose();
+  }
+  return out;
+}
+
+/** Encode then decode: the reconstruction through the quantizer. pixels uint8 [N,H,W,C] -> uint8 [N,H,W,C]. */
+export function reconstructImages(tok: Tokenizer, pixels: Uint8Array, n: number, batch: number): Uint8Array {
+  return decodeToImages(tok, encodeImages(tok, pixels, n, batch), n, batch);
+}

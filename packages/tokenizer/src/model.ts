@@ -1,0 +1,122 @@
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore, Rng, stopGradient } from '@factorgen/shared';
+import { assertValidConfig, type TokenizerConfig } from './config';
+import { createAlignHead, alignLoss } from './align';
+import { decode, createDecoder } from './decoder';
+import { disentangleLoss } from './disentangle';
+import { createEncoder, encode } from './encoder';
+import { featureDistance } from './perceptual';
+import { createQuantizer, lookupCodes, quantize } from './quantizer';
+import type { FrozenTeacher } from './teacher';
+
+/** A tokenizer: its config and its parameters ('encoder/', 'quant/', 'decoder/', 'align/'). */
+export type Tokenizer = { cfg: TokenizerConfig; params: ParamStore };
+
+/**
+ * Validates `cfg` (UserError on problems) and creates all parameters from `seed`, in a fixed order:
+ * encoder, quantizer, decoder, align head. Variables are registered in tfjs under their names, so only one
+ * tokenizer can be alive per process at a time: dispose `params` before creating another.
+ */
+export function createTokenizer(cfg: TokenizerConfig, seed: string | number): Tokenizer {
+  assertValidConfig(cfg);
+  const params = new ParamStore(new Rng(String(seed)).derive('tokenizer'));
+  createEncoder(params, cfg);
+  createQuantizer(params, cfg);
+  createDecoder(params, cfg);
+  if (cfg.align) createAlignHead(params, cfg);
+  return { cfg, params };
+}
+
+/** Everything one forward pass produces; the caller owns (disposes) all tensors. */
+export type TokenizerForward = {
+  /** [B,H,W,C] unclamped reconstruction */
+  recon: tf.Tensor4D;
+  /** [B,h,w,latentChannels] decoder input (post-projected straight-through codes) */
+  quantized: tf.Tensor4D;
+  /** int32 [B,h,w,K] */
+  indices: tf.Tensor4D;
+  /** per sub-codebook [B,h,w,d_k]: normalized pre-quantization codes */
+  subCodes: tf.Tensor4D[];
+  /** per sub-codebook [B,h,w,d_k]: straight-through quantized codes */
+  quantizedSub: tf.Tensor4D[];
+  /**
+   * Scalars, each already multiplied by its config weight so that `total` is their sum:
+   * recon = mean((recon - x)^2) (MSE: LlamaGen/FQGAN's default 'l2', and what PSNR measures),
+   * codebook, commitment (beta), entropy (entropyWeight), disentangle (disentangleWeight),
+   * perceptual (perceptualWeight; 0 without a teacher), align (align.weight; 0 without a teacher or align config).
+   * The adversarial term is the trainer's (it owns the discriminator).
+   */
+  losses: {
+    recon: tf.Scalar;
+    codebook: tf.Scalar;
+    commitment: tf.Scalar;
+    entropy: tf.Scalar;
+    disentangle: tf.Scalar;
+    perceptual: tf.Scalar;
+    align: tf.Scalar;
+  };
+  total: tf.Scalar;
+};
+
+export type ForwardOptions = {
+  /** frozen teacher for the perceptual and alignment losses; without it both are 0 */
+  teacher?: FrozenTeacher;
+  /**
+   * Reserved for stochastic regularizers (dropout, code noise): today no layer behaves differently in training
+   * (GroupNorm keeps no running statistics), so these do not change the result.
+   */
+  training?: boolean;
+  rng?: Rng;
+};
+
+/**
+ * Full pass x -> encode -> quantize -> decode with all tokenizer losses. x: [B,H,W,C] in [-1,1].
+ * Run inside tf.tidy / tf.variableGrads (intermediates are not disposed here).
+ */
+export function tokenizerForward(tok: Tokenizer, x: tf.Tensor4D, opts: ForwardOptions = {}): TokenizerForward {
+  const { cfg, params } = tok;
+  checkImages(cfg, x, 'tokenizerForward');
+  const latent = encode(params, cfg, x);
+  const q = quantize(params, cfg, latent);
+  const recon = decode(params, cfg, q.quantized);
+  const d = tf.sub(recon, x);
+  const losses = {
+    recon: tf.mean(tf.mul(d, d)) as tf.Scalar,
+    ...q.losses,
+    disentangle: disentangleLoss(q.subCodes, cfg.quantizer.disentangleWeight),
+    perceptual: tf.scalar(0),
+    align: tf.scalar(0),
+  };
+  const teacher = opts.teacher;
+  const wantPerceptual = cfg.perceptualWeight > 0;
+  const wantAlign = cfg.align !== undefined && cfg.align.weight > 0;
+  if (teacher && (wantPerceptual || wantAlign)) {
+    const tx = teacher.run(x); // once for both terms
+    if (wantPerceptual) {
+      if (tx.features.length === 0) throw new Error('tokenizerForward: perceptualWeight > 0 needs a teacher with feature maps (this one has none)');
+      const fx = tx.features.map((f) => stopGradient(f));
+      losses.perceptual = tf.mul(featureDistance(fx, teacher.run(recon).features), cfg.perceptualWeight);
+    }
+    if (cfg.align && wantAlign) losses.align = alignLoss(params, cfg, q.quantizedSub[cfg.align.subCodebook], tx.embedding);
+  }
+  const total = tf.addN(Object.values(losses)) as tf.Scalar;
+  return { recon, quantized: q.quantized, indices: q.indices, subCodes: q.subCodes, quantizedSub: q.quantizedSub, losses, total };
+}
+
+/** x: [B,H,W,C] in [-1,1] -> tokens int32 [B,h,w,K]. Tidy: only the result survives. */
+export function encodeTokens(tok: Tokenizer, x: tf.Tensor4D): tf.Tensor4D {
+  checkImages(tok.cfg, x, 'encodeTokens');
+  return tf.tidy(() => quantize(tok.params, tok.cfg, encode(tok.params, tok.cfg, x)).indices);
+}
+
+/** tokens int32 [B,h,w,K] -> images [B,H,W,C] clamped to [-1,1]. Tidy: only the result survives. */
+export function decodeTokens(tok: Tokenizer, indices: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.clipByValue(decode(tok.params, tok.cfg, lookupCodes(tok.params, tok.cfg, indices)), -1, 1));
+}
+
+function checkImages(cfg: TokenizerConfig, x: tf.Tensor4D, where: string): void {
+  const [, H, W, C] = x.shape;
+  if (x.rank !== 4 || H !== cfg.imageSize || W !== cfg.imageSize || C !== cfg.channels) {
+    throw new Error(`${where}: images must be [B,${cfg.imageSize},${cfg.imageSize},${cfg.channels}] (got [${x.shape}])`);
+  }
+}

@@ -1,0 +1,107 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ParamStore, Rng, adamwStep, variableGradsByName, assignParams, batchIndices, clipByGlobalNorm, disposeAdamState, flipMask, gatherImages,
+  gatherLabels, hasCheckpoint, initAdamState, loadCheckpoint, openRunDir, resolveCheckpointDir, restoreAdamState, runTrainLoop,
+  saveCheckpoint, toFloat, warmupCosine, UserError, type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
+} from '@factorgen/shared';
+import {
+  classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore,
+  type LoadedTeacher, type TeacherConfig,
+} from './teacher';
+
+export type TeacherTrainConfig = {
+  steps: number; batch: number; lr: number; warmup: number; clip: number; adamw: AdamWConfig; seed: string; flip: boolean;
+  checkpointEvery: number; logEvery: number;
+};
+
+/** Share of `data` the teacher classifies correctly (first `limit` images). */
+export function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, data: ImageDataset, limit = 10000, batch = 250): number {
+  const n = Math.min(limit, data.n);
+  const per = data.height * data.width * data.channels;
+  let correct = 0;
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const pred = tf.tidy(() => {
+      const x = toFloat(data.images.subarray(i * per, (i + b) * per), [b, data.height, data.width, data.channels]);
+      return tf.argMax(teacherForward(store, cfg, x).logits, 1);
+    });
+    const p = pred.dataSync();
+    pred.dispose();
+    for (let j = 0; j < b; j++) if (p[j] === data.labels[i + j]) correct++;
+  }
+  return correct / Math.max(1, n);
+}
+
+/**
+ * Trains the embedded teacher (a small CNN classifier on the dataset's labels), checkpointed like every model
+ * (kind 'teacher'). Its embedding and feature maps then drive the tokenizer's alignment and perceptual losses.
+ */
+export async function trainTeacher(req: {
+  out: string; resume: boolean; config: TeacherConfig; train: TeacherTrainConfig; data: ImageDataset; test?: ImageDataset;
+}): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
+  const run = await openRunDir(req.out, 'teacher', req.resume);
+  const cfg = (run.resumed ? run.resumed.config : req.config) as TeacherConfig;
+  const d = req.data;
+  if (d.height !== cfg.imageSize || d.channels !== cfg.channels || d.classNames.length !== cfg.classes) {
+    throw new UserError(`--dataset ${d.name}: ${d.height}x${d.width}x${d.channels} with ${d.classNames.length} classes does not fit the teacher config`);
+  }
+  const tc = req.train;
+  const store = new ParamStore(new Rng(`${tc.seed}/teacher-init`));
+  createTeacher(store, cfg);
+  let opt: AdamState = initAdamState();
+  let startStep = 0;
+  if (run.resumed) {
+    assignParams(store.vars, run.resumed.tensors, run.checkpointDir);
+    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
+    startStep = run.resumed.step;
+  }
+  const trainable = store.trainable();
+  const step = (s: number): Record<string, number> => {
+    const idx = batchIndices(d.n, tc.batch, s, tc.seed);
+    const x = toFloat(gatherImages(d, idx, flipMask(tc.batch, s, tc.seed, tc.flip)), [tc.batch, d.height, d.width, d.channels]);
+    const y = tf.tensor1d(gatherLabels(d, idx), 'int32');
+    const { value, grads } = variableGradsByName(() => classifierLoss(teacherForward(store, cfg, x).logits, y), trainable);
+    const clipped = clipByGlobalNorm(grads, tc.clip);
+    tf.dispose(grads);
+    const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps);
+    adamwStep(store.vars, clipped.grads, opt, tc.adamw, lr);
+    tf.dispose(clipped.grads);
+    const loss = value.dataSync()[0];
+    tf.dispose([value, x, y]);
+    return { loss, lr };
+  };
+  try {
+    const result = await runTrainLoop({
+      label: 'teacher', startStep, totalSteps: tc.steps, step, checkpointEvery: tc.checkpointEvery, checkpointDir: run.checkpointDir,
+      metrics: run.metrics, logEvery: tc.logEvery, itemsPerStep: tc.batch, itemName: 'images',
+      save: (stepsDone) => saveCheckpoint(run.checkpointDir, { kind: 'teacher', config: cfg, step: stepsDone, params: store.vars, optimizer: opt, extra: { train: tc, dataset: d.name } }),
+    });
+    const testAccuracy = req.test ? teacherAccuracy(store, cfg, req.test) : null;
+    if (testAccuracy !== null) run.metrics.write({ step: result.stepsDone, testAccuracy });
+    return { ...result, testAccuracy, checkpointDir: run.checkpointDir };
+  } finally {
+    disposeAdamState(opt);
+    store.dispose();
+  }
+}
+
+/**
+ * Loads a frozen teacher: a `factorgen teacher train` run/checkpoint folder, or any tfjs LayersModel/GraphModel
+ * folder (model.json + weight shards).
+ */
+export async function loadFrozenTeacher(dir: string): Promise<LoadedTeacher> {
+  const ckDir = resolveCheckpointDir(dir);
+  if (hasCheckpoint(ckDir)) {
+    const ck = await loadCheckpoint(ckDir, 'teacher');
+    const cfg = ck.config as TeacherConfig;
+    const store = new ParamStore(new Rng('teacher-load'));
+    createTeacher(store, cfg);
+    assignParams(store.vars, ck.tensors, ckDir);
+    freezeParams(store);
+    return { ...teacherFromStore(store, cfg), dispose: () => store.dispose() };
+  }
+  if (fs.existsSync(path.join(dir, 'model.json'))) return loadLayersTeacher(dir);
+  throw new UserError(`--teacher ${dir}: neither a factorgen teacher checkpoint nor a tfjs model folder (model.json)`);
+}

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs';
+import {
+  adamwStep, clipByGlobalNorm, variableGradsByName, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, UserError, Rng,
+  type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
+} from '@factorgen/shared';
+import { type TokenizerConfig, assertValidConfig } from './config';
+import { createTokenizer, tokenizerForward, type Tokenizer } from './model';
+import { CodeHistogram } from './usage';
+import { type FrozenTeacher } from './teacher';
+import { restartDeadCodes } from './deadCodes';
+
+/** Training hyper-parameters (plain data; stored in the checkpoint's `extra` for the record). */
+export type TokenizerTrainConfig = {
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+  minLrRatio: number;
+  clip: number;
+  adamw: AdamWConfig;
+  seed: string;
+  flip: boolean;
+  checkpointEvery: number;
+  logEvery: number;
+  /** Usage and perplexity are measured over the codes hit in the last `usageWindow` batches. */
+  usageWindow: number;
+  /** Every this many steps, codes unused over the window are moved onto random current encoder outputs (0 = never). */
+  restartDeadEvery: number;
+};
+
+export type TokenizerTrainRequest = {
+  out: string;
+  resume: boolean;
+  /** The model config for a new run; on --resume the checkpoint's config is used. */
+  config: TokenizerConfig;
+  train: TokenizerTrainConfig;
+  data: ImageDataset;
+  /** Frozen teacher for the perceptual and alignment losses (required when their weights are > 0). */
+  teacher?: FrozenTeacher;
+  /** Called after the final checkpoint with the last usage figures. */
+  onLog?: (line: string) => void;
+};
+
+export type TokenizerTrainResult = TrainLoopResult & { usage: number[]; perplexity: number[]; checkpointDir: string };
+
+/**
+ * Trains a tokenizer (vq or fq) on an image dataset with the FQGAN losses; checkpoints into `<out>/checkpoint`,
+ * logs `<out>/metrics.jsonl`. Each step's data and randomness depend only on (seed, step), so resume is exact.
+ */
+export async function trainTokenizer(req: TokenizerTrainRequest): Promise<TokenizerTrainResult> {
+  const run = await openRunDir(req.out, 'tokenizer', req.resume);
+  const config = (run.resumed ? run.resumed.config : req.config) as TokenizerConfig;
+  assertValidConfig(config, `${run.checkpointDir}/config.json`);
+  const d = req.data;
+  if (d.height !== config.imageSize || d.width !== config.imageSize || d.channels !== config.channels) {
+    throw new UserError(
+      `--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ` +
+        `${config.imageSize}x${config.imageSize}x${config.channels}`,
+    );
+  }
+  const tc = req.train;
+  const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
+  if (needsTeacher && !req.teacher) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
+
+  const tok: Tokenizer = createTokenizer(config, tc.seed);
+  let opt: AdamState = initAdamState();
+  let startStep = 0;
+  if (run.resumed) {
+    assignParams(tok.params.vars, run.resumed.tensors, run.checkpointDir);
+    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
+    startStep = run.resumed.step;
+  }
+  const sizes = config.quantizer.subCodebooks.map((s) => s.size);
+  const hist = new CodeHistogram(sizes, tc.usageWindow);
+  const trainable = tok.params.trainable();
+  const [H, W, C] = [d.height, d.width, d.channels];
+
+  const step = (s: number): Record<string, number> => {
+    const idx = batchIndices(d.n, tc.batch, s, tc.seed);
+    const flips = flipMask(tc.batch, s, tc.seed, tc.flip);
+    const x = toFloat(gatherImages(d, idx, flips), [tc.batch, H, W, C]);
+    const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps, tc.minLrRatio);
+    const rng = new Rng(`${tc.seed}/tokenizer-step${s}`);
+    let terms: Record<string, tf.Scalar> = {};
+    let indices: tf.Tensor | null = null;
+    let subCodes: tf.Tensor[] = [];
+    const { value, grads } = variableGradsByName(() => {
+      const out = tokenizerForward(tok, x, { training: true, teacher: req.teacher, rng });
+      indices = tf.keep(out.indices);
+      subCodes = out.subCodes.map((t) => tf.keep(t));
+      terms = Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)]));
+      return out.total;
+    }, trainable);
+    const clipped = clipByGlobalNorm(grads, tc.clip);
+    tf.dispose(grads);
+    adamwStep(tok.params.vars, clipped.grads, opt, tc.adamw, lr);
+    tf.dispose(clipped.grads);
+    const m: Record<string, number> = { loss: value.dataSync()[0], lr, gradNorm: clipped.norm };
+    for (const [k, v] of Object.entries(terms)) m[k] = v.dataSync()[0];
+    hist.add(indices!.dataSync() as Int32Array);
+    if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
+      m.restarted = restartDeadCodes(tok, hist, subCodes, rng);
+    }
+    tf.dispose([value, x, indices!, ...subCodes, ...Object.values(terms)]);
+    return m;
+  };
+
+  const periodic = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    hist.usage().forEach((u, k) => (out[`usage${k}`] = u));
+    hist.perplexity().forEach((p, k) => (out[`perplexity${k}`] = p));
+    return out;
+  };
+
+  const save = (stepsDone: number) =>
+    saveCheckpoint(run.checkpointDir, {
+      kind: 'tokenizer',
+      config,
+      step: stepsDone,
+      params: tok.params.vars,
+      optimizer: opt,
+      extra: { train: tc, dataset: d.name },
+    });
+
+  try {
+    const result = await runTrainLoop({
+      label: 'tokenizer',
+      startStep,
+      totalSteps: tc.steps,
+      step,
+      save,
+      checkpointEvery: tc.checkpointEvery,
+      checkpointDir: run.checkpointDir,
+      metrics: run.metrics,
+      periodic,
+      logEvery: tc.logEvery,
+      itemsPerStep: tc.batch,
+      itemName: 'images',
+    });
+    return { ...result, usage: hist.usage(), perplexity: hist.perplexity(), checkpointDir: run.checkpointDir };
+  } finally {
+    disposeAdamState(opt);
+    tok.params.dispose();
+  }
+}

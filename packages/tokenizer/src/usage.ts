@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Codebook usage of one sub-codebook: fraction of its codes seen at least once, and exp(entropy) of the code histogram. */
+export type CodeUsage = { used: number; perplexity: number };
+
+/**
+ * Per-sub-codebook code counts accumulated over batches. `sizes[k]` is sub-codebook k's size; indices carry
+ * K = sizes.length on the last axis. With `window` > 0 only the last `window` added batches count
+ * (older ones are subtracted again), otherwise everything since the last reset().
+ */
+export class CodeHistogram {
+  readonly counts: Float64Array[];
+  private readonly batches: Int32Array[] = [];
+
+  constructor(readonly sizes: number[], readonly window = 0) {
+    this.counts = sizes.map((v) => new Float64Array(v));
+  }
+
+  /** indices: int32 [..., K] as a tensor (read synchronously, not disposed) or its flat data. */
+  add(indices: tf.Tensor | Int32Array): void {
+    const K = this.sizes.length;
+    if (indices instanceof tf.Tensor && indices.shape[indices.rank - 1] !== K) {
+      throw new Error(`CodeHistogram.add: last axis ${indices.shape[indices.rank - 1]} != K ${K}`);
+    }
+    const data = indices instanceof tf.Tensor ? (indices.dataSync() as Int32Array) : indices;
+    if (data.length % K !== 0) throw new Error(`CodeHistogram.add: ${data.length} indices not a multiple of K ${K}`);
+    for (let i = 0; i < data.length; i++) {
+      const k = i % K;
+      const c = data[i];
+      if (c < 0 || c >= this.sizes[k]) throw new Error(`CodeHistogram.add: index ${c} out of range for sub-codebook ${k} (size ${this.sizes[k]})`);
+    }
+    this.count(data, 1);
+    if (this.window > 0) {
+      this.batches.push(data.slice());
+      if (this.batches.length > this.window) this.count(this.batches.shift()!, -1);
+    }
+  }
+
+  private count(data: Int32Array, sign: 1 | -1): void {
+    const K = this.sizes.length;
+    for (let i = 0; i < data.length; i++) this.counts[i % K][data[i]] += sign;
+  }
+
+  /** Fraction of codes used at least once, per sub-codebook (0 before any add). */
+  usage(): number[] {
+    return this.counts.map((cnt) => cnt.reduce((a, c) => a + (c > 0 ? 1 : 0), 0) / cnt.length);
+  }
+
+  /** exp(Shannon entropy) of the normalized histogram, per sub-codebook: 1 = one code, size = uniform (0 before any add). */
+  perplexity(): number[] {
+    return this.counts.map((cnt) => {
+      const total = cnt.reduce((a, c) => a + c, 0);
+      if (total === 0) return 0;
+      let h = 0;
+      for (const c of cnt) if (c > 0) h -= (c / total) * Math.log(c / total);
+      return Math.exp(h);
+    });
+  }
+
+  /** Codes of sub-codebook k never hit in the counted batches. */
+  unused(k: number): number[] {
+    const out: number[] = [];
+    this.counts[k].forEach((c, i) => {
+      if (c === 0) out.push(i);
+    });
+    return out;
+  }
+
+  stats(): CodeUsage[] {
+    const u = this.usage();
+    const p = this.perplexity();
+    return u.map((used, k) => ({ used, perplexity: p[k] }));
+  }
+
+  reset(): void {
+    for (const c of this.counts) c.fill(0);
+    this.batches.length = 0;
+  }
+}
+
+/** One-shot usage of a single index array. indices: int32 [..., K]; sizes: [K] sub-codebook sizes. */
+export function usageStats(indices: tf.Tensor | Int32Array, sizes: number[]): CodeUsage[] {
+  const h = new CodeHistogram(sizes);
+  h.add(indices);
+  return h.stats();
+}

@@ -1,0 +1,69 @@
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import {
+  backendChoices, initBackend, describeBackend, loadDataset, positiveInt, nonNegativeInt, positiveFloat, nonNegativeFloat,
+  type BackendChoice, type ImageDataset,
+} from '@factorgen/shared';
+
+/** --backend auto|tensorflow|wasm|cpu, shared by every command. */
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'compute backend: auto takes tfjs-node-gpu, tfjs-node, wasm, cpu in that order')
+    .choices([...backendChoices])
+    .default('auto');
+}
+
+/** Selects the backend and prints it once (on stderr, so stdout stays machine-readable). */
+export async function startBackend(choice: BackendChoice): Promise<void> {
+  const info = await initBackend(choice);
+  process.stderr.write(describeBackend(info) + '\n');
+}
+
+export type DataFlags = { dataset: 'fashion-mnist' | 'emoji' | 'folder'; data?: string; size?: number; channels?: number };
+
+/** --dataset / --data / --size / --channels. */
+export function addDataOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--dataset <name>', 'dataset').choices(['fashion-mnist', 'emoji', 'folder']).default('fashion-mnist'))
+    .option('--data <dir>', 'dataset folder (default: the committed copy under data/; required for --dataset folder)')
+    .option('--size <px>', 'image side for --dataset folder (images are resized and centre-cropped)', positiveInt, 32)
+    .addOption(new Option('--channels <n>', 'channels for --dataset folder (images are converted)').choices(['1', '3']).default('3'));
+}
+
+/** Loads one split of the dataset the flags name. */
+export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
+  return loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: Number(f.channels ?? 3) as 1 | 3 });
+}
+
+/** Training flags shared by every trainer. */
+export function addTrainOptions(cmd: Command, d: { steps: number; batch: number; lr: number; warmup: number }): Command {
+  return cmd
+    .requiredOption('--out <dir>', 'run folder: checkpoint/ and metrics.jsonl go here')
+    .option('--resume', 'continue the run in --out from its checkpoint', false)
+    .option('--steps <n>', 'optimization steps', positiveInt, d.steps)
+    .option('--batch <n>', 'batch size', positiveInt, d.batch)
+    .option('--lr <x>', 'peak learning rate', positiveFloat, d.lr)
+    .option('--warmup <n>', 'linear warmup steps', nonNegativeInt, d.warmup)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices only)', nonNegativeFloat, 0)
+    .option('--clip <x>', 'clip gradients to this global norm (0 = off)', nonNegativeFloat, 1)
+    .option('--seed <s>', 'seed for data order, initializers and everything random', '0')
+    .option('--checkpoint-every <n>', 'write a checkpoint every n steps', positiveInt, 500)
+    .option('--log-every <n>', 'write a metrics.jsonl line every n steps', positiveInt, 25)
+    .addOption(backendOption());
+}
+
+export type TrainFlags = {
+  out: string; resume: boolean; steps: number; batch: number; lr: number; warmup: number; weightDecay: number; clip: number;
+  seed: string; checkpointEvery: number; logEvery: number; backend: BackendChoice;
+};
+
+/** Writes a line to stderr (progress and notes), keeping stdout for results. */
+export function note(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+/** Prints a JSON result on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export const rel = (p: string): string => path.relative(process.cwd(), p) || '.';

@@ -1,0 +1,91 @@
+import { Command, Option } from 'commander';
+import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError } from '@factorgen/shared';
+import { readTokenFile } from '@factorgen/tokenizer';
+import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
+import { addTrainOptions, backendOption, startBackend, note, printJson, type TrainFlags } from './common';
+
+type GenTrainFlags = TrainFlags & {
+  tokens: string; val?: string; width: number; depth: number; heads: number; mlpHidden?: number; headMode: 'ar' | 'parallel';
+  headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; valEvery: number; valLimit: number;
+};
+
+export function registerGenerator(program: Command): void {
+  const gen = program.command('generator').description('train the factorized autoregressive generator on token files');
+  const train = gen.command('train').description('train a class-conditional AR transformer on a token file');
+  addTrainOptions(train, { steps: 3000, batch: 64, lr: 1e-3, warmup: 100 });
+  train
+    .requiredOption('--tokens <file>', 'training token file (from `factorgen tokenizer encode`)')
+    .option('--val <file>', 'held-out token file for the validation loss')
+    .option('--width <n>', 'transformer width', positiveInt, 192)
+    .option('--depth <n>', 'transformer blocks', positiveInt, 6)
+    .option('--heads <n>', 'attention heads', positiveInt, 6)
+    .option('--mlp-hidden <n>', 'SwiGLU hidden size (default 3 x width)', positiveInt)
+    .addOption(new Option('--head-mode <mode>', 'ar: factorized AR head over sub-tokens; parallel: K independent heads').choices(['ar', 'parallel']).default('ar'))
+    .option('--head-layers <n>', 'layers of the AR head (1..4)', positiveInt, 1)
+    .option('--dropout <p>', 'dropout', probability, 0.1)
+    .option('--class-dropout <p>', 'probability a label is replaced by the null class (for guidance)', probability, 0.1)
+    .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
+    .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, 500)
+    .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
+    .action(async (f: GenTrainFlags) => {
+      await startBackend(f.backend);
+      const tokens = readTokenFile(f.tokens);
+      const val = f.val ? readTokenFile(f.val) : undefined;
+      const h = tokens.header;
+      const heads = f.heads;
+      if (f.width % heads !== 0) throw new UserError(`--heads ${heads}: must divide --width ${f.width}`);
+      const config = makeGeneratorConfig({
+        gridH: h.gridH, gridW: h.gridW, subCodebookSizes: h.subCodebookSizes, numClasses: h.classNames.length,
+        width: f.width, depth: f.depth, heads, mlpHidden: f.mlpHidden ?? 3 * f.width, headMode: f.headMode,
+        headLayers: f.headLayers, headWidth: f.width, headHeads: heads, headMlpHidden: f.mlpHidden ?? 3 * f.width,
+        dropout: f.dropout, rope: f.rope, classDropout: f.classDropout,
+      });
+      const result = await trainGenerator({
+        out: f.out, resume: f.resume, config, tokens, tokensPath: f.tokens, val,
+        train: {
+          steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
+          adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, checkpointEvery: f.checkpointEvery,
+          logEvery: f.logEvery, valEvery: f.valEvery, valLimit: f.valLimit,
+        },
+      });
+      note(`generator saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(0)} tokens/s)`);
+      printJson({ checkpoint: result.checkpointDir, steps: result.stepsDone, tokensPerSecond: result.itemsPerSecond, valLoss: result.valLoss, last: result.last });
+    });
+}
+
+export function registerSample(program: Command): void {
+  program
+    .command('sample')
+    .description('sample class-conditional images: OUT/<index>-<slug>/NNNN.png, OUT/grid.png, OUT/samples.json')
+    .requiredOption('--generator <dir>', 'generator run or checkpoint folder')
+    .option('--tokenizer <dir>', 'tokenizer folder (default: the one the generator was trained with)')
+    .option('--out <dir>', 'output folder', 'out/samples')
+    .option('--classes <list>', 'class indices or names, comma separated, or "all"', 'all')
+    .option('--per-class <n>', 'images per class', positiveInt, 8)
+    .option('--cfg <scale>', 'classifier-free guidance scale (1 = conditional only)', nonNegativeFloat, 2)
+    .option('--temperature <t>', 'sampling temperature', positiveFloat, 1)
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', nonNegativeInt, 0)
+    .option('--top-p <p>', 'nucleus sampling mass (1 = off)', probabilityPositive, 1)
+    .option('--seed <s>', 'sampling seed', '0')
+    .option('--batch <n>', 'images sampled at once', positiveInt, 40)
+    .option('--no-cache', 'recompute the whole prefix every step (slow; for checks)')
+    .addOption(backendOption())
+    .action(async (f: {
+      generator: string; tokenizer?: string; out: string; classes: string; perClass: number; cfg: number; temperature: number;
+      topK: number; topP: number; seed: string; batch: number; cache: boolean; backend: 'auto';
+    }) => {
+      await startBackend(f.backend);
+      const r = await sampleToFolder({
+        generator: f.generator, tokenizer: f.tokenizer, out: f.out, classes: f.classes, perClass: f.perClass, batch: f.batch,
+        seed: f.seed, cfgScale: f.cfg, temperature: f.temperature, topK: f.topK, topP: f.topP, useCache: f.cache,
+      });
+      note(`wrote ${r.images} samples and ${r.grid} (${r.imagesPerSecond.toFixed(1)} images/s)`);
+      printJson(r);
+    });
+}
+
+function probabilityPositive(v: string): number {
+  const p = probability(v);
+  if (p === 0) throw new UserError(`--top-p: must be in (0, 1], got ${v}`);
+  return p;
+}

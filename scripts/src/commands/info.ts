@@ -1,0 +1,31 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Command } from 'commander';
+import { initBackend, describeBackend, repoRoot, type BackendChoice } from '@factorgen/shared';
+import { backendOption } from './common';
+
+/** `factorgen info`: backend, versions, and the datasets and pretrained models it can find. */
+export function registerInfo(program: Command): void {
+  program
+    .command('info')
+    .description('print the compute backend, versions and the datasets it can find')
+    .addOption(backendOption())
+    .action(async (opts: { backend: BackendChoice }) => {
+      const info = await initBackend(opts.backend);
+      const root = repoRoot();
+      const exists = (p: string) => fs.existsSync(path.join(root, p));
+      const lines = [
+        describeBackend(info),
+        `node ${process.version}, tfjs ${tf.version.tfjs}, platform ${process.platform}-${process.arch}`,
+        `datasets:`,
+        `  fashion-mnist  ${exists('data/fashion-mnist/train-images-idx3-ubyte.gz') ? path.join(root, 'data/fashion-mnist') : 'missing'}`,
+        `  emoji          ${exists('data/emoji/emoji32.json') ? path.join(root, 'data/emoji') : 'missing'}`,
+        `  folder         any root/<class>/*.{png,jpg,jpeg,webp} via --dataset folder --data DIR`,
+        `pretrained:`,
+        `  tokenizer      ${exists('pretrained/tokenizer/config.json') ? path.join(root, 'pretrained/tokenizer') : 'missing'}`,
+        `  generator      ${exists('pretrained/generator/config.json') ? path.join(root, 'pretrained/generator') : 'missing'}`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

@@ -1,0 +1,221 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import {
+  positiveInt, nonNegativeInt, nonNegativeFloat, intList, writePng, writeGrid, slugify, UserError, defaultAdamW, type ImageDataset,
+} from '@factorgen/shared';
+import {
+  presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
+  writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
+} from '@factorgen/tokenizer';
+import { psnr, ssim } from '@factorgen/eval';
+import { addDataOptions, addTrainOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+
+type TokTrainFlags = DataFlags & TrainFlags & {
+  quantizer: 'vq' | 'fq'; subCodebooks: number; codebookSize: number[]; codeDim: number; baseChannels: number; channelMult: number[];
+  blocks: number; attention: boolean; latentChannels: number; beta: number; entropyWeight: number; disentangleWeight?: number;
+  perceptualWeight: number; alignWeight: number; alignSubCodebook?: number; teacher?: string; adversarialWeight: number;
+  adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
+};
+
+/** Builds the model config from flags (the dataset fixes image size and channels). */
+export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, channels: 1 | 3, teacherDim?: number): TokenizerConfig {
+  const K = f.quantizer === 'vq' ? 1 : f.subCodebooks;
+  if (f.quantizer === 'vq' && f.subCodebooks !== 1 && f.subCodebooks !== 2) {
+    throw new UserError(`--sub-codebooks ${f.subCodebooks}: --quantizer vq has exactly one codebook`);
+  }
+  const sizes = f.codebookSize.length === 1 ? Array(K).fill(f.codebookSize[0]) : f.codebookSize;
+  if (sizes.length !== K) throw new UserError(`--codebook-size: ${sizes.length} sizes given for ${K} sub-codebooks`);
+  const base = presetFashion(f.quantizer, K, sizes[0]);
+  const cfg: TokenizerConfig = {
+    ...base,
+    imageSize,
+    channels,
+    baseChannels: f.baseChannels,
+    channelMult: f.channelMult,
+    blocksPerLevel: f.blocks,
+    attention: f.attention,
+    latentChannels: f.latentChannels,
+    quantizer: {
+      ...base.quantizer,
+      subCodebooks: sizes.map((size) => ({ size, dim: f.codeDim })),
+      beta: f.beta,
+      entropyWeight: f.entropyWeight,
+      disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
+    },
+    perceptualWeight: f.teacher ? f.perceptualWeight : 0,
+    adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
+    align:
+      f.alignWeight > 0 && teacherDim !== undefined
+        ? { subCodebook: f.alignSubCodebook ?? K - 1, teacherDim, weight: f.alignWeight, temperature: 0.1 }
+        : undefined,
+  };
+  if (f.alignWeight > 0 && !f.teacher) throw new UserError('--align-weight: alignment needs a --teacher');
+  assertValidConfig(cfg, 'tokenizer flags');
+  return cfg;
+}
+
+export function registerTokenizer(program: Command): void {
+  const tok = program.command('tokenizer').description('train and use factorized (fq) or single-codebook (vq) tokenizers');
+
+  const train = tok.command('train').description('train a tokenizer on an image dataset');
+  addDataOptions(train);
+  addTrainOptions(train, { steps: 2000, batch: 32, lr: 2e-3, warmup: 100 });
+  train
+    .addOption(new Option('--quantizer <kind>', 'vq: one codebook; fq: K independent sub-codebooks').choices(['vq', 'fq']).default('fq'))
+    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', positiveInt, 2)
+    .option('--codebook-size <V>', 'codes per sub-codebook: one size for all, or a comma list', intList, [1024])
+    .option('--code-dim <d>', 'dimension of each sub-codebook (cosine matched)', positiveInt, 8)
+    .option('--base-channels <n>', 'encoder/decoder width at full resolution', positiveInt, 32)
+    .option('--channel-mult <list>', 'width multipliers per level; downsampling 2^(levels-1)', intList, [1, 2, 2])
+    .option('--blocks <n>', 'ResBlocks per level', positiveInt, 1)
+    .option('--no-attention', 'no self-attention at the lowest resolution')
+    .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, 32)
+    .option('--beta <x>', 'commitment weight', nonNegativeFloat, 0.25)
+    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0)
+    .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
+    .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
+    .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
+    .option('--align-weight <x>', 'align one sub-codebook to the teacher embedding (InfoNCE; needs --teacher)', nonNegativeFloat, 0)
+    .option('--align-sub-codebook <k>', 'which sub-codebook to align (default the last)', nonNegativeInt)
+    .option('--adversarial-weight <x>', 'PatchGAN hinge loss weight (0 = off)', nonNegativeFloat, 0)
+    .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
+    .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
+    .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
+    .option('--flip', 'random horizontal flips', false)
+    .action(async (f: TokTrainFlags) => {
+      await startBackend(f.backend);
+      const data = await loadSplit(f, 'train');
+      const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;
+      const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim);
+      const result = await trainTokenizer({
+        out: f.out,
+        resume: f.resume,
+        config,
+        data,
+        teacher,
+        train: {
+          steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
+          adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, flip: f.flip,
+          checkpointEvery: f.checkpointEvery, logEvery: f.logEvery, usageWindow: f.usageWindow, restartDeadEvery: f.restartDeadEvery,
+        },
+      });
+      note(`tokenizer saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(1)} images/s)`);
+      printJson({ checkpoint: result.checkpointDir, steps: result.stepsDone, imagesPerSecond: result.itemsPerSecond, usage: result.usage, perplexity: result.perplexity, last: result.last });
+    });
+
+  const recon = tok.command('reconstruct').description('PNG grid of originals over reconstructions; PSNR and SSIM on a split as JSON');
+  addDataOptions(recon);
+  recon
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .option('--split <name>', 'train or test', 'test')
+    .option('--limit <n>', 'score the first n images of the split', positiveInt, 10000)
+    .option('--grid <n>', 'images in the PNG grid', positiveInt, 16)
+    .option('--out <dir>', 'folder for recon.png and metrics.json', 'out/reconstruct')
+    .option('--batch <n>', 'batch size', positiveInt, 100)
+    .addOption(backendOption())
+    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; backend: 'auto' }) => {
+      await startBackend(f.backend);
+      const split = parseSplit(f.split);
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      const data = await loadSplit(f, split);
+      checkImageShape(data, tok.cfg);
+      const n = Math.min(f.limit, data.n);
+      const per = data.height * data.width * data.channels;
+      const orig = data.images.subarray(0, n * per);
+      const t0 = performance.now();
+      const rec = reconstructImages(tok, orig, n, f.batch);
+      const seconds = (performance.now() - t0) / 1000;
+      fs.mkdirSync(f.out, { recursive: true });
+      const g = Math.min(f.grid, n);
+      const pick = (src: Uint8Array) => Array.from({ length: g }, (_, i) => src.subarray(i * per, (i + 1) * per));
+      const gridPath = path.join(f.out, 'recon.png');
+      await writeGrid(gridPath, [{ label: 'original', images: pick(orig) }, { label: 'recon', images: pick(rec) }], data.height, data.width, data.channels);
+      const metrics = {
+        tokenizer: dir, tokenizerId: id, dataset: data.name, split, images: n,
+        psnr: psnr(orig, rec, n),
+        ssim: ssim(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
+        imagesPerSecond: n / seconds, grid: gridPath,
+      };
+      fs.writeFileSync(path.join(f.out, 'metrics.json'), JSON.stringify(metrics, null, 2));
+      printJson(metrics);
+      tok.params.dispose();
+    });
+
+  const encode = tok.command('encode').description('tokenize a dataset split into a token file (format in the README)');
+  addDataOptions(encode);
+  encode
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .requiredOption('--out <file>', 'token file to write')
+    .option('--split <name>', 'train or test', 'train')
+    .option('--limit <n>', 'encode only the first n images', positiveInt)
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .addOption(backendOption())
+    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; backend: 'auto' }) => {
+      await startBackend(f.backend);
+      const split = parseSplit(f.split);
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      const data = await loadSplit(f, split);
+      checkImageShape(data, tok.cfg);
+      const n = Math.min(f.limit ?? data.n, data.n);
+      const t0 = performance.now();
+      const tokens = encodeImages(tok, data.images.subarray(0, n * data.height * data.width * data.channels), n, f.batch);
+      const g = gridSize(tok.cfg);
+      const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
+      fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
+      writeTokenFile(f.out, {
+        header: {
+          format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
+          subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${split}`,
+        },
+        tokens,
+        labels: data.labels.subarray(0, n),
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      note(`wrote ${n} token maps (${g}x${g}x${sizes.length}) to ${f.out} in ${seconds.toFixed(1)} s`);
+      printJson({ out: f.out, images: n, grid: [g, g], subCodebookSizes: sizes, tokenizerId: id, imagesPerSecond: n / seconds });
+      tok.params.dispose();
+    });
+
+  const decode = tok.command('decode').description('decode a token file to PNGs');
+  decode
+    .requiredOption('--tokens <file>', 'token file written by `tokenizer encode`')
+    .option('--tokenizer <dir>', 'tokenizer folder (default: the one recorded in the token file)')
+    .requiredOption('--out <dir>', 'folder for <index>-<slug>/NNNN.png')
+    .option('--limit <n>', 'decode only the first n records', positiveInt)
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .addOption(backendOption())
+    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; backend: 'auto' }) => {
+      await startBackend(f.backend);
+      const set = readTokenFile(f.tokens);
+      const { tok, id } = await loadTokenizer(f.tokenizer ?? set.header.tokenizerPath);
+      if (id !== set.header.tokenizerId) {
+        throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${f.tokenizer ?? set.header.tokenizerPath} is ${id}`);
+      }
+      const n = Math.min(f.limit ?? set.header.count, set.header.count);
+      const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
+      const pixels = decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
+      const { imageSize: S, channels: C } = tok.cfg;
+      const counters = new Map<number, number>();
+      for (let i = 0; i < n; i++) {
+        const c = set.labels[i];
+        const k = counters.get(c) ?? 0;
+        counters.set(c, k + 1);
+        const file = path.join(f.out, `${c}-${slugify(set.header.classNames[c])}`, `${String(k).padStart(4, '0')}.png`);
+        await writePng(file, pixels.subarray(i * S * S * C, (i + 1) * S * S * C), S, S, C);
+      }
+      printJson({ out: f.out, images: n });
+      tok.params.dispose();
+    });
+}
+
+function parseSplit(s: string): 'train' | 'test' {
+  if (s !== 'train' && s !== 'test') throw new UserError(`--split: expected train or test, got "${s}"`);
+  return s;
+}
+
+function checkImageShape(d: ImageDataset, cfg: TokenizerConfig): void {
+  if (d.height !== cfg.imageSize || d.width !== cfg.imageSize || d.channels !== cfg.channels) {
+    throw new UserError(`--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ${cfg.imageSize}x${cfg.imageSize}x${cfg.channels}`);
+  }
+}

@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { runCli } from '@factorgen/shared';
+import { registerInfo } from './commands/info';
+import { registerTokenizer } from './commands/tokenizer';
+import { registerGenerator, registerSample } from './commands/generator';
+import { registerTeacher } from './commands/teacher';
+
+/** The factorgen CLI: parses flags and calls the packages; no model code lives here. */
+export function buildProgram(): Command {
+  const program = new Command('factorgen')
+    .description('Factorized visual tokenizers and factorized autoregressive generators on TensorFlow.js')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
+  registerInfo(program);
+  registerTeacher(program);
+  registerTokenizer(program);
+  registerGenerator(program);
+  registerSample(program);
+  return program;
+}
+
+await runCli(async () => {
+  await buildProgram().parseAsync(process.argv);
+});

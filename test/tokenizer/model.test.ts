@@ -1,0 +1,223 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../packages/shared/src/backend';
+import { ParamStore } from '../../packages/shared/src/params';
+import { Rng } from '../../packages/shared/src/rng';
+import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
+import { restartDeadCodes } from '../../packages/tokenizer/src/deadCodes';
+import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tokenizer } from '../../packages/tokenizer/src/model';
+import { lookupCodes } from '../../packages/tokenizer/src/quantizer';
+import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '../../packages/tokenizer/src/teacher';
+import { CodeHistogram } from '../../packages/tokenizer/src/usage';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+/** 8x8 gray images, 4x4 grid, two sub-codebooks of 8 codes: every code path, tiny compute. */
+function tinyConfig(kind: 'vq' | 'fq', K = 2, entropyWeight = 0): TokenizerConfig {
+  return {
+    imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: true, normGroups: 2,
+    latentChannels: 6,
+    quantizer: { ...quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: 8, dim: 4 }))), entropyWeight },
+    perceptualWeight: 0,
+  };
+}
+
+function images(B: number, seed = 'img'): tf.Tensor4D {
+  const rng = new Rng(seed);
+  return tf.tensor4d(Array.from({ length: B * 64 }, () => rng.next() * 2 - 1), [B, 8, 8, 1]);
+}
+
+/** tf.variableGrads keys gradients by tfjs variable name; re-key them by parameter name. */
+function byParam(tok: Tokenizer, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const names = new Map([...tok.params.vars].map(([n, v]) => [v.name, n]));
+  return Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k) ?? k, g]));
+}
+
+/** Runs f on a fresh tokenizer and disposes its parameters afterwards (tfjs variable names are global). */
+function withTokenizer<T>(cfg: TokenizerConfig, seed: string, f: (tok: Tokenizer) => T): T {
+  const tok = createTokenizer(cfg, seed);
+  try {
+    return f(tok);
+  } finally {
+    tok.params.dispose();
+  }
+}
+
+describe('tokenizer forward', () => {
+  it('has the documented shapes and dtypes, and leaks no tensors', () => {
+    const x = images(2);
+    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+      const before = tf.memory().numTensors;
+      const shapes = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        return {
+          recon: out.recon.shape, quantized: out.quantized.shape, indices: out.indices.shape, dtype: out.indices.dtype,
+          sub: out.subCodes.map((t) => t.shape), qsub: out.quantizedSub.map((t) => t.shape),
+          losses: Object.keys(out.losses).sort(), total: out.total.dataSync()[0],
+          sum: Object.values(out.losses).reduce((s, l) => s + l.dataSync()[0], 0),
+        };
+      });
+      expect(tf.memory().numTensors).toBe(before);
+      expect(shapes.recon).toEqual([2, 8, 8, 1]);
+      expect(shapes.quantized).toEqual([2, 4, 4, 6]);
+      expect(shapes.indices).toEqual([2, 4, 4, 2]);
+      expect(shapes.dtype).toBe('int32');
+      expect(shapes.sub).toEqual([[2, 4, 4, 4], [2, 4, 4, 4]]);
+      expect(shapes.qsub).toEqual([[2, 4, 4, 4], [2, 4, 4, 4]]);
+      expect(shapes.losses).toEqual(['align', 'codebook', 'commitment', 'disentangle', 'entropy', 'perceptual', 'recon']);
+      expect(shapes.total).toBeCloseTo(shapes.sum, 5);
+    });
+    x.dispose();
+  });
+
+  it('rejects images of the wrong size', () => {
+    const x = tf.zeros([1, 6, 6, 1]) as tf.Tensor4D;
+    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+      expect(() => tokenizerForward(tok, x)).toThrow('tokenizerForward: images must be [B,8,8,1] (got [1,6,6,1])');
+    });
+    x.dispose();
+  });
+
+  it('straight-through: the reconstruction loss alone gives nonzero gradients to every encoder parameter, none to codebooks', () => {
+    const x = images(2);
+    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+      const enc = tok.params.under('encoder');
+      const cbs = tok.params.under('quant').filter((n) => n.endsWith('codebook'));
+      const vars = [...enc, ...cbs].map((n) => tok.params.get(n));
+      const { value, grads: raw } = tf.variableGrads(() => tf.tidy(() => tokenizerForward(tok, x).losses.recon), vars);
+      const grads = byParam(tok, raw);
+      for (const n of enc) {
+        expect(grads[n], n).toBeDefined();
+        expect(tf.tidy(() => tf.max(tf.abs(grads[n])).dataSync()[0]), n).toBeGreaterThan(0);
+      }
+      for (const n of cbs) expect(grads[n] === undefined || grads[n].dataSync().every((g) => g === 0), n).toBe(true);
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    x.dispose();
+  });
+
+  it('fq with K=1 equals vq bit for bit (outputs, indices, losses and gradients) from the same seed', () => {
+    const x = images(3, 'eq');
+    const run = (kind: 'vq' | 'fq') =>
+      withTokenizer(tinyConfig(kind, 1, 0.05), 'same-seed', (tok) => {
+        const names = [...tok.params.trainable().keys()];
+        let arrays: Record<string, tf.TypedArray> = {};
+        const { value, grads: raw } = tf.variableGrads(() => {
+          const out = tokenizerForward(tok, x);
+          arrays = {
+            recon: out.recon.dataSync().slice(), quantized: out.quantized.dataSync().slice(), indices: out.indices.dataSync().slice(),
+            sub: out.subCodes[0].dataSync().slice(), qsub: out.quantizedSub[0].dataSync().slice(),
+            ...Object.fromEntries(Object.entries(out.losses).map(([k, l]) => [`loss.${k}`, l.dataSync().slice()])),
+          };
+          return out.total;
+        }, [...tok.params.trainable().values()]);
+        const grads = byParam(tok, raw);
+        for (const n of names) arrays[`grad.${n}`] = grads[n].dataSync().slice();
+        tf.dispose([value, ...Object.values(grads)]);
+        return { names, arrays };
+      });
+    const vq = run('vq');
+    const fq = run('fq');
+    expect(fq.names).toEqual(vq.names);
+    expect(Object.keys(fq.arrays).sort()).toEqual(Object.keys(vq.arrays).sort());
+    expect(vq.arrays['loss.entropy'][0]).not.toBe(0);
+    for (const k of Object.keys(vq.arrays)) expect(fq.arrays[k], k).toEqual(vq.arrays[k]);
+    x.dispose();
+  });
+
+  it('decoding the tokens reproduces the forward pass exactly; encode/decode leak nothing', () => {
+    const x = images(2, 'roundtrip');
+    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+      const before = tf.memory().numTensors;
+      const [quantized, recon] = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        return [out.quantized.dataSync().slice(), tf.clipByValue(out.recon, -1, 1).dataSync().slice()];
+      });
+      const tokens = encodeTokens(tok, x);
+      expect(tf.memory().numTensors).toBe(before + 1);
+      const looked = tf.tidy(() => lookupCodes(tok.params, tok.cfg, tokens).dataSync().slice());
+      const decoded = decodeTokens(tok, tokens);
+      expect(tf.memory().numTensors).toBe(before + 2);
+      expect(looked).toEqual(quantized);
+      expect(decoded.dataSync()).toEqual(recon);
+      tf.dispose([tokens, decoded]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(() => tf.tidy(() => lookupCodes(tok.params, tok.cfg, tf.zeros([1, 4, 4, 3], 'int32') as tf.Tensor4D))).toThrow(
+        'lookupCodes: indices must be [B,h,w,2] (got [1,4,4,3])',
+      );
+    });
+    x.dispose();
+  });
+
+  it('same seed gives the same parameters, another seed different ones', () => {
+    const first = (seed: string) => withTokenizer(tinyConfig('fq'), seed, (tok) => tok.params.get('quant/k1/codebook').dataSync().slice());
+    expect(first('a')).toEqual(first('a'));
+    expect(first('a')).not.toEqual(first('b'));
+  });
+});
+
+describe('teacher losses', () => {
+  it('perceptual and alignment terms come from the frozen teacher; gradients reach encoder and align head, not the teacher', () => {
+    const tcfg: TeacherConfig = { imageSize: 8, channels: 1, widths: [4, 8], embedDim: 6, classes: 3, normGroups: 2 };
+    const tstore = new ParamStore(new Rng('t'));
+    createTeacher(tstore, tcfg);
+    freezeParams(tstore);
+    const teacher = teacherFromStore(tstore, tcfg);
+    const cfg: TokenizerConfig = { ...tinyConfig('fq'), perceptualWeight: 0.5, align: { subCodebook: 1, teacherDim: 6, weight: 0.2, temperature: 0.1 } };
+    const x = images(3, 'teach');
+    withTokenizer(cfg, 's', (tok) => {
+      expect(tok.params.has('align/fc1/w')).toBe(true);
+      const names = new Map([...tok.params.vars].map(([n, v]) => [v.name, n]));
+      let terms: Record<string, number> = {};
+      const before = tf.memory().numTensors;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = tokenizerForward(tok, x, { teacher });
+        terms = Object.fromEntries(Object.entries(out.losses).map(([k, l]) => [k, l.dataSync()[0]]));
+        return out.total;
+      });
+      // no varList: every trainable variable in the process is in play, yet none of the teacher's get a gradient
+      const got = new Set(Object.keys(grads).map((k) => names.get(k) ?? `unknown:${k}`));
+      expect([...got].filter((n) => n.startsWith('unknown'))).toEqual([]);
+      expect(got.has('align/fc1/w')).toBe(true);
+      expect(got.has('encoder/conv_in/w')).toBe(true);
+      expect(terms.perceptual).toBeGreaterThan(0);
+      expect(terms.align).toBeGreaterThan(0);
+      // the align gradient alone reaches the encoder through the straight-through codes
+      const alignOnly = tf.variableGrads(() => tokenizerForward(tok, x, { teacher }).losses.align, [tok.params.get('encoder/conv_in/w')]);
+      expect(tf.tidy(() => tf.max(tf.abs(Object.values(alignOnly.grads)[0])).dataSync()[0])).toBeGreaterThan(0);
+      tf.dispose([value, ...Object.values(grads), alignOnly.value, ...Object.values(alignOnly.grads)]);
+      expect(tf.memory().numTensors).toBe(before);
+      // without a teacher both terms are 0
+      const zero = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        return [out.losses.perceptual.dataSync()[0], out.losses.align.dataSync()[0]];
+      });
+      expect(zero).toEqual([0, 0]);
+    });
+    x.dispose();
+    tstore.dispose();
+  });
+});
+
+describe('restartDeadCodes', () => {
+  it('moves exactly the unused codes onto current encoder outputs', () => {
+    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+      const hist = new CodeHistogram([8, 8]);
+      // sub-codebook 0 used codes 0..5 (6, 7 dead); sub-codebook 1 used all
+      hist.add(new Int32Array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0, 6, 0, 7]));
+      const sub = [tf.tensor4d(Array.from({ length: 16 }, (_, i) => i + 1), [1, 2, 2, 4]), tf.zeros([1, 2, 2, 4])];
+      const before = tok.params.get('quant/k0/codebook').dataSync().slice();
+      const other = tok.params.get('quant/k1/codebook').dataSync().slice();
+      const n = restartDeadCodes(tok, hist, sub, new Rng('restart'));
+      expect(n).toBe(2);
+      const after = tok.params.get('quant/k0/codebook').dataSync();
+      expect(after.slice(0, 24)).toEqual(before.slice(0, 24));
+      const rows = [0, 1, 2, 3].map((p) => [1, 2, 3, 4].map((v) => v + 4 * p).join());
+      for (const code of [6, 7]) expect(rows).toContain(Array.from(after.slice(code * 4, code * 4 + 4)).join());
+      expect(tok.params.get('quant/k1/codebook').dataSync()).toEqual(other);
+      tf.dispose(sub);
+    });
+  });
+});
