@@ -14,3 +14,4 @@ export * from './cli/signals';
 export * from './cli/run';
 export * from './train/loop';
 export * from './train/runDir';
+export * from './parallel/gradPool';

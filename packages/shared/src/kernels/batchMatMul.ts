@@ -1,0 +1,74 @@
+import * as tf from '@tensorflow/tfjs';
+import { composite, type TensorBackend } from './compose';
+
+/**
+ * Per-batch work (M*K*N multiply-adds) from which a loop of XNNPACK matMuls beats the wasm backend's scalar
+ * batched loop (~1.8 GFLOP/s); below it the per-call overhead (slices, packing the right operand) dominates.
+ * Measured per CPU-second: 32x[64x32]@[32x64] loop 1.5 vs 1.8, 32x[64x64]@[64x64] loop 4.9 vs 1.7,
+ * 16x[128x128]^2 11.5 vs 1.9.
+ */
+export const loopMinMacs = 192 * 1024;
+
+/**
+ * BatchMatMul for wasm that keeps work on XNNPACK. The built-in kernel uses XNNPACK only for a single
+ * non-transposed product and a scalar loop (~1-2 GFLOP/s against ~20) for transposeA/transposeB and
+ * batches, which is what matMul's own gradient produces. Here: transposes are done explicitly (memory
+ * bound, cheap), a batch against one shared operand becomes a single tall (or wide) product, and larger
+ * batches become a loop of single products.
+ * a: [...batchA, M, K] (or [..., K, M] with transposeA), b: [...batchB, K, N] (or [..., N, K]) -> [...batch, M, N].
+ */
+export function makeBatchMatMul(backendName: string, builtin: tf.KernelConfig): tf.KernelConfig {
+  return {
+    kernelName: 'BatchMatMul',
+    backendName,
+    setupFunc: builtin.setupFunc,
+    disposeFunc: builtin.disposeFunc,
+    kernelFunc: (args) => {
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+      const outerA = a.shape.slice(0, -2);
+      const outerB = b.shape.slice(0, -2);
+      const batchA = outerA.reduce((x, y) => x * y, 1);
+      const batchB = outerB.reduce((x, y) => x * y, 1);
+      const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+      // General broadcasting of batch dims (e.g. [2,1] with [1,3]) and non-float inputs: the built-in handles them.
+      const simple = batchA === 1 || batchB === 1 || sameOuter;
+      if (!simple || a.dtype !== 'float32' || b.dtype !== 'float32') return builtin.kernelFunc(args);
+      return composite(args.backend as TensorBackend, backendName, (s) => {
+        const [ra, ca] = a.shape.slice(-2) as [number, number];
+        const [rb, cb] = b.shape.slice(-2) as [number, number];
+        const M = transposeA ? ca : ra;
+        const K = transposeA ? ra : ca;
+        const N = transposeB ? rb : cb;
+        if ((transposeB ? cb : rb) !== K) throw new Error(`matMul: inner dimensions ${K} and ${transposeB ? cb : rb} differ`);
+        const outShape = [...tf.backend_util.assertAndGetBroadcastShape(outerA, outerB), M, N];
+        let a3 = s.reshape(a, [batchA, ra, ca]);
+        if (transposeA) a3 = s.transpose(a3, [0, 2, 1]);
+        let b3 = s.reshape(b, [batchB, rb, cb]);
+        if (transposeB) b3 = s.transpose(b3, [0, 2, 1]);
+        const noFlags = { transposeA: false, transposeB: false };
+        if (batchB === 1) {
+          // One shared right operand: stack all rows of a into one tall product.
+          const out = s.call(builtin.kernelFunc, { a: s.reshape(a3, [1, batchA * M, K]), b: b3 }, noFlags);
+          return s.reshape(out, outShape);
+        }
+        if (batchA === 1) {
+          // One shared left operand: put all right operands side by side, [K, batchB*N], one wide product.
+          const wide = s.reshape(s.transpose(b3, [1, 0, 2]), [1, K, batchB * N]);
+          const out = s.call(builtin.kernelFunc, { a: a3, b: wide }, noFlags);
+          return s.reshape(s.transpose(s.reshape(out, [M, batchB, N]), [1, 0, 2]), outShape);
+        }
+        if (M * K * N < loopMinMacs) {
+          return s.reshape(s.call(builtin.kernelFunc, { a: a3, b: b3 }, noFlags), outShape);
+        }
+        const parts: tf.TensorInfo[] = [];
+        for (let i = 0; i < batchA; i++) {
+          const ai = s.run('Slice', { x: a3 }, { begin: [i, 0, 0], size: [1, M, K] });
+          const bi = s.run('Slice', { x: b3 }, { begin: [i, 0, 0], size: [1, K, N] });
+          parts.push(s.call(builtin.kernelFunc, { a: ai, b: bi }, noFlags));
+        }
+        return s.reshape(parts.length === 1 ? parts[0]! : s.run('Concat', parts, { axis: 0 }), outShape);
+      });
+    },
+  };
+}
