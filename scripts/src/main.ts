@@ -4,6 +4,8 @@ import { registerInfo } from './commands/info';
 import { registerTokenizer } from './commands/tokenizer';
 import { registerGenerator, registerSample } from './commands/generator';
 import { registerTeacher } from './commands/teacher';
+import { registerEval } from './commands/eval';
+import { registerCompare } from './commands/compare';
 
 /** The factorgen CLI: parses flags and calls the packages; no model code lives here. */
 export function buildProgram(): Command {
@@ -16,6 +18,8 @@ export function buildProgram(): Command {
   registerTokenizer(program);
   registerGenerator(program);
   registerSample(program);
+  registerEval(program);
+  registerCompare(program);
   return program;
 }
 

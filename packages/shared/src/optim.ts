@@ -98,3 +98,18 @@ export function variableGradsByName(
   for (const [name, v] of entries) if (grads[v.name]) named[name] = grads[v.name];
   return { value, grads: named };
 }
+
+/** Splits one AdamState's moments by parameter name (`second(name)` true -> second part); both keep `step`. */
+export function splitAdamState(state: AdamState, second: (name: string) => boolean): [AdamState, AdamState] {
+  const a = initAdamState();
+  const b = initAdamState();
+  a.step = b.step = state.step;
+  for (const [name, m] of state.m) (second(name) ? b : a).m.set(name, m);
+  for (const [name, v] of state.v) (second(name) ? b : a).v.set(name, v);
+  return [a, b];
+}
+
+/** One AdamState holding both states' moments (disjoint names; the first's step), for saving. Shares tensors. */
+export function mergeAdamStates(a: AdamState, b: AdamState): AdamState {
+  return { step: a.step, m: new Map([...a.m, ...b.m]), v: new Map([...a.v, ...b.v]) };
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  adamwStep, clipByGlobalNorm, variableGradsByName, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  adamwStep, clipByGlobalNorm, variableGradsByName, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, UserError, Rng,
   type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -9,6 +9,10 @@ import { createTokenizer, tokenizerForward, type Tokenizer } from './model';
 import { CodeHistogram } from './usage';
 import { type FrozenTeacher } from './teacher';
 import { restartDeadCodes } from './deadCodes';
+import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge } from './discriminator';
+
+/** Parameter-name prefix of the PatchGAN discriminator inside a tokenizer checkpoint (training state only). */
+export const DISC_PREFIX = 'disc/';
 
 /** Training hyper-parameters (plain data; stored in the checkpoint's `extra` for the record). */
 export type TokenizerTrainConfig = {
@@ -64,11 +68,22 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
   if (needsTeacher && !req.teacher) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
 
   const tok: Tokenizer = createTokenizer(config, tc.seed);
+  // The discriminator (when the adversarial loss is on) has its own params and optimizer, saved in the same
+  // checkpoint under 'disc/' so resume restores it too.
+  const adv = config.adversarial && config.adversarial.weight > 0 ? config.adversarial : null;
+  const disc = new ParamStore(new Rng(`${tc.seed}/discriminator`));
+  if (adv) createDiscriminator(disc, adv, config.channels);
+  const allParams = new Map([...tok.params.vars, ...disc.vars]);
   let opt: AdamState = initAdamState();
+  let discOpt: AdamState = initAdamState();
   let startStep = 0;
   if (run.resumed) {
-    assignParams(tok.params.vars, run.resumed.tensors, run.checkpointDir);
-    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
+    assignParams(allParams, run.resumed.tensors, run.checkpointDir);
+    if (run.resumed.optimizer) {
+      const both = restoreAdamState(run.resumed.optimizer);
+      [opt, discOpt] = splitAdamState(both, (name) => name.startsWith(DISC_PREFIX));
+      discOpt.step = (run.resumed.extra as { discStep?: number } | undefined)?.discStep ?? 0;
+    }
     startStep = run.resumed.step;
   }
   const sizes = config.quantizer.subCodebooks.map((s) => s.size);
@@ -85,18 +100,35 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     let terms: Record<string, tf.Scalar> = {};
     let indices: tf.Tensor | null = null;
     let subCodes: tf.Tensor[] = [];
+    let recon: tf.Tensor4D | null = null;
+    const advOn = adv !== null && s >= adv.startStep;
     const { value, grads } = variableGradsByName(() => {
       const out = tokenizerForward(tok, x, { training: true, teacher: req.teacher, rng });
       indices = tf.keep(out.indices);
       subCodes = out.subCodes.map((t) => tf.keep(t));
-      terms = Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)]));
-      return out.total;
+      if (advOn) {
+        recon = tf.keep(out.recon);
+        terms.adversarial = tf.keep(tf.mul(gLossHinge(discriminatorForward(disc, adv, out.recon)), adv.weight) as tf.Scalar);
+      }
+      terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
+      return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
     }, trainable);
     const clipped = clipByGlobalNorm(grads, tc.clip);
     tf.dispose(grads);
     adamwStep(tok.params.vars, clipped.grads, opt, tc.adamw, lr);
     tf.dispose(clipped.grads);
     const m: Record<string, number> = { loss: value.dataSync()[0], lr, gradNorm: clipped.norm };
+    if (advOn && recon) {
+      // Discriminator step on real images vs the (detached) reconstructions of this batch.
+      const fake = recon as tf.Tensor4D;
+      const d = variableGradsByName(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.trainable());
+      const dClipped = clipByGlobalNorm(d.grads, tc.clip);
+      tf.dispose(d.grads);
+      adamwStep(disc.vars, dClipped.grads, discOpt, tc.adamw, lr);
+      tf.dispose(dClipped.grads);
+      m.discriminator = d.value.dataSync()[0];
+      tf.dispose([d.value, fake]);
+    }
     for (const [k, v] of Object.entries(terms)) m[k] = v.dataSync()[0];
     hist.add(indices!.dataSync() as Int32Array);
     if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
@@ -118,9 +150,9 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
       kind: 'tokenizer',
       config,
       step: stepsDone,
-      params: tok.params.vars,
-      optimizer: opt,
-      extra: { train: tc, dataset: d.name },
+      params: allParams,
+      optimizer: mergeAdamStates(opt, discOpt),
+      extra: { train: tc, dataset: d.name, discStep: discOpt.step },
     });
 
   try {
@@ -141,6 +173,8 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     return { ...result, usage: hist.usage(), perplexity: hist.perplexity(), checkpointDir: run.checkpointDir };
   } finally {
     disposeAdamState(opt);
+    disposeAdamState(discOpt);
     tok.params.dispose();
+    disc.dispose();
   }
 }

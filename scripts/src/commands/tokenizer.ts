@@ -72,7 +72,7 @@ export function registerTokenizer(program: Command): void {
     .option('--no-attention', 'no self-attention at the lowest resolution')
     .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, 32)
     .option('--beta <x>', 'commitment weight', nonNegativeFloat, 0.25)
-    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0)
+    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0.1)
     .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
     .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
     .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)

@@ -1,0 +1,165 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Rng, UserError, decodeImage, subset } from '@factorgen/shared';
+import type { ImageDataset } from '@factorgen/shared';
+import { extractFeatures } from './featureNet';
+import type { FeatureNet } from './featureNet';
+import { accuracy, argmaxRows, featureStats, frechetDistance, precisionRecall, psnr, ssim } from './metrics';
+import type { FeatureMatrix, GaussianStats } from './metrics';
+
+/** A dataset's features under one feature net, with their Gaussian statistics. */
+type Extracted = { features: FeatureMatrix; logits: Float32Array; stats: GaussianStats };
+
+// Reference sets (the real test split) are evaluated many times against one frozen net: remember their features.
+const memo = new WeakMap<FeatureNet['store'], WeakMap<ImageDataset, Extracted>>();
+
+function extract(net: FeatureNet, ds: ImageDataset, remember: boolean): Extracted {
+  const known = memo.get(net.store)?.get(ds);
+  if (known) return known;
+  const { features, logits } = extractFeatures(net, ds);
+  const matrix: FeatureMatrix = { n: ds.n, d: net.cfg.featureDim, data: features };
+  const out = { features: matrix, logits, stats: featureStats(matrix) };
+  if (remember) {
+    if (!memo.has(net.store)) memo.set(net.store, new WeakMap());
+    memo.get(net.store)!.set(ds, out);
+  }
+  return out;
+}
+
+/** Rows `indices` of a feature matrix. */
+function selectRows(x: FeatureMatrix, indices: ArrayLike<number>): FeatureMatrix {
+  const data = new Float32Array(indices.length * x.d);
+  for (let i = 0; i < indices.length; i++) data.set(x.data.subarray(indices[i] * x.d, (indices[i] + 1) * x.d), i * x.d);
+  return { n: indices.length, d: x.d, data };
+}
+
+/** `n` images of `ds` drawn without replacement by a seeded permutation (the same n and seed give the same subset). */
+export function randomSubset(ds: ImageDataset, n: number, seed = 0): ImageDataset {
+  if (n > ds.n) throw new UserError(`${ds.name}: asked for ${n} images, it has ${ds.n}`);
+  const order = new Rng(`eval/subset/${seed}`).permutation(ds.n).subarray(0, n);
+  return subset(ds, order, `${ds.name}[${n}]`);
+}
+
+function checkGeometry(a: ImageDataset, b: ImageDataset): void {
+  if (a.height !== b.height || a.width !== b.width || a.channels !== b.channels) {
+    throw new UserError(`${a.name}: images are ${a.height}x${a.width}x${a.channels}, ${b.name} has ${b.height}x${b.width}x${b.channels}`);
+  }
+}
+
+export type SampleMetrics = { fid: number; classAccuracy: number; precision: number; recall: number; n: number };
+
+export type EvalOptions = {
+  /** k of the k-NN radii for precision/recall (default 3). */
+  k?: number;
+  /** Seed of the real subset used for precision/recall (default 0). */
+  seed?: number;
+};
+
+/**
+ * Scores generated `samples` (labels = the class each was conditioned on) against the real `test` split:
+ * - fid: Fréchet distance of feature-net features, samples vs the whole test split;
+ * - classAccuracy: fraction of samples the feature net classifies as their conditioning class;
+ * - precision/recall (Kynkäänniemi et al.): against a seeded random test subset of the same size as `samples`,
+ *   because k-NN radii shrink with set size and unequal sets would skew the two numbers.
+ * The test split's features are remembered per (net, dataset object), so repeated calls are cheap.
+ */
+export function evalSamples(samples: ImageDataset, test: ImageDataset, net: FeatureNet, opts: EvalOptions = {}): SampleMetrics {
+  checkGeometry(samples, test);
+  const k = opts.k ?? 3;
+  if (samples.n <= k) throw new UserError(`${samples.name}: ${samples.n} samples; need more than k=${k} for precision/recall`);
+  const real = extract(net, test, true);
+  const fake = extract(net, samples, false);
+  const fid = frechetDistance(fake.stats, real.stats);
+  const predicted = argmaxRows(fake.logits, samples.n, net.cfg.classes);
+  const classAccuracy = accuracy(predicted, samples.labels);
+  const m = Math.min(samples.n, test.n);
+  const realRows = new Rng(`eval/pr/${opts.seed ?? 0}`).permutation(test.n).subarray(0, m);
+  const { precision, recall } = precisionRecall(selectRows(real.features, realRows), fake.features, k);
+  return { fid, classAccuracy, precision, recall, n: samples.n };
+}
+
+/**
+ * The real-data floor: the same metrics as evalSamples for `trainSubset` (real train images, e.g. randomSubset(train, n))
+ * in place of samples — what a perfect generator would score at this sample count.
+ */
+export function realFloor(
+  trainSubset: ImageDataset,
+  test: ImageDataset,
+  net: FeatureNet,
+  opts: EvalOptions = {},
+): { fid: number; precision: number; recall: number; classAccuracy: number } {
+  const m = evalSamples(trainSubset, test, net, opts);
+  return { fid: m.fid, precision: m.precision, recall: m.recall, classAccuracy: m.classAccuracy };
+}
+
+/**
+ * Reconstruction quality of `recon` against `orig` (same images, same order):
+ * rfid = Fréchet distance of their features, psnr = mean per-image PSNR (dB), ssim = mean SSIM.
+ */
+export function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): { rfid: number; psnr: number; ssim: number } {
+  checkGeometry(recon, orig);
+  if (orig.n !== recon.n) throw new UserError(`${recon.name}: ${recon.n} reconstructions for ${orig.n} originals`);
+  const a = extract(net, orig, true);
+  const b = extract(net, recon, false);
+  return {
+    rfid: frechetDistance(b.stats, a.stats),
+    psnr: psnr(orig.images, recon.images, orig.n),
+    ssim: ssim(orig.images, recon.images, { n: orig.n, height: orig.height, width: orig.width, channels: orig.channels }),
+  };
+}
+
+const CLASS_FOLDER = /^(\d+)-(.+)$/;
+const LAYOUT = 'expected <index>-<slug>/ folders of PNGs, e.g. 7-sneaker/0003.png';
+
+/**
+ * Reads generated samples laid out as dir/<classIndex>-<slug>/*.png (e.g. 7-sneaker/0003.png) into an ImageDataset
+ * [N,size,size,channels]; the label is the folder's index prefix. Files at the top level are ignored; PNGs are decoded
+ * like dataset images (shared decodeImage: other sizes are cover-resized, grey/RGB converted). UserError (one line)
+ * for a missing/empty folder, a folder name that does not parse, an index outside classNames, a class folder
+ * without PNGs, or an undecodable PNG.
+ */
+export async function readSampleFolder(dir: string, classNames: string[], size: number, channels: 1 | 3): Promise<ImageDataset> {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${dir}: ${code === 'ENOENT' ? 'folder not found' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+  }
+  const classDirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  if (classDirs.length === 0) throw new UserError(`${dir}: no class folders (${LAYOUT})`);
+  const files: { file: string; label: number }[] = [];
+  const parsed = classDirs.map((name) => {
+    const m = CLASS_FOLDER.exec(name);
+    if (!m) throw new UserError(`${path.join(dir, name)}: folder name does not parse as <index>-<slug> (${LAYOUT})`);
+    const label = Number(m[1]);
+    if (label >= classNames.length) {
+      throw new UserError(`${path.join(dir, name)}: class index ${label} is out of range 0..${classNames.length - 1}`);
+    }
+    return { name, label };
+  });
+  parsed.sort((a, b) => a.label - b.label || (a.name < b.name ? -1 : 1));
+  for (const { name, label } of parsed) {
+    const sub = path.join(dir, name);
+    const pngs = fs
+      .readdirSync(sub)
+      .filter((f) => f.toLowerCase().endsWith('.png'))
+      .sort();
+    if (pngs.length === 0) throw new UserError(`${sub}: no .png files (${LAYOUT})`);
+    for (const f of pngs) files.push({ file: path.join(sub, f), label });
+  }
+  const pixels = size * size * channels;
+  const images = new Uint8Array(files.length * pixels);
+  const labels = Int32Array.from(files, (f) => f.label);
+  // Decoded like dataset folders (shared decodeImage): cover-resized to size x size, alpha on white, grey as luma.
+  const decode = async (i: number): Promise<void> => {
+    images.set(await decodeImage(files[i].file, size, channels), i * pixels);
+  };
+  // A few decodes in flight at once: sharp works off the main thread, but thousands at once would exhaust memory.
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) await decode(next++);
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return { name: dir, images, n: files.length, height: size, width: size, channels, labels, classNames: [...classNames] };
+}

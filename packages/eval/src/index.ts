@@ -1,0 +1,5 @@
+export * from './metrics';
+export * from './featureNet';
+export * from './cache';
+export * from './evaluate';
+export * from './defaults';

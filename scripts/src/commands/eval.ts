@@ -1,0 +1,60 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { positiveInt, repoRoot, type ImageDataset } from '@factorgen/shared';
+import { loadTokenizer, reconstructImages } from '@factorgen/tokenizer';
+import { getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining } from '@factorgen/eval';
+import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
+
+/** The evaluation feature net for a dataset's train split, trained once and cached under .cache/eval. */
+async function featureNetFor(train: ImageDataset) {
+  const net = await getFeatureNet(path.join(repoRoot(), '.cache', 'eval'), train, defaultFeatureNetTraining);
+  note(net.fromCache ? `feature net: ${net.dir} (cached)` : `feature net: trained in ${net.trainSeconds.toFixed(0)} s, cached in ${net.dir}`);
+  return net;
+}
+
+export function registerEval(program: Command): void {
+  const ev = program.command('eval').description('FID, class accuracy, precision/recall for samples; rFID, PSNR, SSIM for reconstructions');
+
+  const samples = ev.command('samples').description('score a sample folder (OUT/<index>-<slug>/*.png) against the test split');
+  addDataOptions(samples);
+  samples
+    .requiredOption('--samples <dir>', 'folder in the <index>-<slug>/NNNN.png layout (from `factorgen sample` or any tool)')
+    .option('--out <file>', 'also write the JSON here')
+    .addOption(backendOption())
+    .action(async (f: DataFlags & { samples: string; out?: string; backend: 'auto' }) => {
+      await startBackend(f.backend);
+      const train = await loadSplit(f, 'train');
+      const test = await loadSplit(f, 'test');
+      const gen = await readSampleFolder(f.samples, test.classNames, test.height, test.channels);
+      const net = await featureNetFor(train);
+      const metrics = evalSamples(gen, test, net);
+      const floor = realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
+      const result = { samples: f.samples, ...metrics, realFloor: { ...floor, n: Math.min(gen.n, train.n), what: 'random train images of the same count vs the test split' } };
+      if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
+      printJson(result);
+    });
+
+  const recon = ev.command('recon').description('rFID, PSNR and SSIM of a tokenizer on the test split');
+  addDataOptions(recon);
+  recon
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .option('--limit <n>', 'first n test images', positiveInt, 10000)
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--out <file>', 'also write the JSON here')
+    .addOption(backendOption())
+    .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; backend: 'auto' }) => {
+      await startBackend(f.backend);
+      const train = await loadSplit(f, 'train');
+      const test = await loadSplit(f, 'test');
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      const n = Math.min(f.limit, test.n);
+      const orig = randomSubset(test, n);
+      const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: reconstructImages(tok, orig.images, n, f.batch) };
+      tok.params.dispose();
+      const net = await featureNetFor(train);
+      const result = { tokenizer: dir, tokenizerId: id, n, ...evalRecon(orig, rec, net) };
+      if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
+      printJson(result);
+    });
+}
