@@ -6,12 +6,12 @@ import { registerGenerator, registerSample } from './commands/generator';
 import { registerTeacher } from './commands/teacher';
 import { registerEval } from './commands/eval';
 import { registerCompare } from './commands/compare';
+import { registerExport } from './commands/export';
 
 /** The factorgen CLI: parses flags and calls the packages; no model code lives here. */
 export function buildProgram(): Command {
   const program = new Command('factorgen')
     .description('Factorized visual tokenizers and factorized autoregressive generators on TensorFlow.js')
-    .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (s, write) => write(s.split('\n')[0] + '\n') });
   registerInfo(program);
   registerTeacher(program);
@@ -20,6 +20,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerEval(program);
   registerCompare(program);
+  registerExport(program);
   return program;
 }
 

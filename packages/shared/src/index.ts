@@ -15,3 +15,4 @@ export * from './cli/run';
 export * from './train/loop';
 export * from './train/runDir';
 export * from './parallel/gradPool';
+export * from './train/export';

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assignParams, loadCheckpoint, resolveCheckpointDir, toFloat, toUint8, type LoadedCheckpoint } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig, gridSize } from './config';
 import { createTokenizer, encodeTokens, decodeTokens, type Tokenizer } from './model';
-import { DISC_PREFIX } from './trainer';
+import { DISC_PREFIX, STATE_PREFIX } from './trainer';
 
 /** A tokenizer restored from a checkpoint, with its identity (hash of config and weights). */
 export type LoadedTokenizer = { tok: Tokenizer; id: string; dir: string };
@@ -28,8 +28,8 @@ export async function loadTokenizer(dir: string): Promise<LoadedTokenizer> {
   const config = ck.config as TokenizerConfig;
   assertValidConfig(config, `${ckDir}/config.json`);
   const tok = createTokenizer(config, 'load');
-  // A checkpoint written with the adversarial loss also holds the discriminator: training state, not the model.
-  const modelTensors = new Map([...ck.tensors].filter(([name]) => !name.startsWith(DISC_PREFIX)));
+  // A checkpoint may also hold the discriminator and the code-usage window: training state, not the model.
+  const modelTensors = new Map([...ck.tensors].filter(([name]) => !name.startsWith(DISC_PREFIX) && !name.startsWith(STATE_PREFIX)));
   assignParams(tok.params.vars, modelTensors, ckDir);
   return { tok, id: tokenizerIdOf(ck), dir: ckDir };
 }

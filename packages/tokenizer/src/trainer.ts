@@ -13,6 +13,12 @@ import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge } fro
 
 /** Parameter-name prefix of the PatchGAN discriminator inside a tokenizer checkpoint (training state only). */
 export const DISC_PREFIX = 'disc/';
+/**
+ * Tensor-name prefix of other training state in a tokenizer checkpoint (not model parameters): the code-usage
+ * window that dead-code restarts read, so that a resumed run restarts the same codes as an uninterrupted one.
+ */
+export const STATE_PREFIX = 'state/';
+const USAGE_TENSORS = { counts: `${STATE_PREFIX}usageCounts`, window: `${STATE_PREFIX}usageWindow`, windowSizes: `${STATE_PREFIX}usageWindowSizes` } as const;
 
 /** Training hyper-parameters (plain data; stored in the checkpoint's `extra` for the record). */
 export type TokenizerTrainConfig = {
@@ -77,8 +83,19 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
   let opt: AdamState = initAdamState();
   let discOpt: AdamState = initAdamState();
   let startStep = 0;
+  const sizes = config.quantizer.subCodebooks.map((s) => s.size);
+  const hist = new CodeHistogram(sizes, tc.usageWindow);
   if (run.resumed) {
-    assignParams(allParams, run.resumed.tensors, run.checkpointDir);
+    const params = new Map([...run.resumed.tensors].filter(([name]) => !name.startsWith(STATE_PREFIX)));
+    assignParams(allParams, params, run.checkpointDir);
+    // Checkpoints written before the usage window was saved resume with an empty window (as they did then).
+    const [counts, window, windowSizes] = [USAGE_TENSORS.counts, USAGE_TENSORS.window, USAGE_TENSORS.windowSizes].map((n) => run.resumed!.tensors.get(n));
+    if (counts && window && windowSizes) {
+      const ok =
+        [counts, window, windowSizes].every((t) => t.dtype === 'int32') &&
+        hist.importState({ counts: counts.data as Int32Array, window: window.data as Int32Array, windowSizes: windowSizes.data as Int32Array });
+      if (!ok) throw new UserError(`${run.checkpointDir}: the saved code-usage window does not fit the codebook sizes [${sizes.join(',')}]`);
+    }
     if (run.resumed.optimizer) {
       const both = restoreAdamState(run.resumed.optimizer);
       [opt, discOpt] = splitAdamState(both, (name) => name.startsWith(DISC_PREFIX));
@@ -86,8 +103,6 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     }
     startStep = run.resumed.step;
   }
-  const sizes = config.quantizer.subCodebooks.map((s) => s.size);
-  const hist = new CodeHistogram(sizes, tc.usageWindow);
   const trainable = tok.params.trainable();
   const [H, W, C] = [d.height, d.width, d.channels];
 
@@ -145,15 +160,26 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     return out;
   };
 
-  const save = (stepsDone: number) =>
-    saveCheckpoint(run.checkpointDir, {
-      kind: 'tokenizer',
-      config,
-      step: stepsDone,
-      params: allParams,
-      optimizer: mergeAdamStates(opt, discOpt),
-      extra: { train: tc, dataset: d.name, discStep: discOpt.step },
-    });
+  const save = async (stepsDone: number) => {
+    const usage = hist.exportState();
+    const state = new Map<string, tf.Tensor>([
+      [USAGE_TENSORS.counts, tf.tensor1d(usage.counts, 'int32')],
+      [USAGE_TENSORS.window, tf.tensor1d(usage.window, 'int32')],
+      [USAGE_TENSORS.windowSizes, tf.tensor1d(usage.windowSizes, 'int32')],
+    ]);
+    try {
+      await saveCheckpoint(run.checkpointDir, {
+        kind: 'tokenizer',
+        config,
+        step: stepsDone,
+        params: new Map([...allParams, ...state]),
+        optimizer: mergeAdamStates(opt, discOpt),
+        extra: { train: tc, dataset: d.name, discStep: discOpt.step },
+      });
+    } finally {
+      tf.dispose([...state.values()]);
+    }
+  };
 
   try {
     const result = await runTrainLoop({

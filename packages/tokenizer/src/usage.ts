@@ -76,6 +76,53 @@ export class CodeHistogram {
     for (const c of this.counts) c.fill(0);
     this.batches.length = 0;
   }
+
+  /**
+   * The histogram as plain arrays, for checkpoints (dead-code restarts read it, so an exact resume needs it):
+   * counts [sum of sizes] (sub-codebook 0's codes first), the window's batches flat (oldest first) and their lengths.
+   */
+  exportState(): { counts: Int32Array; window: Int32Array; windowSizes: Int32Array } {
+    const counts = new Int32Array(this.sizes.reduce((a, v) => a + v, 0));
+    let o = 0;
+    for (const c of this.counts) {
+      counts.set(c, o);
+      o += c.length;
+    }
+    const window = new Int32Array(this.batches.reduce((a, b) => a + b.length, 0));
+    o = 0;
+    for (const b of this.batches) {
+      window.set(b, o);
+      o += b.length;
+    }
+    return { counts, window, windowSizes: Int32Array.from(this.batches, (b) => b.length) };
+  }
+
+  /**
+   * Restores exportState() output. Returns false (and leaves the histogram empty) when it does not fit these sizes.
+   * A smaller window than the saved one keeps only the newest batches.
+   */
+  importState(s: { counts: Int32Array; window: Int32Array; windowSizes: Int32Array }): boolean {
+    this.reset();
+    const K = this.sizes.length;
+    const total = this.sizes.reduce((a, v) => a + v, 0);
+    const sumSizes = s.windowSizes.reduce((a, v) => a + v, 0);
+    if (s.counts.length !== total || sumSizes !== s.window.length || s.windowSizes.some((n) => n % K !== 0)) return false;
+    for (let i = 0; i < s.window.length; i++) if (s.window[i] < 0 || s.window[i] >= this.sizes[i % K]) return false;
+    let o = 0;
+    for (const c of this.counts) {
+      c.set(s.counts.subarray(o, o + c.length));
+      o += c.length;
+    }
+    if (this.window > 0) {
+      o = 0;
+      for (const n of s.windowSizes) {
+        this.batches.push(s.window.slice(o, o + n));
+        o += n;
+      }
+      while (this.batches.length > this.window) this.count(this.batches.shift()!, -1);
+    }
+    return true;
+  }
 }
 
 /** One-shot usage of a single index array. indices: int32 [..., K]; sizes: [K] sub-codebook sizes. */

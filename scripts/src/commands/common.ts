@@ -25,13 +25,14 @@ export function addDataOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--dataset <name>', 'dataset').choices(['fashion-mnist', 'emoji', 'folder']).default('fashion-mnist'))
     .option('--data <dir>', 'dataset folder (default: the committed copy under data/; required for --dataset folder)')
-    .option('--size <px>', 'image side for --dataset folder (images are resized and centre-cropped)', positiveInt, 32)
-    .addOption(new Option('--channels <n>', 'channels for --dataset folder (images are converted)').choices(['1', '3']).default('3'));
+    .option('--size <px>', 'image side (default: the dataset\'s own; 32 for --dataset folder); other sizes are resized and centre-cropped', positiveInt)
+    .addOption(new Option('--channels <n>', 'channels (default: the dataset\'s own; 3 for --dataset folder); images are converted').choices(['1', '3']));
 }
 
 /** Loads one split of the dataset the flags name. */
 export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
-  return loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: Number(f.channels ?? 3) as 1 | 3 });
+  // Only what the user asked for: built-in datasets keep their own size and channels unless a flag says otherwise.
+  return loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3) });
 }
 
 /** Training flags shared by every trainer. */

@@ -62,6 +62,8 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
         o.metrics.write(record);
       }
       progress.update(step, m);
+      // Steps are synchronous: without a turn of the event loop a SIGINT/SIGTERM would not be seen until the next save.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const signal = stop.requested();
       if (signal) {
         await o.save(step);
