@@ -144,13 +144,6 @@ export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('backend: '));
 }
 
-/** Runs the CLI and expects exactly one error line (after the backend line) and the exit code. Returns that line. */
-export async function expectCliError(args: string[]): Promise<{ line: string; code: number | null; lines: string[] }> {
-  const r = await runCliProcess(args);
-  const lines = errorLines(r.stderr);
-  return { line: lines[0] ?? '', code: r.code, lines };
-}
-
 /** CRC-32 (PNG chunk checksums), for hand-made PNG headers. */
 export function crc32(bytes: Uint8Array): number {
   let c = ~0;

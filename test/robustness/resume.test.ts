@@ -8,16 +8,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend, StopRequested, type TrainLoopOptions } from '../../packages/shared/src';
+import { initBackend, loadCheckpoint, StopRequested, UserError, type CheckpointData, type CheckpointIo, type TrainLoopOptions } from '../../packages/shared/src';
 import { trainTokenizer } from '../../packages/tokenizer/src/trainer';
 import { trainGenerator } from '../../packages/generator/src/trainer';
 import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
+import { loadTokenizer } from '../../packages/tokenizer/src/load';
+import { CodeHistogram } from '../../packages/tokenizer/src/usage';
 import {
   makeTokenFile, makeTokenizer, tinyDataset, tinyGeneratorConfig, tinyGeneratorTrain, tinyTokenizerConfig, tinyTokenizerTrain,
 } from './fixtures';
 
-/** Test hook inside runTrainLoop: after step `stopAfter` a SIGINT is delivered; tensor counts after every step. */
-const hook = vi.hoisted(() => ({ stopAfter: -1, tensorsAfterStep: [] as number[] }));
+/**
+ * Test hooks: after step `stopAfter` a SIGINT is delivered; step `nanAt` reports a NaN loss; the save of step `failSaveAt`
+ * hits a full disk; tensor counts are recorded after every step.
+ */
+const hook = vi.hoisted(() => ({ stopAfter: -1, nanAt: -1, failSaveAt: -1, tensorsAfterStep: [] as number[] }));
 
 vi.mock('@factorgen/shared', async (importOriginal) => {
   const mod = await importOriginal<typeof import('@factorgen/shared')>();
@@ -32,9 +37,21 @@ vi.mock('@factorgen/shared', async (importOriginal) => {
           hook.tensorsAfterStep.push(tfm.memory().numTensors);
           // What the signal handler sees from a real SIGINT; the loop then saves and throws StopRequested.
           if (s + 1 === hook.stopAfter) process.emit('SIGINT', 'SIGINT');
-          return m;
+          return s + 1 === hook.nanAt ? { ...m, loss: NaN } : m;
         },
       }),
+    saveCheckpoint: (dir: string, ck: CheckpointData, io?: Partial<CheckpointIo>) =>
+      mod.saveCheckpoint(
+        dir,
+        ck,
+        ck.step === hook.failSaveAt
+          ? {
+              writeFile: async () => {
+                throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+              },
+            }
+          : io,
+      ),
   };
 });
 
@@ -82,7 +99,7 @@ describe.each(['cpu', 'wasm'] as const)('exact resume on %s', (backend) => {
   });
 
   it('tokenizer: N steps == N/2 + stop + resume, bit-identical (flips, dead-code restarts, adversarial loss on)', async () => {
-    const N = 8;
+    const N = 6;
     // restarts every 2 steps over a 3-batch window: the step after the resume restarts codes, so the window must be restored;
     // the discriminator starts at step 2, so its params, moments and step count must be too.
     const config = tinyTokenizerConfig({ adversarial: { weight: 0.1, startStep: 2, baseChannels: 8, layers: 1 } });
@@ -143,5 +160,69 @@ describe('no leaks in the training steps', () => {
     expect(hook.tensorsAfterStep[11]).toBe(hook.tensorsAfterStep[1]);
     expect(new Set(hook.tensorsAfterStep.slice(1)).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before); // the model and optimizer are disposed at the end
+  });
+});
+
+describe('failures inside the real trainers', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('tokenizer: a full disk at the step-4 save gives one line and exit 2; the step-2 checkpoint loads and resumes', async () => {
+    const out = path.join(root, 'enospc-tok');
+    const train = tinyTokenizerTrain({ steps: 6, checkpointEvery: 2 });
+    const req = { out, config: tinyTokenizerConfig(), data: tinyDataset(), train };
+    hook.failSaveAt = 4;
+    const e = await trainTokenizer({ ...req, resume: false }).then(() => null, (err: unknown) => err);
+    hook.failSaveAt = -1;
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toBe(`${out}/checkpoint: could not save checkpoint (ENOSPC: no space left on device)`);
+    expect((e as UserError).exitCode).toBe(2);
+    expect(fs.readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl']);
+    expect(stepOf(out)).toBe(2);
+    const t = await loadTokenizer(out);
+    t.tok.params.dispose();
+    await trainTokenizer({ ...req, resume: true });
+    expect(stepOf(out)).toBe(6);
+  });
+
+  it('generator: a NaN loss at step 5 stops with exit 3 naming the step; the step-4 checkpoint is kept and loads', async () => {
+    const tokFile = path.join(root, 'nan.tokens');
+    await makeTokenFile(await makeTokenizer(path.join(root, 'nan-tok')), tokFile);
+    const out = path.join(root, 'nan-gen');
+    hook.nanAt = 5;
+    const e = await trainGenerator({
+      out, resume: false, config: tinyGeneratorConfig(), tokens: readTokenFile(tokFile), tokensPath: tokFile,
+      train: tinyGeneratorTrain({ steps: 8, checkpointEvery: 2 }),
+    }).then(() => null, (err: unknown) => err);
+    hook.nanAt = -1;
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toBe(`training diverged: loss is NaN at step 5; stopped, ${out}/checkpoint (step 4) is kept`);
+    expect((e as UserError).exitCode).toBe(3);
+    expect((await loadCheckpoint(path.join(out, 'checkpoint'), 'generator')).step).toBe(4);
+  });
+});
+
+describe('CodeHistogram state (what the tokenizer checkpoint keeps for dead-code restarts)', () => {
+  it('round-trips counts and the window; a smaller window keeps the newest batches; a wrong size is refused', () => {
+    const h = new CodeHistogram([3, 2], 2);
+    h.add(Int32Array.from([0, 1, 0, 1])); // pairs (sub-codebook 0, sub-codebook 1)
+    h.add(Int32Array.from([1, 0]));
+    h.add(Int32Array.from([2, 0, 2, 1])); // the first batch leaves the window
+    const s = h.exportState();
+    expect([...s.counts]).toEqual([0, 1, 2, 2, 1]);
+    expect([...s.window]).toEqual([1, 0, 2, 0, 2, 1]);
+    expect([...s.windowSizes]).toEqual([2, 4]);
+    const back = new CodeHistogram([3, 2], 2);
+    expect(back.importState(s)).toBe(true);
+    expect(back.exportState()).toEqual(s);
+    back.add(Int32Array.from([0, 0])); // and it keeps sliding like the original
+    h.add(Int32Array.from([0, 0]));
+    expect(back.exportState()).toEqual(h.exportState());
+    const small = new CodeHistogram([3, 2], 1);
+    expect(small.importState(s)).toBe(true);
+    expect([...small.exportState().counts]).toEqual([0, 0, 2, 1, 1]);
+    expect(new CodeHistogram([4, 2], 2).importState(s)).toBe(false);
+    expect(new CodeHistogram([3, 2], 2).importState({ ...s, window: Int32Array.from([1, 0, 2, 0, 3, 1]) })).toBe(false); // id 3 >= 3
   });
 });

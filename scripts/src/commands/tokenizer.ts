@@ -26,6 +26,8 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
   }
   const sizes = f.codebookSize.length === 1 ? Array(K).fill(f.codebookSize[0]) : f.codebookSize;
   if (sizes.length !== K) throw new UserError(`--codebook-size: ${sizes.length} sizes given for ${K} sub-codebooks`);
+  // Checked here so the message names the flag (the preset below would name itself).
+  if (sizes.some((v) => v < 2)) throw new UserError(`--codebook-size ${f.codebookSize.join(',')}: every sub-codebook needs at least 2 codes`);
   const base = presetFashion(f.quantizer, K, sizes[0]);
   const cfg: TokenizerConfig = {
     ...base,

@@ -1,0 +1,191 @@
+/**
+ * Bad token files, bad checkpoints and bad flags through the real CLI: one stderr line (after the backend line)
+ * naming the file or flag and the cause, a non-zero exit code, and the good checkpoints are left as they were.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../packages/shared/src';
+import { loadTokenizer } from '../../packages/tokenizer/src/load';
+import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
+import { loadGenerator } from '../../packages/generator/src/sampleRun';
+import { errorLines, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from './fixtures';
+
+let root: string;
+let tok1: string; // checkpoint folders
+let tok2: string;
+let gen: string;
+let genRun: string;
+let t1: string; // token files
+let t2: string;
+let id1: string;
+let id2: string;
+let snapshot: Map<string, Buffer>;
+
+/** Every file under the good checkpoints, to check that no failing command touched them. */
+const filesOf = (...dirs: string[]) =>
+  new Map(dirs.flatMap((d) => fs.readdirSync(d).map((f) => [path.join(d, f), fs.readFileSync(path.join(d, f))] as const)));
+
+/** A copy of checkpoint folder `from` at root/<name>/checkpoint with `edit` applied; returns the run folder. */
+function brokenCopy(from: string, name: string, edit: (ckDir: string) => void): string {
+  const run = path.join(root, name);
+  fs.cpSync(from, path.join(run, 'checkpoint'), { recursive: true });
+  edit(path.join(run, 'checkpoint'));
+  return run;
+}
+const editJson = (file: string, f: (j: Record<string, unknown>) => void) => {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  f(j);
+  fs.writeFileSync(file, JSON.stringify(j));
+};
+const truncate = (file: string, keep: number) => fs.truncateSync(file, keep);
+
+beforeAll(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-climodels-'));
+  await initBackend('cpu');
+  tok1 = await makeTokenizer(path.join(root, 'tok1'), 'one');
+  tok2 = await makeTokenizer(path.join(root, 'tok2'), 'two');
+  t1 = path.join(root, 't1.tokens');
+  t2 = path.join(root, 't2.tokens');
+  id1 = (await makeTokenFile(tok1, t1)).header.tokenizerId;
+  id2 = (await makeTokenFile(tok2, t2)).header.tokenizerId;
+  genRun = path.join(root, 'gen');
+  gen = await makeGenerator(genRun, readTokenFile(t1), t1);
+  snapshot = filesOf(tok1, tok2, gen);
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+type Case = { args: string[]; line: string | RegExp; code: number };
+
+/** Runs all cases concurrently; each must print exactly the backend line (when it got that far) and one error line. */
+async function expectAll(cases: Case[]): Promise<void> {
+  const results = await Promise.all(cases.map((c) => runCliProcess([...c.args, '--backend', 'wasm'])));
+  results.forEach((r, i) => {
+    const c = cases[i];
+    const lines = errorLines(r.stderr);
+    const where = `factorgen ${c.args.join(' ')}\n${r.stderr}`;
+    expect(lines, where).toHaveLength(1);
+    if (typeof c.line === 'string') expect(lines[0], where).toBe(c.line);
+    else expect(lines[0], where).toMatch(c.line);
+    expect(r.code, where).toBe(c.code);
+  });
+}
+
+describe('token files', () => {
+  it('another tokenizer, truncated, ids or labels out of range, bad magic, another tokenizer on resume: exit 2', async () => {
+    const raw = fs.readFileSync(t1);
+    const start = 12 + raw.readUInt32LE(8); // first record: int32 label, then sub-codebook 0's uint16 ids
+    const truncated = path.join(root, 'truncated.tokens');
+    fs.writeFileSync(truncated, raw.subarray(0, raw.length - 10));
+    const outOfRange = path.join(root, 'range.tokens');
+    const bad = Buffer.from(raw);
+    bad.writeUInt16LE(16, start + 4 + 2 * 5); // record 0, sub-codebook 0, position 5: id 16 of a 16-code codebook
+    fs.writeFileSync(outOfRange, bad);
+    const badLabel = path.join(root, 'label.tokens');
+    const bl = Buffer.from(raw);
+    bl.writeInt32LE(7, start); // 3 classes
+    fs.writeFileSync(badLabel, bl);
+    const magic = path.join(root, 'magic.tokens');
+    fs.writeFileSync(magic, Buffer.concat([Buffer.from('FGTOKEN9'), raw.subarray(8)]));
+    const size = raw.length;
+    const genFlags = ['--width', '16', '--depth', '1', '--heads', '2', '--batch', '4', '--steps', '1'];
+    const tokDir2 = path.dirname(tok2);
+
+    await expectAll([
+      { args: ['tokenizer', 'decode', '--tokens', t1, '--tokenizer', tokDir2, '--out', path.join(root, 'dec1')], code: 2,
+        line: `factorgen: --tokens ${t1}: written by tokenizer ${id1}, but ${tokDir2} is ${id2}` },
+      { args: ['sample', '--generator', genRun, '--tokenizer', tokDir2, '--per-class', '1', '--out', path.join(root, 's1')], code: 2,
+        line: `factorgen: --tokenizer ${tokDir2}: tokenizer ${id2} is not the one the generator was trained with (${id1})` },
+      { args: ['tokenizer', 'decode', '--tokens', truncated, '--out', path.join(root, 'dec2')], code: 2,
+        line: `factorgen: ${truncated}: token file truncated (expected ${size} bytes for 12 records, found ${size - 10})` },
+      { args: ['tokenizer', 'decode', '--tokens', outOfRange, '--out', path.join(root, 'dec3')], code: 2,
+        line: `factorgen: ${outOfRange}: record 0, sub-codebook 0 has token id 16, outside 0..15` },
+      { args: ['generator', 'train', '--tokens', badLabel, '--out', path.join(root, 'g2'), ...genFlags], code: 2,
+        line: `factorgen: ${badLabel}: record 0 has label 7, outside 0..2` },
+      { args: ['tokenizer', 'decode', '--tokens', magic, '--out', path.join(root, 'dec4')], code: 2,
+        line: `factorgen: ${magic}: not a factorgen token file (bad magic)` },
+      { args: ['generator', 'train', '--resume', '--tokens', t2, '--out', genRun, ...genFlags], code: 2,
+        line: `factorgen: --tokens ${t2}: written by tokenizer ${id2}, the run was trained on ${id1}` },
+    ]);
+    for (const d of ['dec1', 'dec2', 'dec3', 'dec4', 's1', 'g2']) expect(fs.existsSync(path.join(root, d)), d).toBe(false);
+  });
+});
+
+describe('checkpoints', () => {
+  it('truncated, shapes not matching the config, newer format, wrong kind, missing tokenizer: exit 2', async () => {
+    const truncWeights = brokenCopy(tok1, 'ck-trunc', (d) => truncate(path.join(d, 'weights.bin'), 1000));
+    const wbytes = fs.statSync(path.join(tok1, 'weights.bin')).size;
+    const shapes = brokenCopy(tok1, 'ck-shapes', (d) => editJson(path.join(d, 'config.json'), (j) => ((j.config as { baseChannels: number }).baseChannels = 16)));
+    const newer = brokenCopy(tok1, 'ck-newer', (d) => editJson(path.join(d, 'config.json'), (j) => (j.format = 2)));
+    const genTrunc = brokenCopy(gen, 'gen-trunc', (d) => truncate(path.join(d, 'weights.bin'), 100));
+    const gbytes = fs.statSync(path.join(gen, 'weights.bin')).size;
+    const optTrunc = brokenCopy(gen, 'gen-opt', (d) => truncate(path.join(d, 'optimizer.bin'), 64));
+    const obytes = fs.statSync(path.join(gen, 'optimizer.bin')).size;
+    const lostTok = brokenCopy(gen, 'gen-lost', (d) =>
+      editJson(path.join(d, 'config.json'), (j) => ((j.extra as { tokenizerPath: string }).tokenizerPath = path.join(root, 'gone'))),
+    );
+    const ck = (run: string) => path.join(run, 'checkpoint');
+
+    await expectAll([
+      { args: ['tokenizer', 'reconstruct', '--tokenizer', truncWeights], code: 2,
+        line: `factorgen: ${ck(truncWeights)}/weights.bin: truncated: expected ${wbytes} bytes, found 1000` },
+      { args: ['tokenizer', 'reconstruct', '--tokenizer', shapes], code: 2,
+        line: new RegExp(`^factorgen: ${ck(shapes)}: checkpoint does not match the model: encoder/conv_in/w: checkpoint \\[3,3,1,8\\] vs model \\[3,3,1,16\\]; .* and \\d+ more$`) },
+      { args: ['tokenizer', 'reconstruct', '--tokenizer', newer], code: 2,
+        line: `factorgen: ${ck(newer)}/config.json: was written by a newer factorgen (format 2, this version reads 1)` },
+      { args: ['tokenizer', 'reconstruct', '--tokenizer', genRun], code: 2,
+        line: `factorgen: ${gen}: expected a tokenizer checkpoint, found a generator checkpoint` },
+      { args: ['sample', '--generator', genTrunc, '--per-class', '1', '--out', path.join(root, 's2')], code: 2,
+        line: `factorgen: ${ck(genTrunc)}/weights.bin: truncated: expected ${gbytes} bytes, found 100` },
+      { args: ['generator', 'train', '--resume', '--tokens', t1, '--out', optTrunc, '--width', '16', '--depth', '1', '--heads', '2'], code: 2,
+        line: `factorgen: ${ck(optTrunc)}/optimizer.bin: truncated: expected ${obytes} bytes, found 64` },
+      { args: ['sample', '--generator', lostTok, '--per-class', '1', '--out', path.join(root, 's3')], code: 2,
+        line: `factorgen: --tokenizer: not given, and the generator's tokenizer (${path.join(root, 'gone')}) was not found; pass --tokenizer DIR` },
+    ]);
+    // The failed resume left its (broken) checkpoint as it was: nothing was written over it.
+    expect(fs.statSync(path.join(ck(optTrunc), 'optimizer.bin')).size).toBe(64);
+  });
+});
+
+describe('flags', () => {
+  // Commander's parsers are unit-tested one by one in test/shared/cli.test.ts; here a few go through the real CLI.
+  it('unknown class names and indices, --per-class 0, negative / zero / NaN numbers, invalid combinations', async () => {
+    const sample = ['sample', '--generator', genRun, '--out', path.join(root, 's4')];
+    const images = path.join(root, 'images');
+    await makeImageFolder(images, { a: 2, b: 2 });
+    const tokTrain = ['tokenizer', 'train', '--dataset', 'folder', '--data', images, '--size', '8', '--channels', '1', '--out', path.join(root, 'tt')];
+    const invalid = (flag: string, value: string, expected: string) =>
+      `error: option '${flag}' argument '${value}' is invalid. ${expected}`;
+    await expectAll([
+      { args: [...sample, '--classes', 'bar-zero,cat'], code: 2,
+        line: 'factorgen: --classes: unknown class "cat" (indices 0..2 or names: bar-zero, bar-one, bar-two)' },
+      { args: [...sample, '--classes', '3'], code: 2,
+        line: 'factorgen: --classes: unknown class "3" (indices 0..2 or names: bar-zero, bar-one, bar-two)' },
+      { args: [...sample, '--per-class', '0'], code: 1, line: invalid('--per-class <n>', '0', 'Expected a positive integer.') },
+      { args: [...sample, '--temperature', '0'], code: 1, line: invalid('--temperature <t>', '0', 'Expected a positive number.') },
+      { args: [...sample, '--top-p', '0'], code: 2, line: 'factorgen: --top-p: must be in (0, 1], got 0' },
+      { args: [...tokTrain, '--steps', '-1'], code: 1, line: invalid('--steps <n>', '-1', 'Expected a positive integer.') },
+      { args: [...tokTrain, '--lr', 'NaN'], code: 1, line: invalid('--lr <x>', 'NaN', 'Expected a positive number.') },
+      { args: [...tokTrain, '--codebook-size', '1'], code: 2, line: 'factorgen: --codebook-size 1: every sub-codebook needs at least 2 codes' },
+      { args: ['generator', 'train', '--tokens', t1, '--out', path.join(root, 'g4'), '--width', '16', '--heads', '3'], code: 2,
+        line: 'factorgen: --heads 3: must divide --width 16' },
+    ]);
+    expect(fs.existsSync(path.join(root, 's4'))).toBe(false);
+    expect(fs.existsSync(path.join(root, 'tt'))).toBe(false);
+  });
+});
+
+describe('after all of the above', () => {
+  it('the good checkpoints are byte-for-byte unchanged and load', async () => {
+    const now = filesOf(tok1, tok2, gen);
+    expect([...now.keys()].sort()).toEqual([...snapshot.keys()].sort());
+    for (const [f, bytes] of snapshot) expect(now.get(f)!.equals(bytes), f).toBe(true);
+    const t = await loadTokenizer(tok1);
+    expect(t.id).toBe(id1);
+    t.tok.params.dispose();
+    const g = await loadGenerator(gen);
+    expect(g.provenance.tokenizerId).toBe(id1);
+    g.gen.params.dispose();
+  });
+});

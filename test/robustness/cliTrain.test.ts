@@ -1,0 +1,127 @@
+/**
+ * Training runs under stress through the real CLI: SIGINT / SIGTERM mid-run (atomic checkpoint, exit 130 / 143, --resume
+ * continues from the saved step), divergence to NaN (exit 3, the last good checkpoint kept), a save that cannot happen.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend, loadCheckpoint, readMetrics } from '../../packages/shared/src';
+import { errorLines, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess, startCli, type CliResult } from './fixtures';
+
+let root: string;
+let images: string;
+let tokens: string;
+beforeAll(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-clitrain-'));
+  images = path.join(root, 'images');
+  await makeImageFolder(images, { a: 3, b: 3 });
+  await initBackend('cpu');
+  tokens = path.join(root, 'train.tokens');
+  await makeTokenFile(await makeTokenizer(path.join(root, 'tok')), tokens);
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+const tokFlags = ['tokenizer', 'train', '--dataset', 'folder', '--data', '', '--size', '8', '--channels', '1', '--sub-codebooks', '2',
+  '--codebook-size', '16', '--code-dim', '4', '--base-channels', '8', '--channel-mult', '1,2', '--no-attention', '--latent-channels', '8',
+  '--batch', '4', '--log-every', '1', '--backend', 'wasm'];
+const tokTrain = (...args: string[]) => tokFlags.map((a) => (a === '' ? images : a)).concat(args);
+const genTrain = (...args: string[]) =>
+  ['generator', 'train', '--tokens', tokens, '--width', '16', '--depth', '1', '--heads', '2', '--batch', '4', '--log-every', '1',
+    '--backend', 'wasm', ...args];
+
+const checkpointStep = (run: string) => (JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
+const loggedSteps = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((r) => r.step as number);
+
+/** Starts a long run, waits until metrics.jsonl shows `minSteps` steps, sends `signal`, and collects the result. */
+function interrupt(args: string[], run: string, signal: NodeJS.Signals, minSteps = 2): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = startCli(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const metrics = path.join(run, 'metrics.jsonl');
+    const poll = setInterval(() => {
+      const lines = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
+      if (lines >= minSteps) {
+        clearInterval(poll);
+        child.kill(signal);
+      }
+    }, 50);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stdout, stderr });
+    });
+  });
+}
+
+describe('signals during training', () => {
+  it('SIGINT (tokenizer) and SIGTERM (generator): checkpoint at the step reached, exit 130 / 143, --resume continues from it', async () => {
+    const tokRun = path.join(root, 'tok-int');
+    const genRun = path.join(root, 'gen-term');
+    const [int, term] = await Promise.all([
+      interrupt(tokTrain('--steps', '100000', '--out', tokRun), tokRun, 'SIGINT'),
+      interrupt(genTrain('--steps', '100000', '--out', genRun), genRun, 'SIGTERM'),
+    ]);
+    for (const [r, run, sig, code] of [[int, tokRun, 'SIGINT', 130], [term, genRun, 'SIGTERM', 143]] as const) {
+      expect(r.code, r.stderr).toBe(code);
+      const k = checkpointStep(run);
+      expect(k).toBeGreaterThanOrEqual(2);
+      expect(r.stderr).toContain(`factorgen: ${sig} received, stopping after this step and saving a checkpoint (repeat to quit now)\n`);
+      expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`${sig}: saved checkpoint at step ${k} to ${run}/checkpoint; resume with --resume`);
+      expect(fs.readdirSync(run).sort()).toEqual(['checkpoint', 'metrics.jsonl']); // no .tmp-* / .old-* left: the save completed
+      expect(loggedSteps(run)).toEqual(Array.from({ length: k }, (_, i) => i + 1));
+    }
+    const kTok = checkpointStep(tokRun);
+    const kGen = checkpointStep(genRun);
+    const [tokResumed, genResumed] = await Promise.all([
+      runCliProcess(tokTrain('--steps', String(kTok + 2), '--out', tokRun, '--resume')),
+      runCliProcess(genTrain('--steps', String(kGen + 2), '--out', genRun, '--resume')),
+    ]);
+    for (const [r, run, k] of [[tokResumed, tokRun, kTok], [genResumed, genRun, kGen]] as const) {
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { steps: number }).steps).toBe(k + 2);
+      expect(checkpointStep(run)).toBe(k + 2);
+      expect(loggedSteps(run)).toEqual(Array.from({ length: k + 2 }, (_, i) => i + 1)); // k+1 and k+2 were appended once
+    }
+  });
+});
+
+describe('divergence and failing saves', () => {
+  it('NaN: --resume with --lr 1e30 stops at the step that diverged, exit 3, the step-2 checkpoint is kept byte for byte', async () => {
+    const run = path.join(root, 'nan');
+    const first = await runCliProcess(tokTrain('--steps', '2', '--out', run));
+    expect(first.code, first.stderr).toBe(0);
+    const ck = path.join(run, 'checkpoint');
+    const before = fs.readdirSync(ck).map((f) => fs.readFileSync(path.join(ck, f)));
+    const r = await runCliProcess(tokTrain('--steps', '20', '--lr', '1e30', '--warmup', '0', '--checkpoint-every', '1000', '--resume', '--out', run));
+    expect(r.code, r.stderr).toBe(3);
+    const lines = errorLines(r.stderr).filter((l) => l.startsWith('factorgen: '));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^factorgen: training diverged: \\w+ is (NaN|-?Infinity) at step \\d+; stopped, ${ck} \\(step 2\\) is kept$`));
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(lines[0]); // the last thing printed
+    fs.readdirSync(ck).forEach((f, i) => expect(fs.readFileSync(path.join(ck, f)).equals(before[i]), f).toBe(true));
+    const loaded = await loadCheckpoint(ck, 'tokenizer');
+    expect(loaded.step).toBe(2);
+  });
+
+  it('a save that cannot happen (the checkpoint path is a file; --out under a file): one line, exit 2, nothing replaced', async () => {
+    const run = path.join(root, 'blocked');
+    fs.mkdirSync(run);
+    fs.writeFileSync(path.join(run, 'checkpoint'), 'not a folder');
+    const notDir = path.join(root, 'a-file');
+    fs.writeFileSync(notDir, 'x');
+    const [blocked, under] = await Promise.all([
+      runCliProcess(genTrain('--steps', '2', '--out', run)),
+      runCliProcess(genTrain('--steps', '2', '--out', path.join(notDir, 'run'))),
+    ]);
+    const last = (r: CliResult) => r.stderr.trimEnd().split('\n').at(-1);
+    expect(blocked.code, blocked.stderr).toBe(2);
+    expect(last(blocked)).toBe(`factorgen: ${run}/checkpoint: exists and is not a checkpoint folder (refusing to replace it)`);
+    expect(fs.readFileSync(path.join(run, 'checkpoint'), 'utf8')).toBe('not a folder');
+    expect(under.code, under.stderr).toBe(2);
+    expect(errorLines(under.stderr)).toEqual([`factorgen: --out ${path.join(notDir, 'run')}: cannot create folder (ENOTDIR)`]);
+  });
+});
