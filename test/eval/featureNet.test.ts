@@ -23,7 +23,7 @@ import type { FeatureNetConfig } from '@factorgen/eval';
 
 /**
  * 12x12 grey images of three classes with random phase and noise: horizontal stripes, vertical stripes, a centred blob.
- * Left-right flips keep every class (the trainer flips at random).
+ * Left-right flips keep every class.
  */
 function synthetic(n: number, seed: string): ImageDataset {
   const rng = new Rng(seed);

@@ -12,6 +12,7 @@ import {
   initAdamState,
   linear,
   toFloat,
+  variableGradsByName,
   warmupCosine,
 } from '@factorgen/shared';
 import type { AdamWConfig, ImageDataset } from '@factorgen/shared';
@@ -251,8 +252,6 @@ export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions):
   const warmup = opts.warmup ?? Math.floor(opts.steps / 20);
   const state = initAdamState();
   const params = store.trainable();
-  const names = [...params.keys()];
-  const varList = [...params.values()];
   const batch = Math.min(opts.batch, ds.n);
   const shape: [number, number, number, number] = [batch, ds.height, ds.width, ds.channels];
   const t0 = performance.now();
@@ -262,18 +261,13 @@ export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions):
       const x = toFloat(gatherImages(ds, idx, flipMask(batch, step, seed, opts.flip ?? false)), shape);
       const y = tf.tensor1d(gatherLabels(ds, idx), 'int32');
       let correct = 0;
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = variableGradsByName(() => {
         const { logits } = featureForward(store, cfg, x);
         correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')).dataSync()[0];
         return crossEntropy(logits, y);
-      }, varList);
-      // variableGrads keys gradients by tfjs variable name; the optimizer wants our parameter names.
-      const named: tf.NamedTensorMap = {};
-      varList.forEach((v, i) => {
-        if (grads[v.name]) named[names[i]] = grads[v.name];
-      });
+      }, params);
       const lr = warmupCosine(step, opts.lr, warmup, opts.steps);
-      adamwStep(params, named, state, optim, lr);
+      adamwStep(params, grads, state, optim, lr);
       const loss = value.dataSync()[0];
       tf.dispose([x, y, value, ...Object.values(grads)]);
       opts.onStep?.({ step: step + 1, loss, accuracy: correct / batch, lr, seconds: (performance.now() - t0) / 1000 });
