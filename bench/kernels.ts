@@ -79,11 +79,11 @@ function benchConvStep(xShape: [number, number, number, number], co: number, str
 
 /**
  * Kernel throughput per available backend (tfjs-node 'tensorflow' when it loads, wasm, cpu).
- * cpu gets smaller problems and fewer runs: it runs at well under 1 GFLOP/s.
+ * cpu gets smaller problems and fewer runs: it runs at well under 1 GFLOP/s. `backends`: which to try, in order.
  */
-export async function benchKernels(): Promise<object> {
+export async function benchKernels(backends: BackendChoice[] = ['tensorflow', 'wasm', 'cpu']): Promise<object> {
   const results: BackendBench[] = [];
-  for (const choice of ['tensorflow', 'wasm', 'cpu'] as BackendChoice[]) {
+  for (const choice of backends) {
     try {
       const info = await initBackend(choice);
       const slow = info.name === 'cpu';

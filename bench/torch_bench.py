@@ -1,0 +1,541 @@
+#!/usr/bin/python3
+"""PyTorch (CPU) reference for bench/models.ts: the same architectures, batches and timing protocol.
+
+Mirrors, layer for layer and parameter for parameter:
+  tokenizer  packages/tokenizer/src/{encoder,decoder,layers,fq,codebook,disentangle,model}.ts with
+             presetFashion('fq', 2, 256, baseChannels 24), perceptual and adversarial losses off;
+             training step = forward + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no decay),
+             reading back every loss term and the indices (as trainTokenizer does).
+  generator  packages/generator/src/{layers,gpt,head,model}.ts: Llama-style blocks (RMSNorm eps 1e-6, separate
+             bias-free q/k/v/out, 2-D RoPE in the rotate-half layout, causal softmax attention, SwiGLU), class token,
+             factorized AR head over the K sub-tokens of a position; dropout 0.1 and class dropout 0.1 in training.
+  sampling   packages/generator/src/sampler.ts: classifier-free guidance over [cond; null] rows, temperature 1,
+             with a KV cache (backbone and head) or recomputing the prefix every step.
+
+Layout is PyTorch's native NCHW for the convolutions (ours is NHWC); the per-sample attention loop of the TS encoder is
+a batched bmm here; the TS rotate-half matmul is torch.cat here: same math, each side's idiomatic form.
+
+Usage: /usr/bin/python3 bench/torch_bench.py [--quick] [--threads 1,2] [--omp-passive]   (one JSON object on stdout)
+Each (thread count, workload) runs in its own process so that each peak RSS is that workload's alone.
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+WORKLOADS = ['tokenizerTrain', 'generatorTrain', 'sampleCached', 'sampleUncached']
+BATCH = {'tokenizer': 32, 'generator': 32, 'sample': 20, 'cfgScale': 2.0}
+TRAIN = {'tokenizerLr': 2e-3, 'generatorLr': 1e-3, 'warmup': 100, 'totalSteps': 2000, 'clip': 1.0}
+
+
+def plan_for(workload, quick):
+    """Same warm-up / timed call counts as planFor() in bench/models.ts for the wasm backend."""
+    if quick:
+        return {'warmup': 1, 'runs': 1 if workload == 'sampleUncached' else 2}
+    return {'warmup': 2, 'runs': 2 if workload == 'sampleUncached' else 3 if workload == 'sampleCached' else 10}
+
+
+def warmup_cosine(step, lr, warmup, total, min_ratio=0.1):
+    """packages/shared/src/optim.ts warmupCosine."""
+    if warmup > 0 and step < warmup:
+        return lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+# ----------------------------------------------------------------------------------------------------------- tokenizer
+TOKENIZER = {
+    'imageSize': 28, 'channels': 1, 'baseChannels': 24, 'channelMult': [1, 2, 2], 'blocksPerLevel': 1,
+    'attention': True, 'normGroups': 8, 'latentChannels': 32, 'subCodebooks': [(256, 8), (256, 8)],
+    'beta': 0.25, 'entropyWeight': 0.1, 'entropyTemperature': 0.01, 'disentangleWeight': 0.1,
+}
+
+
+def gn(c, groups):
+    return nn.GroupNorm(groups, c, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    """x + conv2(swish(GN(conv1(swish(GN(x)))))), 1x1 skip projection when the width changes."""
+
+    def __init__(self, cin, cout, groups):
+        super().__init__()
+        self.norm1, self.conv1 = gn(cin, groups), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm2, self.conv2 = gn(cout, groups), nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over the H*W positions with GN, 1x1 q/k/v/out (with biases), residual."""
+
+    def __init__(self, c, groups):
+        super().__init__()
+        self.norm = gn(c, groups)
+        self.q, self.k, self.v, self.out = (nn.Conv2d(c, c, 1) for _ in range(4))
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        h = self.norm(x)
+        q = self.q(h).reshape(B, C, H * W).transpose(1, 2)
+        k = self.k(h).reshape(B, C, H * W)
+        v = self.v(h).reshape(B, C, H * W).transpose(1, 2)
+        att = torch.softmax(torch.bmm(q, k) * (1 / math.sqrt(C)), dim=-1)
+        o = torch.bmm(att, v).transpose(1, 2).reshape(B, C, H, W)
+        return x + self.out(o)
+
+
+class Downsample(nn.Module):
+    """Stride-2 3x3 conv with TF 'same' padding (bottom/right only), as tfjs and VQGAN."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, (0, 1, 0, 1)))
+
+
+class Upsample(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
+
+
+class Encoder(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        g, base, mult = c['normGroups'], c['baseChannels'], c['channelMult']
+        self.conv_in = nn.Conv2d(c['channels'], base, 3, padding=1)
+        layers, cin = [], base
+        for level, m in enumerate(mult):
+            for _ in range(c['blocksPerLevel']):
+                layers.append(ResBlock(cin, base * m, g))
+                cin = base * m
+            if level < len(mult) - 1:
+                layers.append(Downsample(cin))
+        layers += [ResBlock(cin, cin, g)] + ([AttnBlock(cin, g)] if c['attention'] else []) + [ResBlock(cin, cin, g)]
+        self.body = nn.Sequential(*layers)
+        self.norm_out, self.conv_out = gn(cin, g), nn.Conv2d(cin, c['latentChannels'], 3, padding=1)
+
+    def forward(self, x):
+        return self.conv_out(F.silu(self.norm_out(self.body(self.conv_in(x)))))
+
+
+class Decoder(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        g, base, mult = c['normGroups'], c['baseChannels'], c['channelMult']
+        cin = base * mult[-1]
+        self.conv_in = nn.Conv2d(c['latentChannels'], cin, 3, padding=1)
+        layers = [ResBlock(cin, cin, g)] + ([AttnBlock(cin, g)] if c['attention'] else []) + [ResBlock(cin, cin, g)]
+        for level in range(len(mult) - 1, -1, -1):
+            for _ in range(c['blocksPerLevel']):
+                layers.append(ResBlock(cin, base * mult[level], g))
+                cin = base * mult[level]
+            if level > 0:
+                layers.append(Upsample(cin))
+        self.body = nn.Sequential(*layers)
+        self.norm_out, self.conv_out = gn(cin, g), nn.Conv2d(cin, c['channels'], 3, padding=1)
+
+    def forward(self, z):
+        return self.conv_out(F.silu(self.norm_out(self.body(self.conv_in(z)))))
+
+
+def l2n(x):
+    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + 1e-12)
+
+
+class FQTokenizer(nn.Module):
+    """Encoder -> K x (1x1 proj, L2 norm, cosine argmax, straight-through) -> concat -> 1x1 post -> decoder."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.encoder = Encoder(c)
+        self.proj = nn.ModuleList(nn.Linear(c['latentChannels'], d) for _, d in c['subCodebooks'])
+        self.codebooks = nn.ParameterList(nn.Parameter(torch.randn(V, d)) for V, d in c['subCodebooks'])
+        self.post = nn.Linear(sum(d for _, d in c['subCodebooks']), c['latentChannels'])
+        self.decoder = Decoder(c)
+
+    def forward(self, x):
+        c = self.c
+        lat = self.encoder(x)
+        B, C, h, w = lat.shape
+        flat = lat.permute(0, 2, 3, 1).reshape(-1, C)
+        zs, zsts, idxs = [], [], []
+        codebook = commitment = entropy = 0
+        for proj, cb in zip(self.proj, self.codebooks):
+            zn = l2n(proj(flat))
+            cn = l2n(cb)
+            sim = zn @ cn.t()
+            idx = sim.argmax(1)
+            zq = cn[idx]
+            codebook = codebook + ((zn.detach() - zq) ** 2).mean()
+            commitment = commitment + ((zn - zq.detach()) ** 2).mean()
+            logp = torch.log_softmax(sim / c['entropyTemperature'], dim=1)
+            p = logp.exp()
+            avg = p.mean(0)
+            entropy = entropy + (-(p * logp).sum(1).mean()) - (-(avg * torch.log(avg + 1e-5)).sum())
+            zs.append(zn)
+            zsts.append(zn + (zq - zn).detach())
+            idxs.append(idx)
+        q = self.post(torch.cat(zsts, 1)).reshape(B, h, w, C).permute(0, 3, 1, 2)
+        recon = self.decoder(q)
+        cos = (l2n(zs[0]) * l2n(zs[1])).sum(-1)
+        losses = {
+            'recon': ((recon - x) ** 2).mean(),
+            'codebook': codebook,
+            'commitment': commitment * c['beta'],
+            'entropy': entropy * c['entropyWeight'],
+            'disentangle': (cos * cos).mean() * c['disentangleWeight'],
+        }
+        return sum(losses.values()), losses, torch.stack(idxs, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------- generator
+GENERATOR = {
+    'gridH': 7, 'gridW': 7, 'subCodebookSizes': [256, 256], 'numClasses': 10, 'width': 128, 'depth': 4, 'heads': 4,
+    'mlpHidden': 384, 'headLayers': 1, 'headWidth': 128, 'headHeads': 4, 'headMlpHidden': 384, 'dropout': 0.1,
+    'classDropout': 0.1,
+}
+
+
+def backbone_rope(grid_h, grid_w, head_dim, base=10000.0):
+    """layers.ts backboneRope('2d'): position 0 (class) unrotated, x_{p-1} by (row, col); rotate-half layout."""
+    length, half = grid_h * grid_w, head_dim // 2
+    axis = half // 2
+    cos = torch.ones(length, head_dim)
+    sin = torch.zeros(length, head_dim)
+    for p in range(1, length):
+        idx = p - 1
+        for m in range(half):
+            j = m % axis
+            coord = idx // grid_w if m < axis else idx % grid_w
+            a = coord * base ** (-2 * j / (2 * axis))
+            cos[p, m] = cos[p, half + m] = math.cos(a)
+            sin[p, m] = sin[p, half + m] = math.sin(a)
+    return cos, sin
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, c, eps=1e-6):
+        super().__init__()
+        self.weight, self.eps = nn.Parameter(torch.ones(c)), eps
+
+    def forward(self, x):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class Block(nn.Module):
+    """Pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(.)); bias-free projections; optional KV cache."""
+
+    def __init__(self, width, hidden, heads, depth):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = RMSNorm(width), RMSNorm(width)
+        self.q, self.k, self.v, self.out = (nn.Linear(width, width, bias=False) for _ in range(4))
+        self.gate, self.up = nn.Linear(width, hidden, bias=False), nn.Linear(width, hidden, bias=False)
+        self.down = nn.Linear(hidden, width, bias=False)
+        out_std = 0.02 / math.sqrt(2 * depth)
+        for lin in (self.q, self.k, self.v, self.gate, self.up):
+            nn.init.normal_(lin.weight, std=0.02)
+        for lin in (self.out, self.down):
+            nn.init.normal_(lin.weight, std=out_std)
+
+    def forward(self, x, rope, past, p_drop):
+        B, L, C = x.shape
+        H, dh = self.heads, C // self.heads
+        h = self.norm1(x)
+        q, k, v = (lin(h).view(B, L, H, dh).transpose(1, 2) for lin in (self.q, self.k, self.v))
+        if rope is not None:
+            cos, sin = rope
+
+            def rot(t):
+                return torch.cat((-t[..., dh // 2:], t[..., : dh // 2]), -1)
+
+            q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
+        past_len = 0
+        if past is not None:
+            past_len = past[0].shape[2]
+            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
+        scores = (q * (1 / math.sqrt(dh))) @ k.transpose(-1, -2)
+        if L > 1:
+            mask = torch.full((L, past_len + L), -1e9).triu(past_len + 1)
+            scores = scores + mask
+        ctx = torch.softmax(scores, -1) @ v
+        x = x + F.dropout(self.out(ctx.transpose(1, 2).reshape(B, L, C)), p_drop, self.training)
+        n = self.norm2(x)
+        x = x + F.dropout(self.down(F.silu(self.gate(n)) * self.up(n)), p_drop, self.training)
+        return x, (k, v)
+
+
+class Generator(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        K, W, hw = len(c['subCodebookSizes']), c['width'], c['headWidth']
+        e = W // K
+        self.tok = nn.ParameterList(nn.Parameter(torch.randn(V, e) * 0.02) for V in c['subCodebookSizes'])
+        self.in_proj = nn.Parameter(torch.randn(K * e, W) * 0.02)
+        self.cls = nn.Parameter(torch.randn(c['numClasses'] + 1, W) * 0.02)
+        self.blocks = nn.ModuleList(Block(W, c['mlpHidden'], c['heads'], c['depth']) for _ in range(c['depth']))
+        self.norm_out = RMSNorm(W)
+        self.head_in = nn.Linear(W, hw, bias=False) if hw != W else None
+        self.head_emb = nn.ParameterList(nn.Parameter(torch.randn(V, hw) * 0.02) for V in c['subCodebookSizes'][:-1])
+        self.slot_pos = nn.Parameter(torch.randn(K, hw) * 0.02)
+        self.head_blocks = nn.ModuleList(
+            Block(hw, c['headMlpHidden'], c['headHeads'], c['headLayers']) for _ in range(c['headLayers']))
+        self.head_norm = RMSNorm(hw)
+        self.head_out = nn.ModuleList(nn.Linear(hw, V) for V in c['subCodebookSizes'])
+        for lin in self.head_out:  # zero output layers (LlamaGen): uniform predictions at init
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        cos, sin = backbone_rope(c['gridH'], c['gridW'], W // c['heads'])
+        self.register_buffer('rope_cos', cos, persistent=False)
+        self.register_buffer('rope_sin', sin, persistent=False)
+
+    def p_drop(self):
+        return self.c['dropout'] if self.training else 0.0
+
+    def embed_tokens(self, tokens):  # [R, L, K] -> [R, L, W]
+        return torch.cat([t[tokens[..., k]] for k, t in enumerate(self.tok)], -1) @ self.in_proj
+
+    def backbone(self, x, start, cache):
+        L = x.shape[1]
+        rope = (self.rope_cos[start:start + L], self.rope_sin[start:start + L])
+        y = F.dropout(x, self.p_drop(), self.training)
+        nxt = []
+        for i, blk in enumerate(self.blocks):
+            y, kv = blk(y, rope, cache[i] if cache else None, self.p_drop())
+            nxt.append(kv)
+        return self.norm_out(y), nxt
+
+    def head_slots(self, start, h, sub):  # h: [N, W] (slot 0), sub: [N, n] sub-tokens for slots max(start,1)..
+        parts = []
+        if start == 0:
+            parts.append((self.head_in(h) if self.head_in is not None else h)[:, None])
+        if sub is not None:
+            first = max(start, 1)
+            parts += [self.head_emb[first + i - 1][sub[:, i]][:, None] for i in range(sub.shape[1])]
+        x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+        return x + self.slot_pos[start:start + x.shape[1]]
+
+    def head(self, x, start, cache):
+        y = F.dropout(x, self.p_drop(), self.training)
+        nxt = []
+        for i, blk in enumerate(self.head_blocks):
+            y, kv = blk(y, None, cache[i] if cache else None, self.p_drop())
+            nxt.append(kv)
+        y = self.head_norm(y)
+        return [self.head_out[start + i](y[:, i]) for i in range(y.shape[1])], nxt
+
+    def loss(self, tokens, labels):
+        """tokens: [B, T, K] long, labels: [B] -> mean sub-token cross-entropy, sub-losses, sub-accuracies."""
+        c = self.c
+        B, T, K = tokens.shape
+        if self.training and c['classDropout'] > 0:
+            labels = torch.where(torch.rand(B) < c['classDropout'], torch.full_like(labels, c['numClasses']), labels)
+        x = torch.cat((self.cls[labels][:, None], self.embed_tokens(tokens[:, : T - 1])), 1)
+        h, _ = self.backbone(x, 0, None)
+        flat = tokens.reshape(B * T, K)
+        logits, _ = self.head(self.head_slots(0, h.reshape(B * T, -1), flat[:, : K - 1]), 0, None)
+        subs = [F.cross_entropy(l, flat[:, k]) for k, l in enumerate(logits)]
+        with torch.no_grad():
+            accs = [(l.argmax(-1) == flat[:, k]).float().mean() for k, l in enumerate(logits)]
+        return sum(subs) / K, subs, accs
+
+
+@torch.no_grad()
+def sample(gen, labels, cfg_scale, use_cache, rng, temperature=1.0):
+    """sampler.ts decode(): rows [cond (B); null (B)], guided logits, one categorical draw per row and sub-token."""
+    c = gen.c
+    T, K, B = c['gridH'] * c['gridW'], len(c['subCodebookSizes']), labels.shape[0]
+    rows = torch.cat((labels, torch.full_like(labels, c['numClasses'])))
+    out = torch.zeros(B, T, K, dtype=torch.long)
+    cache = None
+    for t in range(T):
+        if use_cache:
+            x = gen.cls[rows][:, None] if t == 0 else gen.embed_tokens(out[:, t - 1:t].repeat(2, 1, 1))
+            h, cache = gen.backbone(x, t, cache)
+            h = h[:, 0]
+        else:
+            x = gen.cls[rows][:, None]
+            if t > 0:
+                x = torch.cat((x, gen.embed_tokens(out[:, :t].repeat(2, 1, 1))), 1)
+            h = gen.backbone(x, 0, None)[0][:, t]
+        head_cache = None
+        for k in range(K):
+            if use_cache:
+                slots = gen.head_slots(0, h, None) if k == 0 else gen.head_slots(k, None, out[:, t, k - 1:k].repeat(2, 1))
+                logits, head_cache = gen.head(slots, k, head_cache)
+                logits = logits[0]
+            else:
+                slots = gen.head_slots(0, h, out[:, t, :k].repeat(2, 1) if k > 0 else None)
+                logits = gen.head(slots, 0, None)[0][k]
+            guided = logits[B:] + cfg_scale * (logits[:B] - logits[B:])
+            out[:, t, k] = torch.multinomial(torch.softmax(guided / temperature, -1), 1, generator=rng)[:, 0]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------- running
+def count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def prepare(workload):
+    """(params, batch, unit, items per call, call(i)) for one workload."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    if workload == 'tokenizerTrain':
+        c, B = TOKENIZER, BATCH['tokenizer']
+        model = FQTokenizer(c).train()
+        batches = [torch.rand(B, c['channels'], c['imageSize'], c['imageSize'], generator=g) * 2 - 1 for _ in range(4)]
+        opt = torch.optim.AdamW(model.parameters(), lr=TRAIN['tokenizerLr'], betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+
+        def call(s):
+            for grp in opt.param_groups:
+                grp['lr'] = warmup_cosine(s, TRAIN['tokenizerLr'], TRAIN['warmup'], TRAIN['totalSteps'])
+            opt.zero_grad(set_to_none=True)
+            total, losses, idx = model(batches[s % len(batches)])
+            total.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN['clip'])
+            opt.step()
+            total.item(), norm.item(), [v.item() for v in losses.values()], idx.numpy()
+
+        return count(model), B, 'images', B, call
+    c = GENERATOR
+    T, K = c['gridH'] * c['gridW'], len(c['subCodebookSizes'])
+    if workload == 'generatorTrain':
+        B = BATCH['generator']
+        model = Generator(c).train()
+        batches = [(torch.stack([torch.randint(V, (B, T), generator=g) for V in c['subCodebookSizes']], -1),
+                    torch.randint(c['numClasses'], (B,), generator=g)) for _ in range(4)]
+        opt = torch.optim.AdamW(model.parameters(), lr=TRAIN['generatorLr'], betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
+
+        def call(s):
+            for grp in opt.param_groups:
+                grp['lr'] = warmup_cosine(s, TRAIN['generatorLr'], TRAIN['warmup'], TRAIN['totalSteps'])
+            opt.zero_grad(set_to_none=True)
+            tokens, labels = batches[s % len(batches)]
+            loss, subs, accs = model.loss(tokens, labels)
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN['clip'])
+            opt.step()
+            loss.item(), norm.item(), [v.item() for v in subs + accs]
+
+        return count(model), B, 'tokens', B * T, call
+    B = BATCH['sample']
+    model = Generator(c).eval()
+    labels = torch.arange(B) % c['numClasses']
+    use_cache = workload == 'sampleCached'
+    return count(model), B, 'images', B, lambda s: sample(model, labels, BATCH['cfgScale'], use_cache, g)
+
+
+def run_workload(workload, threads, quick):
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    plan = plan_for(workload, quick)
+    params, batch, unit, items, call = prepare(workload)
+    rss_start = rss_now()
+    i = 0
+    for _ in range(plan['warmup']):
+        call(i)
+        i += 1
+    wall, cpu = [], []
+    for _ in range(plan['runs']):
+        c0, w0 = time.process_time(), time.perf_counter()
+        call(i)
+        wall.append((time.perf_counter() - w0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+        i += 1
+    total, cpu_total = sum(wall), sum(cpu)
+    srt = sorted(wall)
+    return {
+        'workload': workload, 'backend': 'pytorch', 'detail': f'torch {torch.__version__} cpu',
+        'threads': torch.get_num_threads(), 'blas': blas_library(), 'params': params, 'batch': batch, 'unit': unit, 'itemsPerCall': items,
+        'warmup': plan['warmup'], 'runs': plan['runs'],
+        'msPerCall': {'mean': round(total / plan['runs'], 2), 'median': round(srt[len(srt) // 2], 2), 'min': round(srt[0], 2)},
+        'itemsPerSecond': round(items * plan['runs'] / (total / 1000), 3),
+        'cpuMsPerCall': round(cpu_total / plan['runs'], 2),
+        'itemsPerCpuSecond': round(items * plan['runs'] / (cpu_total / 1000), 3),
+        'rssMiB': {'start': rss_start, 'end': rss_now(),
+                   'peak': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)},
+        'seconds': round(time.perf_counter() - t0, 1),
+    }
+
+
+def blas_library():
+    """The BLAS shared library this process loaded (Debian's reference libblas is ~20x slower than OpenBLAS on matMul)."""
+    with open('/proc/self/maps') as f:
+        libs = sorted({l.split()[-1] for l in f if 'blas' in l.split()[-1].rsplit('/', 1)[-1]})
+    return libs[0] if libs else 'none found'
+
+
+def rss_now():
+    with open('/proc/self/statm') as f:
+        return round(int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2 ** 20, 1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='smoke run: 1 warm-up and 1-2 timed calls')
+    ap.add_argument('--threads', default='1,2', help='comma list of torch.set_num_threads values (default 1,2)')
+    ap.add_argument('--workloads', default=','.join(WORKLOADS))
+    ap.add_argument('--omp-passive', action='store_true',
+                    help='OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning. On a busy machine the '
+                         'default spinning makes 2 threads ~10x slower than 1; on an idle one leave it off (the default)')
+    ap.add_argument('--worker', help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        print(json.dumps(run_workload(a.worker, int(a.threads), a.quick)), flush=True)
+        return
+    runs = {}
+    for n in [int(t) for t in a.threads.split(',')]:
+        per = {}
+        for w in a.workloads.split(','):
+            print(f'torch: {n} thread(s) {w}', file=sys.stderr, flush=True)
+            cmd = [sys.executable, os.path.abspath(__file__), '--worker', w, '--threads', str(n)] + (['--quick'] if a.quick else [])
+            # OpenBLAS keeps its own thread pool: pin it (and OpenMP) to the same count as torch.set_num_threads.
+            env = {**os.environ, 'OMP_NUM_THREADS': str(n), 'OPENBLAS_NUM_THREADS': str(n), 'MKL_NUM_THREADS': str(n)}
+            if a.omp_passive:
+                env['OMP_WAIT_POLICY'] = 'PASSIVE'
+            p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            lines = p.stdout.strip().splitlines()
+            if p.returncode == 0 and lines and lines[-1].startswith('{'):
+                per[w] = json.loads(lines[-1])
+                r = per[w]
+                print(f"  {r['itemsPerSecond']} {r['unit']}/s, {r['msPerCall']['mean']} ms/call, peak {r['rssMiB']['peak']} MiB",
+                      file=sys.stderr, flush=True)
+            else:
+                per[w] = {'error': f'exit {p.returncode}: ' + (p.stderr.strip().splitlines() or [''])[-1][:300]}
+                print(f"  failed: {per[w]['error']}", file=sys.stderr, flush=True)
+        runs[str(n)] = per
+    blas = blas_library()
+    params = {'tokenizer': count(FQTokenizer(TOKENIZER)), 'generator': count(Generator(GENERATOR))}
+    print(json.dumps({
+        'kind': 'pytorch', 'torch': torch.__version__, 'python': sys.version.split()[0], 'cpus': os.cpu_count(),
+        'defaultThreads': torch.get_num_threads(), 'blas': blas,
+        'referenceBlas': '/blas/libblas' in blas, 'ompWaitPolicy': 'PASSIVE' if a.omp_passive else os.environ.get('OMP_WAIT_POLICY', 'default'),
+        'quick': a.quick, 'params': params, 'loadavg': [round(x, 2) for x in os.getloadavg()],
+        'runs': runs,
+    }))
+
+
+if __name__ == '__main__':
+    main()
