@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  adamwStep, clipByGlobalNorm, variableGradsByName, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, openRunDir, runTrainLoop, UserError, Rng,
   type AdamState, type AdamWConfig, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -101,7 +101,6 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
   }
   const T = h.gridH * h.gridW;
   const K = h.subCodebookSizes.length;
-  const trainable = gen.params.trainable();
   const tokens = new Int32Array(tc.batch * T * K);
   const labels = new Int32Array(tc.batch);
   let valLoss: number | null = null;
@@ -119,20 +118,16 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
     const labT = tf.tensor1d(labels, 'int32');
     let accs: tf.Scalar[] = [];
     let subs: tf.Scalar[] = [];
-    const { value, grads } = variableGradsByName(() => {
+    const { loss, gradNorm } = optimizerStep(() => {
       const out = generatorLoss(gen, tokT, labT, { training: true, rng });
       accs = out.subAccuracy.map((a) => tf.keep(a));
       subs = out.subLosses.map((a) => tf.keep(a));
       return out.loss;
-    }, trainable);
-    const clipped = clipByGlobalNorm(grads, tc.clip);
-    tf.dispose(grads);
-    adamwStep(gen.params.vars, clipped.grads, opt, tc.adamw, lr);
-    tf.dispose(clipped.grads);
-    const m: Record<string, number> = { loss: value.dataSync()[0], lr, gradNorm: clipped.norm };
+    }, gen.params.vars, opt, tc.adamw, lr, tc.clip);
+    const m: Record<string, number> = { loss, lr, gradNorm };
     accs.forEach((a, k) => (m[`acc${k}`] = a.dataSync()[0]));
     subs.forEach((a, k) => (m[`loss${k}`] = a.dataSync()[0]));
-    tf.dispose([value, tokT, labT, ...accs, ...subs]);
+    tf.dispose([tokT, labT, ...accs, ...subs]);
     return m;
   };
 

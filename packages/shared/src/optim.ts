@@ -113,3 +113,27 @@ export function splitAdamState(state: AdamState, second: (name: string) => boole
 export function mergeAdamStates(a: AdamState, b: AdamState): AdamState {
   return { step: a.step, m: new Map([...a.m, ...b.m]), v: new Map([...a.v, ...b.v]) };
 }
+
+/**
+ * One optimization step of the params in `vars`: gradients of the scalar `f` over their trainable ones, clipped to
+ * global norm `clip` (0 = off), then AdamW at `lr`. Returns the loss and the pre-clip gradient norm; every
+ * intermediate is disposed (tensors f keeps with tf.keep stay the caller's).
+ */
+export function optimizerStep(
+  f: () => tf.Scalar,
+  vars: Map<string, tf.Variable>,
+  state: AdamState,
+  cfg: AdamWConfig,
+  lr: number,
+  clip: number,
+): { loss: number; gradNorm: number } {
+  const trainable = new Map([...vars].filter(([, v]) => v.trainable));
+  const { value, grads } = variableGradsByName(f, trainable);
+  const clipped = clipByGlobalNorm(grads, clip);
+  tf.dispose(grads);
+  adamwStep(vars, clipped.grads, state, cfg, lr);
+  tf.dispose(clipped.grads);
+  const loss = value.dataSync()[0];
+  value.dispose();
+  return { loss, gradNorm: clipped.norm };
+}

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  ParamStore, Rng, adamwStep, variableGradsByName, assignParams, batchIndices, clipByGlobalNorm, disposeAdamState, flipMask, gatherImages,
+  ParamStore, Rng, optimizerStep, assignParams, batchIndices, disposeAdamState, flipMask, gatherImages,
   gatherLabels, hasCheckpoint, initAdamState, loadCheckpoint, openRunDir, resolveCheckpointDir, restoreAdamState, runTrainLoop,
   saveCheckpoint, toFloat, warmupCosine, UserError, type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -57,19 +57,13 @@ export async function trainTeacher(req: {
     if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
     startStep = run.resumed.step;
   }
-  const trainable = store.trainable();
   const step = (s: number): Record<string, number> => {
     const idx = batchIndices(d.n, tc.batch, s, tc.seed);
     const x = toFloat(gatherImages(d, idx, flipMask(tc.batch, s, tc.seed, tc.flip)), [tc.batch, d.height, d.width, d.channels]);
     const y = tf.tensor1d(gatherLabels(d, idx), 'int32');
-    const { value, grads } = variableGradsByName(() => classifierLoss(teacherForward(store, cfg, x).logits, y), trainable);
-    const clipped = clipByGlobalNorm(grads, tc.clip);
-    tf.dispose(grads);
     const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps);
-    adamwStep(store.vars, clipped.grads, opt, tc.adamw, lr);
-    tf.dispose(clipped.grads);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, x, y]);
+    const { loss } = optimizerStep(() => classifierLoss(teacherForward(store, cfg, x).logits, y), store.vars, opt, tc.adamw, lr, tc.clip);
+    tf.dispose([x, y]);
     return { loss, lr };
   };
   try {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  adamwStep, clipByGlobalNorm, variableGradsByName, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, UserError, Rng,
   type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -103,7 +103,6 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     }
     startStep = run.resumed.step;
   }
-  const trainable = tok.params.trainable();
   const [H, W, C] = [d.height, d.width, d.channels];
 
   const step = (s: number): Record<string, number> => {
@@ -117,7 +116,7 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
     let subCodes: tf.Tensor[] = [];
     let recon: tf.Tensor4D | null = null;
     const advOn = adv !== null && s >= adv.startStep;
-    const { value, grads } = variableGradsByName(() => {
+    const { loss, gradNorm } = optimizerStep(() => {
       const out = tokenizerForward(tok, x, { training: true, teacher: req.teacher, rng });
       indices = tf.keep(out.indices);
       subCodes = out.subCodes.map((t) => tf.keep(t));
@@ -127,29 +126,21 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
       }
       terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
       return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
-    }, trainable);
-    const clipped = clipByGlobalNorm(grads, tc.clip);
-    tf.dispose(grads);
-    adamwStep(tok.params.vars, clipped.grads, opt, tc.adamw, lr);
-    tf.dispose(clipped.grads);
-    const m: Record<string, number> = { loss: value.dataSync()[0], lr, gradNorm: clipped.norm };
+    }, tok.params.vars, opt, tc.adamw, lr, tc.clip);
+    const m: Record<string, number> = { loss, lr, gradNorm };
     if (advOn && recon) {
       // Discriminator step on real images vs the (detached) reconstructions of this batch.
       const fake = recon as tf.Tensor4D;
-      const d = variableGradsByName(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.trainable());
-      const dClipped = clipByGlobalNorm(d.grads, tc.clip);
-      tf.dispose(d.grads);
-      adamwStep(disc.vars, dClipped.grads, discOpt, tc.adamw, lr);
-      tf.dispose(dClipped.grads);
-      m.discriminator = d.value.dataSync()[0];
-      tf.dispose([d.value, fake]);
+      const d = optimizerStep(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.vars, discOpt, tc.adamw, lr, tc.clip);
+      m.discriminator = d.loss;
+      fake.dispose();
     }
     for (const [k, v] of Object.entries(terms)) m[k] = v.dataSync()[0];
     hist.add(indices!.dataSync() as Int32Array);
     if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
       m.restarted = restartDeadCodes(tok, hist, subCodes, rng);
     }
-    tf.dispose([value, x, indices!, ...subCodes, ...Object.values(terms)]);
+    tf.dispose([x, indices!, ...subCodes, ...Object.values(terms)]);
     return m;
   };
 
