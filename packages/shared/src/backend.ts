@@ -42,6 +42,9 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     throw new UserError(`--backend: unknown backend "${choice}" (expected ${backendChoices.join(', ')})`);
   }
   if (current && current.choice === choice) return current;
+  // Prod mode: no debug checks, and no "looks like you are running TensorFlow.js in Node.js" banner on stderr
+  // (our stderr carries one-line messages); the choice of backend is printed by the CLI instead.
+  tf.enableProdMode();
   let info: BackendInfo | null = null;
   if (choice === 'auto' || choice === 'tensorflow') {
     const pkg = await tryNative();
