@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  assignParams, loadCheckpoint, resolveCheckpointDir, writePng, writeGrid, slugify, UserError, Rng,
+  assignParams, loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, Rng,
 } from '@factorgen/shared';
 import { loadTokenizer, decodeToImages } from '@factorgen/tokenizer';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
@@ -108,22 +108,11 @@ export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> 
     const pixels = decodeToImages(t.tok, tokens, labels.length, req.batch);
     const seconds = (performance.now() - t0) / 1000;
 
-    fs.mkdirSync(req.out, { recursive: true });
+    const written = await writeClassFolders(req.out, pixels, labels, names, S, S, C);
+    const records = written.map((r, i) => ({ ...r, batchStart: i - (i % req.batch) }));
     const per = S * S * C;
-    const records: object[] = [];
     const rows = new Map<number, Uint8Array[]>();
-    const counters = new Map<number, number>();
-    for (let i = 0; i < labels.length; i++) {
-      const c = labels[i];
-      const n = counters.get(c) ?? 0;
-      counters.set(c, n + 1);
-      const folder = `${c}-${slugify(names[c])}`;
-      const file = path.join(folder, `${String(n).padStart(4, '0')}.png`);
-      const img = pixels.subarray(i * per, (i + 1) * per);
-      await writePng(path.join(req.out, file), img, S, S, C);
-      rows.set(c, [...(rows.get(c) ?? []), img]);
-      records.push({ file, class: c, className: names[c], index: n, batchStart: i - (i % req.batch) });
-    }
+    labels.forEach((c, i) => rows.set(c, [...(rows.get(c) ?? []), pixels.subarray(i * per, (i + 1) * per)]));
     const grid = path.join(req.out, 'grid.png');
     await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C);
     const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };

@@ -16,3 +16,4 @@ export * from './train/loop';
 export * from './train/runDir';
 export * from './parallel/gradPool';
 export * from './train/export';
+export * from './classFolders';

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  positiveInt, nonNegativeInt, nonNegativeFloat, intList, writePng, writeGrid, slugify, UserError, defaultAdamW, type ImageDataset,
+  positiveInt, nonNegativeInt, nonNegativeFloat, intList, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
 } from '@factorgen/shared';
 import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
@@ -198,14 +198,7 @@ export function registerTokenizer(program: Command): void {
       const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
       const pixels = decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
       const { imageSize: S, channels: C } = tok.cfg;
-      const counters = new Map<number, number>();
-      for (let i = 0; i < n; i++) {
-        const c = set.labels[i];
-        const k = counters.get(c) ?? 0;
-        counters.set(c, k + 1);
-        const file = path.join(f.out, `${c}-${slugify(set.header.classNames[c])}`, `${String(k).padStart(4, '0')}.png`);
-        await writePng(file, pixels.subarray(i * S * S * C, (i + 1) * S * S * C), S, S, C);
-      }
+      await writeClassFolders(f.out, pixels, set.labels.subarray(0, n), set.header.classNames, S, S, C);
       printJson({ out: f.out, images: n });
       tok.params.dispose();
     });

@@ -1,0 +1,33 @@
+import * as path from 'node:path';
+import { slugify } from './data';
+import { writePng } from './image';
+
+/** One image written by writeClassFolders: its path relative to the output folder, class and index in that class. */
+export type ClassFolderRecord = { file: string; class: number; className: string; index: number };
+
+/**
+ * Writes images in the sample-folder layout every tool here reads: `out/<class index>-<class slug>/NNNN.png`,
+ * numbered per class in the order given. pixels: uint8 [N,H,W,C]; labels: [N] class indices into classNames.
+ */
+export async function writeClassFolders(
+  out: string,
+  pixels: Uint8Array,
+  labels: ArrayLike<number>,
+  classNames: string[],
+  h: number,
+  w: number,
+  c: 1 | 3,
+): Promise<ClassFolderRecord[]> {
+  const per = h * w * c;
+  const counters = new Map<number, number>();
+  const records: ClassFolderRecord[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    const cls = labels[i];
+    const index = counters.get(cls) ?? 0;
+    counters.set(cls, index + 1);
+    const file = path.join(`${cls}-${slugify(classNames[cls])}`, `${String(index).padStart(4, '0')}.png`);
+    await writePng(path.join(out, file), pixels.subarray(i * per, (i + 1) * per), h, w, c);
+    records.push({ file, class: cls, className: classNames[cls], index });
+  }
+  return records;
+}
