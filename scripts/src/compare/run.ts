@@ -91,11 +91,15 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     };
     if (req.generators) {
       const g = gridSize(tok.cfg);
-      const tokens = encodeImages(tok, req.train.images, req.train.n, 200);
+      // Encode only what the generator will see (steps x batch sequences): encoding is a forward pass per image.
+      const genBatch = 32;
+      const count = Math.min(req.train.n, b.generatorSteps * genBatch);
+      const per = req.train.height * req.train.width * req.train.channels;
+      const tokens = encodeImages(tok, req.train.images.subarray(0, count * per), count, 200);
       const tokenFile = path.join(dir, 'train.tokens');
       writeTokenFile(tokenFile, {
-        header: { format: 1, tokenizerId: tokId, tokenizerPath: tokDir, configHash: '', gridH: g, gridW: g, subCodebookSizes: sizes, classNames: req.train.classNames, count: req.train.n, dtype: tokenDtype(sizes), source: `${req.train.name}/train` },
-        tokens, labels: req.train.labels,
+        header: { format: 1, tokenizerId: tokId, tokenizerPath: tokDir, configHash: '', gridH: g, gridW: g, subCodebookSizes: sizes, classNames: req.train.classNames, count, dtype: tokenDtype(sizes), source: `${req.train.name}/train[0:${count}]` },
+        tokens, labels: req.train.labels.subarray(0, count),
       });
       tok.params.dispose();
       req.log(`${v.id}: training a generator`);
@@ -106,7 +110,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
       });
       const gr = await trainGenerator({
         out: path.join(dir, 'generator'), resume: false, config, tokens: readTokenFile(tokenFile), tokensPath: tokenFile,
-        train: { ...common, steps: b.generatorSteps, batch: 32, lr: 2e-3, warmup: 20, checkpointEvery: b.generatorSteps, valEvery: 0, valLimit: 0 },
+        train: { ...common, steps: b.generatorSteps, batch: genBatch, lr: 2e-3, warmup: 20, checkpointEvery: b.generatorSteps, valEvery: 0, valLimit: 0 },
       });
       const sdir = path.join(dir, 'samples');
       const s = await sampleToFolder({ generator: path.join(dir, 'generator'), tokenizer: dir, out: sdir, perClass: b.samplesPerClass, batch: 50, seed: req.seed, cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true });

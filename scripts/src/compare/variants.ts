@@ -14,8 +14,10 @@ export type Budget = {
   samplesPerClass: number;
 };
 
-/** `small` finishes in about 20 minutes on 2 cores (tokenizers only); the others are for real runs. */
+/** `smoke` checks that everything runs; `small` finishes in about 20 minutes on 2 cores (tokenizers only); the others are for real runs. */
 export const budgets: Record<string, Budget> = {
+  // A minute-long check that every stage runs (numbers meaningless).
+  smoke: { name: 'smoke', tokenizerSteps: 3, batch: 4, baseChannels: 8, teacherSteps: 3, evalImages: 50, generatorSteps: 3, generatorWidth: 32, generatorDepth: 1, samplesPerClass: 2 },
   small: { name: 'small', tokenizerSteps: 150, batch: 16, baseChannels: 16, teacherSteps: 150, evalImages: 1000, generatorSteps: 60, generatorWidth: 64, generatorDepth: 2, samplesPerClass: 10 },
   medium: { name: 'medium', tokenizerSteps: 1000, batch: 32, baseChannels: 24, teacherSteps: 600, evalImages: 5000, generatorSteps: 1000, generatorWidth: 128, generatorDepth: 4, samplesPerClass: 50 },
   large: { name: 'large', tokenizerSteps: 4000, batch: 32, baseChannels: 32, teacherSteps: 1500, evalImages: 10000, generatorSteps: 4000, generatorWidth: 192, generatorDepth: 6, samplesPerClass: 100 },
