@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   ParamStore,
   Rng,
-  adamwStep,
+  optimizerStep,
   batchIndices,
   disposeAdamState,
   fanInUniform,
@@ -12,7 +12,6 @@ import {
   initAdamState,
   linear,
   toFloat,
-  variableGradsByName,
   warmupCosine,
 } from '@factorgen/shared';
 import type { AdamWConfig, ImageDataset } from '@factorgen/shared';
@@ -261,15 +260,14 @@ export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions):
       const x = toFloat(gatherImages(ds, idx, flipMask(batch, step, seed, opts.flip ?? false)), shape);
       const y = tf.tensor1d(gatherLabels(ds, idx), 'int32');
       let correct = 0;
-      const { value, grads } = variableGradsByName(() => {
+      const lr = warmupCosine(step, opts.lr, warmup, opts.steps);
+      // clip 0: this net trains without gradient clipping
+      const { loss } = optimizerStep(() => {
         const { logits } = featureForward(store, cfg, x);
         correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')).dataSync()[0];
         return crossEntropy(logits, y);
-      }, params);
-      const lr = warmupCosine(step, opts.lr, warmup, opts.steps);
-      adamwStep(params, grads, state, optim, lr);
-      const loss = value.dataSync()[0];
-      tf.dispose([x, y, value, ...Object.values(grads)]);
+      }, params, state, optim, lr, 0);
+      tf.dispose([x, y]);
       opts.onStep?.({ step: step + 1, loss, accuracy: correct / batch, lr, seconds: (performance.now() - t0) / 1000 });
     }
   } finally {
