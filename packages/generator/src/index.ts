@@ -4,5 +4,7 @@ export * from './gpt';
 export * from './head';
 export * from './model';
 export * from './sampler';
+export * from './plan';
 export * from './trainer';
+export * from './restore';
 export * from './sampleRun';

@@ -1,15 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  assignParams, loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, Rng,
+  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, Rng,
 } from '@factorgen/shared';
 import { loadTokenizer, decodeToImages } from '@factorgen/tokenizer';
-import { type GeneratorConfig, validateGeneratorConfig } from './config';
-import { createGenerator, type Generator } from './model';
+import type { Generator } from './model';
+import { generatorFromCheckpoint, type GeneratorProvenance } from './restore';
 import { sample, type SampleOptions } from './sampler';
-
-/** What a generator checkpoint records about the tokens it was trained on. */
-export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; classNames: string[]; tokens: string };
 
 export type LoadedGenerator = { gen: Generator; dir: string; provenance: GeneratorProvenance };
 
@@ -17,15 +14,7 @@ export type LoadedGenerator = { gen: Generator; dir: string; provenance: Generat
 export async function loadGenerator(dir: string): Promise<LoadedGenerator> {
   const ckDir = resolveCheckpointDir(dir);
   const ck = await loadCheckpoint(ckDir, 'generator');
-  const config = ck.config as GeneratorConfig;
-  validateGeneratorConfig(config);
-  const gen = createGenerator(config, 'load');
-  assignParams(gen.params.vars, ck.tensors, ckDir);
-  const provenance = ck.extra as GeneratorProvenance;
-  if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
-    throw new UserError(`${ckDir}: generator checkpoint lacks its tokenizer id or class names`);
-  }
-  return { gen, dir: ckDir, provenance };
+  return { ...generatorFromCheckpoint(ck, ckDir), dir: ckDir };
 }
 
 /**

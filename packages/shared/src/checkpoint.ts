@@ -19,23 +19,15 @@
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import {
+  CHECKPOINT_FORMAT, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
+} from './checkpointFormat';
 import { UserError } from './errors';
 import type { AdamState } from './optim';
 import type { RngState } from './rng';
 
-export const CHECKPOINT_FORMAT = 1;
-
-export type TensorDtype = 'float32' | 'int32';
-
-/** A tensor as plain data (no tf memory): what loadCheckpoint returns. */
-export type LoadedTensor = { shape: number[]; dtype: TensorDtype; data: Float32Array | Int32Array };
-
-/** AdamW state as plain data; m and v have the same names as the parameters they belong to. */
-export type LoadedOptimizer = { step: number; m: Map<string, LoadedTensor>; v: Map<string, LoadedTensor> };
-
-export type IndexEntry = { name: string; shape: number[]; dtype: TensorDtype; offset: number; length: number };
+export * from './checkpointFormat';
 
 /** What to save. `params` are usually ParamStore.vars; `config` and `extra` must be JSON-safe plain data. */
 export type CheckpointData = {
@@ -46,18 +38,6 @@ export type CheckpointData = {
   optimizer?: AdamState;
   rng?: RngState;
   extra?: object;
-};
-
-export type LoadedCheckpoint = {
-  kind: string;
-  config: Record<string, unknown>;
-  step: number;
-  rng?: RngState;
-  extra?: Record<string, unknown>;
-  tensors: Map<string, LoadedTensor>;
-  optimizer?: LoadedOptimizer;
-  /** The folder actually read: `dir`, or a leftover `<dir>.old-*` when `dir` was missing. */
-  from: string;
 };
 
 /** The filesystem operations saveCheckpoint uses; tests replace one of them to inject failures. */
@@ -100,23 +80,6 @@ const nodeIo: CheckpointIo = {
     }
   },
 };
-
-const LITTLE_ENDIAN = os.endianness() === 'LE';
-
-/** Byte-swaps 4-byte words in a copy (only on big-endian hosts: the files are little-endian). */
-function swap32(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(bytes.byteLength);
-  for (let i = 0; i < bytes.byteLength; i += 4) {
-    out[i] = bytes[i + 3];
-    out[i + 1] = bytes[i + 2];
-    out[i + 2] = bytes[i + 1];
-    out[i + 3] = bytes[i];
-  }
-  return out;
-}
-
-const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-const fmtShape = (shape: number[]) => `[${shape.join(',')}]`;
 
 /** A one-line cause for an fs error: "ENOSPC: no space left on device" (without the syscall and path). */
 function describeError(e: unknown): string {
@@ -304,75 +267,6 @@ async function isCheckpointOrEmpty(dir: string): Promise<boolean> {
 
 // ---- loading -------------------------------------------------------------------------------------------
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
-const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
-
-/**
- * Validates one tensor index (in config.json) against the size it declares. Returns its entry lists
- * (weights: [entries]; optimizer: [m, v]), each with unique names.
- */
-function checkIndex(raw: unknown, what: 'weights' | 'optimizer', configFile: string): { bytes: number; lists: IndexEntry[][] } {
-  const bad = (cause: string) => new UserError(`${configFile}: ${what} ${cause}`);
-  if (!isObject(raw)) throw bad('index is missing');
-  const bytes = raw.bytes;
-  if (!isCount(bytes)) throw bad('index has no valid "bytes"');
-  const lists: IndexEntry[][] = [];
-  for (const list of what === 'optimizer' ? [raw.m, raw.v] : [raw.entries]) {
-    if (!Array.isArray(list)) throw bad('index has no entry list');
-    const seen = new Set<string>();
-    const entries: IndexEntry[] = [];
-    for (const e of list as unknown[]) {
-      if (!isObject(e) || typeof e.name !== 'string' || e.name === '') throw bad('entry without a name');
-      const name = e.name;
-      if (seen.has(name)) throw bad(`entry "${name}" appears twice`);
-      seen.add(name);
-      const shape = e.shape;
-      if (!Array.isArray(shape) || !shape.every(isCount)) throw bad(`entry "${name}" has an invalid shape`);
-      if (e.dtype !== 'float32' && e.dtype !== 'int32') throw bad(`entry "${name}" has unsupported dtype ${JSON.stringify(e.dtype)}`);
-      if (!isCount(e.offset) || !isCount(e.length) || e.offset % 4 !== 0) throw bad(`entry "${name}" has an invalid offset/length`);
-      const expected = numel(shape as number[]) * 4;
-      if (e.length !== expected) {
-        throw bad(`entry "${name}" has length ${e.length} but shape ${fmtShape(shape as number[])} needs ${expected} bytes`);
-      }
-      if (e.offset + e.length > bytes) {
-        throw bad(`entry "${name}" (bytes ${e.offset}..${e.offset + e.length}) is out of range (file has ${bytes} bytes)`);
-      }
-      entries.push({ name, shape: shape as number[], dtype: e.dtype, offset: e.offset, length: e.length });
-    }
-    lists.push(entries);
-  }
-  return { bytes, lists };
-}
-
-/** Reads a binary file whose exact size the index states, and cuts it into tensors (aligned copies). */
-async function readBin(file: string, shown: string, bytes: number, lists: IndexEntry[][]): Promise<Map<string, LoadedTensor>[]> {
-  let buf: Buffer;
-  try {
-    buf = await fsp.readFile(file);
-  } catch (e) {
-    throw new UserError(`${shown}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${describeError(e)})`}`);
-  }
-  if (buf.byteLength < bytes) throw new UserError(`${shown}: truncated: expected ${bytes} bytes, found ${buf.byteLength}`);
-  if (buf.byteLength > bytes) throw new UserError(`${shown}: wrong size: expected ${bytes} bytes, found ${buf.byteLength}`);
-  return lists.map((entries) => {
-    const out = new Map<string, LoadedTensor>();
-    for (const e of entries) {
-      let raw: Uint8Array = new Uint8Array(e.length);
-      raw.set(buf.subarray(e.offset, e.offset + e.length));
-      if (!LITTLE_ENDIAN) raw = swap32(raw);
-      const data = e.dtype === 'float32' ? new Float32Array(raw.buffer) : new Int32Array(raw.buffer);
-      out.set(e.name, { shape: e.shape, dtype: e.dtype, data });
-    }
-    return out;
-  });
-}
-
-function isRngState(x: unknown): x is RngState {
-  return isObject(x) && typeof x.seed === 'string' && isObject(x.alea) && (x.spare === null || typeof x.spare === 'number');
-}
-
-const sameNames = (a: Map<string, unknown>, b: Map<string, unknown>) => [...a.keys()].sort().join('\n') === [...b.keys()].sort().join('\n');
-
 /** Loads and validates the checkpoint in `folder`; `shown` is how messages name it. */
 async function loadFrom(folder: string, shown: string, expectKind?: string): Promise<LoadedCheckpoint> {
   const configFile = path.join(shown, 'config.json');
@@ -384,59 +278,18 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
     if (code === 'ENOENT') throw new UserError(`${configFile}: missing (not a factorgen checkpoint folder)`);
     throw new UserError(`${configFile}: unreadable (${describeError(e)})`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new UserError(`${configFile}: invalid JSON (${describeError(e)})`);
-  }
-  const bad = (cause: string) => new UserError(`${configFile}: ${cause}`);
-  if (!isObject(json)) throw bad('not a JSON object');
-  const format = json.format;
-  if (!isCount(format) || format < 1) throw bad(`unknown format ${JSON.stringify(format)} (this version reads ${CHECKPOINT_FORMAT})`);
-  if (format > CHECKPOINT_FORMAT) {
-    throw bad(`was written by a newer factorgen (format ${format}, this version reads ${CHECKPOINT_FORMAT})`);
-  }
-  if (typeof json.kind !== 'string' || json.kind === '') throw bad('missing "kind"');
-  if (expectKind !== undefined && json.kind !== expectKind) {
-    throw new UserError(`${shown}: expected a ${expectKind} checkpoint, found a ${json.kind} checkpoint`);
-  }
-  if (!isObject(json.config)) throw bad('missing "config" object');
-  if (!isCount(json.step)) throw bad('missing or invalid "step"');
-  if (json.rng !== undefined && !isRngState(json.rng)) throw bad('invalid "rng" state');
-  if (json.extra !== undefined && !isObject(json.extra)) throw bad('"extra" is not an object');
-
-  const w = checkIndex(json.weights, 'weights', configFile);
-  if (!isObject(json.weights) || json.weights.file !== 'weights.bin') throw bad('weights index must name file "weights.bin"');
-  const [tensors] = await readBin(path.join(folder, 'weights.bin'), path.join(shown, 'weights.bin'), w.bytes, w.lists);
-
-  let optimizer: LoadedOptimizer | undefined;
-  if (json.optimizer !== undefined) {
-    const raw = json.optimizer;
-    const o = checkIndex(raw, 'optimizer', configFile);
-    if (!isObject(raw) || raw.file !== 'optimizer.bin') throw bad('optimizer index must name file "optimizer.bin"');
-    if (!isCount(raw.step)) throw bad('optimizer has no valid "step"');
-    const [m, v] = await readBin(path.join(folder, 'optimizer.bin'), path.join(shown, 'optimizer.bin'), o.bytes, o.lists);
-    if (!sameNames(m, v)) throw bad('optimizer m and v name different parameters');
-    for (const [name, t] of m) {
-      const p = tensors.get(name);
-      if (!p) throw bad(`optimizer state for "${name}", which is not in the weights`);
-      if (fmtShape(p.shape) !== fmtShape(t.shape)) {
-        throw bad(`optimizer state for "${name}" has shape ${fmtShape(t.shape)} but the weight has ${fmtShape(p.shape)}`);
+  return parseCheckpoint(text, {
+    shown,
+    file: (name) => path.join(shown, name),
+    async read(name) {
+      try {
+        return await fsp.readFile(path.join(folder, name));
+      } catch (e) {
+        const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${describeError(e)})`;
+        throw new UserError(`${path.join(shown, name)}: ${cause}`);
       }
-    }
-    optimizer = { step: raw.step, m, v };
-  }
-  return {
-    kind: json.kind,
-    config: json.config,
-    step: json.step,
-    ...(json.rng !== undefined ? { rng: json.rng as RngState } : {}),
-    ...(json.extra !== undefined ? { extra: json.extra as Record<string, unknown> } : {}),
-    tensors,
-    ...(optimizer ? { optimizer } : {}),
-    from: shown,
-  };
+    },
+  }, expectKind);
 }
 
 /**
@@ -467,40 +320,6 @@ export async function loadCheckpoint(dir: string, expectKind?: string): Promise<
   }
   if (firstError) throw firstError;
   throw new UserError(`${dir}: no such checkpoint folder`);
-}
-
-/**
- * Copies loaded tensors into a model's variables. All-or-nothing: every variable needs a checkpoint tensor
- * of the same shape and dtype and the checkpoint may hold nothing else; otherwise throws one UserError line
- * listing what does not match, prefixed with `where` (usually the checkpoint folder).
- */
-export function assignParams(vars: Map<string, tf.Variable>, loaded: Map<string, LoadedTensor>, where: string): void {
-  const missing = [...vars.keys()].filter((n) => !loaded.has(n));
-  const unexpected = [...loaded.keys()].filter((n) => !vars.has(n));
-  const mismatched: string[] = [];
-  for (const [name, v] of vars) {
-    const t = loaded.get(name);
-    if (!t) continue;
-    if (fmtShape(t.shape) !== fmtShape(v.shape)) mismatched.push(`${name}: checkpoint ${fmtShape(t.shape)} vs model ${fmtShape(v.shape)}`);
-    else if (t.dtype !== v.dtype) mismatched.push(`${name}: checkpoint ${t.dtype} vs model ${v.dtype}`);
-  }
-  if (missing.length || unexpected.length || mismatched.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${listShort(missing)}`);
-    if (unexpected.length) parts.push(`unexpected ${listShort(unexpected)}`);
-    if (mismatched.length) parts.push(listShort(mismatched, '; '));
-    throw new UserError(`${where}: checkpoint does not match the model: ${parts.join('; ')}`);
-  }
-  for (const [name, v] of vars) {
-    const t = loaded.get(name) as LoadedTensor;
-    tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, t.dtype)));
-  }
-}
-
-/** "a, b, c and 4 more": keeps error messages to one short line. */
-function listShort(items: string[], sep = ', ', max = 3): string {
-  const head = items.slice(0, max).join(sep);
-  return items.length > max ? `${head} and ${items.length - max} more` : head;
 }
 
 /**

@@ -7,6 +7,7 @@ export * from './backend';
 export * from './data';
 export * from './image';
 export * from './checkpoint';
+export * from './hash';
 export * from './cli/flags';
 export * from './cli/progress';
 export * from './cli/metrics';

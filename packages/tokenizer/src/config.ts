@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { UserError } from '@factorgen/shared';
+import { Sha256, UserError } from '@factorgen/shared';
 
 /** One sub-codebook: `size` codes of dimension `dim` (cosine-matched, so vectors live on the unit sphere). */
 export type SubCodebookConfig = { size: number; dim: number };
@@ -172,7 +171,7 @@ function canonical(v: unknown): unknown {
 
 /** Stable 16-hex-digit hash of the config (key order and undefined fields do not matter). */
 export function configHash(cfg: TokenizerConfig): string {
-  return createHash('sha256').update(JSON.stringify(canonical(cfg))).digest('hex').slice(0, 16);
+  return new Sha256().update(JSON.stringify(canonical(cfg))).hex().slice(0, 16);
 }
 
 /**

@@ -17,4 +17,5 @@ export * from './model';
 export * from './tokenFile';
 export * from './trainer';
 export * from './teacherTrainer';
+export * from './restore';
 export * from './load';

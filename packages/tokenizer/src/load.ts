@@ -1,37 +1,17 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import { assignParams, loadCheckpoint, resolveCheckpointDir, toFloat, toUint8, type LoadedCheckpoint } from '@factorgen/shared';
-import { type TokenizerConfig, assertValidConfig, gridSize } from './config';
-import { createTokenizer, encodeTokens, decodeTokens, type Tokenizer } from './model';
-import { DISC_PREFIX, STATE_PREFIX } from './trainer';
+import { loadCheckpoint, resolveCheckpointDir, toFloat, toUint8 } from '@factorgen/shared';
+import { type TokenizerConfig, gridSize } from './config';
+import { encodeTokens, decodeTokens, type Tokenizer } from './model';
+import { tokenizerFromCheckpoint } from './restore';
 
 /** A tokenizer restored from a checkpoint, with its identity (hash of config and weights). */
 export type LoadedTokenizer = { tok: Tokenizer; id: string; dir: string };
-
-/** Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars. */
-export function tokenizerIdOf(ck: LoadedCheckpoint): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify(ck.config));
-  for (const name of [...ck.tensors.keys()].sort()) {
-    const t = ck.tensors.get(name)!;
-    h.update(name);
-    h.update(JSON.stringify(t.shape));
-    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  return h.digest('hex').slice(0, 16);
-}
 
 /** Loads a tokenizer from a run folder or checkpoint folder; every name and shape is validated. */
 export async function loadTokenizer(dir: string): Promise<LoadedTokenizer> {
   const ckDir = resolveCheckpointDir(dir);
   const ck = await loadCheckpoint(ckDir, 'tokenizer');
-  const config = ck.config as TokenizerConfig;
-  assertValidConfig(config, `${ckDir}/config.json`);
-  const tok = createTokenizer(config, 'load');
-  // A checkpoint may also hold the discriminator and the code-usage window: training state, not the model.
-  const modelTensors = new Map([...ck.tensors].filter(([name]) => !name.startsWith(DISC_PREFIX) && !name.startsWith(STATE_PREFIX)));
-  assignParams(tok.params.vars, modelTensors, ckDir);
-  return { tok, id: tokenizerIdOf(ck), dir: ckDir };
+  return { ...tokenizerFromCheckpoint(ck, ckDir), dir: ckDir };
 }
 
 /**

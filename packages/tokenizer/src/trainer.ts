@@ -11,13 +11,9 @@ import { type FrozenTeacher } from './teacher';
 import { restartDeadCodes } from './deadCodes';
 import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge } from './discriminator';
 
-/** Parameter-name prefix of the PatchGAN discriminator inside a tokenizer checkpoint (training state only). */
-export const DISC_PREFIX = 'disc/';
-/**
- * Tensor-name prefix of other training state in a tokenizer checkpoint (not model parameters): the code-usage
- * window that dead-code restarts read, so that a resumed run restarts the same codes as an uninterrupted one.
- */
-export const STATE_PREFIX = 'state/';
+import { DISC_PREFIX, STATE_PREFIX } from './restore';
+
+export { DISC_PREFIX, STATE_PREFIX };
 const USAGE_TENSORS = { counts: `${STATE_PREFIX}usageCounts`, window: `${STATE_PREFIX}usageWindow`, windowSizes: `${STATE_PREFIX}usageWindowSizes` } as const;
 
 /** Training hyper-parameters (plain data; stored in the checkpoint's `extra` for the record). */

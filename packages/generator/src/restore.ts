@@ -1,0 +1,27 @@
+import { assignParams, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { type GeneratorConfig, validateGeneratorConfig } from './config';
+import { createGenerator, type Generator } from './model';
+
+/** What a generator checkpoint records about the tokens it was trained on. */
+export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; classNames: string[]; tokens: string };
+
+/**
+ * Builds a generator from a parsed checkpoint (no files: the CLI reads folders, the web page fetches), with what it
+ * records about its tokenizer and classes. `where` names the checkpoint in errors. The caller owns gen.params.
+ */
+export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { gen: Generator; provenance: GeneratorProvenance } {
+  const config = ck.config as GeneratorConfig;
+  validateGeneratorConfig(config);
+  const provenance = ck.extra as GeneratorProvenance | undefined;
+  if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
+    throw new UserError(`${where}: generator checkpoint lacks its tokenizer id or class names`);
+  }
+  const gen = createGenerator(config, 'load');
+  try {
+    assignParams(gen.params.vars, ck.tensors, where);
+  } catch (e) {
+    gen.params.dispose();
+    throw e;
+  }
+  return { gen, provenance };
+}
