@@ -63,9 +63,9 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
 
   const info = await initBackend(backend);
   const inline = createGradTask();
-  const inlineGrads = (weights: Float32Array[], shard: Shard): GradResult => {
+  const inlineGrads = async (weights: Float32Array[], shard: Shard): Promise<GradResult> => {
     const t0 = performance.now();
-    return { ...inline.computeGrads(weights, shard), computeMs: performance.now() - t0 };
+    return { ...(await inline.computeGrads(weights, shard)), computeMs: performance.now() - t0 };
   };
   const startPool = (workers: number) => GradPool.start<undefined, Shard>({ workers, module: new URL('./dataParallelWorker.ts', import.meta.url), init: undefined, backend });
 
@@ -91,7 +91,7 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       const shards = split(x, labels, Math.max(m.workers, 1));
-      const replies = m.pool ? await m.pool.run(m.weights, shards) : [inlineGrads(m.weights, shards[0]!)];
+      const replies = m.pool ? await m.pool.run(m.weights, shards) : [await inlineGrads(m.weights, shards[0]!)];
       const { grads, loss } = meanGrads(replies);
       m.weights.forEach((w, p) => {
         const g = grads[p]!;
@@ -137,7 +137,7 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
     const pool = await startPool(2);
     const weights = initParams('data-parallel-init');
     const { x, labels } = batches[0]!;
-    const full = inlineGrads(weights, split(x, labels, 1)[0]!).grads;
+    const full = (await inlineGrads(weights, split(x, labels, 1)[0]!)).grads;
     const avg = (await pool.meanGrads(weights, split(x, labels, 2))).grads;
     await pool.close();
     let worst = 0;

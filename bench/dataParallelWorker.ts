@@ -12,8 +12,8 @@ export type Shard = { x: Float32Array; batch: number; labels: Int32Array };
 export function createGradTask(): GradTask<Shard> {
   const vars = paramShapes.map(([name, shape]) => tf.variable(tf.zeros(shape), true, `bench/${name}`));
   return {
-    computeGrads: (weights, shard) => ({
-      ...gradsAt(vars, weights, () => tf.tidy(() => loss(vars, tf.tensor4d(shard.x, [shard.batch, 28, 28, 1]), tf.tensor1d(shard.labels, 'int32')))),
+    computeGrads: async (weights, shard) => ({
+      ...(await gradsAt(vars, weights, () => tf.tidy(() => loss(vars, tf.tensor4d(shard.x, [shard.batch, 28, 28, 1]), tf.tensor1d(shard.labels, 'int32'))))),
       size: shard.batch,
     }),
   };

@@ -21,23 +21,23 @@ export type BackendBench = {
 };
 
 /**
- * Median of `runs` timed calls after one warm-up; each call's result is read back (dataSync) so the
+ * Median of `runs` timed calls after one warm-up; each call's result is read back (data()) so the
  * time includes the whole computation, then disposed.
  */
-function time(flops: number, shape: string, runs: number, f: () => tf.Tensor | tf.Tensor[]): Timing {
-  const sync = (r: tf.Tensor | tf.Tensor[]) => {
+async function time(flops: number, shape: string, runs: number, f: () => tf.Tensor | tf.Tensor[]): Promise<Timing> {
+  const sync = async (r: tf.Tensor | tf.Tensor[]) => {
     for (const t of Array.isArray(r) ? r : [r]) {
-      t.dataSync();
+      await t.data();
       t.dispose();
     }
   };
-  sync(f());
+  await sync(f());
   const ms: number[] = [];
   const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    sync(f());
+    await sync(f());
     ms.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
@@ -50,10 +50,10 @@ function time(flops: number, shape: string, runs: number, f: () => tf.Tensor | t
 }
 
 /** a @ b for [n,n] matrices; 2n^3 flops. With `transposed`, a^T @ b^T: what matMul's gradient runs. */
-function benchMatmul(n: number, runs: number, transposed: boolean): Timing {
+async function benchMatmul(n: number, runs: number, transposed: boolean): Promise<Timing> {
   const a = tf.randomNormal([n, n]);
   const b = tf.randomNormal([n, n]);
-  const t = time(2 * n ** 3, `${transposed ? 'a^T@b^T ' : ''}[${n},${n}]@[${n},${n}]`, runs, () => tf.matMul(a, b, transposed, transposed));
+  const t = await time(2 * n ** 3, `${transposed ? 'a^T@b^T ' : ''}[${n},${n}]@[${n},${n}]`, runs, () => tf.matMul(a, b, transposed, transposed));
   a.dispose();
   b.dispose();
   return t;
@@ -63,7 +63,7 @@ function benchMatmul(n: number, runs: number, transposed: boolean): Timing {
  * Forward + backward (input and filter gradients) of one 3x3 conv, x: [B,H,W,Ci] -> [B,H/s,W/s,Co].
  * Counted as 3x the forward flops (2*B*OH*OW*Co*9*Ci each for forward, dx and dW).
  */
-function benchConvStep(xShape: [number, number, number, number], co: number, stride: 1 | 2, runs: number): Timing {
+async function benchConvStep(xShape: [number, number, number, number], co: number, stride: 1 | 2, runs: number): Promise<Timing> {
   const [b, h, w, ci] = xShape;
   const x = tf.randomNormal(xShape) as tf.Tensor4D;
   const filter = tf.randomNormal([3, 3, ci, co], 0, 0.1) as tf.Tensor4D;
@@ -72,7 +72,7 @@ function benchConvStep(xShape: [number, number, number, number], co: number, str
   const dy = tf.randomNormal([b, oh, ow, co]);
   const step = tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, stride, 'same'), dy)));
   const flops = 3 * 2 * b * oh * ow * co * 9 * ci;
-  const t = time(flops, `[${xShape}] 3x3 s${stride} -> ${co}`, runs, () => step([x, filter]));
+  const t = await time(flops, `[${xShape}] 3x3 s${stride} -> ${co}`, runs, () => step([x, filter]));
   tf.dispose([x, filter, dy]);
   return t;
 }
@@ -91,10 +91,10 @@ export async function benchKernels(backends: BackendChoice[] = ['tensorflow', 'w
       results.push({
         backend: info.name,
         detail: info.detail,
-        matmul: benchMatmul(slow ? 256 : 512, runs, false),
-        matmulTransposed: benchMatmul(slow ? 256 : 512, runs, true),
-        convTrainStep: benchConvStep(slow ? [4, 28, 28, 32] : [32, 28, 28, 32], 32, 1, runs),
-        convTrainStepStride2: benchConvStep(slow ? [4, 28, 28, 32] : [32, 28, 28, 32], 64, 2, runs),
+        matmul: await benchMatmul(slow ? 256 : 512, runs, false),
+        matmulTransposed: await benchMatmul(slow ? 256 : 512, runs, true),
+        convTrainStep: await benchConvStep(slow ? [4, 28, 28, 32] : [32, 28, 28, 32], 32, 1, runs),
+        convTrainStepStride2: await benchConvStep(slow ? [4, 28, 28, 32] : [32, 28, 28, 32], 64, 2, runs),
       });
     } catch (err) {
       results.push({ backend: choice, error: (err as Error).message });

@@ -4,10 +4,10 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
-  adamwStep, clipByGlobalNorm, defaultAdamW, disposeAdamState, initAdamState, initBackend, Rng, variableGradsByName, warmupCosine,
+  defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, readStepMetrics, Rng, warmupCosine,
   type AdamState, type BackendChoice,
 } from '@factorgen/shared';
-import { createTokenizer, presetFashion, tokenizerForward, type TokenizerConfig } from '@factorgen/tokenizer';
+import { createTokenizer, DeviceCodeHistogram, presetFashion, tokenizerForward, type TokenizerConfig } from '@factorgen/tokenizer';
 import { createGenerator, generatorLoss, makeGeneratorConfig, sample, seqLen, type GeneratorConfig } from '@factorgen/generator';
 
 /**
@@ -87,56 +87,55 @@ const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 /** A workload made ready: `call` runs one step / one sampling batch (everything read back), `dispose` frees it. */
-type Prepared = { params: number; batch: number; unit: 'images' | 'tokens'; itemsPerCall: number; call: (i: number) => void; dispose: () => void };
+type Prepared = { params: number; batch: number; unit: 'images' | 'tokens'; itemsPerCall: number; call: (i: number) => Promise<void>; dispose: () => void };
 
 /**
  * The tokenizer's training step as in trainTokenizer (minus data loading and dead-code restarts, which run every 100
- * steps): tokenizerForward -> variableGradsByName -> clipByGlobalNorm -> adamwStep, reading back the loss terms and
- * the indices (the trainer reads them for its log and its code histogram). Synthetic images in [-1, 1].
+ * steps): tokenizerForward -> optimizerStep, the code histogram counted on the device, and what the training loop
+ * reads on an unlogged step (one NaN/Inf flag over the loss terms). Synthetic images in [-1, 1].
  */
 function prepareTokenizer(): Prepared {
   const cfg = benchTokenizerConfig();
   const B = BENCH_BATCH.tokenizer;
   const tok = createTokenizer(cfg, 'bench');
-  const trainable = tok.params.trainable();
   const rng = new Rng('bench/tokenizer-data');
   const n = B * cfg.imageSize * cfg.imageSize * cfg.channels;
   const batches = Array.from({ length: 4 }, () => Float32Array.from({ length: n }, () => rng.next() * 2 - 1));
   const opt: AdamState = initAdamState();
+  // A 1-batch window: the per-step work of a full one (count in, count out) with a tensor count flat after warm-up.
+  const hist = new DeviceCodeHistogram(cfg.quantizer.subCodebooks.map((q) => q.size), 1);
   return {
     params: tok.params.count(),
     batch: B,
     unit: 'images',
     itemsPerCall: B,
-    call: (s) => {
+    call: async (s) => {
       const x = tf.tensor4d(batches[s % batches.length], [B, cfg.imageSize, cfg.imageSize, cfg.channels]);
-      let terms: tf.Scalar[] = [];
+      let terms: Record<string, tf.Scalar> = {};
       let indices: tf.Tensor | null = null;
-      const { value, grads } = variableGradsByName(() => {
+      const lr = warmupCosine(s, TRAIN.tokenizerLr, TRAIN.warmup, TRAIN.totalSteps);
+      const { loss, gradNorm } = optimizerStep(() => {
         const out = tokenizerForward(tok, x, { training: true });
         indices = tf.keep(out.indices);
-        terms = Object.values(out.losses).map((t) => tf.keep(t));
+        terms = Object.fromEntries(Object.entries(out.losses).map(([k, t]) => [k, tf.keep(t)]));
         return out.total;
-      }, trainable);
-      const clipped = clipByGlobalNorm(grads, TRAIN.clip);
-      tf.dispose(grads);
-      adamwStep(tok.params.vars, clipped.grads, opt, defaultAdamW, warmupCosine(s, TRAIN.tokenizerLr, TRAIN.warmup, TRAIN.totalSteps));
-      tf.dispose(clipped.grads);
-      value.dataSync();
-      for (const t of terms) t.dataSync();
-      indices!.dataSync();
-      tf.dispose([value, x, indices!, ...terms]);
+      }, tok.params.vars, opt, defaultAdamW, lr, TRAIN.clip);
+      hist.add(indices!);
+      tf.dispose([x, indices!]);
+      await readStepMetrics({ loss, gradNorm, lr, ...terms }, false);
     },
     dispose: () => {
       disposeAdamState(opt);
       tok.params.dispose();
+      hist.dispose();
     },
   };
 }
 
 /**
  * The generator's training step as in trainGenerator: generatorLoss (training: dropout 0.1, class dropout 0.1) ->
- * variableGradsByName -> clipByGlobalNorm -> adamwStep, reading back loss, sub-losses and accuracies. Random tokens.
+ * optimizerStep, and what the training loop reads on an unlogged step (one NaN/Inf flag over loss, sub-losses and
+ * accuracies). Random tokens.
  */
 function prepareGenerator(): Prepared {
   const cfg = benchGeneratorConfig();
@@ -144,7 +143,6 @@ function prepareGenerator(): Prepared {
   const T = seqLen(cfg);
   const K = cfg.subCodebookSizes.length;
   const gen = createGenerator(cfg, 'bench');
-  const trainable = gen.params.trainable();
   const rng = new Rng('bench/generator-data');
   const batches = Array.from({ length: 4 }, () => ({
     tokens: Int32Array.from({ length: B * T * K }, (_, i) => rng.int(cfg.subCodebookSizes[i % K])),
@@ -156,24 +154,19 @@ function prepareGenerator(): Prepared {
     batch: B,
     unit: 'tokens',
     itemsPerCall: B * T,
-    call: (s) => {
+    call: async (s) => {
       const data = batches[s % batches.length];
       const stepRng = new Rng(`bench/generator-step${s}`);
       const tokT = tf.tensor3d(data.tokens, [B, T, K], 'int32');
-      const labT = tf.tensor1d(data.labels, 'int32');
       let kept: tf.Scalar[] = [];
-      const { value, grads } = variableGradsByName(() => {
-        const out = generatorLoss(gen, tokT, labT, { training: true, rng: stepRng });
+      const lr = warmupCosine(s, TRAIN.generatorLr, TRAIN.warmup, TRAIN.totalSteps);
+      const { loss, gradNorm } = optimizerStep(() => {
+        const out = generatorLoss(gen, tokT, data.labels, { training: true, rng: stepRng });
         kept = [...out.subAccuracy, ...out.subLosses].map((a) => tf.keep(a));
         return out.loss;
-      }, trainable);
-      const clipped = clipByGlobalNorm(grads, TRAIN.clip);
-      tf.dispose(grads);
-      adamwStep(gen.params.vars, clipped.grads, opt, defaultAdamW, warmupCosine(s, TRAIN.generatorLr, TRAIN.warmup, TRAIN.totalSteps));
-      tf.dispose(clipped.grads);
-      value.dataSync();
-      for (const t of kept) t.dataSync();
-      tf.dispose([value, tokT, labT, ...kept]);
+      }, gen.params.vars, opt, defaultAdamW, lr, TRAIN.clip);
+      tokT.dispose();
+      await readStepMetrics({ loss, gradNorm, lr, ...Object.fromEntries(kept.map((t, k) => [`m${k}`, t])) }, false);
     },
     dispose: () => {
       disposeAdamState(opt);
@@ -194,8 +187,8 @@ function prepareSampling(useCache: boolean): Prepared {
     batch: B,
     unit: 'images',
     itemsPerCall: B,
-    call: () => {
-      sample(gen, labels, { cfgScale: BENCH_BATCH.cfgScale, temperature: 1, topK: 0, topP: 1, rng, useCache });
+    call: async () => {
+      await sample(gen, labels, { cfgScale: BENCH_BATCH.cfgScale, temperature: 1, topK: 0, topP: 1, rng, useCache });
     },
     dispose: () => gen.params.dispose(),
   };
@@ -222,14 +215,14 @@ export async function runWorkload(backend: BackendChoice, workload: Workload, pl
   const startTensors = tf.memory().numTensors;
   const rssStart = process.memoryUsage().rss;
   let i = 0;
-  for (; i < plan.warmup; i++) w.call(i);
+  for (; i < plan.warmup; i++) await w.call(i);
   const afterWarmup = tf.memory().numTensors;
   const wall: number[] = [];
   const cpu: number[] = [];
   for (let r = 0; r < plan.runs; r++, i++) {
     const c0 = process.cpuUsage();
     const s0 = performance.now();
-    w.call(i);
+    await w.call(i);
     wall.push(performance.now() - s0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);

@@ -111,6 +111,7 @@ describe('trainFeatureNet + evaluation', () => {
       lr: 3e-3,
       seed: 7,
       config: tiny,
+      logEvery: 1,
       onStep: (s: { loss: number }) => {
         losses.push(s.loss);
         liveTensors.push(tf.memory().numTensors);
@@ -125,25 +126,25 @@ describe('trainFeatureNet + evaluation', () => {
     expect(losses[0]).toBeGreaterThan(0.9); // ~ln 3 = 1.10 at the start
     expect(last).toBeLessThan(0.5 * losses[0]);
     const before = tf.memory().numTensors;
-    const { features, logits } = extractFeatures(net, test);
+    const { features, logits } = await extractFeatures(net, test);
     const testAcc = accuracy(argmaxRows(logits, test.n, 3), test.labels);
     expect(testAcc).toBeGreaterThan(0.85);
 
     // Real test set against itself: FID 0, precision = recall = 1, class accuracy = the classifier's accuracy.
-    const self = evalSamples(test, test, net);
+    const self = await evalSamples(test, test, net);
     expect(self.fid).toBeLessThan(1e-6);
     expect(self.precision).toBe(1);
     expect(self.recall).toBe(1);
     expect(self.classAccuracy).toBeCloseTo(testAcc, 12);
     expect(self.n).toBe(90);
-    const floor = realFloor(train, test, net);
+    const floor = await realFloor(train, test, net);
     expect(floor.fid).toBeGreaterThan(0);
-    const recon = evalRecon(test, test, net);
+    const recon = await evalRecon(test, test, net);
     expect(recon).toEqual({ rfid: expect.any(Number), psnr: PSNR_CAP_DB, ssim: 1 });
     expect(recon.rfid).toBeLessThan(1e-6);
     // A different class's images are far in feature space.
     const shifted = { ...test, labels: test.labels.map((l) => (l + 1) % 3) };
-    expect(evalSamples(shifted, test, net).classAccuracy).toBeLessThan(0.15);
+    expect((await evalSamples(shifted, test, net)).classAccuracy).toBeLessThan(0.15);
     expect(tf.memory().numTensors).toBe(before);
     net.store.dispose();
 
@@ -160,19 +161,19 @@ describe('trainFeatureNet + evaluation', () => {
     expect(again.dir).toBe(net.dir);
     expect(losses).toHaveLength(25); // nothing retrained
     expect(tf.memory().numTensors - beforeLoad).toBe(createdCost);
-    expect(extractFeatures(again, test).features).toEqual(features);
+    expect((await extractFeatures(again, test)).features).toEqual(features);
     again.store.dispose();
     expect(fs.readdirSync(cacheDir)).toHaveLength(1);
   });
 
-  it('trains deterministically for a seed', () => {
+  it('trains deterministically for a seed', async () => {
     const small = synthetic(48, 'det');
-    const run = () => {
-      const net = trainFeatureNet(small, { steps: 3, batch: 16, lr: 3e-3, seed: 3, config: tiny });
-      const w = net.store.get('featnet/head/w').dataSync().slice();
+    const run = async () => {
+      const net = await trainFeatureNet(small, { steps: 3, batch: 16, lr: 3e-3, seed: 3, config: tiny });
+      const w = (await net.store.get('featnet/head/w').data()).slice();
       net.store.dispose();
       return w;
     };
-    expect(run()).toEqual(run());
+    expect(await run()).toEqual(await run());
   });
 });

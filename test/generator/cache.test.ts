@@ -33,9 +33,9 @@ const tiny = (over: Partial<GeneratorConfig>): GeneratorConfig =>
   });
 
 /** Runs f on a generator and always disposes it (tf variable names are global: a leaked one breaks later tests). */
-function withGen(gen: Generator, f: (gen: Generator) => void): void {
+async function withGen(gen: Generator, f: (gen: Generator) => Promise<void>): Promise<void> {
   try {
-    f(gen);
+    await f(gen);
   } finally {
     gen.params.dispose();
   }
@@ -63,12 +63,11 @@ function randomTokens(cfg: GeneratorConfig, rng: Rng): Int32Array {
 }
 
 /** Teacher-forced logits for the given labels, as trace[t][k]: [B * V_k]. */
-function teacherForced(gen: Generator, tokens: Int32Array, labels: Int32Array): Float32Array[][] {
+async function teacherForced(gen: Generator, tokens: Int32Array, labels: Int32Array): Promise<Float32Array[][]> {
   const K = gen.cfg.subCodebookSizes.length;
-  const per = tf.tidy(() => {
-    const tok = tf.tensor3d(tokens, [B, T, K], 'int32');
-    return generatorLogits(gen, tok, labels, { training: false }).map((l) => l.arraySync() as number[][][]);
-  });
+  const logits = tf.tidy(() => generatorLogits(gen, tf.tensor3d(tokens, [B, T, K], 'int32'), labels, { training: false }));
+  const per = (await Promise.all(logits.map((l) => l.array()))) as number[][][][];
+  tf.dispose(logits);
   return Array.from({ length: T }, (_, t) =>
     per.map((l) => Float32Array.from(l.flatMap((rows) => rows[t]))),
   );
@@ -97,12 +96,12 @@ describe.each([
   const cfg = tiny({ headMode, rope });
   const labels = Int32Array.from([0, 2, 1]);
 
-  it('cached logits equal a full recompute and the teacher-forced forward at every step', () => {
-    withGen(randomized(cfg, `cache-${headMode}-${rope}`), (gen) => {
+  it('cached logits equal a full recompute and the teacher-forced forward at every step', async () => {
+    await withGen(randomized(cfg, `cache-${headMode}-${rope}`), async (gen) => {
       const tokens = randomTokens(cfg, new Rng('tokens'));
-      const cached = forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: true });
-      const full = forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: false });
-      const tf1 = teacherForced(gen, tokens, labels);
+      const cached = await forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: true });
+      const full = await forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: false });
+      const tf1 = await teacherForced(gen, tokens, labels);
       expect(cached.length).toBe(T);
       expect(cached[0].length).toBe(2);
       expect(cached[0][1].length).toBe(B * 7);
@@ -113,51 +112,65 @@ describe.each([
     });
   });
 
-  it('guidance combines conditional and null-class logits; scale 1 is exactly the conditional', () => {
-    withGen(randomized(cfg, `cfg-${headMode}-${rope}`), (gen) => {
+  it('guidance combines conditional and null-class logits; scale 1 is exactly the conditional', async () => {
+    await withGen(randomized(cfg, `cfg-${headMode}-${rope}`), async (gen) => {
       const tokens = randomTokens(cfg, new Rng('tokens2'));
-      const cond = teacherForced(gen, tokens, labels);
-      const uncond = teacherForced(gen, tokens, new Int32Array(B).fill(cfg.numClasses));
+      const cond = await teacherForced(gen, tokens, labels);
+      const uncond = await teacherForced(gen, tokens, new Int32Array(B).fill(cfg.numClasses));
       const s = 2.5;
       const want = cond.map((row, t) =>
         row.map((c, k) => c.map((v, i) => uncond[t][k][i] + s * (v - uncond[t][k][i]))),
       );
-      expect(maxAbsDiff(forcedStepLogits(gen, tokens, labels, { cfgScale: s, useCache: true }), want)).toBeLessThan(5e-5);
-      expect(maxAbsDiff(forcedStepLogits(gen, tokens, labels, { cfgScale: s, useCache: false }), want)).toBeLessThan(5e-5);
+      expect(maxAbsDiff(await forcedStepLogits(gen, tokens, labels, { cfgScale: s, useCache: true }), want)).toBeLessThan(5e-5);
+      expect(maxAbsDiff(await forcedStepLogits(gen, tokens, labels, { cfgScale: s, useCache: false }), want)).toBeLessThan(5e-5);
       // scale 1 is the conditional distribution (no null-class rows run; cfgCombine(., ., 1) is an exact copy)
-      expect(maxAbsDiff(forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: true }), cond)).toBeLessThan(1e-5);
-      expect(maxAbsDiff(forcedStepLogits(gen, tokens, labels, { cfgScale: 0, useCache: true }), uncond)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await forcedStepLogits(gen, tokens, labels, { cfgScale: 1, useCache: true }), cond)).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await forcedStepLogits(gen, tokens, labels, { cfgScale: 0, useCache: true }), uncond)).toBeLessThan(1e-5);
       // guidance changes the logits (null class differs from the classes)
       expect(maxAbsDiff(want, cond)).toBeGreaterThan(1e-3);
     });
   });
 
-  it('cached and uncached sampling draw the same tokens, and sampling leaks no tensors', () => {
-    withGen(randomized(cfg, `sample-${headMode}-${rope}`), (gen) => {
+  it('cached and uncached sampling draw the same tokens, and sampling leaks no tensors', async () => {
+    await withGen(randomized(cfg, `sample-${headMode}-${rope}`), async (gen) => {
       const opts = { cfgScale: 3, temperature: 1, topK: 4, topP: 0.9 };
-      sample(gen, labels, { ...opts, rng: new Rng('warm'), useCache: true }); // first-use allocations, if any
+      await sample(gen, labels, { ...opts, rng: new Rng('warm'), useCache: true }); // first-use allocations, if any
       const before = tf.memory().numTensors;
-      const a = sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: true });
-      const b = sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: false });
-      for (let i = 0; i < 3; i++) sample(gen, labels, { ...opts, rng: new Rng(`loop${i}`), useCache: i % 2 === 0 });
+      const a = await sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: true });
+      const b = await sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: false });
+      for (let i = 0; i < 3; i++) await sample(gen, labels, { ...opts, rng: new Rng(`loop${i}`), useCache: i % 2 === 0 });
       expect(tf.memory().numTensors).toBe(before);
       expect(Array.from(a)).toEqual(Array.from(b));
       expect(a.length).toBe(B * T * 2);
       for (let i = 0; i < a.length; i++) expect(a[i]).toBeLessThan(cfg.subCodebookSizes[i % 2]);
       // seeded: same rng state -> same sample; another seed -> (almost surely) another sample
-      expect(Array.from(sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: true }))).toEqual(Array.from(a));
-      expect(Array.from(sample(gen, labels, { ...opts, rng: new Rng('other'), useCache: true }))).not.toEqual(Array.from(a));
+      expect(Array.from(await sample(gen, labels, { ...opts, rng: new Rng('s'), useCache: true }))).toEqual(Array.from(a));
+      expect(Array.from(await sample(gen, labels, { ...opts, rng: new Rng('other'), useCache: true }))).not.toEqual(Array.from(a));
     });
   });
 });
 
 describe('sample input checks', () => {
-  it('rejects labels outside [0, numClasses]', () => {
-    withGen(createGenerator(tiny({}), 'x'), (gen) => {
+  it('rejects labels outside [0, numClasses]', async () => {
+    await withGen(createGenerator(tiny({}), 'x'), async (gen) => {
       const opts = { cfgScale: 1, temperature: 1, topK: 0, topP: 1, rng: new Rng('r'), useCache: true };
-      expect(() => sample(gen, Int32Array.from([4]), opts)).toThrow(/label 4 outside \[0, 3\]/);
+      await expect(sample(gen, Int32Array.from([4]), opts)).rejects.toThrow(/label 4 outside \[0, 3\]/);
       // the null class itself is allowed (unconditional samples)
-      expect(sample(gen, Int32Array.from([3]), opts).length).toBe(T * 2);
+      expect((await sample(gen, Int32Array.from([3]), opts)).length).toBe(T * 2);
     });
+  });
+});
+
+describe('sample progress', () => {
+  it('reports every decoded position, in order, and the callback does not change the tokens', async () => {
+    for (const headMode of ['ar', 'parallel'] as const) {
+      await withGen(randomized(tiny({ headMode }), `progress-${headMode}`), async (gen) => {
+        const opts = { cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true };
+        const calls: [number, number][] = [];
+        const a = await sample(gen, Int32Array.from([0, 1]), { ...opts, rng: new Rng('p'), onProgress: (done, total) => calls.push([done, total]) });
+        expect(calls).toEqual(Array.from({ length: T }, (_, t) => [t + 1, T]));
+        expect(Array.from(await sample(gen, Int32Array.from([0, 1]), { ...opts, rng: new Rng('p') }))).toEqual(Array.from(a));
+      });
+    }
   });
 });

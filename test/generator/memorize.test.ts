@@ -11,7 +11,7 @@ beforeAll(async () => {
 });
 
 describe.each(['ar', 'parallel'] as const)('memorization with the %s head', (headMode) => {
-  it('a tiny model learns 8 class-conditional sequences and greedy sampling returns them', () => {
+  it('a tiny model learns 8 class-conditional sequences and greedy sampling returns them', async () => {
     const cfg = makeGeneratorConfig({
       gridH: 2,
       gridW: 2,
@@ -44,13 +44,13 @@ describe.each(['ar', 'parallel'] as const)('memorization with the %s head', (hea
       for (let s = 0; s < steps; s++) {
         const { value, grads } = variableGradsByName(() => generatorLoss(gen, tok, labels, { training: true }).loss, vars);
         adamwStep(gen.params.vars, grads, opt, defaultAdamW, warmupCosine(s, 2e-2, 5, steps));
-        last = value.dataSync()[0];
+        last = (await value.data())[0];
         tf.dispose([value, grads]);
       }
       expect(last).toBeLessThan(0.05);
-      const greedy = sample(gen, labels, { cfgScale: 1, temperature: 0, topK: 0, topP: 1, rng: new Rng('g'), useCache: true });
+      const greedy = await sample(gen, labels, { cfgScale: 1, temperature: 0, topK: 0, topP: 1, rng: new Rng('g'), useCache: true });
       expect(Array.from(greedy)).toEqual(Array.from(data));
-      const top1 = sample(gen, labels, { cfgScale: 1, temperature: 1, topK: 1, topP: 1, rng: new Rng('k'), useCache: false });
+      const top1 = await sample(gen, labels, { cfgScale: 1, temperature: 1, topK: 1, topP: 1, rng: new Rng('k'), useCache: false });
       expect(Array.from(top1)).toEqual(Array.from(data));
     } finally {
       tok.dispose();

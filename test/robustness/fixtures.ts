@@ -82,7 +82,7 @@ export async function makeTokenizer(out: string, seed = 'robust', steps = 2): Pr
 export async function makeTokenFile(tokDir: string, file: string): Promise<TokenSet> {
   const { tok, id, dir } = await loadTokenizer(tokDir);
   const data = tinyDataset();
-  const tokens = encodeImages(tok, data.images, data.n, 8);
+  const tokens = await encodeImages(tok, data.images, data.n, 8);
   const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
   const g = gridSize(tok.cfg);
   const set: TokenSet = {

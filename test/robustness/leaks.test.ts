@@ -31,10 +31,10 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** Tensor counts after each of `n` calls. */
-function countsOver(n: number, f: (i: number) => void): number[] {
+async function countsOver(n: number, f: (i: number) => Promise<unknown>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    f(i);
+    await f(i);
     out.push(tf.memory().numTensors);
   }
   return out;
@@ -45,7 +45,7 @@ describe('sampling loops', () => {
     const g = await loadGenerator(genDir);
     const labels = Int32Array.from([0, 1, 2]);
     for (const useCache of [true, false]) {
-      const counts = countsOver(8, (i) =>
+      const counts = await countsOver(8, (i) =>
         sample(g.gen, labels, { cfgScale: 2, temperature: 1, topK: 5, topP: 0.9, useCache, rng: new Rng(`leak${i}`) }),
       );
       expect(counts[7], `useCache ${useCache}: ${counts.join(',')}`).toBe(counts[1]);
@@ -68,9 +68,9 @@ describe('sampling loops', () => {
     const data = tinyDataset();
     const g = await loadGenerator(genDir);
     const set = readTokenFile(tokensFile);
-    const counts = countsOver(6, () => {
-      decodeToImages(t.tok, encodeImages(t.tok, data.images, data.n, 5), data.n, 5);
-      evaluateLoss(g.gen, set, 5, 12);
+    const counts = await countsOver(6, async () => {
+      await decodeToImages(t.tok, await encodeImages(t.tok, data.images, data.n, 5), data.n, 5);
+      await evaluateLoss(g.gen, set, 5, 12);
     });
     expect(counts[5]).toBe(counts[1]);
     expect(new Set(counts).size).toBe(1);

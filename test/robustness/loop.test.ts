@@ -25,7 +25,10 @@ afterAll(() => {
 });
 
 /** A loop over w (starts at 0, +1 per step) checkpointing into `name/checkpoint`; `metricAt(step)` can poison a step's metrics. */
-function setup(name: string, opts: { total: number; every: number; metricAt?: (step: number) => StepMetrics; io?: (stepsDone: number) => Partial<CheckpointIo> }) {
+function setup(
+  name: string,
+  opts: { total: number; every: number; metricAt?: (step: number) => StepMetrics; io?: (stepsDone: number) => Partial<CheckpointIo>; logEvery?: number },
+) {
   const dir = path.join(root, name);
   fs.mkdirSync(dir, { recursive: true });
   const checkpointDir = path.join(dir, 'checkpoint');
@@ -36,9 +39,11 @@ function setup(name: string, opts: { total: number; every: number; metricAt?: (s
       label: 'test',
       startStep: 0,
       totalSteps: opts.total,
-      step: (s) => {
+      // Metrics as device scalars, like the trainers' (the loop reads them only on logged steps), plus a host number.
+      step: async (s) => {
         tf.tidy(() => w.assign(tf.scalar(s + 1)));
-        return { loss: 1 / (s + 1), ...(opts.metricAt?.(s + 1) ?? {}) };
+        const m: StepMetrics = { loss: 1 / (s + 1), ...(opts.metricAt?.(s + 1) ?? {}) };
+        return { lr: 0.5, ...Object.fromEntries(Object.entries(m).map(([k, v]) => [k, tf.scalar(v)])) };
       },
       save: async (stepsDone) => {
         saved.push(stepsDone);
@@ -47,7 +52,7 @@ function setup(name: string, opts: { total: number; every: number; metricAt?: (s
       checkpointEvery: opts.every,
       checkpointDir,
       metrics: new MetricsLog(path.join(dir, 'metrics.jsonl'), false),
-      logEvery: 1,
+      logEvery: opts.logEvery ?? 1,
     });
   return { dir, checkpointDir, w, saved, run };
 }
@@ -66,6 +71,26 @@ describe('NaN or Inf in training', () => {
     expect(ck.step).toBe(4);
     expect([...ck.tensors.get('w')!.data]).toEqual([4]);
     expect(readMetrics(path.join(t.dir, 'metrics.jsonl')).map((r) => r.step)).toEqual([1, 2, 3, 4]);
+    t.w.dispose();
+  });
+
+  it('a NaN on a step that is not logged still stops at that exact step; unlogged steps read one flag, logged ones all', async () => {
+    const reads: number[] = [];
+    const data = vi.spyOn(tf.Tensor.prototype, 'data');
+    const t = setup('nan-unlogged', {
+      total: 20, every: 4, logEvery: 5,
+      metricAt: (step): StepMetrics => {
+        reads.push(data.mock.calls.length); // reads made before this step began
+        return step === 7 ? { gradNorm: NaN, acc: 1 } : { gradNorm: 1, acc: 1 };
+      },
+    });
+    const e = await failure(t.run());
+    data.mockRestore();
+    expect((e as UserError).message).toBe(`training diverged: gradNorm is NaN at step 7; stopped, ${t.checkpointDir} (step 4) is kept`);
+    expect(t.saved).toEqual([4]);
+    const perStep = reads.slice(1).map((r, i) => r - reads[i]!); // reads of steps 1..6 (checkpoint saves read w too)
+    expect(perStep).toEqual([1, 1, 1, 1 + 1, 3, 1]); // step 4 saved w; step 5 was logged: loss, gradNorm, acc
+    expect(readMetrics(path.join(t.dir, 'metrics.jsonl')).map((r) => [r.step, r.lr, r.loss])).toEqual([[5, 0.5, Math.fround(0.2)]]); // loss went through a float32 tensor
     t.w.dispose();
   });
 

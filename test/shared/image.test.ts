@@ -20,18 +20,18 @@ const readRaw = async (file: string) => {
 };
 
 describe('toFloat / toUint8', () => {
-  it('maps 0..255 to [-1, 1] and back exactly, clipping out-of-range values', () => {
+  it('maps 0..255 to [-1, 1] and back exactly, clipping out-of-range values', async () => {
     const before = tf.memory().numTensors;
     const pixels = Uint8Array.from({ length: 256 }, (_, i) => i);
     const x = toFloat(pixels, [4, 4, 4, 4]);
     expect(x.shape).toEqual([4, 4, 4, 4]);
-    const v = x.dataSync();
+    const v = await x.data();
     expect([v[0], v[255]]).toEqual([-1, 1]);
     expect(v[51]).toBeCloseTo(51 / 127.5 - 1, 6);
-    expect([...toUint8(x)]).toEqual([...pixels]);
+    expect([...(await toUint8(x))]).toEqual([...pixels]);
     x.dispose();
     const y = tf.tensor4d([2, -3, 0, 0.5, -1, 1, Number.NaN, 0.999], [1, 2, 2, 2]);
-    expect([...toUint8(y)]).toEqual([255, 0, 128, 191, 0, 255, 0, 255]);
+    expect([...(await toUint8(y))]).toEqual([255, 0, 128, 191, 0, 255, 0, 255]);
     y.dispose();
     expect(tf.memory().numTensors).toBe(before);
     expect(() => toFloat(pixels, [1, 2, 2, 2])).toThrow('do not fit');

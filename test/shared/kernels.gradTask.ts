@@ -10,7 +10,7 @@ export function createGradTask(init: TinyInit): GradTask<TinyBatch> {
   const w = tf.variable(tf.zeros([init.inDim, init.classes]), true, 'tiny/w');
   const b = tf.variable(tf.zeros([init.classes]), true, 'tiny/b');
   return {
-    computeGrads: (weights, batch) => {
+    computeGrads: async (weights, batch) => {
       const n = batch.labels.length;
       if (batch.x.length !== n * init.inDim) throw new Error(`batch: x has ${batch.x.length} values for ${n} rows`);
       const loss = () =>
@@ -18,7 +18,7 @@ export function createGradTask(init: TinyInit): GradTask<TinyBatch> {
           const logits = linear(tf.tensor2d(batch.x, [n, init.inDim]), w, b);
           return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(tf.tensor1d(batch.labels, 'int32'), init.classes), tf.logSoftmax(logits)), 1))) as tf.Scalar;
         });
-      return { ...gradsAt([w, b], weights, loss), size: n };
+      return { ...(await gradsAt([w, b], weights, loss)), size: n };
     },
   };
 }

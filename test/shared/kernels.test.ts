@@ -438,7 +438,7 @@ describe('GradPool (data-parallel gradients over worker threads)', () => {
     const labels = Int32Array.from([2, 0, 1, 1, 0, 2]);
     const x = rand([6, 5]).values as Float32Array;
     const weights = [rand([5, 3]).values as Float32Array, rand([3]).values as Float32Array];
-    const full = createGradTask(init).computeGrads(weights, { x, labels });
+    const full = await createGradTask(init).computeGrads(weights, { x, labels });
     // Uneven shards (2 and 4 rows): the mean must weight them by size.
     const shards: TinyBatch[] = [
       { x: x.slice(0, 10), labels: labels.slice(0, 2) },

@@ -38,11 +38,17 @@ function byParam(tok: Tokenizer, grads: tf.NamedTensorMap): Record<string, tf.Te
 /** Runs f on a fresh tokenizer and disposes its parameters afterwards (tfjs variable names are global). */
 function withTokenizer<T>(cfg: TokenizerConfig, seed: string, f: (tok: Tokenizer) => T): T {
   const tok = createTokenizer(cfg, seed);
+  let r: T;
   try {
-    return f(tok);
-  } finally {
+    r = f(tok);
+  } catch (e) {
     tok.params.dispose();
+    throw e;
   }
+  // An async f: dispose once it has settled.
+  if (r instanceof Promise) return r.finally(() => tok.params.dispose()) as T;
+  tok.params.dispose();
+  return r;
 }
 
 describe('tokenizer forward', () => {
@@ -202,15 +208,15 @@ describe('teacher losses', () => {
 });
 
 describe('restartDeadCodes', () => {
-  it('moves exactly the unused codes onto current encoder outputs', () => {
-    withTokenizer(tinyConfig('fq'), 's', (tok) => {
+  it('moves exactly the unused codes onto current encoder outputs', async () => {
+    await withTokenizer(tinyConfig('fq'), 's', async (tok) => {
       const hist = new CodeHistogram([8, 8]);
       // sub-codebook 0 used codes 0..5 (6, 7 dead); sub-codebook 1 used all
       hist.add(new Int32Array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0, 6, 0, 7]));
       const sub = [tf.tensor4d(Array.from({ length: 16 }, (_, i) => i + 1), [1, 2, 2, 4]), tf.zeros([1, 2, 2, 4])];
       const before = tok.params.get('quant/k0/codebook').dataSync().slice();
       const other = tok.params.get('quant/k1/codebook').dataSync().slice();
-      const n = restartDeadCodes(tok, hist, sub, new Rng('restart'));
+      const n = await restartDeadCodes(tok, hist, sub, new Rng('restart'));
       expect(n).toBe(2);
       const after = tok.params.get('quant/k0/codebook').dataSync();
       expect(after.slice(0, 24)).toEqual(before.slice(0, 24));

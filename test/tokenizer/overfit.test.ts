@@ -20,7 +20,7 @@ beforeAll(async () => {
 const psnr = (mse: number) => 10 * Math.log10(4 / mse); // peak-to-peak 2 for images in [-1,1]
 
 describe('tiny tokenizer overfits 16 Fashion-MNIST images', () => {
-  it('reaches a token-path PSNR well above the best input-independent reconstruction', () => {
+  it('reaches a token-path PSNR well above the best input-independent reconstruction', async () => {
     const small = backend !== 'wasm';
     const n = small ? 4 : 16;
     const size = small ? 14 : 28;
@@ -40,26 +40,26 @@ describe('tiny tokenizer overfits 16 Fashion-MNIST images', () => {
     const before = tf.memory().numTensors;
     const recon: number[] = [];
     for (let step = 0; step < 40; step++) {
-      let r = 0;
+      let r: tf.Scalar | null = null;
       const { value, grads } = tf.variableGrads(() => {
         const out = tokenizerForward(tok, x);
-        r = out.losses.recon.dataSync()[0];
+        r = tf.keep(out.losses.recon);
         return out.total;
       }, vars);
       const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [names.get(k)!, g]));
       adamwStep(tok.params.vars, named, opt, defaultAdamW, 3e-3);
       tf.dispose([value, ...Object.values(grads)]);
-      recon.push(r);
+      recon.push((await r!.data())[0]);
+      r!.dispose();
     }
     // through the tokens, as the generator will use them
     const tokens = encodeTokens(tok, x);
     const decoded = decodeTokens(tok, tokens);
-    const [mse, baselineMse] = tf.tidy(() => [
-      tf.mean(tf.square(tf.sub(decoded, x))).dataSync()[0],
-      tf.mean(tf.square(tf.sub(x, tf.mean(x, 0, true)))).dataSync()[0],
-    ]);
+    const errs = tf.tidy(() => tf.stack([tf.mean(tf.square(tf.sub(decoded, x))), tf.mean(tf.square(tf.sub(x, tf.mean(x, 0, true))))]));
+    const [mse, baselineMse] = await errs.data();
+    errs.dispose();
     const hist = new CodeHistogram([64, 64]);
-    hist.add(tokens);
+    hist.add((await tokens.data()) as Int32Array);
     tf.dispose([tokens, decoded]);
     disposeAdamState(opt);
     expect(tf.memory().numTensors).toBe(before); // nothing leaked by 40 training steps

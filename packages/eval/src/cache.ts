@@ -68,7 +68,7 @@ export async function getFeatureNet(
     return { ...net, dir, fromCache: true };
   }
   const t0 = performance.now();
-  const net = trainFeatureNet(ds, opts);
+  const net = await trainFeatureNet(ds, opts);
   const trainSeconds = (performance.now() - t0) / 1000;
   await saveFeatureNet(net, dir, { training: trainingIdentity(ds, opts), trainSeconds });
   return { ...net, dir, fromCache: false, trainSeconds };

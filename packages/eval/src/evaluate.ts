@@ -13,10 +13,10 @@ type Extracted = { features: FeatureMatrix; logits: Float32Array; stats: Gaussia
 // Reference sets (the real test split) are evaluated many times against one frozen net: remember their features.
 const memo = new WeakMap<FeatureNet['store'], WeakMap<ImageDataset, Extracted>>();
 
-function extract(net: FeatureNet, ds: ImageDataset, remember: boolean): Extracted {
+async function extract(net: FeatureNet, ds: ImageDataset, remember: boolean): Promise<Extracted> {
   const known = memo.get(net.store)?.get(ds);
   if (known) return known;
-  const { features, logits } = extractFeatures(net, ds);
+  const { features, logits } = await extractFeatures(net, ds);
   const matrix: FeatureMatrix = { n: ds.n, d: net.cfg.featureDim, data: features };
   const out = { features: matrix, logits, stats: featureStats(matrix) };
   if (remember) {
@@ -63,12 +63,12 @@ export type EvalOptions = {
  *   because k-NN radii shrink with set size and unequal sets would skew the two numbers.
  * The test split's features are remembered per (net, dataset object), so repeated calls are cheap.
  */
-export function evalSamples(samples: ImageDataset, test: ImageDataset, net: FeatureNet, opts: EvalOptions = {}): SampleMetrics {
+export async function evalSamples(samples: ImageDataset, test: ImageDataset, net: FeatureNet, opts: EvalOptions = {}): Promise<SampleMetrics> {
   checkGeometry(samples, test);
   const k = opts.k ?? 3;
   if (samples.n <= k) throw new UserError(`${samples.name}: ${samples.n} samples; need more than k=${k} for precision/recall`);
-  const real = extract(net, test, true);
-  const fake = extract(net, samples, false);
+  const real = await extract(net, test, true);
+  const fake = await extract(net, samples, false);
   const fid = frechetDistance(fake.stats, real.stats);
   const predicted = argmaxRows(fake.logits, samples.n, net.cfg.classes);
   const classAccuracy = accuracy(predicted, samples.labels);
@@ -82,13 +82,13 @@ export function evalSamples(samples: ImageDataset, test: ImageDataset, net: Feat
  * The real-data floor: the same metrics as evalSamples for `trainSubset` (real train images, e.g. randomSubset(train, n))
  * in place of samples — what a perfect generator would score at this sample count.
  */
-export function realFloor(
+export async function realFloor(
   trainSubset: ImageDataset,
   test: ImageDataset,
   net: FeatureNet,
   opts: EvalOptions = {},
-): { fid: number; precision: number; recall: number; classAccuracy: number } {
-  const m = evalSamples(trainSubset, test, net, opts);
+): Promise<{ fid: number; precision: number; recall: number; classAccuracy: number }> {
+  const m = await evalSamples(trainSubset, test, net, opts);
   return { fid: m.fid, precision: m.precision, recall: m.recall, classAccuracy: m.classAccuracy };
 }
 
@@ -96,11 +96,11 @@ export function realFloor(
  * Reconstruction quality of `recon` against `orig` (same images, same order):
  * rfid = Fréchet distance of their features, psnr = mean per-image PSNR (dB), ssim = mean SSIM.
  */
-export function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): { rfid: number; psnr: number; ssim: number } {
+export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): Promise<{ rfid: number; psnr: number; ssim: number }> {
   checkGeometry(recon, orig);
   if (orig.n !== recon.n) throw new UserError(`${recon.name}: ${recon.n} reconstructions for ${orig.n} originals`);
-  const a = extract(net, orig, true);
-  const b = extract(net, recon, false);
+  const a = await extract(net, orig, true);
+  const b = await extract(net, recon, false);
   return {
     rfid: frechetDistance(b.stats, a.stats),
     psnr: psnr(orig.images, recon.images, orig.n),

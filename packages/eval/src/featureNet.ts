@@ -218,10 +218,12 @@ export type TrainFeatureNetOptions = {
   flip?: boolean;
   /** Architecture; defaults to defaultFeatureNetConfig(ds). */
   config?: FeatureNetConfig;
+  /** Called every `logEvery` steps (default 10) and after the last one; reads loss and accuracy back only then. */
   onStep?: (s: FeatureNetStep) => void;
+  logEvery?: number;
 };
 
-/** The options that change the trained weights (everything but the callback), e.g. for a cache key. */
+/** The options that change the trained weights (everything but the callback and logEvery), e.g. for a cache key. */
 export function trainingIdentity(ds: ImageDataset, opts: TrainFeatureNetOptions): object {
   return {
     config: opts.config ?? defaultFeatureNetConfig(ds),
@@ -239,7 +241,7 @@ export function trainingIdentity(ds: ImageDataset, opts: TrainFeatureNetOptions)
  * Trains a feature network on `ds` (the train split) with AdamW + warmup/cosine (optionally random left-right
  * flips). Batches come from shared's seeded batchIndices/flipMask, so a seed gives the same run on the same backend.
  */
-export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions): FeatureNet {
+export async function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions): Promise<FeatureNet> {
   const cfg = opts.config ?? defaultFeatureNetConfig(ds);
   if (cfg.height !== ds.height || cfg.width !== ds.width || cfg.channels !== ds.channels) {
     throw new Error(`trainFeatureNet: config is ${cfg.height}x${cfg.width}x${cfg.channels}, data ${ds.height}x${ds.width}x${ds.channels}`);
@@ -259,16 +261,21 @@ export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions):
       const idx = batchIndices(ds.n, batch, step, seed);
       const x = toFloat(gatherImages(ds, idx, flipMask(batch, step, seed, opts.flip ?? false)), shape);
       const y = tf.tensor1d(gatherLabels(ds, idx), 'int32');
-      let correct = 0;
+      const report = opts.onStep && ((step + 1) % (opts.logEvery ?? 10) === 0 || step + 1 === opts.steps);
+      let correct: tf.Scalar | null = null;
       const lr = warmupCosine(step, opts.lr, warmup, opts.steps);
       // clip 0: this net trains without gradient clipping
-      const { loss } = optimizerStep(() => {
+      const { loss, gradNorm } = optimizerStep(() => {
         const { logits } = featureForward(store, cfg, x);
-        correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')).dataSync()[0];
+        if (report) correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar);
         return crossEntropy(logits, y);
       }, params, state, optim, lr, 0);
-      tf.dispose([x, y]);
-      opts.onStep?.({ step: step + 1, loss, accuracy: correct / batch, lr, seconds: (performance.now() - t0) / 1000 });
+      tf.dispose([x, y, gradNorm]);
+      if (report && correct) {
+        const [l, c] = await Promise.all([loss.data(), (correct as tf.Scalar).data()]);
+        opts.onStep!({ step: step + 1, loss: l[0], accuracy: c[0] / batch, lr, seconds: (performance.now() - t0) / 1000 });
+      }
+      tf.dispose([loss, ...(correct ? [correct] : [])]);
     }
   } finally {
     disposeAdamState(state);
@@ -280,7 +287,7 @@ export function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOptions):
  * Features [N, featureDim] and logits [N, classes] of every image of `ds` (row-major Float32Arrays),
  * computed in batches of `batch`.
  */
-export function extractFeatures(net: FeatureNet, ds: ImageDataset, batch = 250): { features: Float32Array; logits: Float32Array } {
+export async function extractFeatures(net: FeatureNet, ds: ImageDataset, batch = 250): Promise<{ features: Float32Array; logits: Float32Array }> {
   const { cfg, store } = net;
   if (cfg.height !== ds.height || cfg.width !== ds.width || cfg.channels !== ds.channels) {
     throw new Error(`${ds.name}: images are ${ds.height}x${ds.width}x${ds.channels}, the feature net expects ${cfg.height}x${cfg.width}x${cfg.channels}`);
@@ -294,8 +301,9 @@ export function extractFeatures(net: FeatureNet, ds: ImageDataset, batch = 250):
       const out = featureForward(store, cfg, toFloat(pixels, [count, ds.height, ds.width, ds.channels]));
       return [out.features, out.logits];
     });
-    features.set(f.dataSync(), start * cfg.featureDim);
-    logits.set(l.dataSync(), start * cfg.classes);
+    const [fd, ld] = await Promise.all([f.data(), l.data()]);
+    features.set(fd as Float32Array, start * cfg.featureDim);
+    logits.set(ld as Float32Array, start * cfg.classes);
     tf.dispose([f, l]);
   }
   return { features, logits };

@@ -37,11 +37,6 @@ export function dropClassLabels(labels: Int32Array, numClasses: number, p: numbe
   return out;
 }
 
-/** Class labels as JS ints: an Int32Array as is, an int32 tensor [B] read back (a few bytes). */
-function labelArray(labels: Int32Array | tf.Tensor1D): Int32Array {
-  return labels instanceof Int32Array ? labels : Int32Array.from(labels.dataSync());
-}
-
 function checkInputs(cfg: GeneratorConfig, tokens: tf.Tensor3D, labels: Int32Array): void {
   const [B, T, K] = tokens.shape;
   if (tokens.rank !== 3 || T !== seqLen(cfg) || K !== cfg.subCodebookSizes.length || tokens.dtype !== 'int32') {
@@ -57,17 +52,17 @@ function checkInputs(cfg: GeneratorConfig, tokens: tf.Tensor3D, labels: Int32Arr
 
 /**
  * Teacher-forced logits for whole images (the training forward; the backbone and the head see every position at once).
- * tokens: int32 [B, T, K], labels: [B] in [0, numClasses] (Int32Array or int32 tensor) -> K tensors, the k-th [B, T, V_k].
- * Applies class-label dropout and dropout only when opts.training.
+ * tokens: int32 [B, T, K], labels: [B] in [0, numClasses] -> K tensors, the k-th [B, T, V_k].
+ * Applies class-label dropout and dropout only when opts.training. Labels are host ints (label dropout and the range
+ * check happen on the host; a tensor would need a read back, which stalls a GPU).
  */
 export function generatorLogits(
   gen: Generator,
   tokens: tf.Tensor3D,
-  labelsIn: Int32Array | tf.Tensor1D,
+  labels: Int32Array,
   opts: LossOptions,
 ): tf.Tensor3D[] {
   const { cfg } = gen;
-  const labels = labelArray(labelsIn);
   checkInputs(cfg, tokens, labels);
   const needRng = opts.training && (cfg.dropout > 0 || cfg.classDropout > 0);
   if (needRng && !opts.rng) throw new Error('generator: training with dropout needs opts.rng');
@@ -90,7 +85,7 @@ export function generatorLogits(
 export function generatorLoss(
   gen: Generator,
   tokens: tf.Tensor3D,
-  labels: Int32Array | tf.Tensor1D,
+  labels: Int32Array,
   opts: LossOptions,
 ): GeneratorLoss {
   return tf.tidy(() => {

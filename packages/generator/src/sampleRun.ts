@@ -59,6 +59,8 @@ export type SampleRequest = {
   topK: number;
   topP: number;
   useCache: boolean;
+  /** Called after each sampled batch with (images sampled, images in all). */
+  onProgress?: (done: number, total: number) => void;
 };
 
 export type SampleResult = { out: string; images: number; seconds: number; imagesPerSecond: number; grid: string };
@@ -92,9 +94,10 @@ export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> 
       const part = labels.slice(i, i + req.batch);
       // One stream per batch start: a sample depends only on seed, its position and the settings.
       const rng = new Rng(`${req.seed}/sample${i}`);
-      tokens.set(sample(g.gen, Int32Array.from(part), { ...opts, rng }), i * T * K);
+      tokens.set(await sample(g.gen, Int32Array.from(part), { ...opts, rng }), i * T * K);
+      req.onProgress?.(i + part.length, labels.length);
     }
-    const pixels = decodeToImages(t.tok, tokens, labels.length, req.batch);
+    const pixels = await decodeToImages(t.tok, tokens, labels.length, req.batch);
     const seconds = (performance.now() - t0) / 1000;
 
     const written = await writeClassFolders(req.out, pixels, labels, names, S, S, C);

@@ -8,9 +8,22 @@ import { disposeCache, type KVCache } from './layers';
 /**
  * cfgScale: classifier-free guidance (1 = conditional only, 0 = unconditional); temperature: <= 0 means greedy
  * (argmax); topK: keep the k largest logits (0 = off); topP: nucleus mass (1 = off); rng: the categorical draws;
- * useCache: incremental decoding with KV caches (false recomputes the whole prefix every step).
+ * useCache: incremental decoding with KV caches (false recomputes the whole prefix every step); onProgress: called
+ * after each raster position with (positions done, positions in all), e.g. for a progress bar (every image of the batch
+ * advances together).
  */
-export type SampleOptions = { cfgScale: number; temperature: number; topK: number; topP: number; rng: Rng; useCache: boolean };
+export type SampleOptions = {
+  cfgScale: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  rng: Rng;
+  useCache: boolean;
+  onProgress?: SampleProgress;
+};
+
+/** Sampling progress: `done` of `total` decoding positions are finished. */
+export type SampleProgress = (done: number, total: number) => void;
 
 /**
  * Guided logits: uncond + scale * (cond - uncond), elementwise. cond, uncond: [n] -> [n].
@@ -114,8 +127,16 @@ type Picker = (t: number, k: number, guided: Float32Array) => Int32Array;
 /**
  * The decoding loop shared by sampling and the logit trace. Rows are [cond (B); null class (B)] when cfgScale != 1,
  * else just the B conditional rows; each picked token is written to both halves. Returns tokens [B*T*K].
+ * Reads the logits back once per (position, sub-codebook): the draw happens on the host.
  */
-function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: boolean, pick: Picker): Int32Array {
+async function decode(
+  gen: Generator,
+  labels: Int32Array,
+  cfgScale: number,
+  useCache: boolean,
+  pick: Picker,
+  onProgress?: SampleProgress,
+): Promise<Int32Array> {
   const { cfg } = gen;
   const T = seqLen(cfg);
   const Vs = cfg.subCodebookSizes;
@@ -146,9 +167,13 @@ function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: 
     return tf.tensor2d(buf, [R, to - from], 'int32');
   };
   /** Reads logits [R, V], combines guidance, picks, records. Disposes `logits`. */
-  const consume = (t: number, k: number, logits: tf.Tensor2D): void => {
-    const all = logits.dataSync() as Float32Array;
-    logits.dispose();
+  const consume = async (t: number, k: number, logits: tf.Tensor2D): Promise<void> => {
+    let all: Float32Array;
+    try {
+      all = (await logits.data()) as Float32Array;
+    } finally {
+      logits.dispose();
+    }
     const n = B * Vs[k];
     const g = guided ? cfgCombine(all.subarray(0, n), all.subarray(n, 2 * n), cfgScale) : Float32Array.from(all);
     const chosen = pick(t, k, g);
@@ -176,7 +201,12 @@ function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: 
       try {
         if (cfg.headMode === 'parallel') {
           const logits = tf.tidy(() => parallelLogits(gen, h));
-          logits.forEach((l, k) => consume(t, k, l));
+          try {
+            for (let k = 0; k < K; k++) await consume(t, k, logits[k]);
+          } finally {
+            tf.dispose(logits); // only those a failed read left behind remain
+          }
+          onProgress?.(t + 1, T);
           continue;
         }
         let headCache: KVCache | null = null;
@@ -195,11 +225,12 @@ function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: 
               disposeCache(old);
               return r.logits[0];
             });
-            consume(t, k, logits);
+            await consume(t, k, logits);
           }
         } finally {
           disposeCache(headCache);
         }
+        onProgress?.(t + 1, T);
       } finally {
         h.dispose();
       }
@@ -215,7 +246,7 @@ function decode(gen: Generator, labels: Int32Array, cfgScale: number, useCache: 
  * then raster position, then sub-codebook). Deterministic given opts.rng's state; the draws happen in the order
  * position, sub-codebook, image, so the cached and uncached paths draw the same numbers.
  */
-export function sample(gen: Generator, labels: Int32Array, opts: SampleOptions): Int32Array {
+export async function sample(gen: Generator, labels: Int32Array, opts: SampleOptions): Promise<Int32Array> {
   const B = labels.length;
   if (!Number.isFinite(opts.cfgScale)) throw new Error(`sample: cfgScale must be finite (got ${opts.cfgScale})`);
   if (!Number.isFinite(opts.temperature)) throw new Error(`sample: temperature must be finite (got ${opts.temperature})`);
@@ -226,7 +257,7 @@ export function sample(gen: Generator, labels: Int32Array, opts: SampleOptions):
     const chosen = new Int32Array(B);
     for (let b = 0; b < B; b++) chosen[b] = chooseToken(guided.subarray(b * V, (b + 1) * V), opts, opts.rng);
     return chosen;
-  });
+  }, opts.onProgress);
 }
 
 /**
@@ -234,19 +265,19 @@ export function sample(gen: Generator, labels: Int32Array, opts: SampleOptions):
  * trace[t][k]: [B * V_k], by the cached path (useCache) or by recomputing the prefix each step.
  * tokens: [B*T*K] as returned by sample, labels: [B].
  */
-export function forcedStepLogits(
+export async function forcedStepLogits(
   gen: Generator,
   tokens: Int32Array,
   labels: Int32Array,
   opts: { cfgScale: number; useCache: boolean },
-): Float32Array[][] {
+): Promise<Float32Array[][]> {
   const { cfg } = gen;
   const T = seqLen(cfg);
   const K = cfg.subCodebookSizes.length;
   const B = labels.length;
   if (tokens.length !== B * T * K) throw new Error(`forcedStepLogits: ${tokens.length} tokens, expected ${B * T * K}`);
   const trace: Float32Array[][] = Array.from({ length: T }, () => []);
-  decode(gen, labels, opts.cfgScale, opts.useCache, (t, k, guided) => {
+  await decode(gen, labels, opts.cfgScale, opts.useCache, (t, k, guided) => {
     trace[t][k] = guided;
     const chosen = new Int32Array(B);
     for (let b = 0; b < B; b++) chosen[b] = tokens[(b * T + t) * K + k];

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   optimizerStep, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, openRunDir, runTrainLoop, UserError, Rng,
-  type AdamState, type AdamWConfig, type TrainLoopResult,
+  type AdamState, type AdamWConfig, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import { type TokenSet, type TokenFileHeader } from '@factorgen/tokenizer';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
@@ -49,23 +49,24 @@ export function checkTokensFit(where: string, h: TokenFileHeader, cfg: Generator
   }
 }
 
-/** Mean loss of `set` (first `limit` sequences) without dropout or label dropout. */
-export function evaluateLoss(gen: Generator, set: TokenSet, batch: number, limit: number): number {
+/** Mean loss of `set` (first `limit` sequences) without dropout or label dropout; summed on the device, read once. */
+export async function evaluateLoss(gen: Generator, set: TokenSet, batch: number, limit: number): Promise<number> {
   const T = set.header.gridH * set.header.gridW;
   const K = set.header.subCodebookSizes.length;
   const n = Math.min(limit, set.header.count);
-  let sum = 0;
+  let sum: tf.Scalar = tf.scalar(0);
   for (let i = 0; i < n; i += batch) {
     const b = Math.min(batch, n - i);
-    const l = tf.tidy(() => {
+    const next = tf.tidy(() => {
       const tokens = tf.tensor3d(set.tokens.subarray(i * T * K, (i + b) * T * K), [b, T, K], 'int32');
-      const labels = tf.tensor1d(set.labels.subarray(i, i + b), 'int32');
-      return generatorLoss(gen, tokens, labels, { training: false }).loss;
+      return tf.add(sum, tf.mul(generatorLoss(gen, tokens, set.labels.subarray(i, i + b), { training: false }).loss, b)) as tf.Scalar;
     });
-    sum += l.dataSync()[0] * b;
-    l.dispose();
+    sum.dispose();
+    sum = next;
   }
-  return sum / Math.max(1, n);
+  const total = (await sum.data())[0];
+  sum.dispose();
+  return total / Math.max(1, n);
 }
 
 /**
@@ -105,7 +106,7 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
   const labels = new Int32Array(tc.batch);
   let valLoss: number | null = null;
 
-  const step = (s: number): Record<string, number> => {
+  const step = async (s: number): Promise<StepOutput> => {
     const idx = batchIndices(h.count, tc.batch, s, tc.seed);
     for (let b = 0; b < tc.batch; b++) {
       const i = idx[b];
@@ -115,26 +116,26 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
     const rng = new Rng(`${tc.seed}/generator-step${s}`);
     const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps, tc.minLrRatio);
     const tokT = tf.tensor3d(tokens, [tc.batch, T, K], 'int32');
-    const labT = tf.tensor1d(labels, 'int32');
     let accs: tf.Scalar[] = [];
     let subs: tf.Scalar[] = [];
     const { loss, gradNorm } = optimizerStep(() => {
-      const out = generatorLoss(gen, tokT, labT, { training: true, rng });
+      const out = generatorLoss(gen, tokT, labels, { training: true, rng });
       accs = out.subAccuracy.map((a) => tf.keep(a));
       subs = out.subLosses.map((a) => tf.keep(a));
       return out.loss;
     }, gen.params.vars, opt, tc.adamw, lr, tc.clip);
-    const m: Record<string, number> = { loss, lr, gradNorm };
-    accs.forEach((a, k) => (m[`acc${k}`] = a.dataSync()[0]));
-    subs.forEach((a, k) => (m[`loss${k}`] = a.dataSync()[0]));
-    tf.dispose([tokT, labT, ...accs, ...subs]);
+    tokT.dispose();
+    // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
+    const m: StepOutput = { loss, lr, gradNorm };
+    accs.forEach((a, k) => (m[`acc${k}`] = a));
+    subs.forEach((a, k) => (m[`loss${k}`] = a));
     return m;
   };
 
-  const periodic = (stepsDone: number): Record<string, number> => {
+  const periodic = async (stepsDone: number): Promise<Record<string, number>> => {
     if (!req.val) return {};
     if ((tc.valEvery > 0 && stepsDone % tc.valEvery === 0) || stepsDone === tc.steps) {
-      valLoss = evaluateLoss(gen, req.val, tc.batch, tc.valLimit);
+      valLoss = await evaluateLoss(gen, req.val, tc.batch, tc.valLimit);
       return { valLoss };
     }
     return {};

@@ -17,8 +17,8 @@ export function toFloat(pixels: Uint8Array, shape: [number, number, number, numb
 }
 
 /** Float tensor [B,H,W,C] in [-1, 1] -> uint8 pixels [B,H,W,C]: clipped to [-1, 1], scaled, rounded. Does not dispose x. */
-export function toUint8(x: tf.Tensor4D): Uint8Array {
-  const v = x.dataSync();
+export async function toUint8(x: tf.Tensor4D): Promise<Uint8Array> {
+  const v = await x.data();
   const out = new Uint8Array(v.length);
   for (let i = 0; i < v.length; i++) {
     const f = v[i] > 1 ? 1 : v[i] < -1 ? -1 : v[i]; // NaN falls through to Math.round(NaN) -> 0 in a Uint8Array

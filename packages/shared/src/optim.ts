@@ -27,16 +27,24 @@ export function globalNorm(grads: tf.NamedTensorMap): tf.Scalar {
 }
 
 /**
- * Scales all gradients so that their global norm is at most `maxNorm` (no-op when maxNorm <= 0).
- * Returns new tensors and the pre-clip norm; the caller disposes the input grads.
+ * Scales all gradients so that their global norm is at most `maxNorm` (no-op when maxNorm <= 0), on the device:
+ * nothing is read back, so a GPU step never waits on the host for it. Returns new tensors and the pre-clip norm
+ * (a scalar tensor; the caller disposes it and the input grads). Clipping as torch.nn.utils.clip_grad_norm_.
  */
-export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: number } {
-  const normT = globalNorm(grads);
-  const norm = normT.dataSync()[0];
-  normT.dispose();
-  const scale = maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
-  const out: tf.NamedTensorMap = {};
-  for (const [k, g] of Object.entries(grads)) out[k] = tf.tidy(() => (scale === 1 ? g.clone() : tf.mul(g, scale)));
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): { grads: tf.NamedTensorMap; norm: tf.Scalar } {
+  const norm = globalNorm(grads);
+  if (!(maxNorm > 0)) {
+    const out: tf.NamedTensorMap = {};
+    for (const [k, g] of Object.entries(grads)) out[k] = g.clone();
+    return { grads: out, norm };
+  }
+  const out = tf.tidy(() => {
+    // scale = maxNorm / (norm + 1e-6) when norm > maxNorm, else exactly 1
+    const scale = tf.where(tf.greater(norm, maxNorm), tf.div(maxNorm, tf.add(norm, 1e-6)), tf.onesLike(norm));
+    const r: tf.NamedTensorMap = {};
+    for (const [k, g] of Object.entries(grads)) r[k] = tf.mul(g, scale);
+    return r;
+  });
   return { grads: out, norm };
 }
 
@@ -116,8 +124,9 @@ export function mergeAdamStates(a: AdamState, b: AdamState): AdamState {
 
 /**
  * One optimization step of the params in `vars`: gradients of the scalar `f` over their trainable ones, clipped to
- * global norm `clip` (0 = off), then AdamW at `lr`. Returns the loss and the pre-clip gradient norm; every
- * intermediate is disposed (tensors f keeps with tf.keep stay the caller's).
+ * global norm `clip` (0 = off), then AdamW at `lr`. Returns the loss and the pre-clip gradient norm as scalar
+ * tensors the caller owns (read them only when they are logged: a read makes a GPU step wait for the host); every
+ * other intermediate is disposed (tensors f keeps with tf.keep stay the caller's).
  */
 export function optimizerStep(
   f: () => tf.Scalar,
@@ -126,14 +135,12 @@ export function optimizerStep(
   cfg: AdamWConfig,
   lr: number,
   clip: number,
-): { loss: number; gradNorm: number } {
+): { loss: tf.Scalar; gradNorm: tf.Scalar } {
   const trainable = new Map([...vars].filter(([, v]) => v.trainable));
   const { value, grads } = variableGradsByName(f, trainable);
   const clipped = clipByGlobalNorm(grads, clip);
   tf.dispose(grads);
   adamwStep(vars, clipped.grads, state, cfg, lr);
   tf.dispose(clipped.grads);
-  const loss = value.dataSync()[0];
-  value.dispose();
-  return { loss, gradNorm: clipped.norm };
+  return { loss: value, gradNorm: clipped.norm };
 }

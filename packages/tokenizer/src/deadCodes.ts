@@ -9,9 +9,10 @@ import type { CodeHistogram } from './usage';
  * never saw is overwritten with a randomly chosen current encoder output of that sub-codebook, so it starts
  * where the encoder actually puts mass. subCodes: K maps [B,h,w,d_k] (the forward pass's normalized
  * pre-quantization codes; not disposed). Returns how many codes were restarted. Optimizer moments of those
- * rows are left as they are (they decay within a few steps).
+ * rows are left as they are (they decay within a few steps). Reads the codebook and sub-code maps back (only the
+ * sub-codebooks that have dead codes): call it every few hundred steps, not every step.
  */
-export function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subCodes: tf.Tensor[], rng: Rng): number {
+export async function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subCodes: tf.Tensor[], rng: Rng): Promise<number> {
   const K = tok.cfg.quantizer.subCodebooks.length;
   if (subCodes.length !== K) throw new Error(`restartDeadCodes: ${subCodes.length} sub-code maps for K = ${K}`);
   let restarted = 0;
@@ -20,8 +21,9 @@ export function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subCodes: 
     if (dead.length === 0) continue;
     const cb = tok.params.get(`${subPrefix(k)}/codebook`);
     const [V, d] = cb.shape;
-    const rows = cb.dataSync().slice() as Float32Array;
-    const src = subCodes[k].dataSync() as Float32Array;
+    const [cbData, srcData] = await Promise.all([cb.data(), subCodes[k].data()]);
+    const rows = (cbData as Float32Array).slice();
+    const src = srcData as Float32Array;
     const n = src.length / d;
     for (const code of dead) {
       if (code >= V) continue;

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   ParamStore, Rng, optimizerStep, assignParams, batchIndices, disposeAdamState, flipMask, gatherImages,
   gatherLabels, hasCheckpoint, initAdamState, loadCheckpoint, openRunDir, resolveCheckpointDir, restoreAdamState, runTrainLoop,
-  saveCheckpoint, toFloat, warmupCosine, UserError, type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
+  saveCheckpoint, toFloat, warmupCosine, UserError, type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import {
   classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore,
@@ -17,7 +17,7 @@ export type TeacherTrainConfig = {
 };
 
 /** Share of `data` the teacher classifies correctly (first `limit` images). */
-export function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, data: ImageDataset, limit = 10000, batch = 250): number {
+export async function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, data: ImageDataset, limit = 10000, batch = 250): Promise<number> {
   const n = Math.min(limit, data.n);
   const per = data.height * data.width * data.channels;
   let correct = 0;
@@ -27,7 +27,7 @@ export function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, data: Ima
       const x = toFloat(data.images.subarray(i * per, (i + b) * per), [b, data.height, data.width, data.channels]);
       return tf.argMax(teacherForward(store, cfg, x).logits, 1);
     });
-    const p = pred.dataSync();
+    const p = await pred.data();
     pred.dispose();
     for (let j = 0; j < b; j++) if (p[j] === data.labels[i + j]) correct++;
   }
@@ -57,13 +57,13 @@ export async function trainTeacher(req: {
     if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
     startStep = run.resumed.step;
   }
-  const step = (s: number): Record<string, number> => {
+  const step = async (s: number): Promise<StepOutput> => {
     const idx = batchIndices(d.n, tc.batch, s, tc.seed);
     const x = toFloat(gatherImages(d, idx, flipMask(tc.batch, s, tc.seed, tc.flip)), [tc.batch, d.height, d.width, d.channels]);
     const y = tf.tensor1d(gatherLabels(d, idx), 'int32');
     const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps);
-    const { loss } = optimizerStep(() => classifierLoss(teacherForward(store, cfg, x).logits, y), store.vars, opt, tc.adamw, lr, tc.clip);
-    tf.dispose([x, y]);
+    const { loss, gradNorm } = optimizerStep(() => classifierLoss(teacherForward(store, cfg, x).logits, y), store.vars, opt, tc.adamw, lr, tc.clip);
+    tf.dispose([x, y, gradNorm]);
     return { loss, lr };
   };
   try {
@@ -72,7 +72,7 @@ export async function trainTeacher(req: {
       metrics: run.metrics, logEvery: tc.logEvery, itemsPerStep: tc.batch, itemName: 'images',
       save: (stepsDone) => saveCheckpoint(run.checkpointDir, { kind: 'teacher', config: cfg, step: stepsDone, params: store.vars, optimizer: opt, extra: { train: tc, dataset: d.name } }),
     });
-    const testAccuracy = req.test ? teacherAccuracy(store, cfg, req.test) : null;
+    const testAccuracy = req.test ? await teacherAccuracy(store, cfg, req.test) : null;
     if (testAccuracy !== null) run.metrics.write({ step: result.stepsDone, testAccuracy });
     return { ...result, testAccuracy, checkpointDir: run.checkpointDir };
   } finally {

@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import {
   optimizerStep, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, UserError, Rng,
-  type AdamState, type AdamWConfig, type ImageDataset, type TrainLoopResult,
+  type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, tokenizerForward, type Tokenizer } from './model';
-import { CodeHistogram } from './usage';
+import { DeviceCodeHistogram } from './usage';
 import { type FrozenTeacher } from './teacher';
 import { restartDeadCodes } from './deadCodes';
 import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge } from './discriminator';
@@ -80,7 +80,7 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
   let discOpt: AdamState = initAdamState();
   let startStep = 0;
   const sizes = config.quantizer.subCodebooks.map((s) => s.size);
-  const hist = new CodeHistogram(sizes, tc.usageWindow);
+  const hist = new DeviceCodeHistogram(sizes, tc.usageWindow);
   if (run.resumed) {
     const params = new Map([...run.resumed.tensors].filter(([name]) => !name.startsWith(STATE_PREFIX)));
     assignParams(allParams, params, run.checkpointDir);
@@ -101,7 +101,7 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
   }
   const [H, W, C] = [d.height, d.width, d.channels];
 
-  const step = (s: number): Record<string, number> => {
+  const step = async (s: number): Promise<StepOutput> => {
     const idx = batchIndices(d.n, tc.batch, s, tc.seed);
     const flips = flipMask(tc.batch, s, tc.seed, tc.flip);
     const x = toFloat(gatherImages(d, idx, flips), [tc.batch, H, W, C]);
@@ -123,32 +123,38 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
       terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
       return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
     }, tok.params.vars, opt, tc.adamw, lr, tc.clip);
-    const m: Record<string, number> = { loss, lr, gradNorm };
-    if (advOn && recon) {
-      // Discriminator step on real images vs the (detached) reconstructions of this batch.
-      const fake = recon as tf.Tensor4D;
-      const d = optimizerStep(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.vars, discOpt, tc.adamw, lr, tc.clip);
-      m.discriminator = d.loss;
-      fake.dispose();
+    // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
+    const m: StepOutput = { loss, lr, gradNorm };
+    try {
+      if (advOn && recon) {
+        // Discriminator step on real images vs the (detached) reconstructions of this batch.
+        const fake = recon as tf.Tensor4D;
+        const d = optimizerStep(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.vars, discOpt, tc.adamw, lr, tc.clip);
+        m.discriminator = d.loss;
+        d.gradNorm.dispose();
+        fake.dispose();
+      }
+      Object.assign(m, terms);
+      hist.add(indices!);
+      if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
+        m.restarted = await restartDeadCodes(tok, await hist.read(), subCodes, rng);
+      }
+    } finally {
+      tf.dispose([x, indices!, ...subCodes]);
     }
-    for (const [k, v] of Object.entries(terms)) m[k] = v.dataSync()[0];
-    hist.add(indices!.dataSync() as Int32Array);
-    if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
-      m.restarted = restartDeadCodes(tok, hist, subCodes, rng);
-    }
-    tf.dispose([x, indices!, ...subCodes, ...Object.values(terms)]);
     return m;
   };
 
-  const periodic = (): Record<string, number> => {
+  const periodic = async (): Promise<Record<string, number>> => {
+    const h = await hist.read();
     const out: Record<string, number> = {};
-    hist.usage().forEach((u, k) => (out[`usage${k}`] = u));
-    hist.perplexity().forEach((p, k) => (out[`perplexity${k}`] = p));
+    h.usage().forEach((u, k) => (out[`usage${k}`] = u));
+    h.perplexity().forEach((p, k) => (out[`perplexity${k}`] = p));
     return out;
   };
 
   const save = async (stepsDone: number) => {
-    const usage = hist.exportState();
+    const usage = (await hist.read()).exportState();
     const state = new Map<string, tf.Tensor>([
       [USAGE_TENSORS.counts, tf.tensor1d(usage.counts, 'int32')],
       [USAGE_TENSORS.window, tf.tensor1d(usage.window, 'int32')],
@@ -183,11 +189,13 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
       itemsPerStep: tc.batch,
       itemName: 'images',
     });
-    return { ...result, usage: hist.usage(), perplexity: hist.perplexity(), checkpointDir: run.checkpointDir };
+    const h = await hist.read();
+    return { ...result, usage: h.usage(), perplexity: h.perplexity(), checkpointDir: run.checkpointDir };
   } finally {
     disposeAdamState(opt);
     disposeAdamState(discOpt);
     tok.params.dispose();
     disc.dispose();
+    hist.dispose();
   }
 }

@@ -16,13 +16,9 @@ export class CodeHistogram {
     this.counts = sizes.map((v) => new Float64Array(v));
   }
 
-  /** indices: int32 [..., K] as a tensor (read synchronously, not disposed) or its flat data. */
-  add(indices: tf.Tensor | Int32Array): void {
+  /** indices: the flat data of int32 [..., K] (read a tensor's with `await t.data()`, or use DeviceCodeHistogram). */
+  add(data: Int32Array): void {
     const K = this.sizes.length;
-    if (indices instanceof tf.Tensor && indices.shape[indices.rank - 1] !== K) {
-      throw new Error(`CodeHistogram.add: last axis ${indices.shape[indices.rank - 1]} != K ${K}`);
-    }
-    const data = indices instanceof tf.Tensor ? (indices.dataSync() as Int32Array) : indices;
     if (data.length % K !== 0) throw new Error(`CodeHistogram.add: ${data.length} indices not a multiple of K ${K}`);
     for (let i = 0; i < data.length; i++) {
       const k = i % K;
@@ -125,8 +121,105 @@ export class CodeHistogram {
   }
 }
 
-/** One-shot usage of a single index array. indices: int32 [..., K]; sizes: [K] sub-codebook sizes. */
-export function usageStats(indices: tf.Tensor | Int32Array, sizes: number[]): CodeUsage[] {
+/**
+ * The same histogram kept on the device, for training: add() counts a batch of indices there (no read back, so a GPU
+ * step does not wait on the host); read() brings the state over when usage is logged, codes are restarted or a
+ * checkpoint is written. counts: int32 [sum of sizes] (sub-codebook k's codes at offset sizes[0] + ... + sizes[k-1]);
+ * the window holds the last `window` batches' index tensors (to subtract them again and to save them).
+ */
+export class DeviceCodeHistogram {
+  private counts: tf.Tensor1D;
+  private readonly batches: tf.Tensor1D[] = [];
+  /** Added to sub-codebook k's indices to address its slice of `counts`: int32 [K]. */
+  private readonly offsets: tf.Tensor1D;
+  private readonly total: number;
+
+  constructor(readonly sizes: number[], readonly window = 0) {
+    this.total = sizes.reduce((a, v) => a + v, 0);
+    this.counts = tf.zeros([this.total], 'int32');
+    this.offsets = tf.tensor1d(sizes.map((_, k) => sizes.slice(0, k).reduce((a, v) => a + v, 0)), 'int32');
+  }
+
+  /** indices: int32 [..., K] (not disposed; values must lie in [0, sizes[k]), which the quantizer's argmin guarantees). */
+  add(indices: tf.Tensor): void {
+    const K = this.sizes.length;
+    if (indices.shape[indices.rank - 1] !== K) throw new Error(`CodeHistogram.add: last axis ${indices.shape[indices.rank - 1]} != K ${K}`);
+    if (indices.dtype !== 'int32') throw new Error(`CodeHistogram.add: indices are ${indices.dtype}, not int32`);
+    const flat = tf.reshape(indices, [-1]) as tf.Tensor1D;
+    const batch = this.window > 0 ? tf.keep(flat.clone()) : null;
+    const next = tf.tidy(() => tf.add(this.counts, this.bincount(flat)) as tf.Tensor1D);
+    flat.dispose();
+    this.counts.dispose();
+    this.counts = next;
+    if (batch) {
+      this.batches.push(batch);
+      if (this.batches.length > this.window) {
+        const old = this.batches.shift()!;
+        const less = tf.tidy(() => tf.sub(this.counts, this.bincount(old)) as tf.Tensor1D);
+        old.dispose();
+        this.counts.dispose();
+        this.counts = less;
+      }
+    }
+  }
+
+  /** Counts of one flat batch [N*K] (sub-codebook fastest) over all codes: int32 [total]. */
+  private bincount(flat: tf.Tensor1D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const K = this.sizes.length;
+      const ids = tf.reshape(tf.add(tf.reshape(flat, [-1, K]), this.offsets), [-1]) as tf.Tensor1D;
+      return tf.unsortedSegmentSum(tf.onesLike(ids), ids, this.total) as tf.Tensor1D;
+    });
+  }
+
+  /** The state on the host as a CodeHistogram (usage, perplexity, unused codes, exportState). One read of the device. */
+  async read(): Promise<CodeHistogram> {
+    const [counts, ...batches] = await Promise.all([this.counts.data(), ...this.batches.map((b) => b.data())]);
+    const windowSizes = Int32Array.from(this.batches, (b) => b.size);
+    const window = new Int32Array(windowSizes.reduce((a, v) => a + v, 0));
+    let o = 0;
+    for (const b of batches) {
+      window.set(b as Int32Array, o);
+      o += b.length;
+    }
+    const h = new CodeHistogram(this.sizes, this.window);
+    if (!h.importState({ counts: counts as Int32Array, window, windowSizes })) throw new Error('DeviceCodeHistogram: inconsistent state');
+    return h;
+  }
+
+  /** Restores CodeHistogram.exportState() output (false, leaving the histogram empty, when it does not fit). */
+  importState(s: { counts: Int32Array; window: Int32Array; windowSizes: Int32Array }): boolean {
+    // The host class validates and trims the window to this one's size; then its state is uploaded.
+    const h = new CodeHistogram(this.sizes, this.window);
+    const ok = h.importState(s);
+    const e = h.exportState();
+    this.reset();
+    if (!ok) return false;
+    this.counts.dispose();
+    this.counts = tf.tensor1d(e.counts, 'int32');
+    let o = 0;
+    for (const n of e.windowSizes) {
+      this.batches.push(tf.tensor1d(e.window.slice(o, o + n), 'int32'));
+      o += n;
+    }
+    return true;
+  }
+
+  reset(): void {
+    this.counts.dispose();
+    this.counts = tf.zeros([this.total], 'int32');
+    tf.dispose(this.batches);
+    this.batches.length = 0;
+  }
+
+  dispose(): void {
+    tf.dispose([this.counts, this.offsets, ...this.batches]);
+    this.batches.length = 0;
+  }
+}
+
+/** One-shot usage of a single index array. indices: int32 [..., K] (flat); sizes: [K] sub-codebook sizes. */
+export function usageStats(indices: Int32Array, sizes: number[]): CodeUsage[] {
   const h = new CodeHistogram(sizes);
   h.add(indices);
   return h.stats();

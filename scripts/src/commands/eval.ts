@@ -28,8 +28,8 @@ export function registerEval(program: Command): void {
       const test = await loadSplit(f, 'test');
       const gen = await readSampleFolder(f.samples, test.classNames, test.height, test.channels);
       const net = await featureNetFor(train);
-      const metrics = evalSamples(gen, test, net);
-      const floor = realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
+      const metrics = await evalSamples(gen, test, net);
+      const floor = await realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
       const result = { samples: f.samples, ...metrics, realFloor: { ...floor, n: Math.min(gen.n, train.n), what: 'random train images of the same count vs the test split' } };
       if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
       printJson(result);
@@ -50,10 +50,10 @@ export function registerEval(program: Command): void {
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const n = Math.min(f.limit, test.n);
       const orig = randomSubset(test, n);
-      const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: reconstructImages(tok, orig.images, n, f.batch) };
+      const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: await reconstructImages(tok, orig.images, n, f.batch) };
       tok.params.dispose();
       const net = await featureNetFor(train);
-      const result = { tokenizer: dir, tokenizerId: id, n, ...evalRecon(orig, rec, net) };
+      const result = { tokenizer: dir, tokenizerId: id, n, ...(await evalRecon(orig, rec, net)) };
       if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
       printJson(result);
     });

@@ -126,7 +126,7 @@ export function registerTokenizer(program: Command): void {
       const per = data.height * data.width * data.channels;
       const orig = data.images.subarray(0, n * per);
       const t0 = performance.now();
-      const rec = reconstructImages(tok, orig, n, f.batch);
+      const rec = await reconstructImages(tok, orig, n, f.batch);
       const seconds = (performance.now() - t0) / 1000;
       fs.mkdirSync(f.out, { recursive: true });
       const g = Math.min(f.grid, n);
@@ -161,7 +161,7 @@ export function registerTokenizer(program: Command): void {
       checkImageShape(data, tok.cfg);
       const n = Math.min(f.limit ?? data.n, data.n);
       const t0 = performance.now();
-      const tokens = encodeImages(tok, data.images.subarray(0, n * data.height * data.width * data.channels), n, f.batch);
+      const tokens = await encodeImages(tok, data.images.subarray(0, n * data.height * data.width * data.channels), n, f.batch);
       const g = gridSize(tok.cfg);
       const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
       fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
@@ -196,7 +196,7 @@ export function registerTokenizer(program: Command): void {
       }
       const n = Math.min(f.limit ?? set.header.count, set.header.count);
       const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
-      const pixels = decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
+      const pixels = await decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
       const { imageSize: S, channels: C } = tok.cfg;
       await writeClassFolders(f.out, pixels, set.labels.subarray(0, n), set.header.classNames, S, S, C);
       printJson({ out: f.out, images: n });

@@ -77,8 +77,8 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     const trainSeconds = (performance.now() - tt) / 1000;
     teacher?.dispose();
     const { tok, id: tokId, dir: tokDir } = await loadTokenizer(dir);
-    const rec = reconstructImages(tok, evalSet.images, evalSet.n, 200);
-    const m = evalRecon(evalSet, { ...evalSet, name: `${v.id}-recon`, images: rec }, fnet);
+    const rec = await reconstructImages(tok, evalSet.images, evalSet.n, 200);
+    const m = await evalRecon(evalSet, { ...evalSet, name: `${v.id}-recon`, images: rec }, fnet);
     const per = evalSet.height * evalSet.width * evalSet.channels;
     const pick = (src: Uint8Array) => Array.from({ length: 12 }, (_, i) => src.subarray(i * per, (i + 1) * per));
     const grid = path.join(dir, 'recon.png');
@@ -95,7 +95,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
       const genBatch = 32;
       const count = Math.min(req.train.n, b.generatorSteps * genBatch);
       const per = req.train.height * req.train.width * req.train.channels;
-      const tokens = encodeImages(tok, req.train.images.subarray(0, count * per), count, 200);
+      const tokens = await encodeImages(tok, req.train.images.subarray(0, count * per), count, 200);
       const tokenFile = path.join(dir, 'train.tokens');
       writeTokenFile(tokenFile, {
         header: { format: 1, tokenizerId: tokId, tokenizerPath: tokDir, configHash: '', gridH: g, gridW: g, subCodebookSizes: sizes, classNames: req.train.classNames, count, dtype: tokenDtype(sizes), source: `${req.train.name}/train[0:${count}]` },
@@ -116,7 +116,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
       const s = await sampleToFolder({ generator: path.join(dir, 'generator'), tokenizer: dir, out: sdir, perClass: b.samplesPerClass, batch: 50, seed: req.seed, cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true });
       sampleGrids.push({ id: v.id, grid: s.grid });
       const gen = await readSampleFolder(sdir, req.test.classNames, req.test.height, req.test.channels);
-      row.sample = { ...evalSamples(gen, req.test, fnet), tokensPerSecond: gr.itemsPerSecond };
+      row.sample = { ...(await evalSamples(gen, req.test, fnet)), tokensPerSecond: gr.itemsPerSecond };
     } else {
       tok.params.dispose();
     }

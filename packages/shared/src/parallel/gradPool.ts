@@ -10,7 +10,7 @@ export type GradResult = { grads: Float32Array[]; loss: number; size: number; co
  * at given weights on one shard. `size` is the shard's example count (the weight of its mean in the average).
  */
 export interface GradTask<Batch> {
-  computeGrads(weights: Float32Array[], batch: Batch): { grads: Float32Array[]; loss: number; size: number };
+  computeGrads(weights: Float32Array[], batch: Batch): Promise<{ grads: Float32Array[]; loss: number; size: number }>;
 }
 
 /** A task module exports `createGradTask` (or `exportName`) of this type; `init` is structured-cloned data. */
@@ -142,12 +142,18 @@ export function meanGrads(results: GradResult[]): { grads: Float32Array[]; loss:
  * For GradTask.computeGrads: sets `vars` to `weights`, returns d loss / d vars (in vars order) as fresh
  * Float32Arrays and the loss value. vars: the model's variables; weights: same order and sizes.
  */
-export function gradsAt(vars: tf.Variable[], weights: Float32Array[], loss: () => tf.Scalar): { grads: Float32Array[]; loss: number } {
-  return tf.tidy(() => {
+export async function gradsAt(vars: tf.Variable[], weights: Float32Array[], loss: () => tf.Scalar): Promise<{ grads: Float32Array[]; loss: number }> {
+  const [value, ...grads] = tf.tidy(() => {
     vars.forEach((v, i) => v.assign(tf.tensor(weights[i]!, v.shape, 'float32')));
     const { value, grads } = tf.variableGrads(loss, vars);
-    return { grads: vars.map((v) => Float32Array.from(grads[v.name]!.dataSync())), loss: value.dataSync()[0]! };
+    return [value, ...vars.map((v) => grads[v.name]!)];
   });
+  try {
+    const read = await Promise.all([value, ...grads].map((t) => t.data()));
+    return { grads: read.slice(1).map((g) => Float32Array.from(g as Float32Array)), loss: read[0]![0]! };
+  } finally {
+    tf.dispose([value, ...grads]);
+  }
 }
 
 /**

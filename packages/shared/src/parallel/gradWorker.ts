@@ -15,10 +15,10 @@ async function createTask(): Promise<GradTask<unknown>> {
 }
 
 function serve(task: GradTask<unknown>): void {
-  port.on('message', (req: { id: number; weights: Float32Array[]; batch: unknown }) => {
+  port.on('message', async (req: { id: number; weights: Float32Array[]; batch: unknown }) => {
     const t0 = performance.now();
     try {
-      const r = task.computeGrads(req.weights, req.batch);
+      const r = await task.computeGrads(req.weights, req.batch);
       const reply = { id: req.id, grads: r.grads, loss: r.loss, size: r.size, computeMs: performance.now() - t0 };
       // Gradient arrays are handed over, not copied (each buffer once, in case arrays share one).
       port.postMessage(reply, [...new Set(r.grads.map((g) => g.buffer as ArrayBuffer))]);

@@ -1,11 +1,19 @@
+import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { MetricsLog } from '../cli/metrics';
 import { Progress } from '../cli/progress';
 import { installStopHandler, exitCodeFor } from '../cli/signals';
 import { StopRequested } from '../cli/run';
 
-/** What one optimization step reports: named scalars (must include `loss`). */
+/** Named metric values as read on the host (must include `loss`). */
 export type StepMetrics = Record<string, number>;
+
+/**
+ * What one optimization step reports: named scalars, either numbers the host already knows (the learning rate) or
+ * scalar tensors still on the device. The loop owns and disposes the tensors; it reads them only on logged steps
+ * (and to name the culprit of a divergence), so a GPU step does not wait for numbers nobody logs.
+ */
+export type StepOutput = Record<string, number | tf.Scalar>;
 
 export type TrainLoopOptions = {
   /** Shown on the progress line, e.g. "tokenizer". */
@@ -13,8 +21,11 @@ export type TrainLoopOptions = {
   /** First step to run (0, or the checkpoint's step on --resume) and the total step count. */
   startStep: number;
   totalSteps: number;
-  /** Runs one step and returns its metrics; its randomness must depend only on (seed, step) so resume is exact. */
-  step: (step: number) => StepMetrics;
+  /**
+   * Runs one step and resolves to its metrics; its randomness must depend only on (seed, step) so resume is exact.
+   * `logged` says whether the loop will read this step's metrics (trainers may skip work only logs need).
+   */
+  step: (step: number, logged: boolean) => Promise<StepOutput>;
   /** Writes a checkpoint holding the state after `stepsDone` steps. */
   save: (stepsDone: number) => Promise<void>;
   checkpointEvery: number;
@@ -22,7 +33,7 @@ export type TrainLoopOptions = {
   checkpointDir: string;
   metrics: MetricsLog;
   /** Extra metrics merged into the log line every `logEvery` steps (e.g. codebook usage). */
-  periodic?: (stepsDone: number) => StepMetrics;
+  periodic?: (stepsDone: number) => StepMetrics | Promise<StepMetrics>;
   logEvery: number;
   /** Images or tokens per step, for throughput in the log. */
   itemsPerStep?: number;
@@ -30,6 +41,38 @@ export type TrainLoopOptions = {
 };
 
 export type TrainLoopResult = { stepsDone: number; seconds: number; itemsPerSecond: number; last: StepMetrics };
+
+/**
+ * Reads a step's metrics: host numbers always; device scalars only when `all` is set or when one of them is not
+ * finite (one flag read per step decides that). Disposes the tensors. Resolves to the numbers read and, if any metric
+ * is NaN/Inf, the first such one (in the record's order).
+ */
+export async function readStepMetrics(out: StepOutput, all: boolean): Promise<{ metrics: StepMetrics; bad: [string, number] | null }> {
+  const entries = Object.entries(out);
+  const tensors = entries.filter((e): e is [string, tf.Scalar] => e[1] instanceof tf.Tensor);
+  try {
+    let read = all;
+    if (!read && tensors.length > 0) {
+      const flag = tf.tidy(() => tf.all(tf.isFinite(tf.stack(tensors.map(([, t]) => tf.cast(tf.reshape(t, []), 'float32'))))));
+      const ok = (await flag.data())[0];
+      flag.dispose();
+      read = !ok;
+    }
+    const values = read ? await Promise.all(tensors.map(([, t]) => t.data())) : [];
+    const byName = new Map(tensors.map(([k], i) => [k, values[i]?.[0]]));
+    const metrics: StepMetrics = {};
+    let bad: [string, number] | null = null;
+    for (const [k, v] of entries) {
+      const x = typeof v === 'number' ? v : byName.get(k);
+      if (x === undefined) continue;
+      metrics[k] = x;
+      if (bad === null && !Number.isFinite(x)) bad = [k, x];
+    }
+    return { metrics, bad };
+  } finally {
+    tf.dispose(tensors.map(([, t]) => t));
+  }
+}
 
 /**
  * The training loop shared by every trainer: runs steps, logs metrics.jsonl and progress, checkpoints every N steps
@@ -42,27 +85,29 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
   const t0 = performance.now();
   let lastSaved = o.startStep;
   let last: StepMetrics = {};
+  let shown: StepMetrics = {};
   let step = o.startStep;
   try {
     while (step < o.totalSteps) {
-      const m = o.step(step);
-      for (const [k, v] of Object.entries(m)) {
-        if (!Number.isFinite(v)) {
-          const kept = lastSaved > 0 ? `${o.checkpointDir} (step ${lastSaved}) is kept` : 'no checkpoint was written yet';
-          throw new UserError(`training diverged: ${k} is ${v} at step ${step + 1}; stopped, ${kept}`, 3);
-        }
+      const logged = (step + 1) % o.logEvery === 0 || step + 1 === o.totalSteps;
+      const { metrics: m, bad } = await readStepMetrics(await o.step(step, logged), logged);
+      if (bad) {
+        const kept = lastSaved > 0 ? `${o.checkpointDir} (step ${lastSaved}) is kept` : 'no checkpoint was written yet';
+        throw new UserError(`training diverged: ${bad[0]} is ${bad[1]} at step ${step + 1}; stopped, ${kept}`, 3);
       }
       step += 1;
       last = m;
+      // Unlogged steps read only host numbers: the progress line shows the last logged values of the others.
+      shown = { ...shown, ...m };
       const elapsed = (performance.now() - t0) / 1000;
       const rate = ((step - o.startStep) * (o.itemsPerStep ?? 1)) / Math.max(elapsed, 1e-9);
-      if (step % o.logEvery === 0 || step === o.totalSteps) {
-        const extra = o.periodic ? o.periodic(step) : {};
+      if (logged) {
+        const extra = o.periodic ? await o.periodic(step) : {};
         const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed };
         o.metrics.write(record);
       }
-      progress.update(step, m);
-      // Steps are synchronous: without a turn of the event loop a SIGINT/SIGTERM would not be seen until the next save.
+      progress.update(step, shown);
+      // A step may never yield (the cpu backend's reads resolve at once): give SIGINT/SIGTERM a turn of the event loop.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const signal = stop.requested();
       if (signal) {
