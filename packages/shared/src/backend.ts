@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerTrainingKernels } from './kernels/register';
+import { shareSavedTensors } from './tape/shareSaved';
 import { UserError } from './errors';
 
 export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -63,6 +64,7 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   }
   await tf.ready();
   registerTrainingKernels(info.name);
+  shareSavedTensors();
   current = info;
   return info;
 }

@@ -18,3 +18,5 @@ export * from './train/runDir';
 export * from './parallel/gradPool';
 export * from './train/export';
 export * from './classFolders';
+export * from './tape/gradients';
+export * from './tape/shareSaved';

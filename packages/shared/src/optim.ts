@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { variableGradsReleasing } from './tape/gradients';
 
 /** Optimizer hyper-parameters (plain data, stored in checkpoints' config). */
 export type AdamWConfig = { beta1: number; beta2: number; eps: number; weightDecay: number };
@@ -94,14 +95,15 @@ export function disposeAdamState(state: AdamState): void {
 
 /**
  * tf.variableGrads over named parameters, with the gradients keyed by those names (tfjs keys them by its own
- * process-global variable names, which ParamStore does not use). f must return a scalar.
+ * process-global variable names, which ParamStore does not use). f must return a scalar. Uses variableGradsReleasing
+ * (same gradients; activations and their gradients are freed as the backward pass goes, see tape/gradients.ts).
  */
 export function variableGradsByName(
   f: () => tf.Scalar,
   vars: Map<string, tf.Variable>,
 ): { value: tf.Scalar; grads: tf.NamedTensorMap } {
   const entries = [...vars];
-  const { value, grads } = tf.variableGrads(f, entries.map(([, v]) => v));
+  const { value, grads } = variableGradsReleasing(f, entries.map(([, v]) => v));
   const named: tf.NamedTensorMap = {};
   for (const [name, v] of entries) if (grads[v.name]) named[name] = grads[v.name];
   return { value, grads: named };

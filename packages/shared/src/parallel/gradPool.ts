@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Worker } from 'node:worker_threads';
 import type { BackendChoice } from '../backend';
+import { variableGradsReleasing } from '../tape/gradients';
 
 /** One worker's answer for one shard: gradients in parameter order, the shard's mean loss and size. */
 export type GradResult = { grads: Float32Array[]; loss: number; size: number; computeMs: number };
@@ -145,7 +146,7 @@ export function meanGrads(results: GradResult[]): { grads: Float32Array[]; loss:
 export async function gradsAt(vars: tf.Variable[], weights: Float32Array[], loss: () => tf.Scalar): Promise<{ grads: Float32Array[]; loss: number }> {
   const [value, ...grads] = tf.tidy(() => {
     vars.forEach((v, i) => v.assign(tf.tensor(weights[i]!, v.shape, 'float32')));
-    const { value, grads } = tf.variableGrads(loss, vars);
+    const { value, grads } = variableGradsReleasing(loss, vars);
     return [value, ...vars.map((v) => grads[v.name]!)];
   });
   try {
