@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, type ParamStore } from '@factorgen/shared';
 import { type Generator, type GeneratorConfig, seqLen } from './config';
-import { backboneRope, block, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm, ropeSlice } from './layers';
+import { backboneRope, block, blockRecomputed, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm, ropeSlice } from './layers';
 
 /** Dimension of each sub-token embedding; the K of them are concatenated and projected to width. */
 export function subEmbedDim(cfg: GeneratorConfig): number {
@@ -68,5 +68,11 @@ export function backboneTeacherForced(gen: Generator, tokens: tf.Tensor3D, label
   const parts = [embedClass(gen, labels)];
   if (T > 1) parts.push(embedTokens(gen, tf.slice(tokens, [0, 0, 0], [B, T - 1, -1])));
   const x = parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
-  return backboneForward(gen, x, 0, null, drop).h;
+  // The same computation as backboneForward(gen, x, 0, null, drop).h, with each block's activations recomputed in the
+  // backward pass instead of kept (training memory: one block's activations at a time).
+  const { cfg, params } = gen;
+  const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads), 0, T);
+  let y = maybeDropout(x, drop);
+  for (let i = 0; i < cfg.depth; i++) y = blockRecomputed(params, `gpt/block${i}`, y, cfg.heads, rope, drop);
+  return rmsNorm(y, params.get('gpt/normOut')) as tf.Tensor3D;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, type ParamStore } from '@factorgen/shared';
 import type { Generator, GeneratorConfig } from './config';
-import { block, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm } from './layers';
+import { block, blockRecomputed, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm } from './layers';
 
 /**
  * Factorized head (FQGAN's FAR). At each position the backbone's h_t is decoded into K sub-tokens.
@@ -77,14 +77,20 @@ export function headForward(
     y = out.y;
     next.push(out.kv);
   }
-  y = rmsNorm(y, params.get('head/normOut')) as tf.Tensor3D;
+  return { logits: slotLogits(gen, y, start), cache: next };
+}
+
+/** Final norm and each slot's output layer. y: [N, L, headWidth] for slots start.. -> L tensors, the i-th [N, V_{start+i}]. */
+function slotLogits(gen: Generator, y: tf.Tensor3D, start: number): tf.Tensor2D[] {
+  const { params } = gen;
+  const [N, L, hw] = y.shape;
+  const normed = rmsNorm(y, params.get('head/normOut')) as tf.Tensor3D;
   // [N, L, hw] -> L x [N, hw] via a transpose so each slice is contiguous (strided slices are slow on cpu).
-  const slots = L === 1 ? [tf.reshape(y, [N, hw])] : tf.unstack(tf.transpose(y, [1, 0, 2]));
-  const logits = slots.map((s, i) => {
+  const slots = L === 1 ? [tf.reshape(normed, [N, hw])] : tf.unstack(tf.transpose(normed, [1, 0, 2]));
+  return slots.map((s, i) => {
     const k = start + i;
     return linear(s, params.get(`head/out${k}/w`), params.get(`head/out${k}/b`)) as tf.Tensor2D;
   });
-  return { logits, cache: next };
 }
 
 /** 'parallel' head: h: [N, width] -> K logits, the k-th [N, V_k]. */
@@ -102,5 +108,9 @@ export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Ten
   if (gen.cfg.headMode === 'parallel') return parallelLogits(gen, h);
   const K = gen.cfg.subCodebookSizes.length;
   const sub = K > 1 ? (tf.slice(tokens, [0, 0], [-1, K - 1]) as tf.Tensor2D) : null;
-  return headForward(gen, headSlots(gen, 0, h, sub), 0, null, drop).logits;
+  // headForward(gen, slots, 0, null, drop).logits, with each block recomputed in the backward pass (see blockRecomputed).
+  const { cfg, params } = gen;
+  let y = maybeDropout(headSlots(gen, 0, h, sub), drop);
+  for (let i = 0; i < cfg.headLayers; i++) y = blockRecomputed(params, `head/block${i}`, y, cfg.headHeads, null, drop);
+  return slotLogits(gen, y, 0);
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, type ParamStore, type Rng } from '@factorgen/shared';
+import { linear, recompute, type ParamStore, type Rng } from '@factorgen/shared';
 
 /** Dropout for one forward pass: rate and the Rng that seeds each tf.dropout call (null = inference). */
-export type DropoutCtx = { rate: number; rng: Rng } | null;
+export type DropoutCtx = { rate: number; rng: Pick<Rng, 'int'> } | null;
 
 /** tf.dropout with a seed drawn from the context's Rng; identity when ctx is null or the rate is 0. */
 export function maybeDropout<T extends tf.Tensor>(x: T, ctx: DropoutCtx): T {
@@ -187,6 +187,29 @@ export function createBlockParams(params: ParamStore, prefix: string, width: num
   params.create(`${prefix}/mlp/down`, [mlpHidden, width], { kind: 'normal', std: outStd });
 }
 
+/** The parameter names of one block, in the order blockWeights returns them. */
+const blockParamNames = ['norm1', 'attn/q', 'attn/k', 'attn/v', 'attn/out', 'norm2', 'mlp/gate', 'mlp/up', 'mlp/down'] as const;
+
+function blockWeights(params: ParamStore, prefix: string): tf.Tensor[] {
+  return blockParamNames.map((n) => params.get(`${prefix}/${n}`));
+}
+
+/** The block on weights given in blockParamNames order (see block()). */
+function blockOn(
+  ws: tf.Tensor[],
+  x: tf.Tensor3D,
+  heads: number,
+  rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null,
+  past: LayerKV | null,
+  drop: DropoutCtx,
+): { y: tf.Tensor3D; kv: LayerKV } {
+  const [norm1, q, k, v, out, norm2, gate, up, down] = ws as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const a = causalAttention(rmsNorm(x, norm1) as tf.Tensor3D, { q, k, v, out }, heads, rope, past);
+  const h = tf.add(x, maybeDropout(a.y, drop)) as tf.Tensor3D;
+  const m = swiglu(rmsNorm(h, norm2), gate, up, down);
+  return { y: tf.add(h, maybeDropout(m, drop)) as tf.Tensor3D, kv: a.kv };
+}
+
 /**
  * One pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(.)). x: [B, L, C] -> y: [B, L, C], kv as in
  * causalAttention.
@@ -200,10 +223,33 @@ export function block(
   past: LayerKV | null,
   drop: DropoutCtx,
 ): { y: tf.Tensor3D; kv: LayerKV } {
-  const p = (n: string) => params.get(`${prefix}/${n}`);
-  const w = { q: p('attn/q'), k: p('attn/k'), v: p('attn/v'), out: p('attn/out') };
-  const a = causalAttention(rmsNorm(x, p('norm1')) as tf.Tensor3D, w, heads, rope, past);
-  const h = tf.add(x, maybeDropout(a.y, drop)) as tf.Tensor3D;
-  const m = swiglu(rmsNorm(h, p('norm2')), p('mlp/gate'), p('mlp/up'), p('mlp/down'));
-  return { y: tf.add(h, maybeDropout(m, drop)) as tf.Tensor3D, kv: a.kv };
+  return blockOn(blockWeights(params, prefix), x, heads, rope, past, drop);
+}
+
+/**
+ * block() without a cache, for training: the same output (and, under a tape, bit-identical gradients), but the tape
+ * keeps only the block's input; its activations are recomputed in the backward pass (gradient checkpointing, see
+ * recompute). Dropout seeds drawn in the forward pass are replayed in the recomputation. x: [B, L, C] -> [B, L, C].
+ */
+export function blockRecomputed(
+  params: ParamStore,
+  prefix: string,
+  x: tf.Tensor3D,
+  heads: number,
+  rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null,
+  drop: DropoutCtx,
+): tf.Tensor3D {
+  const seeds: number[] = [];
+  let runs = 0;
+  const f = (...t: tf.Tensor[]): tf.Tensor => {
+    const first = runs++ === 0;
+    let i = 0;
+    const ctx: DropoutCtx =
+      drop && drop.rate > 0
+        ? { rate: drop.rate, rng: { int: (n: number) => (first ? (seeds[seeds.length] = drop.rng.int(n)) : seeds[i++]!) } }
+        : null;
+    const r = rope ? { cos: t[10] as tf.Tensor2D, sin: t[11] as tf.Tensor2D } : null;
+    return blockOn(t.slice(1, 10), t[0] as tf.Tensor3D, heads, r, null, ctx).y;
+  };
+  return recompute(f, [x, ...blockWeights(params, prefix)], rope ? [rope.cos, rope.sin] : []) as tf.Tensor3D;
 }

@@ -20,3 +20,4 @@ export * from './train/export';
 export * from './classFolders';
 export * from './tape/gradients';
 export * from './tape/shareSaved';
+export * from './tape/recompute';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { engineInternals, nextTensorId, type TapeNode } from './engineTypes';
+import { shareHandle } from './shareSaved';
 
 /**
  * The tape nodes on a path from one of `xs` to `y`, in tape order, each with its inputs pruned to those that depend on
@@ -45,16 +46,23 @@ function disposeSaved(node: TapeNode): void {
  * node's output gradients and saved tensors are disposed as soon as that node is processed (nothing later reads them),
  * and saved tensors of nodes off the x -> y path are disposed before the backward pass starts. Same nodes, same
  * order, same additions: the gradients are bit-identical to tfjs's.
- * Returns the value of f and one gradient per x (null where y does not depend on x). Inside another gradient
- * computation (higher-order gradients) it defers to tfjs, which must keep the tape.
+ * Returns the value of f and one gradient per x (null where y does not depend on x); `dy` (shape of f's value, default
+ * ones) is the gradient flowing into f's value. Inside another gradient computation (higher-order gradients) it defers
+ * to tfjs, which must keep the tape.
  */
-export function gradientsReleasing(f: () => tf.Tensor, xs: tf.Tensor[]): { value: tf.Tensor; grads: (tf.Tensor | null)[] } {
+export function gradientsReleasing(
+  f: () => tf.Tensor,
+  xs: tf.Tensor[],
+  dy?: tf.Tensor,
+): { value: tf.Tensor; grads: (tf.Tensor | null)[] } {
   const engine = engineInternals();
   if (engine.state.gradientDepth > 0) {
-    const { value, grads } = (engine as unknown as { gradients: (f: () => tf.Tensor, xs: tf.Tensor[], dy: null, allow: boolean) => { value: tf.Tensor; grads: (tf.Tensor | null)[] } }).gradients(f, xs, null, true);
+    const { value, grads } = (engine as unknown as { gradients: (f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | null, allow: boolean) => { value: tf.Tensor; grads: (tf.Tensor | null)[] } }).gradients(f, xs, dy ?? null, true);
     return { value, grads };
   }
   let tape: TapeNode[] = [];
+  // Nested in another backward pass (recompute's gradient): that pass's driver may still read its tape afterwards.
+  const outerTape = engine.state.activeTape;
   try {
     const y = engine.scopedRun(
       () => engine.startTape(),
@@ -69,7 +77,7 @@ export function gradientsReleasing(f: () => tf.Tensor, xs: tf.Tensor[]): { value
     const onPath = new Set(nodes.map((n) => n.id));
     for (const node of tape) if (!onPath.has(node.id)) disposeSaved(node);
     return engine.tidy('backward', () => {
-      const acc = new Map<number, tf.Tensor>([[y.id, tf.ones(y.shape)]]);
+      const acc = new Map<number, tf.Tensor>([[y.id, dy ? shareHandle(dy) : tf.ones(y.shape)]]);
       const live = new Set<tf.Tensor>(acc.values());
       const keepIds = new Set(xs.map((x) => x.id));
       for (let i = nodes.length - 1; i >= 0; i--) {
@@ -100,7 +108,7 @@ export function gradientsReleasing(f: () => tf.Tensor, xs: tf.Tensor[]): { value
           }
           // A gradient that is an older tensor (dy itself, a saved input) or is shared between inputs gets its own
           // handle, so that releasing one map entry never frees another's data.
-          if (dx.id < firstNew || fresh.has(dx) || live.has(dx)) dx = tf.clone(dx);
+          if (dx.id < firstNew || fresh.has(dx) || live.has(dx)) dx = shareHandle(dx);
           fresh.add(dx);
           const cur = acc.get(x.id);
           if (cur === undefined) {
@@ -128,7 +136,7 @@ export function gradientsReleasing(f: () => tf.Tensor, xs: tf.Tensor[]): { value
     });
   } finally {
     for (const node of tape) disposeSaved(node);
-    engine.state.activeTape = null;
+    engine.state.activeTape = outerTape;
   }
 }
 
