@@ -94,7 +94,7 @@ describe('flags', () => {
     }
     expect(parseWith(parseBackend, '--backend <name>', 'wasm')).toEqual({ value: 'wasm' });
     expect(parseWith(parseBackend, '--backend <name>', 'gpu').error).toBe(
-      "error: option '--backend <name>' argument 'gpu' is invalid. Expected one of auto, tensorflow, wasm, cpu.\n",
+      "error: option '--backend <name>' argument 'gpu' is invalid. Expected one of auto, webgpu, tensorflow, wasm, cpu.\n",
     );
   });
 });

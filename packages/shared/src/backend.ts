@@ -2,12 +2,24 @@ import * as tf from '@tensorflow/tfjs';
 import { registerTrainingKernels } from './kernels/register';
 import { shareSavedTensors } from './tape/shareSaved';
 import { UserError } from './errors';
+import { describeAdapter, installWebGpuGlobals, probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterInfo, type WebGpuProbe, type WebGpuRoute } from './webgpu';
 
-export const backendChoices = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const backendChoices = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof backendChoices)[number];
 
-/** What initBackend picked: the tfjs backend name and, for 'tensorflow', which native package. */
-export type BackendInfo = { choice: BackendChoice; name: string; detail: string };
+/**
+ * What initBackend picked: the tfjs backend name, a detail (which native package, wasm SIMD, the WebGPU adapter) and,
+ * for webgpu, the adapter; `probeMs` is what looking for a WebGPU adapter cost (0 when none was looked for).
+ */
+export type BackendInfo = {
+  choice: BackendChoice;
+  name: string;
+  detail: string;
+  adapter?: WebGpuAdapterInfo;
+  probeMs?: number;
+  /** Why 'auto' did not take WebGPU (e.g. "no hardware Vulkan driver"). */
+  webgpuSkipped?: string;
+};
 
 async function tryNative(): Promise<string | null> {
   // tfjs-node(-gpu) register the 'tensorflow' backend on import; both are optional and absent on most machines.
@@ -31,11 +43,59 @@ async function tryWasm(): Promise<boolean> {
   }
 }
 
+let webgpuAdapter: WebGpuAdapterInfo | null = null;
+
+/** Registers tfjs's webgpu backend on `probe`'s adapter (once per process) and switches to it. */
+async function startWebGpu(probe: WebGpuProbe | null): Promise<WebGpuAdapterInfo | null> {
+  if (!tf.findBackend('webgpu')) {
+    if (!probe) return null;
+    installWebGpuGlobals(probe);
+    // Imported only now: the module registers its backend at load time, and only if navigator.gpu exists.
+    await import('@tensorflow/tfjs-backend-webgpu');
+    webgpuAdapter = probe.info;
+  }
+  return (await tf.setBackend('webgpu')) ? webgpuAdapter : null;
+}
+
+/** Routes `--backend webgpu` tries: FACTORGEN_WEBGPU_BACKEND=vulkan or =opengl pins one, else Vulkan (Dawn's default) first. */
+function webGpuRoutes(): WebGpuRoute[] {
+  const pin = process.env.FACTORGEN_WEBGPU_BACKEND;
+  if (pin === 'opengl') return ['opengl'];
+  if (pin === 'vulkan' || pin === 'default') return ['default'];
+  if (pin) throw new UserError(`FACTORGEN_WEBGPU_BACKEND: "${pin}" is not vulkan or opengl`);
+  return ['default', 'opengl'];
+}
+
+/**
+ * The WebGPU part of backend selection. 'auto' asks only Dawn's default route (Vulkan on Linux) for a hardware adapter
+ * and says nothing when there is none; 'webgpu' takes any adapter, software included, over Vulkan then OpenGL, and
+ * fails with what to install.
+ */
+async function tryWebGpu(choice: 'auto' | 'webgpu'): Promise<{ adapter: WebGpuAdapterInfo | null; probeMs: number; why: string }> {
+  const t0 = performance.now();
+  if (tf.findBackend('webgpu')) {
+    if (choice === 'auto' && webgpuAdapter?.software) return { adapter: null, probeMs: 0, why: 'only a software adapter' };
+    const adapter = await startWebGpu(null);
+    return { adapter, probeMs: performance.now() - t0, why: adapter ? '' : 'the webgpu backend did not start' };
+  }
+  const { probe, why } = await probeWebGpu(choice === 'auto' ? { routes: ['default'], allowSoftware: false } : { routes: webGpuRoutes(), allowSoftware: true });
+  let adapter: WebGpuAdapterInfo | null = null;
+  let failure = why;
+  try {
+    adapter = await startWebGpu(probe);
+  } catch (e) {
+    failure = `the adapter did not start: ${(e as Error).message}`;
+  }
+  if (!adapter && choice === 'webgpu') throw new UserError(`--backend webgpu: no usable WebGPU adapter (${failure}); install ${WEBGPU_INSTALL_HINT}`);
+  return { adapter, probeMs: performance.now() - t0, why: failure };
+}
+
 let current: BackendInfo | null = null;
 
 /**
  * Selects the compute backend and registers the training kernels it lacks.
- * 'auto' takes the first that loads: tfjs-node-gpu, tfjs-node, wasm, cpu.
+ * 'auto' takes the first that loads: a hardware WebGPU adapter, tfjs-node-gpu, tfjs-node, wasm, cpu (a software WebGPU
+ * adapter is slower than wasm, so only 'webgpu' picks one).
  * Idempotent for the same choice; throws UserError when an explicit choice cannot load.
  */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
@@ -47,20 +107,28 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   // (our stderr carries one-line messages); the choice of backend is printed by the CLI instead.
   tf.enableProdMode();
   let info: BackendInfo | null = null;
-  if (choice === 'auto' || choice === 'tensorflow') {
+  let probeMs: number | undefined;
+  let webgpuSkipped: string | undefined;
+  if (choice === 'auto' || choice === 'webgpu') {
+    const w = await tryWebGpu(choice);
+    probeMs = w.probeMs;
+    if (w.adapter) info = { choice, name: 'webgpu', detail: describeAdapter(w.adapter), adapter: w.adapter, probeMs };
+    else webgpuSkipped = w.why;
+  }
+  if (!info && (choice === 'auto' || choice === 'tensorflow')) {
     const pkg = await tryNative();
-    if (pkg) info = { choice, name: 'tensorflow', detail: pkg };
+    if (pkg) info = { choice, name: 'tensorflow', detail: pkg, probeMs, webgpuSkipped };
     else if (choice === 'tensorflow') {
       throw new UserError('--backend tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded');
     }
   }
   if (!info && (choice === 'auto' || choice === 'wasm')) {
-    if (await tryWasm()) info = { choice, name: 'wasm', detail: `wasm simd=${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}` };
+    if (await tryWasm()) info = { choice, name: 'wasm', detail: `wasm simd=${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}`, probeMs, webgpuSkipped };
     else if (choice === 'wasm') throw new UserError('--backend wasm: @tensorflow/tfjs-backend-wasm failed to initialize');
   }
   if (!info) {
     await tf.setBackend('cpu');
-    info = { choice, name: 'cpu', detail: 'pure JS' };
+    info = { choice, name: 'cpu', detail: 'pure JS', probeMs, webgpuSkipped };
   }
   await tf.ready();
   registerTrainingKernels(info.name);

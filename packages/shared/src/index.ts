@@ -4,6 +4,7 @@ export * from './params';
 export * from './optim';
 export * from './nn';
 export * from './backend';
+export * from './webgpu';
 export * from './data';
 export * from './image';
 export * from './checkpoint';

@@ -124,8 +124,10 @@ export class CodeHistogram {
 /**
  * The same histogram kept on the device, for training: add() counts a batch of indices there (no read back, so a GPU
  * step does not wait on the host); read() brings the state over when usage is logged, codes are restarted or a
- * checkpoint is written. counts: int32 [sum of sizes] (sub-codebook k's codes at offset sizes[0] + ... + sizes[k-1]);
- * the window holds the last `window` batches' index tensors (to subtract them again and to save them).
+ * checkpoint is written. counts: float32 [sum of sizes] (sub-codebook k's codes at offset sizes[0] + ... + sizes[k-1];
+ * float32 because webgpu's int32 unsortedSegmentSum returns garbage; integers are exact up to 2^24 per code, and a
+ * resumed run reloads exactly what it saved); the window holds the last `window` batches' index tensors (to subtract
+ * them again and to save them).
  */
 export class DeviceCodeHistogram {
   private counts: tf.Tensor1D;
@@ -136,7 +138,7 @@ export class DeviceCodeHistogram {
 
   constructor(readonly sizes: number[], readonly window = 0) {
     this.total = sizes.reduce((a, v) => a + v, 0);
-    this.counts = tf.zeros([this.total], 'int32');
+    this.counts = tf.zeros([this.total]);
     this.offsets = tf.tensor1d(sizes.map((_, k) => sizes.slice(0, k).reduce((a, v) => a + v, 0)), 'int32');
   }
 
@@ -163,12 +165,12 @@ export class DeviceCodeHistogram {
     }
   }
 
-  /** Counts of one flat batch [N*K] (sub-codebook fastest) over all codes: int32 [total]. */
+  /** Counts of one flat batch [N*K] (sub-codebook fastest) over all codes: float32 [total]. */
   private bincount(flat: tf.Tensor1D): tf.Tensor1D {
     return tf.tidy(() => {
       const K = this.sizes.length;
       const ids = tf.reshape(tf.add(tf.reshape(flat, [-1, K]), this.offsets), [-1]) as tf.Tensor1D;
-      return tf.unsortedSegmentSum(tf.onesLike(ids), ids, this.total) as tf.Tensor1D;
+      return tf.unsortedSegmentSum(tf.ones(ids.shape), ids, this.total) as tf.Tensor1D;
     });
   }
 
@@ -183,7 +185,7 @@ export class DeviceCodeHistogram {
       o += b.length;
     }
     const h = new CodeHistogram(this.sizes, this.window);
-    if (!h.importState({ counts: counts as Int32Array, window, windowSizes })) throw new Error('DeviceCodeHistogram: inconsistent state');
+    if (!h.importState({ counts: Int32Array.from(counts), window, windowSizes })) throw new Error('DeviceCodeHistogram: inconsistent state');
     return h;
   }
 
@@ -196,7 +198,7 @@ export class DeviceCodeHistogram {
     this.reset();
     if (!ok) return false;
     this.counts.dispose();
-    this.counts = tf.tensor1d(e.counts, 'int32');
+    this.counts = tf.tensor1d(Float32Array.from(e.counts));
     let o = 0;
     for (const n of e.windowSizes) {
       this.batches.push(tf.tensor1d(e.window.slice(o, o + n), 'int32'));
@@ -207,7 +209,7 @@ export class DeviceCodeHistogram {
 
   reset(): void {
     this.counts.dispose();
-    this.counts = tf.zeros([this.total], 'int32');
+    this.counts = tf.zeros([this.total]);
     tf.dispose(this.batches);
     this.batches.length = 0;
   }

@@ -5,9 +5,12 @@ import {
   type BackendChoice, type ImageDataset,
 } from '@factorgen/shared';
 
-/** --backend auto|tensorflow|wasm|cpu, shared by every command. */
+/** --backend auto|webgpu|tensorflow|wasm|cpu, shared by every command. */
 export function backendOption(): Option {
-  return new Option('--backend <name>', 'compute backend: auto takes tfjs-node-gpu, tfjs-node, wasm, cpu in that order')
+  return new Option(
+    '--backend <name>',
+    'compute backend: auto takes a hardware WebGPU adapter, tfjs-node-gpu, tfjs-node, wasm, cpu in that order; webgpu also takes a software adapter',
+  )
     .choices([...backendChoices])
     .default('auto');
 }

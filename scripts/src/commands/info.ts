@@ -15,8 +15,14 @@ export function registerInfo(program: Command): void {
       const info = await initBackend(opts.backend);
       const root = repoRoot();
       const exists = (p: string) => fs.existsSync(path.join(root, p));
+      // The adapter itself is on the backend line when webgpu runs; otherwise say why it does not.
+      const webgpu = info.adapter
+        ? []
+        : [`webgpu: not used${info.webgpuSkipped ? ` (${info.webgpuSkipped})` : ''}${info.choice === 'auto' ? '; --backend webgpu also takes a software adapter' : ''}`];
       const lines = [
         describeBackend(info),
+        ...webgpu,
+        ...(info.probeMs !== undefined ? [`webgpu probe: ${info.probeMs.toFixed(1)} ms`] : []),
         `node ${process.version}, tfjs ${tf.version.tfjs}, platform ${process.platform}-${process.arch}`,
         `datasets:`,
         `  fashion-mnist  ${exists('data/fashion-mnist/train-images-idx3-ubyte.gz') ? path.join(root, 'data/fashion-mnist') : 'missing'}`,
