@@ -7,6 +7,7 @@ import { registerTeacher } from './commands/teacher';
 import { registerEval } from './commands/eval';
 import { registerCompare } from './commands/compare';
 import { registerExport } from './commands/export';
+import { registerReport, registerServe, registerWeb } from './commands/web';
 
 /** The factorgen CLI: parses flags and calls the packages; no model code lives here. */
 export function buildProgram(): Command {
@@ -21,6 +22,9 @@ export function buildProgram(): Command {
   registerEval(program);
   registerCompare(program);
   registerExport(program);
+  registerServe(program);
+  registerWeb(program);
+  registerReport(program);
   return program;
 }
 

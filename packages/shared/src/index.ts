@@ -5,6 +5,7 @@ export * from './optim';
 export * from './nn';
 export * from './backend';
 export * from './webgpu';
+export { registerTrainingKernels, type KernelChanges } from './kernels/register';
 export * from './data';
 export * from './image';
 export * from './checkpoint';

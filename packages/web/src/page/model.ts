@@ -1,0 +1,73 @@
+import * as tf from '@tensorflow/tfjs';
+import { parseCheckpoint, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { decodeTokens, gridSize, tokenizerFromCheckpoint, type Tokenizer } from '@factorgen/tokenizer';
+import { generatorFromCheckpoint, type Generator, type GeneratorProvenance } from '@factorgen/generator';
+
+/** Fetches a URL's bytes; a failure is a one-line UserError naming `shown`. */
+async function fetchBytes(url: string, shown: string): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new UserError(`${shown}: could not be fetched (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (res.status === 404) throw new UserError(`${shown}: missing (HTTP 404)`);
+  if (!res.ok) throw new UserError(`${shown}: could not be fetched (HTTP ${res.status})`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Fetches and validates the checkpoint at `dir` (config.json and weights.bin; the optimizer is never needed here). */
+export async function fetchCheckpoint(dir: string, kind: 'generator' | 'tokenizer'): Promise<LoadedCheckpoint> {
+  const text = new TextDecoder().decode(await fetchBytes(`${dir}/config.json`, `${dir}/config.json`));
+  return parseCheckpoint(
+    text,
+    { shown: dir, file: (name) => `${dir}/${name}`, read: (name) => fetchBytes(`${dir}/${name}`, `${dir}/${name}`) },
+    kind,
+    false,
+  );
+}
+
+export type PageModels = { gen: Generator; provenance: GeneratorProvenance; tok: Tokenizer; tokenizerId: string };
+
+/**
+ * Loads the generator at `base`/generator and the tokenizer at `base`/tokenizer, and checks that the tokenizer is
+ * the one the generator was trained with (the same id check as `factorgen sample`).
+ */
+export async function loadModels(base: string): Promise<PageModels> {
+  const [gck, tck] = await Promise.all([fetchCheckpoint(`${base}/generator`, 'generator'), fetchCheckpoint(`${base}/tokenizer`, 'tokenizer')]);
+  const { gen, provenance } = generatorFromCheckpoint(gck, `${base}/generator`);
+  let restored: ReturnType<typeof tokenizerFromCheckpoint>;
+  try {
+    restored = tokenizerFromCheckpoint(tck, `${base}/tokenizer`);
+  } catch (e) {
+    gen.params.dispose();
+    throw e;
+  }
+  if (restored.id !== provenance.tokenizerId) {
+    gen.params.dispose();
+    restored.tok.params.dispose();
+    throw new UserError(`${base}/tokenizer: tokenizer ${restored.id} is not the one the generator was trained with (${provenance.tokenizerId})`);
+  }
+  const g = gen.cfg;
+  const tc = restored.tok.cfg;
+  const K = tc.quantizer.subCodebooks.length;
+  if (gridSize(tc) !== g.gridH || K !== g.subCodebookSizes.length) {
+    throw new UserError(`${base}/tokenizer: its token grid (${gridSize(tc)}x${gridSize(tc)}, ${K} sub-codebooks) does not fit the generator's`);
+  }
+  return { gen, provenance, tok: restored.tok, tokenizerId: restored.id };
+}
+
+/** Decodes token grids to pixels. tokens: int32 [n, h*w, K] -> uint8 [n, H, W, C] (as the CLI's decodeToImages). */
+export async function decodeImages(tok: Tokenizer, tokens: Int32Array, n: number): Promise<Uint8Array> {
+  const gh = gridSize(tok.cfg);
+  const K = tok.cfg.quantizer.subCodebooks.length;
+  const img = tf.tidy(() => decodeTokens(tok, tf.tensor4d(tokens, [n, gh, gh, K], 'int32')));
+  try {
+    const v = await img.data();
+    const out = new Uint8Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = Math.round(((v[i] > 1 ? 1 : v[i] < -1 ? -1 : v[i]) + 1) * 127.5);
+    return out;
+  } finally {
+    img.dispose();
+  }
+}

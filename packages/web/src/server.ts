@@ -1,0 +1,54 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UserError } from '@factorgen/shared';
+import type { Site } from './site';
+
+const types: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+  wasm: 'application/wasm',
+  bin: 'application/octet-stream',
+  png: 'image/png',
+};
+
+export type RunningServer = { url: string; close(): Promise<void> };
+
+/**
+ * Serves a site over HTTP on `host`:`port` (port 0: any free one). GET and HEAD only; unknown paths are 404.
+ * Resolves once listening; a port in use is a one-line UserError.
+ */
+export function serveSite(site: Site, opts: { port: number; host?: string }): Promise<RunningServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const server = http.createServer((req, res) => {
+    const url = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname).replace(/^\/+/, '') || 'index.html';
+    const f = site.get(url);
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || !f) {
+      res.writeHead(f ? 405 : 404, { 'content-type': 'text/plain' }).end(f ? 'method not allowed' : 'not found');
+      return;
+    }
+    let body: Uint8Array | string;
+    try {
+      body = 'file' in f ? fs.readFileSync(f.file) : f.data;
+    } catch (e) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot read ${url}: ${(e as Error).message}`);
+      return;
+    }
+    const ext = url.slice(url.lastIndexOf('.') + 1);
+    res.writeHead(200, { 'content-type': types[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      reject(e.code === 'EADDRINUSE' ? new UserError(`--port ${opts.port}: already in use`) : new UserError(`--port ${opts.port}: cannot listen (${e.code ?? e.message})`));
+    });
+    server.listen(opts.port, host, () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });
+}

@@ -1,0 +1,79 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
+import { tokenizerIdOf } from '@factorgen/tokenizer';
+import { findTokenizerDir, type GeneratorProvenance } from '@factorgen/generator';
+import { bundlePage } from './bundle';
+import { pageHtml } from './html';
+
+/** One file of the site: a file on disk or bytes in memory. */
+export type SiteFile = { file: string } | { data: Uint8Array | string };
+
+/** The static site: URL path (no leading slash, e.g. "model/generator/weights.bin") -> content. */
+export type Site = Map<string, SiteFile>;
+
+const require = createRequire(import.meta.url);
+
+/** The tfjs wasm binaries the page's wasm backend loads (served under wasm/). */
+function wasmFiles(): [string, SiteFile][] {
+  const dir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+  return ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'].map((f) => [
+    `wasm/${f}`,
+    { file: path.join(dir, f) },
+  ]);
+}
+
+/**
+ * The site for a generator: index.html, app.js (the bundled page), the wasm binaries, and the generator's and its
+ * tokenizer's config.json + weights.bin under model/ (no optimizer state). The tokenizer is `tokenizer`, else the
+ * one the generator records (as `factorgen sample` finds it). Refuses, with a one-line UserError, a generator or
+ * tokenizer that does not load or a tokenizer the generator was not trained with.
+ */
+export async function modelSite(opts: { generator: string; tokenizer?: string }): Promise<Site> {
+  const genDir = resolveCheckpointDir(opts.generator);
+  const gck = await loadCheckpoint(genDir, 'generator');
+  const provenance = gck.extra as GeneratorProvenance | undefined;
+  if (!provenance?.tokenizerId) throw new UserError(`${genDir}: generator checkpoint lacks its tokenizer id`);
+  const tokDir = resolveCheckpointDir(findTokenizerDir(genDir, provenance, opts.tokenizer));
+  const tck = await loadCheckpoint(tokDir, 'tokenizer');
+  const id = tokenizerIdOf(tck);
+  if (id !== provenance.tokenizerId) {
+    throw new UserError(`--tokenizer ${tokDir}: tokenizer ${id} is not the one the generator was trained with (${provenance.tokenizerId})`);
+  }
+  const site: Site = new Map();
+  site.set('index.html', { data: pageHtml() });
+  site.set('app.js', { data: await bundlePage() });
+  for (const [url, f] of wasmFiles()) site.set(url, f);
+  for (const [name, dir] of [['generator', gck.from], ['tokenizer', tck.from]] as const) {
+    for (const f of ['config.json', 'weights.bin']) site.set(`model/${name}/${f}`, { file: path.join(dir, f) });
+  }
+  return site;
+}
+
+/**
+ * Writes a site as a static folder `out` (created; a folder that exists must be empty or an earlier site, i.e. hold
+ * index.html). Returns the files written.
+ */
+export function writeSite(site: Site, out: string): string[] {
+  if (fs.existsSync(out)) {
+    if (!fs.statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
+    const names = fs.readdirSync(out);
+    if (names.length > 0 && !names.includes('index.html')) {
+      throw new UserError(`--out ${out}: folder is not empty and holds no site (refusing to write into it)`);
+    }
+  }
+  const written: string[] = [];
+  for (const [url, f] of site) {
+    const dest = path.join(out, ...url.split('/'));
+    try {
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      if ('file' in f) fs.copyFileSync(f.file, dest);
+      else fs.writeFileSync(dest, f.data);
+    } catch (e) {
+      throw new UserError(`--out ${out}: cannot write ${url} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    written.push(dest);
+  }
+  return written;
+}

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { initBackend } from '@factorgen/shared';
+import { classLabels, loadGenerator, sampleInBatches } from '@factorgen/generator';
+import { modelSite, serveSite, type Site } from '@factorgen/web';
+import { launchChromium, watchErrors } from './browser';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-page-'));
+
+/** What the page puts on window.factorgen (see packages/web/src/page/main.ts). */
+type PageState = {
+  state: string;
+  backend: { name: string; detail: string } | null;
+  error: string | null;
+  last: { labels: number[]; tokens: number[]; seconds: number } | null;
+};
+
+/** Starts `factorgen serve --port 0` and resolves with the URL it prints on stdout. */
+function startServe(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'serve', '--generator', 'pretrained/generator', '--port', '0'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  return new Promise((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^(http:\/\/\S+)\n/m.exec(out);
+      if (m) resolve({ url: m[1], child });
+    });
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => reject(new Error(`factorgen serve exited with ${code}: ${err}`)));
+  });
+}
+
+async function waitState(page: Page, states: string[], timeout = 120_000): Promise<PageState> {
+  await page.waitForFunction((s) => s.includes((window as unknown as { factorgen?: PageState }).factorgen?.state ?? ''), states, { timeout });
+  return page.evaluate(() => (window as unknown as { factorgen: PageState }).factorgen);
+}
+
+/** Picks classes, images per class and seed in the form (other settings keep the CLI's defaults) and samples. */
+async function sampleInPage(page: Page, classes: number[], perClass: number, seed: string): Promise<PageState> {
+  await page.click('#none');
+  for (const c of classes) await page.check(`#classes input[value="${c}"]`);
+  await page.fill('#per-class', String(perClass));
+  await page.fill('#seed', seed);
+  await page.click('#sample');
+  return waitState(page, ['done', 'error'], 150_000);
+}
+
+describe('the sampling page in headless Chromium', () => {
+  let browser: Browser;
+  let served: { url: string; child: ChildProcess };
+  beforeAll(async () => {
+    [browser, served] = await Promise.all([launchChromium(), startServe()]);
+  });
+  afterAll(async () => {
+    served?.child.kill('SIGTERM');
+    await browser?.close();
+  });
+
+  it('samples 2 classes x 2 images on wasm with a fixed seed: the same tokens as the packages in Node on wasm', async () => {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    const errors = watchErrors(page);
+    await page.goto(`${served.url}?backend=wasm`);
+    const ready = await waitState(page, ['ready', 'error']);
+    expect(ready.error).toBeNull();
+    expect(ready.backend?.name).toBe('wasm');
+    expect(await page.textContent('#backend')).toContain('wasm');
+    const done = await sampleInPage(page, [3, 7], 2, '1234');
+    expect(done.error).toBeNull();
+    expect(done.last?.labels).toEqual([3, 3, 7, 7]);
+    await page.screenshot({ path: path.join(work, 'page.png'), fullPage: true });
+    expect(await page.locator('#grid .row').count()).toBe(2);
+    expect(await page.locator('#grid canvas.cell').count()).toBe(4);
+    expect(await page.textContent('#grid .row .label')).toBe('3 dress');
+    await page.close();
+    expect(errors).toEqual([]);
+
+    // The same request through the packages in Node on wasm (the CLI's backend here), with the CLI's defaults.
+    await initBackend('wasm');
+    const g = await loadGenerator(path.join(root, 'pretrained/generator'));
+    try {
+      const tokens = await sampleInBatches(g.gen, classLabels([3, 7], 2), { cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true }, '1234', 40);
+      expect(done.last?.tokens).toEqual(Array.from(tokens));
+    } finally {
+      g.gen.params.dispose();
+    }
+    expect(fs.statSync(path.join(work, 'page.png')).size).toBeGreaterThan(10_000);
+  });
+
+  it('a missing or mismatched model file is one line in the page, not a blank screen', async () => {
+    const site = await modelSite({ generator: path.join(root, 'pretrained/generator') });
+    const missing = new Map(site);
+    missing.delete('model/tokenizer/weights.bin');
+    // Same shapes, one weight changed: a different tokenizer than the generator was trained with.
+    const weights = new Uint8Array(fs.readFileSync(path.join(root, 'pretrained/tokenizer/weights.bin')));
+    weights[100] ^= 1;
+    const swapped = new Map(site);
+    swapped.set('model/tokenizer/weights.bin', { data: weights });
+    const cases: [Site, RegExp][] = [
+      [missing, /^model\/tokenizer\/weights\.bin: missing \(HTTP 404\)$/],
+      [swapped, /^model\/tokenizer: tokenizer [0-9a-f]{16} is not the one the generator was trained with \(dc256439a70a34df\)$/],
+    ];
+    for (const [s, message] of cases) {
+      const server = await serveSite(s, { port: 0 });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${server.url}?backend=wasm`);
+        const st = await waitState(page, ['ready', 'error']);
+        expect(st.state).toBe('error');
+        expect(st.error).toMatch(message);
+        expect(await page.isVisible('#error')).toBe(true);
+        expect((await page.textContent('#error'))?.trim()).toBe(st.error);
+        await page.close();
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});

@@ -1,0 +1,131 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { writeGrid } from '@factorgen/shared';
+import { writeReport } from '../../scripts/src/compare/report';
+import { launchChromium, watchErrors } from './browser';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-report-'));
+
+function cli(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), ...args], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** A run folder with a tokenizer-like metrics.jsonl (K=2), a validation loss every 5 steps, and a recon.png. */
+async function fakeRun(name: string, offset: number): Promise<string> {
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const lines: string[] = [];
+  for (let step = 1; step <= 20; step++) {
+    const rec: Record<string, number | null> = {
+      step, loss: 1 / step + offset, lr: 1e-3 * (1 - step / 40), recon: 0.5 / step, codebook: 0.05, commitment: 0.0125,
+      disentangle: 0, usage0: Math.min(1, step / 10), usage1: Math.min(1, step / 15), perplexity0: 10 * step, perplexity1: 8 * step, seconds: step,
+    };
+    if (step % 5 === 0) rec.valLoss = 1.2 / step + offset;
+    lines.push(JSON.stringify(rec));
+  }
+  fs.writeFileSync(path.join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
+  const img = (v: number) => new Uint8Array(8 * 8).fill(v);
+  await writeGrid(path.join(dir, 'recon.png'), [{ label: 'original', images: [img(40), img(200)] }, { label: 'recon', images: [img(60), img(180)] }], 8, 8, 1);
+  return dir;
+}
+
+/**
+ * Opens an HTML file and checks what a reader would: every chart drew something (non-blank canvas pixels), no
+ * console error, nothing fetched from the network. Returns the chart titles and a screenshot path.
+ */
+async function inspect(page: Page, file: string, shot: string): Promise<{ charts: { title: string; inked: number }[]; errors: string[]; requests: string[] }> {
+  const errors = watchErrors(page);
+  const requests: string[] = [];
+  page.on('request', (r) => {
+    if (!/^(file|data):/.test(r.url())) requests.push(r.url());
+  });
+  await page.goto(`file://${file}`);
+  await page.waitForSelector('.chart canvas', { timeout: 30_000 });
+  const charts = await page.evaluate(() =>
+    [...document.querySelectorAll<HTMLElement>('.chart')].map((el) => {
+      const c = el.querySelector('canvas');
+      let inked = 0;
+      if (c) {
+        const d = (c.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) inked++;
+      }
+      return { title: el.dataset.title ?? '', inked };
+    }),
+  );
+  await page.screenshot({ path: shot, fullPage: true });
+  return { charts, errors, requests };
+}
+
+describe('HTML reports in headless Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('factorgen report: two runs overlaid, every chart drawn, no console errors, no network', async () => {
+    const a = await fakeRun('run-a', 0);
+    const b = await fakeRun('run-b', 0.3);
+    const out = path.join(work, 'report.html');
+    const r = cli('report', a, b, '--out', out);
+    expect(r.code, r.err).toBe(0);
+    const html = fs.readFileSync(out, 'utf8');
+    expect(html).toContain('run-a usage0');
+    expect(html).toContain('data:image/png;base64,');
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const shot = path.join(work, 'report.png');
+    const { charts, errors, requests } = await inspect(page, out, shot);
+    await page.close();
+    expect(errors).toEqual([]);
+    expect(requests).toEqual([]);
+    const titles = charts.map((c) => c.title);
+    for (const t of ['learning rate', 'validation loss', 'recon', 'codebook usage per sub-codebook (share of codes used)', 'codebook perplexity per sub-codebook']) {
+      expect(titles).toContain(t);
+    }
+    expect(titles).not.toContain('disentangle'); // all zero: switched off, no chart
+    for (const c of charts) expect(c.inked, c.title).toBeGreaterThan(500);
+    expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+  });
+
+  it('factorgen report: a folder without metrics.jsonl is one line naming the file', () => {
+    fs.mkdirSync(path.join(work, 'empty'), { recursive: true });
+    const r = cli('report', 'empty', '--out', 'x.html');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`factorgen: ${path.join('empty', 'metrics.jsonl')}: missing (not a training run folder)\n`);
+    expect(fs.existsSync(path.join(work, 'x.html'))).toBe(false);
+  });
+
+  it('the compare report draws its curves with the same charts', async () => {
+    const dir = path.join(work, 'compare');
+    const a = await fakeRun('compare/vq', 0);
+    const row = { K: 1, sizes: [16], bitsPerPosition: 4, psnr: 17, ssim: 0.5, rfid: 60, usage: [1], perplexity: [15], imagesPerSecond: 20, trainSeconds: 9 };
+    const curve = (f: (s: number) => number) => Array.from({ length: 10 }, (_, i) => [i + 1, f(i + 1)] as [number, number]);
+    writeReport(
+      dir,
+      {
+        rows: [{ id: 'vq', label: 'vq V=16', ...row }, { id: 'fq2', label: 'fq K=2', ...row, K: 2, sizes: [4, 4], usage: [1, 1] }],
+        variants: [],
+        seconds: 60,
+        recon: [{ id: 'vq', grid: path.join(a, 'recon.png') }],
+        samples: [],
+      },
+      { vq: { recon: curve((s) => 1 / s), usage0: curve(() => 1) }, fq2: { recon: curve((s) => 1.5 / s), usage0: curve((s) => s / 10) } },
+      { budget: 'test' },
+    );
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const { charts, errors, requests } = await inspect(page, path.join(dir, 'report.html'), path.join(work, 'compare.png'));
+    await page.close();
+    expect(errors).toEqual([]);
+    expect(requests).toEqual([]);
+    expect(charts.map((c) => c.title)).toEqual(['reconstruction MSE', 'usage0 (share of codes used)']);
+    for (const c of charts) expect(c.inked, c.title).toBeGreaterThan(500);
+  });
+});
