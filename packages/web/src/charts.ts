@@ -4,13 +4,13 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 /** One line of a chart: [x, y] points (y null = gap). */
-export type ChartSeries = { name: string; points: [number, number | null][] };
+export type ChartSeries = { name: string; points: [number, number | null][]; color?: string };
 
 /** A line chart: shared x axis (usually the training step), one line per series. */
 export type ChartSpec = { title: string; series: ChartSeries[]; xLabel?: string; yLabel?: string; logY?: boolean };
 
 // Colour-blind-safe palette (Okabe-Ito), then a few more.
-const palette = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442', '#8c564b', '#7f7f7f'];
+export const chartPalette = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442', '#8c564b', '#7f7f7f'];
 
 /** Escapes text for HTML element content and attribute values. */
 export const escapeHtml = (s: string): string =>
@@ -45,7 +45,8 @@ export function chartsHtml(charts: ChartSpec[]): string {
   const specs = charts.map((c) => {
     const series = c.series.filter((s) => s.points.some((p) => p[1] !== null && Number.isFinite(p[1])));
     const spec = { ...c, series };
-    return { title: c.title, xLabel: c.xLabel ?? 'step', yLabel: c.yLabel ?? '', logY: !!c.logY, names: series.map((s) => s.name), data: aligned(spec) };
+    const colors = series.map((s, k) => s.color ?? chartPalette[k % chartPalette.length]);
+    return { title: c.title, xLabel: c.xLabel ?? 'step', yLabel: c.yLabel ?? '', logY: !!c.logY, names: series.map((s) => s.name), colors, data: aligned(spec) };
   });
   const boxes = specs.map((s, i) => `<div class="chart" id="chart-${i}" data-title="${escapeHtml(s.title)}"></div>`).join('\n');
   return `<style>${css}
@@ -53,10 +54,10 @@ export function chartsHtml(charts: ChartSpec[]): string {
 </style>
 <div class="charts">${boxes}</div>
 <script>${js.replace(/<\/script/gi, '<\\/script')}</script>
-<script type="application/json" id="chart-data">${scriptJson({ specs, palette })}</script>
+<script type="application/json" id="chart-data">${scriptJson({ specs })}</script>
 <script>
 (() => {
-  const { specs, palette } = JSON.parse(document.getElementById('chart-data').textContent);
+  const { specs } = JSON.parse(document.getElementById('chart-data').textContent);
   specs.forEach((s, i) => {
     const el = document.getElementById('chart-' + i);
     if (s.names.length === 0) {
@@ -68,7 +69,7 @@ export function chartsHtml(charts: ChartSpec[]): string {
       scales: { x: { time: false }, y: s.logY ? { distr: 3 } : {} },
       // Ticks with 3 significant digits: uPlot's default rounds small values (learning rates) to the same label.
       axes: [{ label: s.xLabel }, { label: s.yLabel, size: 64, values: (u, vals) => vals.map((v) => v == null ? '' : String(+v.toPrecision(3))) }],
-      series: [{ label: s.xLabel }, ...s.names.map((n, k) => ({ label: n, stroke: palette[k % palette.length], width: 1.5, spanGaps: true, points: { show: s.data[0].length < 30 } }))],
+      series: [{ label: s.xLabel }, ...s.names.map((n, k) => ({ label: n, stroke: s.colors[k], width: 1.5, spanGaps: true, points: { show: s.data[0].length < 30 } }))],
     }, s.data, el);
   });
 })();

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chartsHtml, pngImg, type ChartSpec } from '@factorgen/web';
+import { chartPalette, chartsHtml, pngImg, type ChartSpec } from '@factorgen/web';
 import type { CompareResult, CompareRow } from './run';
 
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
@@ -39,9 +39,10 @@ export function writeReport(out: string, result: CompareResult, curves: Record<s
   const img = (p: string) => pngImg(p, path.basename(p));
   const chart = (metric: string, title: string): ChartSpec => ({
     title,
-    series: Object.entries(curves).flatMap(([id, c]) => (c[metric] ? [{ name: id, points: c[metric] }] : [])),
+    // One colour per variant in every chart, also where a variant has no such curve (vq has no usage1).
+    series: Object.entries(curves).flatMap(([id, c], i) => (c[metric]?.length ? [{ name: id, points: c[metric], color: chartPalette[i % chartPalette.length] }] : [])),
   });
-  const usageCharts = Object.keys(curves[result.rows[0]?.id ?? ''] ?? {}).filter((k) => k.startsWith('usage'));
+  const usageCharts = [...new Set(Object.values(curves).flatMap((c) => Object.keys(c).filter((k) => k.startsWith('usage') && c[k].length > 0)))].sort();
   const htmlTable = table
     .split('\n')
     .filter((_, i) => i !== 1)
