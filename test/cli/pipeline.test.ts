@@ -40,7 +40,7 @@ describe('the CLI pipeline on a tiny model', () => {
 
     r = cli('sample', '--generator', 'gen', '--out', 'samples', '--classes', '7,bag', '--per-class', '3', '--batch', '4', '--seed', '1', '--backend', 'wasm');
     expect(r.code, r.err).toBe(0);
-    expect(fs.readdirSync(path.join(work, 'samples')).sort()).toEqual(['7-sneaker', '8-bag', 'grid.png', 'samples.json']);
+    expect(fs.readdirSync(path.join(work, 'samples')).sort()).toEqual(['7-sneaker', '8-bag', 'grid.png', 'samples.json', 'samples.tokens']);
     expect(fs.readdirSync(path.join(work, 'samples/7-sneaker')).sort()).toEqual(['0000.png', '0001.png', '0002.png']);
     const meta = await sharp(path.join(work, 'samples/8-bag/0002.png')).metadata();
     expect([meta.width, meta.height, meta.channels]).toEqual([28, 28, 1]);
@@ -53,6 +53,15 @@ describe('the CLI pipeline on a tiny model', () => {
     expect(r.code, r.err).toBe(0);
     for (const f of ['7-sneaker/0000.png', '8-bag/0002.png']) {
       expect(fs.readFileSync(path.join(work, 'samples-nocache', f)).equals(fs.readFileSync(path.join(work, 'samples', f)))).toBe(true);
+    }
+
+    // The sampled tokens as a token file: decoding it gives the sample images again.
+    const sampled = readTokenFile(path.join(work, 'samples/samples.tokens'));
+    expect(Array.from(sampled.labels)).toEqual([7, 7, 7, 8, 8, 8]);
+    r = cli('tokenizer', 'decode', '--tokens', 'samples/samples.tokens', '--out', 'redecoded', '--backend', 'wasm');
+    expect(r.code, r.err).toBe(0);
+    for (const f of ['7-sneaker/0000.png', '8-bag/0002.png']) {
+      expect(fs.readFileSync(path.join(work, 'redecoded', f)).equals(fs.readFileSync(path.join(work, 'samples', f)))).toBe(true);
     }
 
     r = cli('tokenizer', 'decode', '--tokens', 'train.tokens', '--out', 'decoded', '--limit', '5', '--backend', 'wasm');

@@ -167,7 +167,7 @@ describe('sample progress', () => {
       await withGen(randomized(tiny({ headMode }), `progress-${headMode}`), async (gen) => {
         const opts = { cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true };
         const calls: [number, number][] = [];
-        const a = await sample(gen, Int32Array.from([0, 1]), { ...opts, rng: new Rng('p'), onProgress: (done, total) => calls.push([done, total]) });
+        const a = await sample(gen, Int32Array.from([0, 1]), { ...opts, rng: new Rng('p'), onProgress: (done, total) => void calls.push([done, total]) });
         expect(calls).toEqual(Array.from({ length: T }, (_, t) => [t + 1, T]));
         expect(Array.from(await sample(gen, Int32Array.from([0, 1]), { ...opts, rng: new Rng('p') }))).toEqual(Array.from(a));
       });

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { initBackend } from '@factorgen/shared';
-import { classLabels, loadGenerator, sampleInBatches } from '@factorgen/generator';
+import { readTokenFile } from '@factorgen/tokenizer';
 import { modelSite, serveSite, type Site } from '@factorgen/web';
 import { launchChromium, watchErrors } from './browser';
 
@@ -65,7 +64,7 @@ describe('the sampling page in headless Chromium', () => {
     await browser?.close();
   });
 
-  it('samples 2 classes x 2 images on wasm with a fixed seed: the same tokens as the packages in Node on wasm', async () => {
+  it('samples 2 classes x 2 images on wasm with a fixed seed: its tokens equal those of factorgen sample --backend wasm', async () => {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     const errors = watchErrors(page);
     await page.goto(`${served.url}?backend=wasm`);
@@ -80,18 +79,21 @@ describe('the sampling page in headless Chromium', () => {
     expect(await page.locator('#grid .row').count()).toBe(2);
     expect(await page.locator('#grid canvas.cell').count()).toBe(4);
     expect(await page.textContent('#grid .row .label')).toBe('3 dress');
+    expect(await page.evaluate(() => [(document.getElementById('progress') as HTMLProgressElement).value, (document.getElementById('progress') as HTMLProgressElement).max])).toEqual([4 * 49, 4 * 49]);
     await page.close();
     expect(errors).toEqual([]);
 
-    // The same request through the packages in Node on wasm (the CLI's backend here), with the CLI's defaults.
-    await initBackend('wasm');
-    const g = await loadGenerator(path.join(root, 'pretrained/generator'));
-    try {
-      const tokens = await sampleInBatches(g.gen, classLabels([3, 7], 2), { cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true }, '1234', 40);
-      expect(done.last?.tokens).toEqual(Array.from(tokens));
-    } finally {
-      g.gen.params.dispose();
-    }
+    // The same request through the CLI on wasm (its defaults are the page's: guidance 2, temperature 1, batch 40).
+    const cli = spawnSync(
+      process.execPath,
+      [path.join(root, 'scripts/bin/factorgen.mjs'), 'sample', '--generator', 'pretrained/generator', '--backend', 'wasm',
+        '--classes', '3,7', '--per-class', '2', '--seed', '1234', '--out', path.join(work, 'cli')],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(cli.status, cli.stderr).toBe(0);
+    const set = readTokenFile(path.join(work, 'cli', 'samples.tokens'));
+    expect(Array.from(set.labels)).toEqual([3, 3, 7, 7]);
+    expect(done.last?.tokens).toEqual(Array.from(set.tokens));
     expect(fs.statSync(path.join(work, 'page.png')).size).toBeGreaterThan(10_000);
   });
 

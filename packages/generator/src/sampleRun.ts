@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, Rng,
+  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError,
 } from '@factorgen/shared';
-import { loadTokenizer, decodeToImages } from '@factorgen/tokenizer';
+import { configHash, decodeToImages, loadTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
 import { generatorFromCheckpoint, type GeneratorProvenance } from './restore';
-import { sample, type SampleOptions } from './sampler';
+import { classLabels, sampleInBatches } from './plan';
 
 export type LoadedGenerator = { gen: Generator; dir: string; provenance: GeneratorProvenance };
 
@@ -83,20 +83,12 @@ export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> 
     const T = cfg.gridH * cfg.gridW;
     const K = cfg.subCodebookSizes.length;
     const { imageSize: S, channels: C } = t.tok.cfg;
-    const labels: number[] = [];
-    for (const c of classes) for (let i = 0; i < req.perClass; i++) labels.push(c);
-    const tokens = new Int32Array(labels.length * T * K);
-    const opts: Omit<SampleOptions, 'rng'> = {
-      cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache,
-    };
+    const labels = classLabels(classes, req.perClass);
+    const opts = { cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache };
     const t0 = performance.now();
-    for (let i = 0; i < labels.length; i += req.batch) {
-      const part = labels.slice(i, i + req.batch);
-      // One stream per batch start: a sample depends only on seed, its position and the settings.
-      const rng = new Rng(`${req.seed}/sample${i}`);
-      tokens.set(await sample(g.gen, Int32Array.from(part), { ...opts, rng }), i * T * K);
-      req.onProgress?.(i + part.length, labels.length);
-    }
+    const tokens = await sampleInBatches(g.gen, labels, opts, req.seed, req.batch, {
+      onBatch: (start, part) => req.onProgress?.(start + part.length / (T * K), labels.length),
+    });
     const pixels = await decodeToImages(t.tok, tokens, labels.length, req.batch);
     const seconds = (performance.now() - t0) / 1000;
 
@@ -109,6 +101,16 @@ export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> 
     await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C);
     const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };
     fs.writeFileSync(path.join(req.out, 'samples.json'), JSON.stringify({ settings, seconds, images: records }, null, 1));
+    // The sampled token grids as a token file: `factorgen tokenizer decode --tokens` reads it, tests compare it.
+    writeTokenFile(path.join(req.out, 'samples.tokens'), {
+      header: {
+        format: 1, tokenizerId: t.id, tokenizerPath: t.dir, configHash: configHash(t.tok.cfg), gridH: cfg.gridH, gridW: cfg.gridW,
+        subCodebookSizes: cfg.subCodebookSizes, classNames: names, count: labels.length, dtype: tokenDtype(cfg.subCodebookSizes),
+        source: `factorgen sample --seed ${req.seed}`,
+      },
+      tokens,
+      labels: Int32Array.from(labels),
+    });
     return { out: req.out, images: labels.length, seconds, imagesPerSecond: labels.length / seconds, grid };
   } finally {
     g.gen.params.dispose();

@@ -22,8 +22,11 @@ export type SampleOptions = {
   onProgress?: SampleProgress;
 };
 
-/** Sampling progress: `done` of `total` decoding positions are finished. */
-export type SampleProgress = (done: number, total: number) => void;
+/**
+ * Sampling progress: `done` of `total` decoding positions are finished. A returned promise is awaited before the
+ * next position (a web page yields there so it can repaint its progress bar).
+ */
+export type SampleProgress = (done: number, total: number) => void | Promise<void>;
 
 /**
  * Guided logits: uncond + scale * (cond - uncond), elementwise. cond, uncond: [n] -> [n].
@@ -206,7 +209,7 @@ async function decode(
           } finally {
             tf.dispose(logits); // only those a failed read left behind remain
           }
-          onProgress?.(t + 1, T);
+          await onProgress?.(t + 1, T);
           continue;
         }
         let headCache: KVCache | null = null;
@@ -230,7 +233,7 @@ async function decode(
         } finally {
           disposeCache(headCache);
         }
-        onProgress?.(t + 1, T);
+        await onProgress?.(t + 1, T);
       } finally {
         h.dispose();
       }

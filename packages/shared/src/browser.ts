@@ -8,4 +8,5 @@ export * from './hash';
 export * from './checkpointFormat';
 export * from './font5x7';
 export * from './grid';
+export * from './pixels';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';

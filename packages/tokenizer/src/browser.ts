@@ -3,3 +3,4 @@
 export * from './config';
 export * from './model';
 export * from './restore';
+export * from './images';

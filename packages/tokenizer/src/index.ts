@@ -18,4 +18,5 @@ export * from './tokenFile';
 export * from './trainer';
 export * from './teacherTrainer';
 export * from './restore';
+export * from './images';
 export * from './load';

@@ -1,9 +1,10 @@
 // The sampling page: loads the generator and its tokenizer from ./model/, samples on the best backend the browser
 // has, and draws the labelled grid as images arrive. Everything model-related is the packages' own code.
 import { renderGrid, UserError } from '@factorgen/shared';
+import { decodeToImages } from '@factorgen/tokenizer';
 import { classLabels, sampleInBatches, type Generator } from '@factorgen/generator';
 import { pageBackends, startBackend, type PageBackend, type PageBackendInfo } from './backend';
-import { decodeImages, loadModels, type PageModels } from './model';
+import { loadModels, type PageModels } from './model';
 
 /** Sampling settings, as `factorgen sample` names them. */
 export type PageSettings = {
@@ -136,6 +137,22 @@ function buildGrid(models: PageModels, s: PageSettings): HTMLCanvasElement[] {
 
 let downloadGrid: (() => void) | null = null;
 
+let lastYield = 0;
+/**
+ * Ends the current task about 30 times a second so the browser can repaint (sampling otherwise runs in one task:
+ * wasm reads resolve as microtasks). A MessageChannel task, not setTimeout: background tabs throttle timers to 1 s.
+ */
+function repaintSoon(): Promise<void> {
+  const now = performance.now();
+  if (now - lastYield < 33) return Promise.resolve();
+  lastYield = now;
+  return new Promise((resolve) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => resolve();
+    ch.port2.postMessage(null);
+  });
+}
+
 async function run(models: PageModels): Promise<void> {
   const s = readSettings();
   const { gen, tok, provenance } = models;
@@ -144,38 +161,46 @@ async function run(models: PageModels): Promise<void> {
   const labels = classLabels(s.classes, s.perClass);
   const cells = buildGrid(models, s);
   const images: Uint8Array[] = [];
-  const total = labels.length;
+  const T = models.gen.cfg.gridH * models.gen.cfg.gridW;
   const bar = $<HTMLProgressElement>('progress');
-  bar.max = total;
+  bar.max = labels.length * T;
   bar.value = 0;
-  $('progress-text').textContent = `0 / ${total} images`;
+  const text = $('progress-text');
+  text.textContent = `0 / ${labels.length} images`;
   $<HTMLButtonElement>('download').disabled = true;
   setState('sampling');
   const t0 = performance.now();
   let firstImageSeconds = 0;
+  let shown = 0;
   const tokens = await sampleInBatches(
     gen as Generator,
     labels,
     { cfgScale: s.cfgScale, temperature: s.temperature, topK: s.topK, topP: s.topP, useCache: true },
     s.seed,
     s.batch,
-    async (start, part) => {
-      const n = Math.min(s.batch, labels.length - start);
-      const pixels = await decodeImages(tok, part, n);
-      for (let i = 0; i < n; i++) {
-        images[start + i] = pixels.subarray(i * per, (i + 1) * per);
-        paint(cells[start + i], images[start + i], S, S, C);
-      }
-      if (start === 0) firstImageSeconds = (performance.now() - t0) / 1000;
-      bar.value = start + n;
-      $('progress-text').textContent = `${start + n} / ${total} images`;
-      // Let the page repaint between batches.
-      await new Promise((r) => setTimeout(r, 0));
+    {
+      onProgress: async (done, total) => {
+        bar.value = done;
+        text.textContent = `${shown} / ${labels.length} images, tokens ${Math.round((100 * done) / total)} %`;
+        await repaintSoon();
+      },
+      onBatch: async (start, part) => {
+        // The batch's images appear at once, decoded as `factorgen sample` decodes them.
+        const n = part.length / (T * models.gen.cfg.subCodebookSizes.length);
+        const pixels = await decodeToImages(tok, part, n, n);
+        for (let i = 0; i < n; i++) {
+          images[start + i] = pixels.subarray(i * per, (i + 1) * per);
+          paint(cells[start + i], images[start + i], S, S, C);
+        }
+        if (start === 0) firstImageSeconds = (performance.now() - t0) / 1000;
+        shown = start + n;
+        text.textContent = `${shown} / ${labels.length} images`;
+      },
     },
   );
   const seconds = (performance.now() - t0) / 1000;
   pageState.last = { settings: s, labels, tokens: Array.from(tokens), seconds, firstImageSeconds };
-  $('progress-text').textContent = `${total} / ${total} images in ${seconds.toFixed(1)} s`;
+  text.textContent = `${labels.length} / ${labels.length} images in ${seconds.toFixed(1)} s`;
   downloadGrid = () => {
     const names = provenance.classNames;
     const rows = s.classes.map((c, r) => ({ label: `${c} ${names[c]}`, images: images.slice(r * s.perClass, (r + 1) * s.perClass) }));

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import { parseCheckpoint, UserError, type LoadedCheckpoint } from '@factorgen/shared';
-import { decodeTokens, gridSize, tokenizerFromCheckpoint, type Tokenizer } from '@factorgen/tokenizer';
+import { gridSize, tokenizerFromCheckpoint, type Tokenizer } from '@factorgen/tokenizer';
 import { generatorFromCheckpoint, type Generator, type GeneratorProvenance } from '@factorgen/generator';
 
 /** Fetches a URL's bytes; a failure is a one-line UserError naming `shown`. */
@@ -55,19 +54,4 @@ export async function loadModels(base: string): Promise<PageModels> {
     throw new UserError(`${base}/tokenizer: its token grid (${gridSize(tc)}x${gridSize(tc)}, ${K} sub-codebooks) does not fit the generator's`);
   }
   return { gen, provenance, tok: restored.tok, tokenizerId: restored.id };
-}
-
-/** Decodes token grids to pixels. tokens: int32 [n, h*w, K] -> uint8 [n, H, W, C] (as the CLI's decodeToImages). */
-export async function decodeImages(tok: Tokenizer, tokens: Int32Array, n: number): Promise<Uint8Array> {
-  const gh = gridSize(tok.cfg);
-  const K = tok.cfg.quantizer.subCodebooks.length;
-  const img = tf.tidy(() => decodeTokens(tok, tf.tensor4d(tokens, [n, gh, gh, K], 'int32')));
-  try {
-    const v = await img.data();
-    const out = new Uint8Array(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = Math.round(((v[i] > 1 ? 1 : v[i] < -1 ? -1 : v[i]) + 1) * 127.5);
-    return out;
-  } finally {
-    img.dispose();
-  }
 }

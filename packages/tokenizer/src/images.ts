@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs';
+import { toFloat, toUint8 } from '@factorgen/shared';
+import { type TokenizerConfig, gridSize } from './config';
+import { encodeTokens, decodeTokens, type Tokenizer } from './model';
+
+/**
+ * Tokenizes images in batches. pixels: uint8 [N,H,W,C] -> int32 [N, h*w, K] (position-major, as in token files).
+ * One read back per batch.
+ */
+export async function encodeImages(tok: Tokenizer, pixels: Uint8Array, n: number, batch: number): Promise<Int32Array> {
+  const cfg: TokenizerConfig = tok.cfg;
+  const [H, C] = [cfg.imageSize, cfg.channels];
+  const gh = gridSize(cfg);
+  const gw = gh;
+  const K = cfg.quantizer.subCodebooks.length;
+  const out = new Int32Array(n * gh * gw * K);
+  const per = H * H * C;
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const ids = tf.tidy(() => encodeTokens(tok, toFloat(pixels.subarray(i * per, (i + b) * per), [b, H, H, C])));
+    out.set((await ids.data()) as Int32Array, i * gh * gw * K);
+    ids.dispose();
+  }
+  return out;
+}
+
+/** Decodes token maps in batches (one read back per batch). tokens: int32 [N, h*w, K] -> uint8 images [N,H,W,C]. */
+export async function decodeToImages(tok: Tokenizer, tokens: Int32Array, n: number, batch: number): Promise<Uint8Array> {
+  const cfg: TokenizerConfig = tok.cfg;
+  const [H, C] = [cfg.imageSize, cfg.channels];
+  const gh = gridSize(cfg);
+  const gw = gh;
+  const K = cfg.quantizer.subCodebooks.length;
+  const per = gh * gw * K;
+  const out = new Uint8Array(n * H * H * C);
+  for (let i = 0; i < n; i += batch) {
+    const b = Math.min(batch, n - i);
+    const img = tf.tidy(() => decodeTokens(tok, tf.tensor4d(tokens.subarray(i * per, (i + b) * per), [b, gh, gw, K], 'int32')));
+    out.set(await toUint8(img as tf.Tensor4D), i * H * H * C);
+    img.dispose();
+  }
+  return out;
+}
+
+/** Encode then decode: the reconstruction through the quantizer. pixels uint8 [N,H,W,C] -> uint8 [N,H,W,C]. */
+export async function reconstructImages(tok: Tokenizer, pixels: Uint8Array, n: number, batch: number): Promise<Uint8Array> {
+  return decodeToImages(tok, await encodeImages(tok, pixels, n, batch), n, batch);
+}
