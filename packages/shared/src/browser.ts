@@ -1,5 +1,6 @@
 // The browser entry of @factorgen/shared (package.json "browser"): what model code needs, without node:fs, sharp,
-// workers or node:crypto. Bundlers targeting the browser resolve '@factorgen/shared' here.
+// workers or node:crypto. Bundlers targeting the browser resolve '@factorgen/shared' here, so a model file that
+// imports something new from '@factorgen/shared' needs it exported here too (test/web/bundle.test.ts says which).
 export * from './errors';
 export * from './rng';
 export * from './params';
@@ -9,4 +10,7 @@ export * from './checkpointFormat';
 export * from './font5x7';
 export * from './grid';
 export * from './pixels';
+export * from './tape/gradients';
+export * from './tape/shareSaved';
+export * from './tape/recompute';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';

@@ -51,18 +51,22 @@ export async function modelSite(opts: { generator: string; tokenizer?: string })
   return site;
 }
 
+/** Throws a one-line UserError unless `out` is missing, an empty folder, or an earlier site (holds index.html). */
+export function checkSiteFolder(out: string): void {
+  if (!fs.existsSync(out)) return;
+  if (!fs.statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
+  const names = fs.readdirSync(out);
+  if (names.length > 0 && !names.includes('index.html')) {
+    throw new UserError(`--out ${out}: folder is not empty and holds no site (refusing to write into it)`);
+  }
+}
+
 /**
  * Writes a site as a static folder `out` (created; a folder that exists must be empty or an earlier site, i.e. hold
  * index.html). Returns the files written.
  */
 export function writeSite(site: Site, out: string): string[] {
-  if (fs.existsSync(out)) {
-    if (!fs.statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
-    const names = fs.readdirSync(out);
-    if (names.length > 0 && !names.includes('index.html')) {
-      throw new UserError(`--out ${out}: folder is not empty and holds no site (refusing to write into it)`);
-    }
-  }
+  checkSiteFolder(out);
   const written: string[] = [];
   for (const [url, f] of site) {
     const dest = path.join(out, ...url.split('/'));

@@ -3,7 +3,7 @@ import { nonNegativeInt } from '@factorgen/shared';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '@factorgen/shared';
-import { modelSite, readRun, runReportHtml, serveSite, writeSite } from '@factorgen/web';
+import { checkSiteFolder, modelSite, readRun, runReportHtml, serveSite, writeSite } from '@factorgen/web';
 import { note, printJson } from './common';
 
 /** `factorgen serve`: the sampling page and the model's files on localhost. */
@@ -39,6 +39,7 @@ export function registerWeb(program: Command): void {
     .option('--tokenizer <dir>', 'tokenizer folder (default: the one the generator was trained with)')
     .requiredOption('--out <dir>', 'site folder to write (new, empty, or an earlier site)')
     .action(async (f: { generator: string; tokenizer?: string; out: string }) => {
+      checkSiteFolder(f.out); // before the model checks and the bundle, which take seconds
       const site = await modelSite({ generator: f.generator, tokenizer: f.tokenizer });
       const files = writeSite(site, f.out);
       note(`wrote ${files.length} files to ${f.out}; serve the folder with any static web server and open index.html`);

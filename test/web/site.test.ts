@@ -1,0 +1,49 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-site-'));
+
+function cli(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+const list = (dir: string): string[] =>
+  (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile()).sort();
+
+describe('factorgen web build', () => {
+  it('writes the page, the wasm binaries and the model files (no optimizer state) as a static folder', () => {
+    const out = path.join(work, 'site');
+    const r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(list(out)).toEqual([
+      'app.js', 'index.html',
+      'model/generator/config.json', 'model/generator/weights.bin', 'model/tokenizer/config.json', 'model/tokenizer/weights.bin',
+      'wasm/tfjs-backend-wasm-simd.wasm', 'wasm/tfjs-backend-wasm-threaded-simd.wasm', 'wasm/tfjs-backend-wasm.wasm',
+    ]);
+    for (const f of ['generator/weights.bin', 'tokenizer/config.json']) {
+      expect(fs.readFileSync(path.join(out, 'model', f)).equals(fs.readFileSync(path.join(root, 'pretrained', f)))).toBe(true);
+    }
+    expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).toContain('<script type="module" src="app.js"></script>');
+    // Building again over the earlier site is fine.
+    expect(cli('web', 'build', '--generator', 'pretrained/generator', '--out', out).code).toBe(0);
+  });
+
+  it('refuses a folder that holds something else, and a tokenizer the generator was not trained with', () => {
+    const foreign = path.join(work, 'foreign');
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
+    let r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', foreign);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`factorgen: --out ${foreign}: folder is not empty and holds no site (refusing to write into it)\n`);
+    expect(fs.readdirSync(foreign)).toEqual(['notes.txt']);
+    // A generator given as its own tokenizer: wrong kind, one line.
+    r = cli('serve', '--generator', 'pretrained/generator', '--tokenizer', 'pretrained/generator', '--port', '0');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('factorgen: pretrained/generator: expected a tokenizer checkpoint, found a generator checkpoint\n');
+  });
+});
