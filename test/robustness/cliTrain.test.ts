@@ -71,7 +71,7 @@ describe('signals during training', () => {
       expect(k).toBeGreaterThanOrEqual(2);
       expect(r.stderr).toContain(`factorgen: ${sig} received, stopping after this step and saving a checkpoint (repeat to quit now)\n`);
       expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`${sig}: saved checkpoint at step ${k} to ${run}/checkpoint; resume with --resume`);
-      expect(fs.readdirSync(run).sort()).toEqual(['checkpoint', 'metrics.jsonl']); // no .tmp-* / .old-* left: the save completed
+      expect(fs.readdirSync(run).sort()).toEqual(['.factorgen.json', 'checkpoint', 'metrics.jsonl']); // no .tmp-* / .old-* left: the save completed
       expect(loggedSteps(run)).toEqual(Array.from({ length: k }, (_, i) => i + 1));
     }
     const kTok = checkpointStep(tokRun);
@@ -117,9 +117,17 @@ describe('divergence and failing saves', () => {
       runCliProcess(genTrain('--steps', '2', '--out', run)),
       runCliProcess(genTrain('--steps', '2', '--out', path.join(notDir, 'run'))),
     ]);
+    const forced = await runCliProcess(genTrain('--steps', '2', '--out', run, '--overwrite'));
     const last = (r: CliResult) => r.stderr.trimEnd().split('\n').at(-1);
-    expect(blocked.code, blocked.stderr).toBe(2);
-    expect(last(blocked)).toBe(`factorgen: ${run}/checkpoint: exists and is not a checkpoint folder (refusing to replace it)`);
+    // Refused before any step: the folder is not empty, and --overwrite removes only what factorgen wrote.
+    for (const r of [blocked, forced]) {
+      expect(r.code, r.stderr).toBe(2);
+      expect(errorLines(r.stderr), r.stderr).toHaveLength(1);
+    }
+    expect(last(blocked)).toBe(`factorgen: --out ${run}: is not empty (checkpoint); pass --overwrite to replace it or choose another folder`);
+    expect(last(forced)).toBe(
+      `factorgen: --out ${run}: also holds files factorgen did not write (checkpoint); --overwrite removes only factorgen's outputs, so move them or choose another folder`,
+    );
     expect(fs.readFileSync(path.join(run, 'checkpoint'), 'utf8')).toBe('not a folder');
     expect(under.code, under.stderr).toBe(2);
     expect(errorLines(under.stderr)).toEqual([`factorgen: --out ${path.join(notDir, 'run')}: cannot create folder (ENOTDIR)`]);

@@ -184,7 +184,7 @@ describe('failures inside the real trainers', () => {
     expect(e).toBeInstanceOf(UserError);
     expect((e as UserError).message).toBe(`${out}/checkpoint: could not save checkpoint (ENOSPC: no space left on device)`);
     expect((e as UserError).exitCode).toBe(2);
-    expect(fs.readdirSync(out).sort()).toEqual(['checkpoint', 'metrics.jsonl']);
+    expect(fs.readdirSync(out).sort()).toEqual(['.factorgen.json', 'checkpoint', 'metrics.jsonl']);
     expect(stepOf(out)).toBe(2);
     const t = await loadTokenizer(out);
     t.tok.params.dispose();

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError,
+  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, classFolderFile,
+  openOutputDir, writeManifest, type OutputIo,
 } from '@factorgen/shared';
 import { configHash, decodeToImages, loadTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
@@ -61,6 +62,10 @@ export type SampleRequest = {
   useCache: boolean;
   /** Called after each sampled batch with (images sampled, images in all). */
   onProgress?: (done: number, total: number) => void;
+  /** The output folder may hold an earlier sample run, which is replaced (only factorgen's files there). */
+  overwrite?: boolean;
+  /** Write operations on the output folder (tests inject failures). */
+  io?: Partial<OutputIo>;
 };
 
 export type SampleResult = { out: string; images: number; seconds: number; imagesPerSecond: number; grid: string };
@@ -70,6 +75,16 @@ export type SampleResult = { out: string; images: number; seconds: number; image
  * (one labelled row per class) and `OUT/samples.json` (class, seed and settings of every image).
  */
 export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> {
+  // The output folder is checked (and locked) before anything is loaded or sampled.
+  const lock = openOutputDir(req.out, '--out', 'samples', 'sample', { overwrite: req.overwrite, io: req.io });
+  try {
+    return await sampleIntoLockedFolder(req);
+  } finally {
+    lock.release();
+  }
+}
+
+async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult> {
   const g = await loadGenerator(req.generator);
   const tokDir = findTokenizerDir(g.dir, g.provenance, req.tokenizer);
   const t = await loadTokenizer(tokDir);
@@ -84,6 +99,13 @@ export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> 
     const K = cfg.subCodebookSizes.length;
     const { imageSize: S, channels: C } = t.tok.cfg;
     const labels = classLabels(classes, req.perClass);
+    const counters = new Map<number, number>();
+    const planned = labels.map((c) => {
+      const index = counters.get(c) ?? 0;
+      counters.set(c, index + 1);
+      return classFolderFile(c, names[c], index);
+    });
+    writeManifest(req.out, 'samples', ['grid.png', 'samples.json', 'samples.tokens', ...planned], req.io);
     const opts = { cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache };
     const t0 = performance.now();
     const tokens = await sampleInBatches(g.gen, labels, opts, req.seed, req.batch, {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   optimizerStep, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
-  warmupCosine, batchIndices, openRunDir, runTrainLoop, UserError, Rng,
+  warmupCosine, batchIndices, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import { type TokenSet, type TokenFileHeader } from '@factorgen/tokenizer';
@@ -34,6 +34,10 @@ export type GeneratorTrainRequest = {
   /** Path of the training token file, kept in the checkpoint for the record. */
   tokensPath: string;
   val?: TokenSet;
+  /** A fresh run may replace an earlier run in `out` (only factorgen's files there). */
+  overwrite?: boolean;
+  /** On resume: throws when the request contradicts the checkpoint (e.g. a flag the user gave). */
+  checkResume?: (ck: LoadedCheckpoint) => void;
 };
 
 export type GeneratorTrainResult = TrainLoopResult & { valLoss: number | null; checkpointDir: string };
@@ -74,7 +78,15 @@ export async function evaluateLoss(gen: Generator, set: TokenSet, batch: number,
  * (so `sample` finds and checks the tokenizer), logs `<out>/metrics.jsonl`.
  */
 export async function trainGenerator(req: GeneratorTrainRequest): Promise<GeneratorTrainResult> {
-  const run = await openRunDir(req.out, 'generator', req.resume);
+  const run = await openRunDir(req.out, 'generator', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
+  try {
+    return await trainGeneratorInRun(run, req);
+  } finally {
+    run.release();
+  }
+}
+
+async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
   const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
   validateGeneratorConfig(config);
   const h = req.tokens.header;

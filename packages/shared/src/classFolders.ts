@@ -5,6 +5,11 @@ import { writePng } from './image';
 /** One image written by writeClassFolders: its path relative to the output folder, class and index in that class. */
 export type ClassFolderRecord = { file: string; class: number; className: string; index: number };
 
+/** Path of the index-th image of class `cls` (named `className`) in a sample folder: `<cls>-<slug>/NNNN.png`. */
+export function classFolderFile(cls: number, className: string, index: number): string {
+  return path.join(`${cls}-${slugify(className)}`, `${String(index).padStart(4, '0')}.png`);
+}
+
 /**
  * Writes images in the sample-folder layout every tool here reads: `out/<class index>-<class slug>/NNNN.png`,
  * numbered per class in the order given. pixels: uint8 [N,H,W,C]; labels: [N] class indices into classNames.
@@ -25,7 +30,7 @@ export async function writeClassFolders(
     const cls = labels[i];
     const index = counters.get(cls) ?? 0;
     counters.set(cls, index + 1);
-    const file = path.join(`${cls}-${slugify(classNames[cls])}`, `${String(index).padStart(4, '0')}.png`);
+    const file = classFolderFile(cls, classNames[cls], index);
     await writePng(path.join(out, file), pixels.subarray(i * per, (i + 1) * per), h, w, c);
     records.push({ file, class: cls, className: classNames[cls], index });
   }

@@ -23,3 +23,4 @@ export * from './classFolders';
 export * from './tape/gradients';
 export * from './tape/shareSaved';
 export * from './tape/recompute';
+export * from './outputs';

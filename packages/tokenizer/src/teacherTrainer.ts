@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   ParamStore, Rng, optimizerStep, assignParams, batchIndices, disposeAdamState, flipMask, gatherImages,
   gatherLabels, hasCheckpoint, initAdamState, loadCheckpoint, openRunDir, resolveCheckpointDir, restoreAdamState, runTrainLoop,
-  saveCheckpoint, toFloat, warmupCosine, UserError, type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
+  saveCheckpoint, toFloat, warmupCosine, UserError, type RunDir, type LoadedCheckpoint, type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import {
   classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore,
@@ -14,6 +14,14 @@ import {
 export type TeacherTrainConfig = {
   steps: number; batch: number; lr: number; warmup: number; clip: number; adamw: AdamWConfig; seed: string; flip: boolean;
   checkpointEvery: number; logEvery: number;
+};
+
+export type TeacherTrainRequest = {
+  out: string; resume: boolean; config: TeacherConfig; train: TeacherTrainConfig; data: ImageDataset; test?: ImageDataset;
+  /** A fresh run may replace an earlier run in `out` (only factorgen's files there). */
+  overwrite?: boolean;
+  /** On resume: throws when the request contradicts the checkpoint (e.g. a flag the user gave). */
+  checkResume?: (ck: LoadedCheckpoint) => void;
 };
 
 /** Share of `data` the teacher classifies correctly (first `limit` images). */
@@ -38,10 +46,16 @@ export async function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, dat
  * Trains the embedded teacher (a small CNN classifier on the dataset's labels), checkpointed like every model
  * (kind 'teacher'). Its embedding and feature maps then drive the tokenizer's alignment and perceptual losses.
  */
-export async function trainTeacher(req: {
-  out: string; resume: boolean; config: TeacherConfig; train: TeacherTrainConfig; data: ImageDataset; test?: ImageDataset;
-}): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
-  const run = await openRunDir(req.out, 'teacher', req.resume);
+export async function trainTeacher(req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
+  const run = await openRunDir(req.out, 'teacher', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
+  try {
+    return await trainTeacherInRun(run, req);
+  } finally {
+    run.release();
+  }
+}
+
+async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
   const cfg = (run.resumed ? run.resumed.config : req.config) as TeacherConfig;
   const d = req.data;
   if (d.height !== cfg.imageSize || d.channels !== cfg.channels || d.classNames.length !== cfg.classes) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   optimizerStep, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
-  warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, UserError, Rng,
+  warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
@@ -45,7 +45,10 @@ export type TokenizerTrainRequest = {
   /** Frozen teacher for the perceptual and alignment losses (required when their weights are > 0). */
   teacher?: FrozenTeacher;
   /** Called after the final checkpoint with the last usage figures. */
-  onLog?: (line: string) => void;
+  onLog?: (line: string) => void;  /** A fresh run may replace an earlier run in `out` (only factorgen's files there). */
+  overwrite?: boolean;
+  /** On resume: throws when the request contradicts the checkpoint (e.g. a flag the user gave). */
+  checkResume?: (ck: LoadedCheckpoint) => void;
 };
 
 export type TokenizerTrainResult = TrainLoopResult & { usage: number[]; perplexity: number[]; checkpointDir: string };
@@ -55,7 +58,15 @@ export type TokenizerTrainResult = TrainLoopResult & { usage: number[]; perplexi
  * logs `<out>/metrics.jsonl`. Each step's data and randomness depend only on (seed, step), so resume is exact.
  */
 export async function trainTokenizer(req: TokenizerTrainRequest): Promise<TokenizerTrainResult> {
-  const run = await openRunDir(req.out, 'tokenizer', req.resume);
+  const run = await openRunDir(req.out, 'tokenizer', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
+  try {
+    return await trainTokenizerInRun(run, req);
+  } finally {
+    run.release();
+  }
+}
+
+async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   const config = (run.resumed ? run.resumed.config : req.config) as TokenizerConfig;
   assertValidConfig(config, `${run.checkpointDir}/config.json`);
   const d = req.data;

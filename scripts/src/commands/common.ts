@@ -43,6 +43,7 @@ export function addTrainOptions(cmd: Command, d: { steps: number; batch: number;
   return cmd
     .requiredOption('--out <dir>', 'run folder: checkpoint/ and metrics.jsonl go here')
     .option('--resume', 'continue the run in --out from its checkpoint', false)
+    .option('--overwrite', 'a new run replaces an earlier run of the same kind in --out (only the files factorgen wrote there)', false)
     .option('--steps <n>', 'optimization steps', positiveInt, d.steps)
     .option('--batch <n>', 'batch size', positiveInt, d.batch)
     .option('--lr <x>', 'peak learning rate', positiveFloat, d.lr)
@@ -56,7 +57,7 @@ export function addTrainOptions(cmd: Command, d: { steps: number; batch: number;
 }
 
 export type TrainFlags = {
-  out: string; resume: boolean; steps: number; batch: number; lr: number; warmup: number; weightDecay: number; clip: number;
+  out: string; resume: boolean; overwrite: boolean; steps: number; batch: number; lr: number; warmup: number; weightDecay: number; clip: number;
   seed: string; checkpointEvery: number; logEvery: number; backend: BackendChoice;
 };
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { positiveInt, repoRoot, type ImageDataset } from '@factorgen/shared';
+import { positiveInt, repoRoot, checkOutputFile, type ImageDataset } from '@factorgen/shared';
 import { loadTokenizer, reconstructImages } from '@factorgen/tokenizer';
 import { getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining } from '@factorgen/eval';
 import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
@@ -23,6 +23,7 @@ export function registerEval(program: Command): void {
     .option('--out <file>', 'also write the JSON here')
     .addOption(backendOption())
     .action(async (f: DataFlags & { samples: string; out?: string; backend: 'auto' }) => {
+      if (f.out) checkOutputFile(f.out, '--out');
       await startBackend(f.backend);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
@@ -44,6 +45,7 @@ export function registerEval(program: Command): void {
     .option('--out <file>', 'also write the JSON here')
     .addOption(backendOption())
     .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; backend: 'auto' }) => {
+      if (f.out) checkOutputFile(f.out, '--out');
       await startBackend(f.backend);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');

@@ -41,7 +41,7 @@ export function registerGenerator(program: Command): void {
         dropout: f.dropout, rope: f.rope, classDropout: f.classDropout,
       });
       const result = await trainGenerator({
-        out: f.out, resume: f.resume, config, tokens, tokensPath: f.tokens, val,
+        out: f.out, resume: f.resume, overwrite: f.overwrite, config, tokens, tokensPath: f.tokens, val,
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, checkpointEvery: f.checkpointEvery,
@@ -69,15 +69,17 @@ export function registerSample(program: Command): void {
     .option('--seed <s>', 'sampling seed', '0')
     .option('--batch <n>', 'images sampled at once', positiveInt, 40)
     .option('--no-cache', 'recompute the whole prefix every step (slow; for checks)')
+    .option('--overwrite', 'replace an earlier sample run in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
     .action(async (f: {
       generator: string; tokenizer?: string; out: string; classes: string; perClass: number; cfg: number; temperature: number;
-      topK: number; topP: number; seed: string; batch: number; cache: boolean; backend: 'auto';
+      topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; backend: 'auto';
     }) => {
       await startBackend(f.backend);
       const r = await sampleToFolder({
         generator: f.generator, tokenizer: f.tokenizer, out: f.out, classes: f.classes, perClass: f.perClass, batch: f.batch,
         seed: f.seed, cfgScale: f.cfg, temperature: f.temperature, topK: f.topK, topP: f.topP, useCache: f.cache,
+        overwrite: f.overwrite,
       });
       note(`wrote ${r.images} samples and ${r.grid} (${r.imagesPerSecond.toFixed(1)} images/s)`);
       printJson(r);

@@ -14,7 +14,7 @@ export function registerTeacher(program: Command): void {
     const test = await loadSplit(f, 'test');
     const config = { ...presetFashionTeacher(), imageSize: data.height, channels: data.channels, classes: data.classNames.length };
     const r = await trainTeacher({
-      out: f.out, resume: f.resume, config, data, test,
+      out: f.out, resume: f.resume, overwrite: f.overwrite, config, data, test,
       train: {
         steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, clip: f.clip, adamw: { ...defaultAdamW, weightDecay: f.weightDecay },
         seed: f.seed, flip: f.flip, checkpointEvery: f.checkpointEvery, logEvery: f.logEvery,

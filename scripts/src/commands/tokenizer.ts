@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
   positiveInt, nonNegativeInt, nonNegativeFloat, intList, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
+  classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
@@ -92,7 +93,7 @@ export function registerTokenizer(program: Command): void {
       const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim);
       const result = await trainTokenizer({
         out: f.out,
-        resume: f.resume,
+        resume: f.resume, overwrite: f.overwrite,
         config,
         data,
         teacher,
@@ -119,6 +120,8 @@ export function registerTokenizer(program: Command): void {
     .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; backend: 'auto' }) => {
       await startBackend(f.backend);
       const split = parseSplit(f.split);
+      refuseRunCheckpoint(f.out, '--out');
+      checkOutputDir(f.out, '--out');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);
@@ -156,6 +159,7 @@ export function registerTokenizer(program: Command): void {
     .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; backend: 'auto' }) => {
       await startBackend(f.backend);
       const split = parseSplit(f.split);
+      checkOutputFile(f.out, '--out');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);
@@ -186,10 +190,12 @@ export function registerTokenizer(program: Command): void {
     .requiredOption('--out <dir>', 'folder for <index>-<slug>/NNNN.png')
     .option('--limit <n>', 'decode only the first n records', positiveInt)
     .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--overwrite', 'replace earlier decoded images in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
-    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; backend: 'auto' }) => {
+    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto' }) => {
       await startBackend(f.backend);
       const set = readTokenFile(f.tokens);
+      const lock = openOutputDir(f.out, '--out', 'decoded tokens', 'tokenizer decode', { overwrite: f.overwrite });
       const { tok, id } = await loadTokenizer(f.tokenizer ?? set.header.tokenizerPath);
       if (id !== set.header.tokenizerId) {
         throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${f.tokenizer ?? set.header.tokenizerPath} is ${id}`);
@@ -198,7 +204,15 @@ export function registerTokenizer(program: Command): void {
       const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
       const pixels = await decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
       const { imageSize: S, channels: C } = tok.cfg;
+      const counters = new Map<number, number>();
+      const planned = Array.from(set.labels.subarray(0, n), (c) => {
+        const index = counters.get(c) ?? 0;
+        counters.set(c, index + 1);
+        return classFolderFile(c, set.header.classNames[c], index);
+      });
+      writeManifest(f.out, 'decoded tokens', planned);
       await writeClassFolders(f.out, pixels, set.labels.subarray(0, n), set.header.classNames, S, S, C);
+      lock.release();
       printJson({ out: f.out, images: n });
       tok.params.dispose();
     });

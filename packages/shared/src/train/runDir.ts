@@ -3,30 +3,48 @@ import * as path from 'node:path';
 import { UserError } from '../errors';
 import { hasCheckpoint, loadCheckpoint, type LoadedCheckpoint } from '../checkpoint';
 import { MetricsLog } from '../cli/metrics';
-
-/** A training run's folder: `checkpoint/` (the latest state, itself a loadable model) and `metrics.jsonl`. */
-export type RunDir = { dir: string; checkpointDir: string; metrics: MetricsLog; resumed: LoadedCheckpoint | null };
+import { lockOutputDir, prepareFreshOutput, readManifest, writeManifest, type OutputIo, type OutputKind } from '../outputs';
 
 /**
- * Opens a run folder. A new run refuses a folder that already holds a checkpoint (nothing is overwritten by accident);
- * --resume requires one and returns it, and metrics.jsonl is appended to.
+ * A training run's folder: `checkpoint/` (the latest state, itself a loadable model) and `metrics.jsonl`, held under
+ * the folder's lock until release() (or the process's exit).
  */
-export async function openRunDir(dir: string, kind: string, resume: boolean): Promise<RunDir> {
+export type RunDir = { dir: string; checkpointDir: string; metrics: MetricsLog; resumed: LoadedCheckpoint | null; release(): void };
+
+export type RunDirOptions = {
+  /** A fresh run into a folder holding an earlier run of the same kind replaces it (only factorgen's files). */
+  overwrite?: boolean;
+  /** Called with the checkpoint on --resume, before anything is written: throws when the request contradicts it. */
+  checkResume?: (ck: LoadedCheckpoint) => void;
+  /** Write operations (tests inject failures). */
+  io?: Partial<OutputIo>;
+};
+
+/**
+ * Opens a run folder under an exclusive lock (a second run on the same folder is refused, naming the first).
+ * A new run refuses a non-empty folder unless `overwrite` (then only factorgen's own outputs there are removed);
+ * --resume requires a checkpoint, returns it after `checkResume` accepted it, and appends to metrics.jsonl.
+ */
+export async function openRunDir(dir: string, kind: string, resume: boolean, opts: RunDirOptions = {}): Promise<RunDir> {
   const checkpointDir = path.join(dir, 'checkpoint');
-  const has = hasCheckpoint(checkpointDir);
-  if (!resume && has) {
-    throw new UserError(`--out ${dir}: already holds a ${kind} run; pass --resume to continue it or choose another folder`);
+  if (resume && opts.overwrite) throw new UserError('--overwrite: cannot be combined with --resume (it would delete the run being resumed)');
+  if (resume && !hasCheckpoint(checkpointDir)) {
+    throw new UserError(`--resume: ${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`);
   }
-  if (resume && !has) throw new UserError(`--resume: ${dir} holds no checkpoint to resume`);
+  const lock = lockOutputDir(dir, '--out', `${kind} train`, opts.io);
+  const runKind = `${kind} run` as OutputKind;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    if (!resume) prepareFreshOutput(dir, '--out', runKind, opts.overwrite ?? false);
+    const resumed = resume ? await loadCheckpoint(checkpointDir, kind) : null;
+    if (resumed) opts.checkResume?.(resumed);
+    if (!resume || readManifest(dir)?.kind !== runKind) writeManifest(dir, runKind, ['metrics.jsonl'], opts.io);
+    // On resume, lines logged after the checkpoint's step are dropped: those steps run again.
+    const metrics = new MetricsLog(path.join(dir, 'metrics.jsonl'), resume, resumed ? { dropAfterStep: resumed.step } : {});
+    return { dir, checkpointDir, metrics, resumed, release: lock.release };
   } catch (e) {
-    throw new UserError(`--out ${dir}: cannot create folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    lock.release();
+    throw e;
   }
-  const resumed = resume ? await loadCheckpoint(checkpointDir, kind) : null;
-  // On resume, lines logged after the checkpoint's step are dropped: those steps run again.
-  const metrics = new MetricsLog(path.join(dir, 'metrics.jsonl'), resume, resumed ? { dropAfterStep: resumed.step } : {});
-  return { dir, checkpointDir, metrics, resumed };
 }
 
 /**
