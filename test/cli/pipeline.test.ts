@@ -40,7 +40,7 @@ describe('the CLI pipeline on a tiny model', () => {
 
     r = cli('sample', '--generator', 'gen', '--out', 'samples', '--classes', '7,bag', '--per-class', '3', '--batch', '4', '--seed', '1', '--backend', 'wasm');
     expect(r.code, r.err).toBe(0);
-    expect(fs.readdirSync(path.join(work, 'samples')).sort()).toEqual(['7-sneaker', '8-bag', 'grid.png', 'samples.json', 'samples.tokens']);
+    expect(fs.readdirSync(path.join(work, 'samples')).sort()).toEqual(['.factorgen.json', '7-sneaker', '8-bag', 'grid.png', 'samples.json', 'samples.tokens']);
     expect(fs.readdirSync(path.join(work, 'samples/7-sneaker')).sort()).toEqual(['0000.png', '0001.png', '0002.png']);
     const meta = await sharp(path.join(work, 'samples/8-bag/0002.png')).metadata();
     expect([meta.width, meta.height, meta.channels]).toEqual([28, 28, 1]);
@@ -66,7 +66,8 @@ describe('the CLI pipeline on a tiny model', () => {
 
     r = cli('tokenizer', 'decode', '--tokens', 'train.tokens', '--out', 'decoded', '--limit', '5', '--backend', 'wasm');
     expect(r.code, r.err).toBe(0);
-    const decodedPngs = fs.readdirSync(path.join(work, 'decoded')).flatMap((d) => fs.readdirSync(path.join(work, 'decoded', d)));
+    const decodedDirs = fs.readdirSync(path.join(work, 'decoded')).filter((d) => d !== '.factorgen.json');
+    const decodedPngs = decodedDirs.flatMap((d) => fs.readdirSync(path.join(work, 'decoded', d)));
     expect(decodedPngs).toHaveLength(5);
   }, 300_000);
 

@@ -151,27 +151,29 @@ describe('checkpoints', () => {
 describe('flags', () => {
   // Commander's parsers are unit-tested one by one in test/shared/cli.test.ts; here a few go through the real CLI.
   it('unknown class names and indices, --per-class 0, negative / zero / NaN numbers, invalid combinations', async () => {
-    const sample = ['sample', '--generator', genRun, '--out', path.join(root, 's4')];
+    // each run its own --out: two commands on one folder are refused by its lock
+    let outs = 0;
+    const sampleTo = () => ['sample', '--generator', genRun, '--out', path.join(root, `s4-${outs++}`)];
     const images = path.join(root, 'images');
     await makeImageFolder(images, { a: 2, b: 2 });
     const tokTrain = ['tokenizer', 'train', '--dataset', 'folder', '--data', images, '--size', '8', '--channels', '1', '--out', path.join(root, 'tt')];
     const invalid = (flag: string, value: string, expected: string) =>
       `error: option '${flag}' argument '${value}' is invalid. ${expected}`;
     await expectAll([
-      { args: [...sample, '--classes', 'bar-zero,cat'], code: 2,
+      { args: [...sampleTo(), '--classes', 'bar-zero,cat'], code: 2,
         line: 'factorgen: --classes: unknown class "cat" (indices 0..2 or names: bar-zero, bar-one, bar-two)' },
-      { args: [...sample, '--classes', '3'], code: 2,
+      { args: [...sampleTo(), '--classes', '3'], code: 2,
         line: 'factorgen: --classes: unknown class "3" (indices 0..2 or names: bar-zero, bar-one, bar-two)' },
-      { args: [...sample, '--per-class', '0'], code: 1, line: invalid('--per-class <n>', '0', 'Expected a positive integer.') },
-      { args: [...sample, '--temperature', '0'], code: 1, line: invalid('--temperature <t>', '0', 'Expected a positive number.') },
-      { args: [...sample, '--top-p', '0'], code: 2, line: 'factorgen: --top-p: must be in (0, 1], got 0' },
+      { args: [...sampleTo(), '--per-class', '0'], code: 1, line: invalid('--per-class <n>', '0', 'Expected a positive integer.') },
+      { args: [...sampleTo(), '--temperature', '0'], code: 1, line: invalid('--temperature <t>', '0', 'Expected a positive number.') },
+      { args: [...sampleTo(), '--top-p', '0'], code: 2, line: 'factorgen: --top-p: must be in (0, 1], got 0' },
       { args: [...tokTrain, '--steps', '-1'], code: 1, line: invalid('--steps <n>', '-1', 'Expected a positive integer.') },
       { args: [...tokTrain, '--lr', 'NaN'], code: 1, line: invalid('--lr <x>', 'NaN', 'Expected a positive number.') },
       { args: [...tokTrain, '--codebook-size', '1'], code: 2, line: 'factorgen: --codebook-size 1: every sub-codebook needs at least 2 codes' },
       { args: ['generator', 'train', '--tokens', t1, '--out', path.join(root, 'g4'), '--width', '16', '--heads', '3'], code: 2,
         line: 'factorgen: --heads 3: must divide --width 16' },
     ]);
-    expect(fs.existsSync(path.join(root, 's4'))).toBe(false);
+    for (let i = 0; i < outs; i++) expect(fs.existsSync(path.join(root, `s4-${i}`))).toBe(false);
     expect(fs.existsSync(path.join(root, 'tt'))).toBe(false);
   });
 });

@@ -139,18 +139,11 @@ function held(info: LockInfo | null): boolean {
 
 export type OutputLock = { dir: string; release(): void };
 
-const heldLocks = new Map<string, string>(); // lock file -> its content, for release at exit
+const heldLocks = new Map<string, () => void>(); // lock file -> its release, run at exit at the latest
 let exitHookInstalled = false;
 
 function releaseAllAtExit(): void {
-  for (const [file, content] of heldLocks) {
-    try {
-      if (fs.readFileSync(file, 'utf8') === content) fs.unlinkSync(file);
-    } catch {
-      // already gone
-    }
-  }
-  heldLocks.clear();
+  for (const release of [...heldLocks.values()]) release();
 }
 
 /**
@@ -160,6 +153,7 @@ function releaseAllAtExit(): void {
  */
 export function lockOutputDir(dir: string, flag: string, command: string, io?: Partial<OutputIo>): OutputLock {
   const ops = withIo(io);
+  const created = !fs.existsSync(dir);
   checkOutputDir(dir, flag, io);
   const file = path.resolve(dir, LOCK_FILE);
   const content = JSON.stringify({ pid: process.pid, host: os.hostname(), command, started: new Date().toISOString() } satisfies LockInfo);
@@ -207,12 +201,7 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
       // best effort
     }
   }
-  heldLocks.set(file, content);
-  if (!exitHookInstalled) {
-    process.on('exit', releaseAllAtExit);
-    exitHookInstalled = true;
-  }
-  return {
+  const lock: OutputLock = {
     dir,
     release() {
       if (!heldLocks.has(file)) return;
@@ -222,8 +211,24 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
       } catch {
         // already gone
       }
+      // A command that failed before writing anything leaves nothing behind: no manifest, no folder it created.
+      try {
+        const left = fs.readdirSync(dir);
+        if (left.length === 1 && left[0] === MANIFEST_FILE && readManifest(dir)?.paths.every((p) => !fs.existsSync(path.join(dir, p)))) {
+          fs.unlinkSync(path.join(dir, MANIFEST_FILE));
+        }
+        if (created) fs.rmdirSync(dir);
+      } catch {
+        // not empty, or gone
+      }
     },
   };
+  heldLocks.set(file, () => lock.release());
+  if (!exitHookInstalled) {
+    process.on('exit', releaseAllAtExit);
+    exitHookInstalled = true;
+  }
+  return lock;
 }
 
 // ---- manifests and --overwrite ------------------------------------------------------------------------
