@@ -87,7 +87,7 @@ describe('fresh runs into non-empty folders, --overwrite', () => {
     expect(again.code).toBe(2);
     expect(errorLines(again.stderr)).toEqual([`factorgen: --out ${s}: already holds samples; pass --overwrite to replace it or choose another folder`]);
     expect(replaced.code, replaced.stderr).toBe(0);
-    expect(fs.readdirSync(s).sort()).toEqual(['.factorgen.json', '2-bar-two', 'grid.png', 'samples.json']);
+    expect(fs.readdirSync(s).sort()).toEqual(['.factorgen.json', '2-bar-two', 'grid.png', 'samples.json', 'samples.tokens']);
     expect(pngsUnder(s)).toEqual(['0000.png']);
     expect(JSON.parse(fs.readFileSync(path.join(s, 'samples.json'), 'utf8')).images).toHaveLength(1);
 
