@@ -14,7 +14,7 @@
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, Rng, toFloat, optimizerStep, initAdamState, disposeAdamState, defaultAdamW, readStepMetrics, variableGradsByName } from '../../packages/shared/src';
+import { globalNorm, initBackend, Rng, toFloat, optimizerStep, initAdamState, disposeAdamState, defaultAdamW, readStepMetrics, variableGradsByName } from '../../packages/shared/src';
 import { createTokenizer, tokenizerForward } from '../../packages/tokenizer/src/model';
 import { DeviceCodeHistogram } from '../../packages/tokenizer/src/usage';
 import { createGenerator, generatorLoss } from '../../packages/generator/src/model';
@@ -164,6 +164,13 @@ describe('webgpu kernels equal the cpu reference', () => {
     await same('unsortedSegmentSum', { x: rand([7, 3]), s: ints([7], [0, 2, 2, 4, 5, 2, 0]) }, (t) => [tf.unsortedSegmentSum(t.x!, t.s as tf.Tensor1D, 6)]);
     // Code counts as the usage histogram takes them (float32 ones: webgpu's int32 segment sum returns garbage).
     await same('unsortedSegmentSum counts', { s: ints([9], [1, 1, 3, 0, 1, 3, 3, 3, 2]) }, (t) => [tf.unsortedSegmentSum(tf.ones([9]), t.s as tf.Tensor1D, 5)]);
+  });
+
+  it('addN over more inputs than a shader may bind (the global gradient norm sums ~100 terms)', async () => {
+    const inputs = Object.fromEntries(Array.from({ length: 23 }, (_, i) => [`t${i}`, rand([3, 2])]));
+    const f = (t: Record<string, tf.Tensor>) => [tf.addN(Object.values(t)), globalNorm(t)];
+    await same('addN 23', inputs, f);
+    await same('addN 5', Object.fromEntries(Object.entries(inputs).slice(0, 5)), f);
   });
 
   it('pooling, resize, depthToSpace and strided-slice gradients', async () => {

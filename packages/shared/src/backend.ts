@@ -83,6 +83,7 @@ async function tryWebGpu(choice: 'auto' | 'webgpu'): Promise<{ adapter: WebGpuAd
   let failure = why;
   try {
     adapter = await startWebGpu(probe);
+    if (!adapter && probe) failure = `tfjs could not open a device on ${describeAdapter(probe.info)}`;
   } catch (e) {
     failure = `the adapter did not start: ${(e as Error).message}`;
   }

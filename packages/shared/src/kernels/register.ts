@@ -12,6 +12,7 @@ import { makeWasmSplitV } from './splitV';
 import { stridedSliceGrad } from './stridedSliceGrad';
 import { makeWasmUnpack } from './unpack';
 import { makeUnsortedSegmentSum } from './unsortedSegmentSum';
+import { makeWebGpuAddN } from './addN';
 
 // Marks on the configs we register. Symbol.for (not a module-level Set) because the kernel registry is
 // process-global and this module may be loaded more than once (tests, tsx, workers): idempotency must hold anyway.
@@ -62,6 +63,7 @@ function registerGradients(): void {
  * wasm: Conv2DBackpropFilter, UnsortedSegmentSum (missing); Conv2DBackpropInput, BatchMatMul (~10x faster
  * composites on XNNPACK); Slice, SplitV, Unpack (built-ins copy the whole input out of the heap per call);
  * MaxPoolGrad (built-in is wrong for all-negative windows); ResizeNearestNeighborGrad (ignores halfPixelCenters).
+ * webgpu: AddN (the built-in fails past 7 inputs, see addN.ts).
  * cpu: Conv2DBackpropFilter (built-in ~40x slower), UnsortedSegmentSum (built-in loops over segments),
  * ResizeNearestNeighborGrad (built-in is wrong for batch > 1).
  */
@@ -83,6 +85,11 @@ export function registerTrainingKernels(backend: string): KernelChanges {
     plan.push(['SplitV', (builtin) => makeWasmSplitV(need(builtin, 'SplitV'))]);
     plan.push(['Unpack', (builtin) => makeWasmUnpack(need(builtin, 'Unpack'))]);
     plan.push(['BatchMatMul', (builtin) => makeBatchMatMul('wasm', need(builtin, 'BatchMatMul'))]);
+  } else if (backend === 'webgpu') {
+    plan.push(['AddN', (builtin) => {
+      if (!builtin) throw new Error('AddN: the webgpu backend has no built-in kernel to wrap');
+      return makeWebGpuAddN(builtin);
+    }]);
   } else if (backend === 'cpu') {
     plan.push(['Conv2DBackpropFilter', () => makeConv2dBackpropFilter('cpu')]);
     plan.push(['UnsortedSegmentSum', () => makeUnsortedSegmentSum('cpu')]);
