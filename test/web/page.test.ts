@@ -97,6 +97,15 @@ describe('the sampling page in headless Chromium', () => {
     expect(fs.statSync(path.join(work, 'page.png')).size).toBeGreaterThan(10_000);
   });
 
+  it('an unknown ?backend= is one line in the page', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${served.url}?backend=nope`);
+    const st = await waitState(page, ['ready', 'error']);
+    expect(st.error).toBe('?backend=nope: unknown backend (expected webgpu, wasm, webgl, cpu)');
+    expect((await page.textContent('#error'))?.trim()).toBe(st.error);
+    await page.close();
+  });
+
   it('a missing or mismatched model file is one line in the page, not a blank screen', async () => {
     const site = await modelSite({ generator: path.join(root, 'pretrained/generator') });
     const missing = new Map(site);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
-import { registerTrainingKernels } from '@factorgen/shared';
+import { registerTrainingKernels, UserError } from '@factorgen/shared';
 
 export const pageBackends = ['webgpu', 'wasm', 'webgl', 'cpu'] as const;
 export type PageBackend = (typeof pageBackends)[number];
@@ -57,5 +57,7 @@ export async function startBackend(wasmDir: string, forced?: PageBackend): Promi
     registerTrainingKernels(name);
     return { name, detail };
   }
-  throw new Error(`no TensorFlow.js backend could start (tried ${order.join(', ')})`);
+  throw new UserError(
+    forced ? `?backend=${forced}: this browser could not start it` : `backend: none could start in this browser (tried ${order.join(', ')})`,
+  );
 }
