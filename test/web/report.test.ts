@@ -101,6 +101,9 @@ describe('HTML reports in headless Chromium', () => {
     expect(r.code).toBe(2);
     expect(r.err).toBe(`factorgen: ${path.join('empty', 'metrics.jsonl')}: missing (not a training run folder)\n`);
     expect(fs.existsSync(path.join(work, 'x.html'))).toBe(false);
+    const dir = cli('report', 'empty', '--out', 'empty');
+    expect(dir.code).toBe(2);
+    expect(dir.err).toBe('factorgen: --out empty: is a folder, not a file\n');
   });
 
   it('the compare report draws its curves with the same charts', async () => {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { nonNegativeInt } from '@factorgen/shared';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '@factorgen/shared';
+import { checkOutputFile, UserError } from '@factorgen/shared';
 import { checkSiteFolder, modelSite, readRun, runReportHtml, serveSite, writeSite } from '@factorgen/web';
 import { note, printJson } from './common';
 
@@ -59,10 +59,10 @@ export function registerReport(program: Command): void {
       // Runs are named by their folder; when two share a name, by the path as given.
       const base = dirs.map((d) => path.basename(path.resolve(d)));
       const names = base.map((b, i) => (base.indexOf(b) !== base.lastIndexOf(b) ? dirs[i] : b));
+      checkOutputFile(f.out, '--out');
       const runs = dirs.map((d, i) => readRun(d, names[i]));
       const html = runReportHtml(runs, f.title);
       try {
-        fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
         fs.writeFileSync(f.out, html);
       } catch (e) {
         throw new UserError(`--out ${f.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
