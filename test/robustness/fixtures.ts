@@ -139,10 +139,11 @@ export function runCliProcess(args: string[]): Promise<CliResult> {
 }
 
 /**
- * stderr without the "backend: ..." line every command prints first: what is left must be the single error line.
+ * stderr without the "backend: ..." line every command prints first and the class map a folder dataset prints
+ * ("classes of DIR: 0=a, 1=b"): what is left must be the single error line.
  */
 export function errorLines(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('backend: '));
+  return stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('backend: ') && !l.startsWith('classes of '));
 }
 
 /** CRC-32 (PNG chunk checksums), for hand-made PNG headers. */

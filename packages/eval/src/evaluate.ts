@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng, UserError, decodeImage, subset } from '@factorgen/shared';
+import { Rng, UserError, decodeImage, slugify, subset } from '@factorgen/shared';
 import type { ImageDataset } from '@factorgen/shared';
 import { extractFeatures } from './featureNet';
 import type { FeatureNet } from './featureNet';
@@ -108,7 +108,7 @@ export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: Fe
   };
 }
 
-const CLASS_FOLDER = /^(\d+)-(.+)$/;
+const CLASS_FOLDER = /^(\d+)(?:-(.*))?$/;
 const LAYOUT = 'expected <index>-<slug>/ folders of PNGs, e.g. 7-sneaker/0003.png';
 
 /**
@@ -135,6 +135,16 @@ export async function readSampleFolder(dir: string, classNames: string[], size: 
     const label = Number(m[1]);
     if (label >= classNames.length) {
       throw new UserError(`${path.join(dir, name)}: class index ${label} is out of range 0..${classNames.length - 1}`);
+    }
+    // The name, when the folder has one, must be that class's: renumbered folders would score against the wrong class.
+    const slug = m[2] ? slugify(m[2]) : null;
+    if (slug !== null && slug !== slugify(classNames[label])) {
+      const other = classNames.findIndex((c) => slugify(c) === slug);
+      throw new UserError(
+        other >= 0
+          ? `${path.join(dir, name)}: the number says class ${label} ("${classNames[label]}") but the name says class ${other} ("${classNames[other]}"); the folders do not follow this dataset's class order`
+          : `${path.join(dir, name)}: "${m[2]}" is not the name of class ${label} ("${classNames[label]}", folder ${label}-${slugify(classNames[label])}) in this dataset`,
+      );
     }
     return { name, label };
   });

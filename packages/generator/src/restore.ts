@@ -16,6 +16,10 @@ export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
     throw new UserError(`${where}: generator checkpoint lacks its tokenizer id or class names`);
   }
+  // One more name would make the null class samplable as a class; one fewer would leave a class that cannot be named.
+  if (provenance.classNames.length !== config.numClasses) {
+    throw new UserError(`${where}: config.json lists ${provenance.classNames.length} class names for ${config.numClasses} classes`);
+  }
   const gen = createGenerator(config, 'load');
   try {
     assignParams(gen.params.vars, ck.tensors, where);

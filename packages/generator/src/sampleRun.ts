@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, UserError, classFolderFile,
+  loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, classKey, UserError, classFolderFile,
   openOutputDir, writeManifest, type OutputIo,
 } from '@factorgen/shared';
 import { configHash, decodeToImages, loadTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
@@ -30,17 +30,35 @@ export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: 
   throw new UserError(`--tokenizer: not given, and the generator's tokenizer (${p.tokenizerPath}) was not found; pass --tokenizer DIR`);
 }
 
-/** Parses `--classes` ("all", indices, names or slugs, comma separated) against the class names. */
+/** The class named `name`: the same name as typed (classKey), else the same slug; -1 when none; UserError when several. */
+function classByName(name: string, classNames: string[]): number {
+  const exact = classNames.flatMap((c, i) => (classKey(c) === classKey(name) ? [i] : []));
+  const hits = exact.length > 0 ? exact : classNames.flatMap((c, i) => (slugify(c) === slugify(name) ? [i] : []));
+  if (hits.length > 1) throw new UserError(`--classes: "${name}" names several classes (${hits.map((i) => `${i} "${classNames[i]}"`).join(', ')}); give an index`);
+  return hits.length === 1 ? hits[0] : -1;
+}
+
+/**
+ * Parses `--classes` ("all", or a comma list of indices, names or slugs; `index:N` and `name:X` force one reading)
+ * against the class names. A number that is an index and also the name of another class is refused, naming both.
+ */
 export function parseClasses(spec: string | undefined, classNames: string[]): number[] {
   if (!spec || spec === 'all') return classNames.map((_, i) => i);
   const out: number[] = [];
+  const valid = () => `indices 0..${classNames.length - 1} or names: ${classNames.map(slugify).join(', ')}`;
   for (const raw of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
-    let idx = -1;
-    if (/^\d+$/.test(raw)) idx = Number(raw) < classNames.length ? Number(raw) : -1;
-    else idx = classNames.findIndex((c) => c.toLowerCase() === raw.toLowerCase() || slugify(c) === slugify(raw));
-    if (idx < 0) {
-      throw new UserError(`--classes: unknown class "${raw}" (indices 0..${classNames.length - 1} or names: ${classNames.map(slugify).join(', ')})`);
+    const forced = /^(index|name):(.*)$/.exec(raw);
+    const text = forced ? forced[2] : raw;
+    const asIndex = forced?.[1] !== 'name' && /^\d+$/.test(text) && Number(text) < classNames.length ? Number(text) : -1;
+    const asName = forced?.[1] !== 'index' ? classByName(text, classNames) : -1;
+    if (asIndex >= 0 && asName >= 0 && asIndex !== asName) {
+      throw new UserError(
+        `--classes: "${raw}" is ambiguous: index ${asIndex} is class "${classNames[asIndex]}", and class "${classNames[asName]}" is index ${asName}; ` +
+          `write index:${text} or name:${text}`,
+      );
     }
+    const idx = asName >= 0 ? asName : asIndex;
+    if (idx < 0) throw new UserError(`--classes: unknown class "${raw}" (${valid()})`);
     out.push(idx);
   }
   if (out.length === 0) throw new UserError('--classes: no class given');

@@ -53,6 +53,16 @@ export function checkTokensFit(where: string, h: TokenFileHeader, cfg: Generator
   }
 }
 
+/** "[a, b, c]" */
+const showNames = (names: string[]) => `[${names.join(', ')}]`;
+
+/** Refuses a class-name list that is not `expected` (same names, same order), naming both. */
+export function checkClassNames(where: string, names: string[], expected: string[], expectedWhat: string): void {
+  if (names.length !== expected.length || names.some((n, i) => n !== expected[i])) {
+    throw new UserError(`${where}: classes ${showNames(names)} differ from ${expectedWhat} ${showNames(expected)}`);
+  }
+}
+
 /** Mean loss of `set` (first `limit` sequences) without dropout or label dropout; summed on the device, read once. */
 export async function evaluateLoss(gen: Generator, set: TokenSet, batch: number, limit: number): Promise<number> {
   const T = set.header.gridH * set.header.gridW;
@@ -96,12 +106,15 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
     if (req.val.header.tokenizerId !== h.tokenizerId) {
       throw new UserError(`--val: written by tokenizer ${req.val.header.tokenizerId}, --tokens by ${h.tokenizerId}`);
     }
+    checkClassNames('--val', req.val.header.classNames, h.classNames, "--tokens'");
   }
   if (run.resumed) {
-    const prev = (run.resumed.extra as { tokenizerId?: string } | undefined)?.tokenizerId;
-    if (prev && prev !== h.tokenizerId) {
-      throw new UserError(`--tokens ${req.tokensPath}: written by tokenizer ${h.tokenizerId}, the run was trained on ${prev}`);
+    const prev = run.resumed.extra as { tokenizerId?: string; classNames?: string[] } | undefined;
+    if (prev?.tokenizerId && prev.tokenizerId !== h.tokenizerId) {
+      throw new UserError(`--tokens ${req.tokensPath}: written by tokenizer ${h.tokenizerId}, the run was trained on ${prev.tokenizerId}`);
     }
+    // The run's class names stay its own: a token file naming other classes (or the same in another order) is refused.
+    if (Array.isArray(prev?.classNames)) checkClassNames(`--tokens ${req.tokensPath}`, h.classNames, prev.classNames, "the run's");
   }
   const tc = req.train;
   const gen = createGenerator(config, tc.seed);

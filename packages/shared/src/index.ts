@@ -24,3 +24,4 @@ export * from './tape/gradients';
 export * from './tape/shareSaved';
 export * from './tape/recompute';
 export * from './outputs';
+export * from './cli/resumeFlags';

@@ -61,6 +61,10 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
   if (d.height !== cfg.imageSize || d.channels !== cfg.channels || d.classNames.length !== cfg.classes) {
     throw new UserError(`--dataset ${d.name}: ${d.height}x${d.width}x${d.channels} with ${d.classNames.length} classes does not fit the teacher config`);
   }
+  const prevNames = (run.resumed?.extra as { classNames?: unknown } | undefined)?.classNames;
+  if (Array.isArray(prevNames) && (prevNames.length !== d.classNames.length || prevNames.some((n, i) => n !== d.classNames[i]))) {
+    throw new UserError(`--dataset ${d.name}: classes [${d.classNames.join(', ')}] differ from the run's [${prevNames.join(', ')}]`);
+  }
   const tc = req.train;
   const store = new ParamStore(new Rng(`${tc.seed}/teacher-init`));
   createTeacher(store, cfg);
@@ -84,7 +88,7 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
     const result = await runTrainLoop({
       label: 'teacher', startStep, totalSteps: tc.steps, step, checkpointEvery: tc.checkpointEvery, checkpointDir: run.checkpointDir,
       metrics: run.metrics, logEvery: tc.logEvery, itemsPerStep: tc.batch, itemName: 'images',
-      save: (stepsDone) => saveCheckpoint(run.checkpointDir, { kind: 'teacher', config: cfg, step: stepsDone, params: store.vars, optimizer: opt, extra: { train: tc, dataset: d.name } }),
+      save: (stepsDone) => saveCheckpoint(run.checkpointDir, { kind: 'teacher', config: cfg, step: stepsDone, params: store.vars, optimizer: opt, extra: { train: tc, dataset: d.name, classNames: d.classNames } }),
     });
     const testAccuracy = req.test ? await teacherAccuracy(store, cfg, req.test) : null;
     if (testAccuracy !== null) run.metrics.write({ step: result.stepsDone, testAccuracy });

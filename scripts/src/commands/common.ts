@@ -35,8 +35,15 @@ export function addDataOptions(cmd: Command): Command {
 /** Loads one split of the dataset the flags name. */
 export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
   // Only what the user asked for: built-in datasets keep their own size and channels unless a flag says otherwise.
-  return loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3) });
+  const ds = await loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3) });
+  // A folder's classes are its subfolders in natural order: say which index is which (once per folder).
+  if (f.dataset === 'folder' && f.data && !mapsShown.has(f.data)) {
+    mapsShown.add(f.data);
+    note(`classes of ${f.data}: ${ds.classNames.map((c, i) => `${i}=${c}`).join(', ')}`);
+  }
+  return ds;
 }
+const mapsShown = new Set<string>();
 
 /** Training flags shared by every trainer. */
 export function addTrainOptions(cmd: Command, d: { steps: number; batch: number; lr: number; warmup: number }): Command {

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError } from '@factorgen/shared';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
+import { resolveResumeFlags, generatorResumeTable } from './resume';
 import { addTrainOptions, backendOption, startBackend, note, printJson, type TrainFlags } from './common';
 
 type GenTrainFlags = TrainFlags & {
@@ -27,7 +28,8 @@ export function registerGenerator(program: Command): void {
     .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
     .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, 500)
     .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
-    .action(async (f: GenTrainFlags) => {
+    .action(async (_flags: GenTrainFlags, cmd: Command) => {
+      const f = await resolveResumeFlags<GenTrainFlags>(cmd, generatorResumeTable);
       await startBackend(f.backend);
       const tokens = readTokenFile(f.tokens);
       const val = f.val ? readTokenFile(f.val) : undefined;

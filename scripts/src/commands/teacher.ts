@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { defaultAdamW } from '@factorgen/shared';
 import { trainTeacher, presetFashionTeacher } from '@factorgen/tokenizer';
+import { resolveResumeFlags, teacherResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
 export function registerTeacher(program: Command): void {
@@ -8,7 +9,8 @@ export function registerTeacher(program: Command): void {
   const train = teacher.command('train').description("train the teacher classifier on the dataset's labels");
   addDataOptions(train);
   addTrainOptions(train, { steps: 1500, batch: 64, lr: 2e-3, warmup: 50 });
-  train.option('--flip', 'random horizontal flips', false).action(async (f: DataFlags & TrainFlags & { flip: boolean }) => {
+  train.option('--flip', 'random horizontal flips', false).action(async (_flags: DataFlags & TrainFlags & { flip: boolean }, cmd: Command) => {
+    const f = await resolveResumeFlags<DataFlags & TrainFlags & { flip: boolean }>(cmd, teacherResumeTable);
     await startBackend(f.backend);
     const data = await loadSplit(f, 'train');
     const test = await loadSplit(f, 'test');

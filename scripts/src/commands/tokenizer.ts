@@ -10,6 +10,7 @@ import {
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
 import { psnr, ssim } from '@factorgen/eval';
+import { resolveResumeFlags, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
 type TokTrainFlags = DataFlags & TrainFlags & {
@@ -86,7 +87,8 @@ export function registerTokenizer(program: Command): void {
     .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
     .option('--flip', 'random horizontal flips', false)
-    .action(async (f: TokTrainFlags) => {
+    .action(async (_flags: TokTrainFlags, cmd: Command) => {
+      const f = await resolveResumeFlags<TokTrainFlags>(cmd, tokenizerResumeTable);
       await startBackend(f.backend);
       const data = await loadSplit(f, 'train');
       const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;

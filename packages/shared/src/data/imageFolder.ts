@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors';
 import { convertChannels } from './convert';
-import type { ImageDataset, Split } from './types';
+import { naturalCompare, type ImageDataset, type Split } from './types';
 
 /** Image file extensions read from class folders (case-insensitive); other files are ignored. */
 export const imageExtensions = ['.png', '.jpg', '.jpeg', '.webp'] as const;
@@ -59,7 +59,7 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3, m
   return convertChannels(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 3, channels);
 }
 
-/** The class folders and image files of an ImageFolder tree, all sorted by name (code-unit order). */
+/** The class folders (in natural order: "2" before "10") and image files (code-unit order) of an ImageFolder tree. */
 export type FolderListing = { classNames: string[]; files: { file: string; label: number; indexInClass: number }[] };
 
 const isDir = (p: string) => {
@@ -80,7 +80,7 @@ export function listImageFolder(root: string): FolderListing {
   const classNames = fs
     .readdirSync(root)
     .filter((name) => !name.startsWith('.') && isDir(path.join(root, name)))
-    .sort();
+    .sort(naturalCompare); // "2" before "10": class indices follow the numbers people give their folders
   if (classNames.length === 0)
     throw new UserError(`${root}: no class folders (expected ${path.join(root, '<class>')}/*.{png,jpg,jpeg,webp})`);
   const files: FolderListing['files'] = [];
@@ -102,7 +102,7 @@ export function listImageFolder(root: string): FolderListing {
 /**
  * Loads an ImageFolder tree root/<class>/*.{png,jpg,jpeg,webp} as an ImageDataset [N,size,size,channels].
  * Images of any size or channel count are CONVERTED: resized to cover size x size and centre-cropped,
- * grey <-> RGB converted, alpha flattened on white. Class names are the sorted folder names; labels follow them.
+ * grey <-> RGB converted, alpha flattened on white. Class names are the folder names in natural order; labels follow them.
  * With `split`, only that part is decoded (every 10th image of each class by sorted name is test).
  */
 export async function loadImageFolder(root: string, opts: ImageFolderOptions): Promise<ImageDataset> {

@@ -20,13 +20,45 @@ export function imageSize(ds: Pick<ImageDataset, 'height' | 'width' | 'channels'
   return ds.height * ds.width * ds.channels;
 }
 
+/** A class name compared as typed: NFKC-normalized (so "é" typed as one or two code points is the same) and lower case. */
+export function classKey(name: string): string {
+  return name.normalize('NFKC').toLowerCase().normalize('NFKC');
+}
+
 /**
- * A class name as a folder/file name: lower case, runs of anything but [a-z0-9] become one '-'
- * ("T-shirt/top" -> "t-shirt-top", "Travel & Places" -> "travel-places").
+ * A class name as a folder/file name: classKey, then runs of anything but Unicode letters, marks and digits become one
+ * '-' ("T-shirt/top" -> "t-shirt-top", "Travel & Places" -> "travel-places", "猫" -> "猫", "Café" -> "café"). Never
+ * empty: a name of symbols only is spelled by its code points ("🐶" -> "u1f436"), an empty name is "unnamed".
+ * Idempotent: slugify(slugify(x)) === slugify(x).
  */
 export function slugify(name: string): string {
-  return name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
+  const slug = classKey(name)
+    .replace(/[^\p{L}\p{M}\p{N}]+/gu, '-')
     .replace(/^-+|-+$/g, '');
+  if (slug) return slug;
+  const points = [...name.normalize('NFKC')].filter((ch) => !/\s/u.test(ch)).map((ch) => `u${ch.codePointAt(0)!.toString(16)}`);
+  return points.length > 0 ? points.join('-') : 'unnamed';
+}
+
+/**
+ * Natural order of names: runs of digits compare by value ("2" < "10"), the rest by code unit; names equal that way
+ * ("01" and "1") fall back to code-unit order, so the order is total and the same on every machine (no locale).
+ */
+export function naturalCompare(a: string, b: string): number {
+  const ra = a.match(/\d+|\D+/g) ?? [];
+  const rb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
+    const [x, y] = [ra[i], rb[i]];
+    const dx = /^\d/.test(x);
+    const dy = /^\d/.test(y);
+    if (dx && dy) {
+      const [nx, ny] = [x.replace(/^0+(?=\d)/, ''), y.replace(/^0+(?=\d)/, '')];
+      if (nx.length !== ny.length) return nx.length - ny.length;
+      if (nx !== ny) return nx < ny ? -1 : 1;
+    } else if (x !== y) {
+      return x < y ? -1 : 1;
+    }
+  }
+  if (ra.length !== rb.length) return ra.length - rb.length;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,0 +1,100 @@
+/**
+ * What --resume checks, per training command: each flag maps to where the checkpoint keeps it (a contradiction is
+ * refused, a flag left out takes the recorded value), or is listed as one that may change on resume. A new flag is
+ * added to one of the two by one line (test/shared/resumeFlags.test.ts fails until it is).
+ */
+import type { Command } from 'commander';
+import { applyResumeTable, cfgField, commonTrainFields, readCheckpointRecord, trainField, type ResumeField, type ResumeTable } from '@factorgen/shared';
+
+/** May change on resume: recorded for the log, taken from the flag when given, else from the checkpoint. */
+const mayChange = (field: ResumeField): ResumeField => ({ ...field, same: () => true });
+
+/** Flags that may differ on resume in every training command (the README lists them). */
+export const resumeMayChange: ResumeTable = {
+  // how long and how often: the schedule's length follows --steps (README: "How the shipped default was made")
+  '--steps': mayChange(trainField('steps')),
+  '--checkpoint-every': mayChange(trainField('checkpointEvery')),
+  '--log-every': mayChange(trainField('logEvery')),
+  '--val-every': mayChange(trainField('valEvery')),
+  '--val-limit': mayChange(trainField('valLimit')),
+};
+
+/** Flags that are not settings of the run: where it is, how to run it, and inputs checked elsewhere. */
+export const resumeNotRecorded = new Set([
+  '--out', '--resume', '--overwrite',
+  // resume is bit-exact on the same backend; another backend continues the run with its own rounding
+  '--backend',
+  // inputs: the images' shape and class names, the token file's tokenizer id and class names are checked against the run
+  '--dataset', '--data', '--tokens', '--val',
+  // the teacher's weights are not recorded in the tokenizer's checkpoint (its use is: --perceptual-weight, --align-weight)
+  '--teacher',
+]);
+
+const sizesAgree = (given: unknown, stored: unknown): boolean => {
+  const g = given as number[];
+  const s = stored as number[];
+  return g.length === 1 ? s.every((v) => v === g[0]) : JSON.stringify(g) === JSON.stringify(s);
+};
+
+export const tokenizerResumeTable: ResumeTable = {
+  ...commonTrainFields,
+  ...resumeMayChange,
+  '--size': cfgField('imageSize'),
+  '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
+  '--quantizer': cfgField('quantizer', 'kind'),
+  '--sub-codebooks': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: unknown[] } }).quantizer?.subCodebooks?.length },
+  '--codebook-size': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: { size: number }[] } }).quantizer?.subCodebooks?.map((s) => s.size), same: sizesAgree },
+  '--code-dim': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: { dim: number }[] } }).quantizer?.subCodebooks?.[0]?.dim },
+  '--base-channels': cfgField('baseChannels'),
+  '--channel-mult': cfgField('channelMult'),
+  '--blocks': cfgField('blocksPerLevel'),
+  '--no-attention': cfgField('attention'),
+  '--latent-channels': cfgField('latentChannels'),
+  '--beta': cfgField('quantizer', 'beta'),
+  '--entropy-weight': cfgField('quantizer', 'entropyWeight'),
+  '--disentangle-weight': cfgField('quantizer', 'disentangleWeight'),
+  // without a teacher the perceptual loss is off whatever the flag says, so only a run that used it is compared
+  '--perceptual-weight': { stored: (ck) => ((ck.config as { perceptualWeight?: number }).perceptualWeight || undefined) },
+  '--align-weight': { stored: (ck) => (ck.config as { align?: { weight: number } }).align?.weight ?? 0 },
+  '--align-sub-codebook': cfgField('align', 'subCodebook'),
+  '--adversarial-weight': { stored: (ck) => (ck.config as { adversarial?: { weight: number } }).adversarial?.weight ?? 0 },
+  '--adversarial-start': cfgField('adversarial', 'startStep'),
+  '--usage-window': trainField('usageWindow'),
+  '--restart-dead-every': trainField('restartDeadEvery'),
+  '--flip': trainField('flip'),
+};
+
+export const generatorResumeTable: ResumeTable = {
+  ...commonTrainFields,
+  ...resumeMayChange,
+  '--width': cfgField('width'),
+  '--depth': cfgField('depth'),
+  '--heads': cfgField('heads'),
+  '--mlp-hidden': cfgField('mlpHidden'),
+  '--head-mode': cfgField('headMode'),
+  '--head-layers': cfgField('headLayers'),
+  '--dropout': cfgField('dropout'),
+  '--class-dropout': cfgField('classDropout'),
+  '--rope': cfgField('rope'),
+};
+
+export const teacherResumeTable: ResumeTable = {
+  ...commonTrainFields,
+  ...resumeMayChange,
+  '--size': cfgField('imageSize'),
+  '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
+  '--flip': trainField('flip'),
+};
+
+/**
+ * On --resume: refuses flags that contradict the run's checkpoint and fills the ones left out from it, so the
+ * command's options describe the run as it was trained. Returns the options to use. No-op without --resume.
+ */
+export async function resolveResumeFlags<T>(cmd: Command, table: ResumeTable): Promise<T> {
+  const f = cmd.opts() as { resume?: boolean; out: string };
+  if (f.resume) {
+    const ck = await readCheckpointRecord(f.out);
+    if (ck) applyResumeTable(cmd, ck, table, f.out);
+  }
+  return cmd.opts() as T;
+}
