@@ -165,7 +165,7 @@ describe('flags', () => {
       { args: [...sampleTo(), '--classes', '3'], code: 2,
         line: 'factorgen: --classes: unknown class "3" (indices 0..2 or names: bar-zero, bar-one, bar-two)' },
       { args: [...sampleTo(), '--per-class', '0'], code: 1, line: invalid('--per-class <n>', '0', 'Expected a positive integer.') },
-      { args: [...sampleTo(), '--temperature', '0'], code: 1, line: invalid('--temperature <t>', '0', 'Expected a positive number.') },
+      { args: [...sampleTo(), '--temperature', '-1'], code: 1, line: invalid('--temperature <t>', '-1', 'Expected a number >= 0.') },
       { args: [...sampleTo(), '--top-p', '0'], code: 2, line: 'factorgen: --top-p: must be in (0, 1], got 0' },
       { args: [...tokTrain, '--steps', '-1'], code: 1, line: invalid('--steps <n>', '-1', 'Expected a positive integer.') },
       { args: [...tokTrain, '--lr', 'NaN'], code: 1, line: invalid('--lr <x>', 'NaN', 'Expected a positive number.') },

@@ -112,9 +112,10 @@ describe('progress', () => {
       '0s', '0s', '45s', '59s', '1m00s', '4m08s', '59m59s', '1h00m', '2h05m', '23h59m', '1d04h',
     ]);
     expect([NaN, Infinity, -1].map(formatDuration)).toEqual(['?', '?', '?']);
-    expect([0, NaN, 0.25, 3.414, 12.34, 250.4].map(formatRate)).toEqual([
+    expect([0, NaN, 0.25, 3.414, 12.34, 250.4].map((r) => formatRate(r))).toEqual([
       '? step/s', '? step/s', '4.0 s/step', '3.41 step/s', '12.3 step/s', '250 step/s',
     ]);
+    expect([3.1, 0.5].map((r) => formatRate(r, 'image'))).toEqual(['3.10 image/s', '2.0 s/image']);
     expect([0, 3, -12, 0.42131, 12.345, 3e-4, 123456.7, NaN].map(formatValue)).toEqual([
       '0', '3', '-12', '0.4213', '12.35', '3.00e-4', '1.23e+5', 'NaN',
     ]);

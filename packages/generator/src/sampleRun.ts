@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, classKey, UserError, classFolderFile,
-  openOutputDir, writeManifest, type OutputIo,
+  openOutputDir, writeManifest, type OutputIo, type ClassFolderRecord,
 } from '@factorgen/shared';
 import { configHash, decodeToImages, loadTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
@@ -82,6 +82,10 @@ export type SampleRequest = {
   onProgress?: (done: number, total: number) => void;
   /** The output folder may hold an earlier sample run, which is replaced (only factorgen's files there). */
   overwrite?: boolean;
+  /** Guide (cfgScale != 1) a generator trained without class dropout, which never saw the null class. */
+  force?: boolean;
+  /** Where warnings go (e.g. stderr). */
+  warn?: (line: string) => void;
   /** Write operations on the output folder (tests inject failures). */
   io?: Partial<OutputIo>;
 };
@@ -116,6 +120,11 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
     const T = cfg.gridH * cfg.gridW;
     const K = cfg.subCodebookSizes.length;
     const { imageSize: S, channels: C } = t.tok.cfg;
+    if (req.cfgScale !== 1 && cfg.classDropout === 0) {
+      const why = 'the generator was trained with --class-dropout 0, so it never saw the null class that guidance contrasts with';
+      if (!req.force) throw new UserError(`--cfg ${req.cfgScale}: ${why}; use --cfg 1, or pass --force to guide anyway`);
+      req.warn?.(`warning: --cfg ${req.cfgScale}: ${why} (guiding anyway: --force)`);
+    }
     const labels = classLabels(classes, req.perClass);
     const counters = new Map<number, number>();
     const planned = labels.map((c) => {
@@ -125,22 +134,32 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
     });
     writeManifest(req.out, 'samples', ['grid.png', 'samples.json', 'samples.tokens', ...planned], req.io);
     const opts = { cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache };
-    const t0 = performance.now();
-    const tokens = await sampleInBatches(g.gen, labels, opts, req.seed, req.batch, {
-      onBatch: (start, part) => req.onProgress?.(start + part.length / (T * K), labels.length),
-    });
-    const pixels = await decodeToImages(t.tok, tokens, labels.length, req.batch);
-    const seconds = (performance.now() - t0) / 1000;
-
-    const written = await writeClassFolders(req.out, pixels, labels, names, S, S, C);
-    const records = written.map((r, i) => ({ ...r, batchStart: i - (i % req.batch) }));
+    const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };
     const per = S * S * C;
     const rows = new Map<number, Uint8Array[]>();
-    labels.forEach((c, i) => rows.set(c, [...(rows.get(c) ?? []), pixels.subarray(i * per, (i + 1) * per)]));
+    const records: (ClassFolderRecord & { batchStart: number })[] = [];
+    const written = new Map<number, number>();
+    const writeIndex = (seconds: number) =>
+      fs.writeFileSync(path.join(req.out, 'samples.json'), JSON.stringify({ settings, seconds, images: records }, null, 1));
+    const t0 = performance.now();
+    // Each batch is decoded and written as soon as it is sampled (samples.json lists what is on disk), so a killed
+    // run loses at most one batch.
+    const tokens = await sampleInBatches(g.gen, labels, opts, req.seed, req.batch, {
+      onBatch: async (start, part) => {
+        const n = part.length / (T * K);
+        const pixels = await decodeToImages(t.tok, part, n, req.batch);
+        const batchLabels = labels.slice(start, start + n);
+        const recs = await writeClassFolders(req.out, pixels, batchLabels, names, S, S, C, written);
+        records.push(...recs.map((r) => ({ ...r, batchStart: start })));
+        batchLabels.forEach((c, j) => rows.set(c, [...(rows.get(c) ?? []), pixels.subarray(j * per, (j + 1) * per)]));
+        writeIndex((performance.now() - t0) / 1000);
+        req.onProgress?.(start + n, labels.length);
+      },
+    });
+    const seconds = (performance.now() - t0) / 1000;
     const grid = path.join(req.out, 'grid.png');
     await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C);
-    const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };
-    fs.writeFileSync(path.join(req.out, 'samples.json'), JSON.stringify({ settings, seconds, images: records }, null, 1));
+    writeIndex(seconds);
     // The sampled token grids as a token file: `factorgen tokenizer decode --tokens` reads it, tests compare it.
     writeTokenFile(path.join(req.out, 'samples.tokens'), {
       header: {

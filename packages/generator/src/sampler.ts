@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@factorgen/shared';
+import { UserError, type Rng } from '@factorgen/shared';
 import { type Generator, seqLen } from './config';
 import { backboneForward, embedClass, embedTokens } from './gpt';
 import { headForward, headSlots, parallelLogits } from './head';
@@ -28,15 +28,22 @@ export type SampleOptions = {
  */
 export type SampleProgress = (done: number, total: number) => void | Promise<void>;
 
+/** Logits on the host: float32 as read from the model, float64 once guidance combined them. */
+export type HostLogits = Float32Array | Float64Array;
+
 /**
- * Guided logits: uncond + scale * (cond - uncond), elementwise. cond, uncond: [n] -> [n].
+ * Guided logits: uncond + scale * (cond - uncond), elementwise, in float64 (so a scale like 1e39 does not overflow as it
+ * would in float32; beyond float64's range a value is clamped to +-Number.MAX_VALUE). cond, uncond: [n] -> [n].
  * scale = 1 returns an exact copy of cond (not u + (c - u), which can differ in the last bit).
  */
-export function cfgCombine(cond: Float32Array, uncond: Float32Array, scale: number): Float32Array {
+export function cfgCombine(cond: HostLogits, uncond: HostLogits, scale: number): Float64Array {
   if (cond.length !== uncond.length) throw new Error(`cfgCombine: lengths ${cond.length} and ${uncond.length} differ`);
-  if (scale === 1) return Float32Array.from(cond);
-  const out = new Float32Array(cond.length);
-  for (let i = 0; i < cond.length; i++) out[i] = uncond[i] + scale * (cond[i] - uncond[i]);
+  if (scale === 1) return Float64Array.from(cond);
+  const out = new Float64Array(cond.length);
+  for (let i = 0; i < cond.length; i++) {
+    const g = uncond[i] + scale * (cond[i] - uncond[i]);
+    out[i] = g === Infinity ? Number.MAX_VALUE : g === -Infinity ? -Number.MAX_VALUE : g;
+  }
   return out;
 }
 
@@ -44,10 +51,10 @@ export function cfgCombine(cond: Float32Array, uncond: Float32Array, scale: numb
  * Keeps the k largest logits, the rest become -Infinity. logits: [V] -> new [V]. Ties with the k-th largest value are
  * all kept (as LlamaGen/HF's `logits < kth` filter), so more than k may survive. k <= 0 or k >= V: unchanged copy.
  */
-export function topKMask(logits: Float32Array, k: number): Float32Array {
-  const out = Float32Array.from(logits);
+export function topKMask(logits: HostLogits, k: number): Float64Array {
+  const out = Float64Array.from(logits);
   if (k <= 0 || k >= logits.length) return out;
-  const sorted = Float32Array.from(logits).sort(); // ascending
+  const sorted = Float64Array.from(logits).sort(); // ascending
   const kth = sorted[logits.length - k];
   for (let i = 0; i < out.length; i++) if (!(out[i] >= kth)) out[i] = -Infinity;
   return out;
@@ -59,8 +66,8 @@ export function topKMask(logits: Float32Array, k: number): Float32Array {
  * plus every token tied with the last one kept; the top token always survives. logits: [V] (-Infinity allowed)
  * -> new [V] with -Infinity for the removed. p >= 1: unchanged copy.
  */
-export function topPMask(logits: Float32Array, p: number): Float32Array {
-  const out = Float32Array.from(logits);
+export function topPMask(logits: HostLogits, p: number): Float64Array {
+  const out = Float64Array.from(logits);
   if (p >= 1) return out;
   const probs = softmax64(logits);
   const order = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]);
@@ -76,7 +83,7 @@ export function topPMask(logits: Float32Array, p: number): Float32Array {
 }
 
 /** Softmax in float64. logits: [V] (-Infinity allowed, not all) -> probabilities [V]. */
-function softmax64(logits: Float32Array): Float64Array {
+function softmax64(logits: HostLogits): Float64Array {
   let max = -Infinity;
   for (const v of logits) if (v > max) max = v;
   const p = new Float64Array(logits.length);
@@ -90,17 +97,23 @@ function softmax64(logits: Float32Array): Float64Array {
 }
 
 /**
- * Draws one token from one row of (guided) logits: temperature, then top-k, then top-p, then a categorical draw
+ * Draws one token from one row of (guided) logits: top-k, then temperature, then top-p, then a categorical draw
  * with one rng.next() (none when greedy: temperature <= 0 takes the first argmax). logits: [V] -> index.
+ * Stable for every finite temperature: the logits are scaled as (l - max) / T in float64, which is 0 for the largest
+ * and <= 0 or -Infinity for the rest, so a tiny T (1e-40) tends to greedy instead of overflowing to Infinity and
+ * NaN (which made every draw fall through to the last index). A NaN logit (broken weights) is an error.
  */
-export function chooseToken(logits: Float32Array, opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): number {
-  if (opts.temperature <= 0) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-    return best;
+export function chooseToken(logits: HostLogits, opts: Pick<SampleOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): number {
+  let best = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (Number.isNaN(logits[i])) throw new UserError(`sample: the generator produced a NaN logit (its weights hold NaN or Infinity)`);
+    if (logits[i] > logits[best]) best = i;
   }
-  let l: Float32Array = logits.map((v) => v / opts.temperature);
-  if (opts.topK > 0) l = topKMask(l, opts.topK);
+  if (opts.temperature <= 0) return best;
+  // top-k first: it keeps the same tokens before and after scaling by a positive temperature
+  let l: Float64Array = opts.topK > 0 ? topKMask(logits, opts.topK) : Float64Array.from(logits);
+  const max = Math.min(l[best], Number.MAX_VALUE); // the argmax always survives top-k
+  for (let i = 0; i < l.length; i++) l[i] = l[i] === -Infinity ? -Infinity : (Math.min(l[i], Number.MAX_VALUE) - max) / opts.temperature;
   if (opts.topP < 1) l = topPMask(l, opts.topP);
   const probs = softmax64(l);
   const u = rng.next();
@@ -125,7 +138,7 @@ function keepCache(cache: KVCache): KVCache {
 }
 
 /** Picks the B tokens of sub-codebook k at position t from the guided logits [B * V_k] (row-major). */
-type Picker = (t: number, k: number, guided: Float32Array) => Int32Array;
+type Picker = (t: number, k: number, guided: HostLogits) => Int32Array;
 
 /**
  * The decoding loop shared by sampling and the logit trace. Rows are [cond (B); null class (B)] when cfgScale != 1,
@@ -178,7 +191,7 @@ async function decode(
       logits.dispose();
     }
     const n = B * Vs[k];
-    const g = guided ? cfgCombine(all.subarray(0, n), all.subarray(n, 2 * n), cfgScale) : Float32Array.from(all);
+    const g = guided ? cfgCombine(all.subarray(0, n), all.subarray(n, 2 * n), cfgScale) : all.subarray(0, n);
     const chosen = pick(t, k, g);
     for (let b = 0; b < B; b++) out[(b * T + t) * K + k] = chosen[b];
   };
@@ -281,7 +294,7 @@ export async function forcedStepLogits(
   if (tokens.length !== B * T * K) throw new Error(`forcedStepLogits: ${tokens.length} tokens, expected ${B * T * K}`);
   const trace: Float32Array[][] = Array.from({ length: T }, () => []);
   await decode(gen, labels, opts.cfgScale, opts.useCache, (t, k, guided) => {
-    trace[t][k] = guided;
+    trace[t][k] = Float32Array.from(guided);
     const chosen = new Int32Array(B);
     for (let b = 0; b < B; b++) chosen[b] = tokens[(b * T + t) * K + k];
     return chosen;

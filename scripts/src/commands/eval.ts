@@ -1,15 +1,40 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { positiveInt, repoRoot, checkOutputFile, type ImageDataset } from '@factorgen/shared';
+import { positiveInt, repoRoot, checkOutputFile, Progress, type ImageDataset } from '@factorgen/shared';
 import { loadTokenizer, reconstructImages } from '@factorgen/tokenizer';
-import { getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining } from '@factorgen/eval';
+import { getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, type TrainFeatureNetOptions } from '@factorgen/eval';
 import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
 
-/** The evaluation feature net for a dataset's train split, trained once and cached under .cache/eval. */
-async function featureNetFor(train: ImageDataset) {
-  const net = await getFeatureNet(path.join(repoRoot(), '.cache', 'eval'), train, defaultFeatureNetTraining);
-  note(net.fromCache ? `feature net: ${net.dir} (cached)` : `feature net: trained in ${net.trainSeconds.toFixed(0)} s, cached in ${net.dir}`);
+export type FeatureNetForOptions = {
+  /** Default <repo>/.cache/eval. */
+  cacheDir?: string;
+  /** Default defaultFeatureNetTraining. */
+  training?: TrainFeatureNetOptions;
+  /** Notes and progress (default stderr). */
+  stream?: NodeJS.WritableStream;
+};
+
+/**
+ * The evaluation feature net for a dataset's train split, trained once and cached under .cache/eval. The first
+ * training takes minutes: it says so and shows a progress line (step, loss, batch accuracy, ETA).
+ */
+export async function featureNetFor(train: ImageDataset, o: FeatureNetForOptions = {}) {
+  const stream = o.stream ?? process.stderr;
+  const training = o.training ?? defaultFeatureNetTraining;
+  let progress: Progress | undefined;
+  const net = await getFeatureNet(o.cacheDir ?? path.join(repoRoot(), '.cache', 'eval'), train, {
+    ...training,
+    onStep: (s) => {
+      if (!progress) {
+        stream.write(`feature net: training on ${train.name} (first use; it is cached afterwards)\n`);
+        progress = new Progress(training.steps, 'feature net', { stream, startStep: 0 });
+      }
+      progress.update(s.step, { loss: s.loss, acc: s.accuracy });
+    },
+  });
+  progress?.done();
+  stream.write(net.fromCache ? `feature net: ${net.dir} (cached)\n` : `feature net: trained in ${net.trainSeconds.toFixed(0)} s, cached in ${net.dir}\n`);
   return net;
 }
 

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError } from '@factorgen/shared';
+import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError, Progress } from '@factorgen/shared';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
 import { resolveResumeFlags, generatorResumeTable } from './resume';
@@ -65,24 +65,32 @@ export function registerSample(program: Command): void {
     .option('--classes <list>', 'class indices or names, comma separated, or "all"', 'all')
     .option('--per-class <n>', 'images per class', positiveInt, 8)
     .option('--cfg <scale>', 'classifier-free guidance scale (1 = conditional only)', nonNegativeFloat, 2)
-    .option('--temperature <t>', 'sampling temperature', positiveFloat, 1)
+    .option('--temperature <t>', 'sampling temperature (0 = greedy: always the most likely token)', nonNegativeFloat, 1)
     .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', nonNegativeInt, 0)
     .option('--top-p <p>', 'nucleus sampling mass (1 = off)', probabilityPositive, 1)
     .option('--seed <s>', 'sampling seed', '0')
     .option('--batch <n>', 'images sampled at once', positiveInt, 40)
     .option('--no-cache', 'recompute the whole prefix every step (slow; for checks)')
     .option('--overwrite', 'replace an earlier sample run in --out (only the files factorgen wrote there)', false)
+    .option('--force', 'guide (--cfg other than 1) a generator trained with --class-dropout 0', false)
     .addOption(backendOption())
     .action(async (f: {
       generator: string; tokenizer?: string; out: string; classes: string; perClass: number; cfg: number; temperature: number;
-      topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; backend: 'auto';
+      topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; force: boolean; backend: 'auto';
     }) => {
       await startBackend(f.backend);
+      let progress: Progress | undefined;
+      const startedAt = performance.now();
       const r = await sampleToFolder({
         generator: f.generator, tokenizer: f.tokenizer, out: f.out, classes: f.classes, perClass: f.perClass, batch: f.batch,
         seed: f.seed, cfgScale: f.cfg, temperature: f.temperature, topK: f.topK, topP: f.topP, useCache: f.cache,
-        overwrite: f.overwrite,
+        overwrite: f.overwrite, force: f.force, warn: note,
+        onProgress: (done, total) => {
+          progress ??= new Progress(total, 'sample', { startedAt, startStep: 0, unit: 'image' });
+          progress.update(done, {});
+        },
       });
+      progress?.done();
       note(`wrote ${r.images} samples and ${r.grid} (${r.imagesPerSecond.toFixed(1)} images/s)`);
       printJson(r);
     });

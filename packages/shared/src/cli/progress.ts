@@ -15,12 +15,12 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
 }
 
-/** "12.3 step/s", or "4.2 s/step" for slow runs; "? step/s" before anything is known. */
-export function formatRate(stepsPerSecond: number): string {
+/** "12.3 step/s", or "4.2 s/step" for slow runs; "? step/s" before anything is known. `unit` replaces "step". */
+export function formatRate(stepsPerSecond: number, unit = 'step'): string {
   const r = stepsPerSecond;
-  if (!Number.isFinite(r) || r <= 0) return '? step/s';
-  if (r >= 1) return `${r.toFixed(r >= 100 ? 0 : r >= 10 ? 1 : 2)} step/s`;
-  return `${(1 / r).toFixed(1)} s/step`;
+  if (!Number.isFinite(r) || r <= 0) return `? ${unit}/s`;
+  if (r >= 1) return `${r.toFixed(r >= 100 ? 0 : r >= 10 ? 1 : 2)} ${unit}/s`;
+  return `${(1 / r).toFixed(1)} s/${unit}`;
 }
 
 /** Metric values: integers as is, tiny or huge numbers as "3.00e-4", others with 4 significant digits. */
@@ -49,6 +49,8 @@ export type ProgressLine = {
   fields: Record<string, number>;
   /** Bar width in cells; 0 = no bar. */
   bar?: number;
+  /** What a step is, for the rate ("image": "3.1 image/s"); default "step". */
+  unit?: string;
 };
 
 /** "tokenizer [##..] 120/1000 12% | 3.41 step/s | eta 4m18s | loss 0.4213 lr 3.00e-4" */
@@ -57,7 +59,7 @@ export function formatLine(p: ProgressLine): string {
   const head = [p.label, ...(p.bar ? [formatBar(frac, p.bar)] : []), `${p.step}/${p.total}`, `${Math.floor(frac * 100)}%`];
   const time = p.done ? `took ${formatDuration(p.seconds)}` : `eta ${formatDuration(p.seconds)}`;
   const fields = Object.entries(p.fields).map(([k, v]) => `${k} ${formatValue(v)}`);
-  return [head.join(' '), formatRate(p.stepsPerSecond), time, ...(fields.length ? [fields.join(' ')] : [])].join(' | ');
+  return [head.join(' '), formatRate(p.stepsPerSecond, p.unit), time, ...(fields.length ? [fields.join(' ')] : [])].join(' | ');
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -73,6 +75,10 @@ export type ProgressOptions = {
   startStep?: number;
   /** Clock in milliseconds (tests). */
   now?: () => number;
+  /** When the work started, on that clock (default: when the Progress is made). */
+  startedAt?: number;
+  /** What a step is, for the rate (default "step"). */
+  unit?: string;
 };
 
 export class Progress {
@@ -82,6 +88,7 @@ export class Progress {
   private readonly everyMs: number;
   private readonly now: () => number;
   private readonly t0: number;
+  private readonly unit: string | undefined;
   private startStep: number | undefined;
   private lastStep = 0;
   private lastFields: Record<string, number> = {};
@@ -99,7 +106,8 @@ export class Progress {
     this.every = Math.max(1, opts.every ?? Math.ceil(total / 20));
     this.everyMs = (opts.everySeconds ?? 30) * 1000;
     this.now = opts.now ?? (() => performance.now());
-    this.t0 = this.now();
+    this.t0 = opts.startedAt ?? this.now();
+    this.unit = opts.unit;
     this.lastPrintMs = this.t0;
     this.startStep = opts.startStep;
   }
@@ -141,6 +149,7 @@ export class Progress {
       done,
       fields: this.lastFields,
       bar: this.tty ? 20 : 0,
+      unit: this.unit,
     });
     if (this.tty) {
       const width = Math.max(20, (this.stream.columns ?? 100) - 1);
