@@ -22,8 +22,9 @@ export const resumeMayChange: ResumeTable = {
 /** Flags that are not settings of the run: where it is, how to run it, and inputs checked elsewhere. */
 export const resumeNotRecorded = new Set([
   '--out', '--resume', '--overwrite',
-  // resume is bit-exact on the same backend; another backend continues the run with its own rounding
-  '--backend',
+  // resume is bit-exact on the same backend; another backend continues the run with its own rounding. Worker threads
+  // (issue 10's --threads, not landed yet) change how the work is split, not the run: listed here for when it lands.
+  '--backend', '--threads',
   // inputs: the images' shape and class names, the token file's tokenizer id and class names are checked against the run
   '--dataset', '--data', '--tokens', '--val',
   // the teacher's weights are not recorded in the tokenizer's checkpoint (its use is: --perceptual-weight, --align-weight)
