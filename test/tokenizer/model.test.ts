@@ -3,7 +3,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../packages/shared/src/backend';
 import { ParamStore } from '../../packages/shared/src/params';
 import { Rng } from '../../packages/shared/src/rng';
-import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
+import { quantizerDefaults, type Factorization, type TokenizerConfig } from '../../packages/tokenizer/src/config';
+import { decode } from '../../packages/tokenizer/src/decoder';
+import { disentangleLoss } from '../../packages/tokenizer/src/disentangle';
+import { encodeBranch, encodeTrunk } from '../../packages/tokenizer/src/encoder';
+import { vqQuantizer } from '../../packages/tokenizer/src/vq';
 import { restartDeadCodes } from '../../packages/tokenizer/src/deadCodes';
 import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tokenizer } from '../../packages/tokenizer/src/model';
 import { lookupCodes } from '../../packages/tokenizer/src/quantizer';
@@ -15,12 +19,13 @@ beforeAll(async () => {
 });
 
 /** 8x8 gray images, 4x4 grid, two sub-codebooks of 8 codes: every code path, tiny compute. */
-function tinyConfig(kind: 'vq' | 'fq', K = 2, entropyWeight = 0): TokenizerConfig {
+function tinyConfig(kind: 'vq' | 'fq', K = 2, entropyWeight = 0, factorize: Factorization = 'projection'): TokenizerConfig {
   return {
     imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: true, normGroups: 2,
     latentChannels: 6,
     quantizer: { ...quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: 8, dim: 4 }))), entropyWeight },
     perceptualWeight: 0,
+    factorize,
   };
 }
 
@@ -104,10 +109,10 @@ describe('tokenizer forward', () => {
     x.dispose();
   });
 
-  it('fq with K=1 equals vq bit for bit (outputs, indices, losses and gradients) from the same seed', () => {
+  it.each(['projection', 'branch'] as const)('fq with K=1 equals vq bit for bit (outputs, indices, losses and gradients) from the same seed (%s)', (factorize) => {
     const x = images(3, 'eq');
     const run = (kind: 'vq' | 'fq') =>
-      withTokenizer(tinyConfig(kind, 1, 0.05), 'same-seed', (tok) => {
+      withTokenizer(tinyConfig(kind, 1, 0.05, factorize), 'same-seed', (tok) => {
         const names = [...tok.params.trainable().keys()];
         let arrays: Record<string, tf.TypedArray> = {};
         const { value, grads: raw } = tf.variableGrads(() => {
@@ -130,6 +135,78 @@ describe('tokenizer forward', () => {
     expect(Object.keys(fq.arrays).sort()).toEqual(Object.keys(vq.arrays).sort());
     expect(vq.arrays['loss.entropy'][0]).not.toBe(0);
     for (const k of Object.keys(vq.arrays)) expect(fq.arrays[k], k).toEqual(vq.arrays[k]);
+    x.dispose();
+  });
+
+  it('branch with K=1 is a plain VQ of the same trunk: trunk -> its branch -> one cosine VQ -> decoder, bit for bit', () => {
+    const x = images(3, 'branch1');
+    withTokenizer(tinyConfig('fq', 1, 0.05, 'branch'), 'b1', (tok) => {
+      const names = [...tok.params.vars.keys()];
+      expect(names.filter((n) => n.startsWith('encoder/branch0/'))).toEqual([
+        ...['res0/norm1/gamma', 'res0/norm1/beta', 'res0/conv1/w', 'res0/conv1/b', 'res0/norm2/gamma', 'res0/norm2/beta', 'res0/conv2/w', 'res0/conv2/b'],
+        ...['attn0/norm/gamma', 'attn0/norm/beta', 'attn0/q/w', 'attn0/q/b', 'attn0/k/w', 'attn0/k/b', 'attn0/v/w', 'attn0/v/b', 'attn0/out/w', 'attn0/out/b'],
+        ...['norm_out/gamma', 'norm_out/beta', 'conv_out/w', 'conv_out/b'],
+      ].map((n) => `encoder/branch0/${n}`));
+      expect(names).not.toContain('encoder/conv_out/w');
+      const [model, plain] = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        const q = vqQuantizer.quantize(tok.params, tok.cfg, [encodeBranch(tok.params, tok.cfg, encodeTrunk(tok.params, tok.cfg, x), 0)]);
+        const recon = decode(tok.params, tok.cfg, q.quantized);
+        const d = tf.sub(recon, x);
+        const total = tf.addN([tf.mean(tf.mul(d, d)), q.losses.codebook, q.losses.commitment, q.losses.entropy]);
+        return [
+          [out.recon, out.indices, out.total].map((t) => Array.from(t.dataSync())),
+          [recon, q.indices, total].map((t) => Array.from(t.dataSync())),
+        ];
+      });
+      expect(model).toEqual(plain);
+    });
+    x.dispose();
+  });
+
+  it('branch with K=2: each sub-codebook has its own branch; one sub-codebook\'s loss reaches its branch and the trunk only', () => {
+    const x = images(2, 'branch2');
+    withTokenizer(tinyConfig('fq', 2, 0, 'branch'), 'b2', (tok) => {
+      const trainable = tok.params.trainable();
+      const { value, grads: raw } = tf.variableGrads(() => {
+        const out = tokenizerForward(tok, x);
+        return tf.sum(tf.square(out.quantizedSub[0])).add(out.losses.commitment) as tf.Scalar;
+      }, [...trainable.values()]);
+      const grads = byParam(tok, raw);
+      const nonzero = (n: string) => grads[n] !== undefined && grads[n].dataSync().some((g) => g !== 0);
+      expect(nonzero('encoder/branch0/conv_out/w')).toBe(true);
+      expect(nonzero('encoder/conv_in/w')).toBe(true);
+      // the commitment term of sub-codebook 1 reaches branch 1; the code of sub-codebook 0 alone does not
+      expect(nonzero('encoder/branch1/conv_out/w')).toBe(true);
+      tf.dispose([value, ...Object.values(grads)]);
+      const { value: v2, grads: raw2 } = tf.variableGrads(() => tf.sum(tf.square(tokenizerForward(tok, x).quantizedSub[0])) as tf.Scalar, [...trainable.values()]);
+      const g2 = byParam(tok, raw2);
+      expect(g2['encoder/branch1/conv_out/w'] === undefined || g2['encoder/branch1/conv_out/w'].dataSync().every((g) => g === 0)).toBe(true);
+      expect(g2['encoder/branch0/conv_out/w'].dataSync().some((g) => g !== 0)).toBe(true);
+      tf.dispose([v2, ...Object.values(g2)]);
+    });
+    x.dispose();
+  });
+
+  it('disentanglement compares the straight-through quantized codes (FQGAN) by default, the pre-quantization codes with "pre"', () => {
+    const x = images(2, 'dis');
+    const cfg = { ...tinyConfig('fq', 2, 0, 'branch') };
+    withTokenizer(cfg, 'd', (tok) => {
+      const got = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        return [out.losses.disentangle, disentangleLoss(out.quantizedSub, 0.1), disentangleLoss(out.subCodes, 0.1)].map((t) => t.dataSync()[0]);
+      });
+      expect(cfg.quantizer.disentangleOn).toBe('quantized');
+      expect(got[0]).toBe(got[1]);
+      expect(got[0]).not.toBe(got[2]);
+    });
+    withTokenizer({ ...cfg, quantizer: { ...cfg.quantizer, disentangleOn: 'pre' } }, 'd', (tok) => {
+      const got = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        return [out.losses.disentangle, disentangleLoss(out.subCodes, 0.1)].map((t) => t.dataSync()[0]);
+      });
+      expect(got[0]).toBe(got[1]);
+    });
     x.dispose();
   });
 

@@ -150,9 +150,24 @@ describe('losses on hand-computed inputs', () => {
     expect(out.idx).toEqual([0, 1, 1, 0]);
     expect(out.cb).toBeCloseTo(0.1 + 0.1, 6);
     expect(out.cm).toBeCloseTo(0.25 * (0.1 + 0.1), 6);
-    const e0 = tf.tidy(() => num(entropyLoss(tf.tensor2d([[1, 0.6], [0, 0.8]]), 0.5)));
-    const e1 = tf.tidy(() => num(entropyLoss(tf.tensor2d([[0, 0.8], [1, 0.6]]), 0.5)));
+    // FQGAN's compute_entropy_loss(-d) at temperature 0.5 (the default entropyLogits 'sq-dist'), by hand:
+    // logits_nv = -||z_n - c_v||^2 / T with unit vectors, i.e. (2 cos - 2) / T.
+    const fqganEntropy = (cos: number[][], T: number): number => {
+      const probs = cos.map((row) => {
+        const e = row.map((c) => Math.exp((2 * c - 2) / T));
+        const s = e.reduce((a, b) => a + b, 0);
+        return e.map((v) => v / s);
+      });
+      const sample = probs.reduce((acc, p) => acc - p.reduce((a, v) => a + v * Math.log(v), 0), 0) / probs.length;
+      const avg = probs[0].map((_v, j) => probs.reduce((a, p) => a + p[j], 0) / probs.length);
+      return sample + avg.reduce((a, v) => a + v * Math.log(v + 1e-5), 0);
+    };
+    const e0 = fqganEntropy([[1, 0.6], [0, 0.8]], 0.5);
+    const e1 = fqganEntropy([[0, 0.8], [1, 0.6]], 0.5);
     expect(out.en).toBeCloseTo(0.3 * (e0 + e1), 5);
+    // the same loss as 'cosine' logits at half the temperature
+    const c0 = tf.tidy(() => num(entropyLoss(tf.tensor2d([[1, 0.6], [0, 0.8]]), 0.25)));
+    expect(e0).toBeCloseTo(c0, 5);
     expect(out.same).toBe(true);
     tf.dispose([eye, swap]);
     store.dispose();

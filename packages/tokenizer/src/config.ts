@@ -12,12 +12,37 @@ export type QuantizerConfig = {
   subCodebooks: SubCodebookConfig[];
   /** commitment weight (0.25 in VQ-VAE / LlamaGen / FQGAN) */
   beta: number;
-  /** weight of (per-sample entropy - batch entropy) of softmax(cos / entropyTemperature); 0 disables it */
+  /** weight of (per-sample entropy - batch entropy) of softmax(logits / entropyTemperature); 0 disables it */
   entropyWeight: number;
+  /** temperature of the entropy loss's softmax; what the logits are is `entropyLogits` */
   entropyTemperature: number;
+  /**
+   * The entropy loss's logits: 'sq-dist' = -||z - c||^2 = 2 cos - 2 (FQGAN/LlamaGen's compute_entropy_loss(-d), so a
+   * temperature means what it means there); 'cosine' (also when absent: configs written before this field) = cos.
+   * 'cosine' at T equals 'sq-dist' at 2T.
+   */
+  entropyLogits?: 'cosine' | 'sq-dist';
   /** weight of the mean squared cosine between sub-codes (FQGAN: 0.1 for K >= 2; must be 0 for K = 1) */
   disentangleWeight: number;
+  /**
+   * Which codes the disentanglement loss compares: 'quantized' = the straight-through quantized codes (FQGAN's
+   * compute_disentangle_loss(quant_vis, quant_sem)); 'pre' (also when absent: older configs) = the normalized
+   * pre-quantization codes.
+   */
+  disentangleOn?: 'quantized' | 'pre';
 };
+
+/**
+ * Where the sub-codebooks part ways (`factorize`):
+ * - 'projection' (also when absent: configs written before this field): one encoder latent, one 1x1 projection per
+ *   sub-codebook. With K projections of one latent the disentanglement loss has trivial zeros (one projection an
+ *   antisymmetric map of the other), which is why FQGAN does not do this.
+ * - 'branch' (FQGAN, vq_model_dual.py): a shared trunk (conv_in, levels, mid), then per sub-codebook its own branch:
+ *   an adapter of `branchBlocks` blocks (ResBlock, plus self-attention when `attention`; FQGAN's adapter is a stack of
+ *   transformer blocks at the trunk's width), its own GroupNorm, swish and 3x3 conv_out to latentChannels, and then
+ *   that sub-codebook's projection and quantizer.
+ */
+export type Factorization = 'projection' | 'branch';
 
 /** Representation alignment of one sub-codebook's codes with a frozen teacher's image embedding (InfoNCE). */
 export type AlignConfig = { subCodebook: number; teacherDim: number; weight: number; temperature: number };
@@ -41,6 +66,15 @@ export type TokenizerConfig = {
   normGroups: number;
   latentChannels: number;
   quantizer: QuantizerConfig;
+  /** see Factorization; absent = 'projection' */
+  factorize?: Factorization;
+  /** adapter blocks per branch when factorize = 'branch' (default 1) */
+  branchBlocks?: number;
+  /**
+   * The projections around the quantizer: 'linear' (also when absent) = 1x1 convs; 'attn' = UniTok's AttnProjection
+   * (multi-head causal attention over raster positions + a linear skip + GeGLU MLP, before and after quantization).
+   */
+  quantProj?: 'linear' | 'attn';
   align?: AlignConfig;
   /** weight of the teacher-feature perceptual loss (0 disables it) */
   perceptualWeight: number;
@@ -80,6 +114,13 @@ export function configErrors(cfg: unknown): string[] {
       if (w % (c.normGroups as number) !== 0) errs.push(`level width ${w} (baseChannels*${m}) is not divisible by normGroups ${c.normGroups}`);
     }
   }
+  if (c.factorize !== undefined && c.factorize !== 'projection' && c.factorize !== 'branch') {
+    errs.push(`factorize must be "projection" or "branch" (got ${show(c.factorize)})`);
+  }
+  if (c.branchBlocks !== undefined && !(typeof c.branchBlocks === 'number' && Number.isInteger(c.branchBlocks) && c.branchBlocks >= 0)) {
+    errs.push(`branchBlocks must be an integer >= 0 (got ${show(c.branchBlocks)})`);
+  }
+  if (c.quantProj !== undefined && c.quantProj !== 'linear' && c.quantProj !== 'attn') errs.push(`quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
   if (!isNonNeg(c.perceptualWeight)) errs.push(`perceptualWeight must be a number >= 0 (got ${show(c.perceptualWeight)})`);
 
   const q = c.quantizer as Record<string, unknown> | undefined;
@@ -108,6 +149,12 @@ export function configErrors(cfg: unknown): string[] {
     if (!isNonNeg(q.entropyWeight)) errs.push(`quantizer.entropyWeight must be a number >= 0 (got ${show(q.entropyWeight)})`);
     if (!isPos(q.entropyTemperature)) errs.push(`quantizer.entropyTemperature must be a number > 0 (got ${show(q.entropyTemperature)})`);
     if (!isNonNeg(q.disentangleWeight)) errs.push(`quantizer.disentangleWeight must be a number >= 0 (got ${show(q.disentangleWeight)})`);
+    if (q.entropyLogits !== undefined && q.entropyLogits !== 'cosine' && q.entropyLogits !== 'sq-dist') {
+      errs.push(`quantizer.entropyLogits must be "cosine" or "sq-dist" (got ${show(q.entropyLogits)})`);
+    }
+    if (q.disentangleOn !== undefined && q.disentangleOn !== 'quantized' && q.disentangleOn !== 'pre') {
+      errs.push(`quantizer.disentangleOn must be "quantized" or "pre" (got ${show(q.disentangleOn)})`);
+    }
   }
 
   if (c.align !== undefined) {
@@ -175,9 +222,9 @@ export function configHash(cfg: TokenizerConfig): string {
 }
 
 /**
- * Quantizer defaults: beta 0.25; entropy term 0.1 at temperature 0.01 (without it a 16-image overfit used
+ * Quantizer defaults: beta 0.25; entropy term 0.1 at temperature 0.02 on -||z-c||^2 (0.01 on cosine; without it a 16-image overfit used
  * ~5.5 of 64 codes per sub-codebook (perplexity); with it ~62, at equal or better PSNR); disentangle 0.1
- * when K >= 2 (FQGAN), else 0.
+ * when K >= 2 (FQGAN), else 0, on the quantized codes (FQGAN).
  */
 export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookConfig[]): QuantizerConfig {
   return {
@@ -185,9 +232,22 @@ export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookCo
     subCodebooks: subCodebooks.map((s) => ({ ...s })),
     beta: 0.25,
     entropyWeight: 0.1,
-    entropyTemperature: 0.01,
+    // 0.02 on -||z-c||^2 is the 0.01 on cosine logits the project used before expressing it as FQGAN does.
+    entropyTemperature: 0.02,
+    entropyLogits: 'sq-dist',
     disentangleWeight: subCodebooks.length >= 2 ? 0.1 : 0,
+    disentangleOn: 'quantized',
   };
+}
+
+/** The temperature on cosine logits that gives the configured entropy loss ('sq-dist' at T = 'cosine' at T/2). */
+export function cosineEntropyTemperature(q: QuantizerConfig): number {
+  return q.entropyLogits === 'sq-dist' ? q.entropyTemperature / 2 : q.entropyTemperature;
+}
+
+/** Sub-codebooks get their own encoder branch (FQGAN) rather than a projection of one shared latent. */
+export function isBranched(cfg: TokenizerConfig): boolean {
+  return cfg.factorize === 'branch';
 }
 
 /**
@@ -215,6 +275,8 @@ export function presetFashion(
     quantizer: quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: V, dim: 8 }))),
     perceptualWeight: 0.1,
     adversarial: { weight: 0.1, startStep: 2000, baseChannels: 32, layers: 2 },
+    // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
+    factorize: kind === 'fq' ? 'branch' : 'projection',
   };
   if (opts.teacherDim !== undefined && K >= 2) cfg.align = { subCodebook: K - 1, teacherDim: opts.teacherDim, weight: 0.1, temperature: 0.1 };
   assertValidConfig(cfg, 'presetFashion');

@@ -9,8 +9,8 @@ import { l2Normalize } from './codebook';
  * codes: K maps [B,h,w,d_k] -> scalar. Pairs whose dims differ are skipped: a cosine needs a common space,
  * and projecting through extra matrices would add parameters that could trivially zero the loss.
  * (config validation rejects weight > 0 when no pair has equal dims.) FQGAN applies it to the
- * straight-through quantized codes; we apply it to the normalized pre-quantization codes (subCodes):
- * the gradient reaches the encoder the same way, and the value is the encoder's, not the rounded one.
+ * straight-through quantized codes (compute_disentangle_loss in vq_model_dual.py), which the caller passes when
+ * quantizer.disentangleOn is 'quantized'; 'pre' passes the normalized pre-quantization codes instead.
  */
 export function disentangleLoss(codes: tf.Tensor4D[], weight: number): tf.Scalar {
   if (weight === 0) return tf.scalar(0);

@@ -1,15 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
-import type { TokenizerConfig } from './config';
+import { isBranched, type TokenizerConfig } from './config';
 import {
   attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock,
   downsample, groupNorm, resBlock, swish,
 } from './layers';
 
+/** Parameter prefix of sub-codebook k's encoder branch (factorize 'branch'). */
+export const branchPrefix = (k: number): string => `encoder/branch${k}`;
+
 /**
- * VQGAN-style encoder, registered under 'encoder/': conv_in -> per level `blocksPerLevel` ResBlocks
- * (width baseChannels*channelMult[i]) and a stride-2 downsample between levels -> mid (ResBlock,
- * [attention], ResBlock) -> GN-swish-conv_out to latentChannels.
+ * VQGAN-style encoder, registered under 'encoder/': the trunk conv_in -> per level `blocksPerLevel` ResBlocks
+ * (width baseChannels*channelMult[i]) and a stride-2 downsample between levels -> mid (ResBlock, [attention],
+ * ResBlock); then either one head GN-swish-conv_out to latentChannels ('projection'), or per sub-codebook a branch
+ * (FQGAN's FactorizedAdapter + norm_out_k + conv_out_k, vq_model_dual.py): `branchBlocks` x (ResBlock, [attention]),
+ * GN, swish, 3x3 conv_out to latentChannels.
  */
 export function createEncoder(store: ParamStore, cfg: TokenizerConfig): void {
   const p = 'encoder';
@@ -26,12 +31,24 @@ export function createEncoder(store: ParamStore, cfg: TokenizerConfig): void {
   createResBlock(store, `${p}/mid/res0`, cin, cin);
   if (cfg.attention) createAttnBlock(store, `${p}/mid/attn`, cin);
   createResBlock(store, `${p}/mid/res1`, cin, cin);
-  createGroupNorm(store, `${p}/norm_out`, cin);
-  createConv(store, `${p}/conv_out`, cin, cfg.latentChannels);
+  if (!isBranched(cfg)) {
+    createGroupNorm(store, `${p}/norm_out`, cin);
+    createConv(store, `${p}/conv_out`, cin, cfg.latentChannels);
+    return;
+  }
+  cfg.quantizer.subCodebooks.forEach((_s, k) => {
+    const b = branchPrefix(k);
+    for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+      createResBlock(store, `${b}/res${i}`, cin, cin);
+      if (cfg.attention) createAttnBlock(store, `${b}/attn${i}`, cin);
+    }
+    createGroupNorm(store, `${b}/norm_out`, cin);
+    createConv(store, `${b}/conv_out`, cin, cfg.latentChannels);
+  });
 }
 
-/** x: [B,H,W,channels] in [-1,1] -> latent [B,h,w,latentChannels], h = H / 2^(levels-1). */
-export function encode(store: ParamStore, cfg: TokenizerConfig, x: tf.Tensor4D): tf.Tensor4D {
+/** The shared trunk: x [B,H,W,channels] in [-1,1] -> [B,h,w,width of the last level], h = H / 2^(levels-1). */
+export function encodeTrunk(store: ParamStore, cfg: TokenizerConfig, x: tf.Tensor4D): tf.Tensor4D {
   const p = 'encoder';
   const g = cfg.normGroups;
   let h = conv2d(store, `${p}/conv_in`, x);
@@ -41,6 +58,28 @@ export function encode(store: ParamStore, cfg: TokenizerConfig, x: tf.Tensor4D):
   });
   h = resBlock(store, `${p}/mid/res0`, h, g);
   if (cfg.attention) h = attnBlock(store, `${p}/mid/attn`, h, g);
-  h = resBlock(store, `${p}/mid/res1`, h, g);
-  return conv2d(store, `${p}/conv_out`, swish(groupNorm(store, `${p}/norm_out`, h, g)));
+  return resBlock(store, `${p}/mid/res1`, h, g);
+}
+
+/** Sub-codebook k's branch: trunk output [B,h,w,width] -> its latent [B,h,w,latentChannels] (factorize 'branch'). */
+export function encodeBranch(store: ParamStore, cfg: TokenizerConfig, trunk: tf.Tensor4D, k: number): tf.Tensor4D {
+  const b = branchPrefix(k);
+  const g = cfg.normGroups;
+  let h = trunk;
+  for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+    h = resBlock(store, `${b}/res${i}`, h, g);
+    if (cfg.attention) h = attnBlock(store, `${b}/attn${i}`, h, g);
+  }
+  return conv2d(store, `${b}/conv_out`, swish(groupNorm(store, `${b}/norm_out`, h, g)));
+}
+
+/**
+ * x: [B,H,W,channels] in [-1,1] -> the quantizer's input: one latent [B,h,w,latentChannels] shared by every
+ * sub-codebook ('projection'), or K latents, one per sub-codebook branch ('branch').
+ */
+export function encode(store: ParamStore, cfg: TokenizerConfig, x: tf.Tensor4D): tf.Tensor4D[] {
+  const trunk = encodeTrunk(store, cfg, x);
+  if (isBranched(cfg)) return cfg.quantizer.subCodebooks.map((_s, k) => encodeBranch(store, cfg, trunk, k));
+  const g = cfg.normGroups;
+  return [conv2d(store, 'encoder/conv_out', swish(groupNorm(store, 'encoder/norm_out', trunk, g)))];
 }

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
-import { codeDim, type TokenizerConfig } from './config';
+import { codeDim, cosineEntropyTemperature, type TokenizerConfig } from './config';
 import { createSubCodebook, lookupSub, quantizeSub } from './codebook';
 import { createLinear, dense } from './layers';
 import type { Quantizer, QuantizerOutput } from './quantizer';
 
 /**
  * Factorized quantization (FQGAN): K independent sub-codebooks, each with its own 1x1 projection
- * latent -> d_k, L2 normalization, cosine match and straight-through; the K codes are concatenated and
+ * latent -> d_k (of the one shared latent, or of its own branch's latent when factorize = 'branch'), L2 normalization, cosine match and straight-through; the K codes are concatenated and
  * projected back to latentChannels by `quant/post`. The token at a position is the K-tuple of indices.
  */
 export const fqQuantizer: Quantizer = {
@@ -18,10 +18,11 @@ export const fqQuantizer: Quantizer = {
     createLinear(store, 'quant/post', codeDim(cfg), cfg.latentChannels);
   },
 
-  quantize(store: ParamStore, cfg: TokenizerConfig, latent: tf.Tensor4D): QuantizerOutput {
+  quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput {
     const q = cfg.quantizer;
-    const temp = q.entropyWeight > 0 ? q.entropyTemperature : null;
-    const subs = q.subCodebooks.map((_s, k) => quantizeSub(store, k, latent, temp));
+    const temp = q.entropyWeight > 0 ? cosineEntropyTemperature(q) : null;
+    // One shared latent ('projection') or one per sub-codebook ('branch').
+    const subs = q.subCodebooks.map((_s, k) => quantizeSub(store, k, latents.length === 1 ? latents[0] : latents[k], temp));
     const zqs = subs.map((s) => s.zq);
     return {
       quantized: dense(store, 'quant/post', tf.concat(zqs, 3)),

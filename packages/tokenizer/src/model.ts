@@ -76,14 +76,14 @@ export type ForwardOptions = {
 export function tokenizerForward(tok: Tokenizer, x: tf.Tensor4D, opts: ForwardOptions = {}): TokenizerForward {
   const { cfg, params } = tok;
   checkImages(cfg, x, 'tokenizerForward');
-  const latent = encode(params, cfg, x);
-  const q = quantize(params, cfg, latent);
+  const q = quantize(params, cfg, encode(params, cfg, x));
   const recon = decode(params, cfg, q.quantized);
   const d = tf.sub(recon, x);
   const losses = {
     recon: tf.mean(tf.mul(d, d)) as tf.Scalar,
     ...q.losses,
-    disentangle: disentangleLoss(q.subCodes, cfg.quantizer.disentangleWeight),
+    // FQGAN compares the straight-through quantized codes; older configs ('pre') the normalized encoder codes.
+    disentangle: disentangleLoss(cfg.quantizer.disentangleOn === 'quantized' ? q.quantizedSub : q.subCodes, cfg.quantizer.disentangleWeight),
     perceptual: tf.scalar(0),
     align: tf.scalar(0),
   };

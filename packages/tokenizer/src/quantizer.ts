@@ -26,8 +26,8 @@ export interface Quantizer {
   readonly kind: 'vq' | 'fq';
   /** Registers the quantizer's parameters (order: per sub-codebook proj then codebook, then post). */
   create(store: ParamStore, cfg: TokenizerConfig): void;
-  /** latent: [B,h,w,latentChannels] -> QuantizerOutput */
-  quantize(store: ParamStore, cfg: TokenizerConfig, latent: tf.Tensor4D): QuantizerOutput;
+  /** latents: one shared [B,h,w,latentChannels] map, or one per sub-codebook (factorize 'branch') -> QuantizerOutput */
+  quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput;
   /** indices: int32 [B,h,w,K] -> [B,h,w,latentChannels], equal to `quantized` of the forward pass that produced them */
   lookup(store: ParamStore, cfg: TokenizerConfig, indices: tf.Tensor4D): tf.Tensor4D;
 }
@@ -41,9 +41,15 @@ export function createQuantizer(store: ParamStore, cfg: TokenizerConfig): void {
   quantizerFor(cfg).create(store, cfg);
 }
 
-/** latent: [B,h,w,latentChannels] -> QuantizerOutput (see there). */
-export function quantize(store: ParamStore, cfg: TokenizerConfig, latent: tf.Tensor4D): QuantizerOutput {
-  return quantizerFor(cfg).quantize(store, cfg, latent);
+/**
+ * latents: [B,h,w,latentChannels] maps, one shared or one per sub-codebook (what `encode` returns) -> QuantizerOutput.
+ * A single map may also be passed as is.
+ */
+export function quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D | tf.Tensor4D[]): QuantizerOutput {
+  const list = Array.isArray(latents) ? latents : [latents];
+  const K = cfg.quantizer.subCodebooks.length;
+  if (list.length !== 1 && list.length !== K) throw new Error(`quantize: ${list.length} latent maps for ${K} sub-codebooks`);
+  return quantizerFor(cfg).quantize(store, cfg, list);
 }
 
 /** Token grid -> decoder input. indices: int32 [B,h,w,K] -> [B,h,w,latentChannels]. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
-import type { TokenizerConfig } from './config';
+import { cosineEntropyTemperature, type TokenizerConfig } from './config';
 import { codebookLosses, cosineLookup, entropyLoss, gatherRows, l2Normalize, straightThrough } from './codebook';
 import { createLinear, dense } from './layers';
 import type { Quantizer, QuantizerOutput } from './quantizer';
@@ -21,8 +21,9 @@ export const vqQuantizer: Quantizer = {
     createLinear(store, 'quant/post', dim, cfg.latentChannels);
   },
 
-  quantize(store: ParamStore, cfg: TokenizerConfig, latent: tf.Tensor4D): QuantizerOutput {
+  quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput {
     const q = cfg.quantizer;
+    const [latent] = latents;
     const [B, h, w] = latent.shape;
     const d = q.subCodebooks[0].dim;
     const z = tf.reshape(dense(store, 'quant/k0/proj', latent), [-1, d]) as tf.Tensor2D;
@@ -37,7 +38,7 @@ export const vqQuantizer: Quantizer = {
       losses: {
         codebook,
         commitment: tf.mul(commitment, q.beta),
-        entropy: q.entropyWeight > 0 ? tf.mul(entropyLoss(look.similarity, q.entropyTemperature), q.entropyWeight) : tf.scalar(0),
+        entropy: q.entropyWeight > 0 ? tf.mul(entropyLoss(look.similarity, cosineEntropyTemperature(q)), q.entropyWeight) : tf.scalar(0),
       },
     };
   },

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  positiveInt, nonNegativeInt, nonNegativeFloat, intList, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
+  positiveInt, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
   classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
@@ -18,6 +18,7 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   blocks: number; attention: boolean; latentChannels: number; beta: number; entropyWeight: number; disentangleWeight?: number;
   perceptualWeight: number; alignWeight: number; alignSubCodebook?: number; teacher?: string; adversarialWeight: number;
   adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
+  factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
 };
 
 /** Builds the model config from flags (the dataset fixes image size and channels). */
@@ -45,8 +46,13 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
       subCodebooks: sizes.map((size) => ({ size, dim: f.codeDim })),
       beta: f.beta,
       entropyWeight: f.entropyWeight,
+      entropyTemperature: f.entropyTemperature,
+      entropyLogits: 'sq-dist',
       disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
+      disentangleOn: f.disentangleOn,
     },
+    factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
+    branchBlocks: f.branchBlocks,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -77,6 +83,10 @@ export function registerTokenizer(program: Command): void {
     .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, 32)
     .option('--beta <x>', 'commitment weight', nonNegativeFloat, 0.25)
     .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0.1)
+    .option('--entropy-temperature <T>', "entropy loss temperature on -||z-c||^2 logits, as FQGAN's (0.02 = 0.01 on cosine)", positiveFloat, 0.02)
+    .addOption(new Option('--factorize <how>', 'branch: a shared trunk, then one encoder branch per sub-codebook (FQGAN; default for fq); projection: 1x1 projections of one latent (default for vq)').choices(['branch', 'projection']))
+    .option('--branch-blocks <n>', 'adapter blocks (ResBlock + attention) per branch with --factorize branch', nonNegativeInt, 1)
+    .addOption(new Option('--disentangle-on <codes>', 'disentanglement on the straight-through quantized codes (FQGAN) or the pre-quantization codes').choices(['quantized', 'pre']).default('quantized'))
     .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
     .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
     .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
