@@ -1,7 +1,9 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { ParamStore, Rng, UserError, assignParams, hasCheckpoint, loadCheckpoint, saveCheckpoint, slugify } from '@factorgen/shared';
-import type { ImageDataset } from '@factorgen/shared';
+import type { ImageDataset, LoadedTensor } from '@factorgen/shared';
+import { fromHalf, toHalf } from './float16';
 import { createFeatureNet, trainFeatureNet, trainingIdentity } from './featureNet';
 import type { FeatureNet, FeatureNetConfig, TrainFeatureNetOptions } from './featureNet';
 
@@ -72,4 +74,71 @@ export async function getFeatureNet(
   const trainSeconds = (performance.now() - t0) / 1000;
   await saveFeatureNet(net, dir, { training: trainingIdentity(ds, opts), trainSeconds });
   return { ...net, dir, fromCache: false, trainSeconds };
+}
+
+/** Format tag of the committed float16 feature nets (config.json + weights.f16.bin). */
+export const COMPACT_FORMAT = 'featnet-f16-1';
+
+type CompactEntry = { name: string; shape: number[]; offset: number; length: number };
+
+/**
+ * Saves `net` at half precision: dir/config.json { format, config, extra, entries: {name, shape, offset, length}[] }
+ * (offset and length in float16 values) and dir/weights.f16.bin (little-endian float16 back to back). Half the size
+ * of a float32 checkpoint, which is what lets the evaluator be committed; the loaded net is the float16-rounded one,
+ * so every figure measured with it is measured with exactly what is committed.
+ */
+export async function saveFeatureNetCompact(net: FeatureNet, dir: string, extra: object): Promise<void> {
+  const entries: CompactEntry[] = [];
+  const parts: Uint16Array[] = [];
+  let offset = 0;
+  for (const [name, v] of net.store.vars) {
+    const data = (await v.data()) as Float32Array;
+    parts.push(Uint16Array.from(data, toHalf));
+    entries.push({ name, shape: v.shape, offset, length: data.length });
+    offset += data.length;
+  }
+  const all = new Uint16Array(offset);
+  parts.forEach((p, i) => all.set(p, entries[i].offset));
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'weights.f16.bin'), new Uint8Array(all.buffer));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ format: COMPACT_FORMAT, kind: FEATNET_KIND, config: net.cfg, extra, entries }, null, 1) + '\n');
+}
+
+/** Whether `dir` holds a compact (float16) feature net. */
+export function isCompactFeatureNet(dir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { format?: unknown }).format === COMPACT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** Loads a feature net saved by saveFeatureNetCompact; one-line UserError naming the file for anything missing or wrong. */
+export function loadFeatureNetCompact(dir: string): FeatureNet & { extra: Record<string, unknown> } {
+  const cfgFile = path.join(dir, 'config.json');
+  const binFile = path.join(dir, 'weights.f16.bin');
+  let meta: { format: unknown; config: FeatureNetConfig; extra: Record<string, unknown>; entries: CompactEntry[] };
+  let bytes: Buffer;
+  try {
+    meta = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    bytes = fs.readFileSync(binFile);
+  } catch (e) {
+    throw new UserError(`${dir}: cannot read the feature net (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (meta.format !== COMPACT_FORMAT) throw new UserError(`${cfgFile}: format ${JSON.stringify(meta.format)}, expected ${COMPACT_FORMAT}`);
+  const halves = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const total = meta.entries.reduce((s, e) => s + e.length, 0);
+  if (bytes.byteLength !== 2 * total) throw new UserError(`${binFile}: ${bytes.byteLength} bytes, the index needs ${2 * total}`);
+  const tensors = new Map<string, LoadedTensor>(
+    meta.entries.map((e) => [e.name, { shape: e.shape, dtype: 'float32', data: Float32Array.from(halves.subarray(e.offset, e.offset + e.length), fromHalf) }]),
+  );
+  const store = new ParamStore(new Rng('featnet/load'));
+  try {
+    createFeatureNet(store, meta.config);
+    assignParams(store.vars, tensors, dir);
+  } catch (e) {
+    store.dispose();
+    throw e;
+  }
+  return { cfg: meta.config, store, extra: meta.extra ?? {} };
 }

@@ -37,6 +37,11 @@ export type FeatureNetConfig = {
   featureDim: number;
   /** GroupNorm groups; must divide every width. */
   groups: number;
+  /**
+   * Channels of a 1x1 conv between the last stage and the flatten (absent: flatten the last stage as is).
+   * It keeps the fully connected layer, which holds most of the weights, small enough to commit.
+   */
+  reduce?: number;
 };
 
 /** A feature network: its config and its weights (named "featnet/..." in the store). */
@@ -60,6 +65,14 @@ export function defaultFeatureNetConfig(ds: Pick<ImageDataset, 'height' | 'width
     featureDim: 128,
     groups: 8,
   };
+}
+
+/**
+ * The committed evaluator's architecture: the standard one with a 16-channel 1x1 reduction before the flatten, so its
+ * fully connected layer is 784x128 instead of 3136x128 (about 200k weights, 0.4 MB at float16).
+ */
+export function evaluatorConfig(base: FeatureNetConfig): FeatureNetConfig {
+  return { ...base, reduce: 16 };
 }
 
 function validateConfig(cfg: FeatureNetConfig): void {
@@ -88,7 +101,7 @@ function flatSize(cfg: FeatureNetConfig): number {
   const h = Math.floor(cfg.height / 2 ** halvings);
   const w = Math.floor(cfg.width / 2 ** halvings);
   if (h < 1 || w < 1) throw new Error(`FeatureNetConfig: ${cfg.height}x${cfg.width} is too small for ${halvings} halvings`);
-  return h * w * cfg.widths[cfg.widths.length - 1];
+  return h * w * (cfg.reduce ?? cfg.widths[cfg.widths.length - 1]);
 }
 
 /**
@@ -114,6 +127,10 @@ export function createFeatureNet(store: ParamStore, cfg: FeatureNetConfig): void
   }
   const last = cfg.widths[cfg.widths.length - 1];
   normParams(store, `${p}/final/norm`, last);
+  if (cfg.reduce !== undefined) {
+    store.create(`${p}/reduce/w`, [last, cfg.reduce], fanInUniform(last));
+    store.create(`${p}/reduce/b`, [cfg.reduce], { kind: 'zeros' });
+  }
   const flat = flatSize(cfg);
   store.create(`${p}/fc/w`, [flat, cfg.featureDim], fanInUniform(flat));
   store.create(`${p}/fc/b`, [cfg.featureDim], { kind: 'zeros' });
@@ -188,7 +205,14 @@ export function featureForward(store: ParamStore, cfg: FeatureNetConfig, x: tf.T
       h = tf.add(h, conv(store, `${name}/conv2`, normRelu(store, `${name}/norm2`, r, cfg.groups)));
     }
   }
-  const flat = tf.reshape(normRelu(store, `${p}/final/norm`, h, cfg.groups), [x.shape[0], -1]);
+  let last = normRelu(store, `${p}/final/norm`, h, cfg.groups);
+  if (cfg.reduce !== undefined) {
+    // 1x1 conv as a matmul over the channel axis: [B*H*W, C] @ [C, reduce].
+    const [b, hh, ww, c] = last.shape;
+    const m = linear(tf.reshape(last, [b * hh * ww, c]), store.get(`${p}/reduce/w`), store.get(`${p}/reduce/b`));
+    last = tf.reshape(tf.relu(m), [b, hh, ww, cfg.reduce]) as tf.Tensor4D;
+  }
+  const flat = tf.reshape(last, [x.shape[0], -1]);
   const features = tf.relu(linear(flat, store.get(`${p}/fc/w`), store.get(`${p}/fc/b`))) as tf.Tensor2D;
   const logits = linear(features, store.get(`${p}/head/w`), store.get(`${p}/head/b`)) as tf.Tensor2D;
   return { features, logits };

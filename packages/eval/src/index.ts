@@ -3,3 +3,4 @@ export * from './featureNet';
 export * from './cache';
 export * from './evaluate';
 export * from './defaults';
+export * from './float16';
