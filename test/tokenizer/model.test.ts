@@ -8,6 +8,7 @@ import { decode } from '../../packages/tokenizer/src/decoder';
 import { disentangleLoss } from '../../packages/tokenizer/src/disentangle';
 import { encodeBranch, encodeTrunk } from '../../packages/tokenizer/src/encoder';
 import { vqQuantizer } from '../../packages/tokenizer/src/vq';
+import { alignTargetPredict, fqganInfoNCE } from '../../packages/tokenizer/src/alignHead';
 import { restartDeadCodes } from '../../packages/tokenizer/src/deadCodes';
 import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tokenizer } from '../../packages/tokenizer/src/model';
 import { lookupCodes } from '../../packages/tokenizer/src/quantizer';
@@ -281,6 +282,46 @@ describe('teacher losses', () => {
     });
     x.dispose();
     tstore.dispose();
+  });
+});
+
+describe('FQGAN alignment targets', () => {
+  it('Triple: two sub-codebooks aligned to two teachers; the align term is the weighted sum of each head\'s InfoNCE', () => {
+    const mk = (seed: string, embedDim: number) => {
+      const tcfg: TeacherConfig = { imageSize: 8, channels: 1, widths: [4, 8], embedDim, classes: 3, normGroups: 2 };
+      const store = new ParamStore(new Rng(seed));
+      createTeacher(store, tcfg);
+      freezeParams(store);
+      return { store, teacher: teacherFromStore(store, tcfg) };
+    };
+    // tfjs variable names are global: the second teacher's store would clash with the first one's names
+    const a = mk('ta', 6);
+    const cfg: TokenizerConfig = {
+      ...tinyConfig('fq', 3, 0, 'branch'),
+      alignTargets: [
+        { subCodebook: 1, teacher: 0, teacherDim: 6, weight: 0.5, layers: 1, heads: 2 },
+        { subCodebook: 2, teacher: 1, teacherDim: 6, weight: 0.25, layers: 1, heads: 3 },
+      ],
+    };
+    const x = images(3, 'triple');
+    // a second "teacher": the first one's embedding reversed along its channels (another embedding of the same width)
+    const second = { embedDim: 6, run: (img: tf.Tensor4D) => ({ embedding: tf.reverse(a.teacher.run(img).embedding, 1) as tf.Tensor2D, features: [] }) };
+    withTokenizer(cfg, 's', (tok) => {
+      const [total, parts] = tf.tidy(() => {
+        const out = tokenizerForward(tok, x, { teachers: [a.teacher, second] });
+        const e = a.teacher.run(x).embedding;
+        const p0 = fqganInfoNCE(alignTargetPredict(tok.params, cfg, 0, out.quantizedSub[1]), e);
+        const p1 = fqganInfoNCE(alignTargetPredict(tok.params, cfg, 1, out.quantizedSub[2]), tf.reverse(e, 1) as tf.Tensor2D);
+        return [out.losses.align.dataSync()[0], [p0.dataSync()[0], p1.dataSync()[0]]];
+      }) as unknown as [number, number[]];
+      expect(parts[0]).not.toBeCloseTo(parts[1], 4);
+      expect(total).toBeCloseTo(0.5 * parts[0] + 0.25 * parts[1], 5);
+      // with only the first teacher given, the second target contributes nothing
+      const one = tf.tidy(() => tokenizerForward(tok, x, { teachers: [a.teacher] }).losses.align.dataSync()[0]);
+      expect(one).toBeCloseTo(0.5 * parts[0], 5);
+    });
+    x.dispose();
+    a.store.dispose();
   });
 });
 

@@ -47,6 +47,14 @@ export type Factorization = 'projection' | 'branch';
 /** Representation alignment of one sub-codebook's codes with a frozen teacher's image embedding (InfoNCE). */
 export type AlignConfig = { subCodebook: number; teacherDim: number; weight: number; temperature: number };
 
+/**
+ * One FQGAN alignment target: sub-codebook `subCodebook`'s quantized codes go through a class-token transformer head
+ * (alignHead.ts) of `layers` blocks with `heads` heads at width teacherDim, whose class token is matched to teacher
+ * number `teacher`'s image embedding by FQGAN's one-directional InfoNCE on exp(cos), times `weight` (FQGAN 0.5).
+ * `teacher` indexes the list of teachers given to training (--align k:DIR, in order).
+ */
+export type AlignTarget = { subCodebook: number; teacher: number; teacherDim: number; weight: number; layers: number; heads: number };
+
 /** PatchGAN discriminator and when/how much its hinge loss enters the tokenizer's loss (used by the trainer). */
 export type AdversarialConfig = { weight: number; startStep: number; baseChannels: number; layers: number };
 
@@ -66,6 +74,8 @@ export type TokenizerConfig = {
   normGroups: number;
   latentChannels: number;
   quantizer: QuantizerConfig;
+  /** FQGAN alignment targets (class-token head, one-directional InfoNCE); `align` is the older mean-pooled form */
+  alignTargets?: AlignTarget[];
   /** see Factorization; absent = 'projection' */
   factorize?: Factorization;
   /** adapter blocks per branch when factorize = 'branch' (default 1) */
@@ -167,6 +177,24 @@ export function configErrors(cfg: unknown): string[] {
       if (!isPosInt(a.teacherDim)) errs.push(`align.teacherDim must be a positive integer (got ${show(a.teacherDim)})`);
       if (!isNonNeg(a.weight)) errs.push(`align.weight must be a number >= 0 (got ${show(a.weight)})`);
       if (!isPos(a.temperature)) errs.push(`align.temperature must be a number > 0 (got ${show(a.temperature)})`);
+    }
+  }
+  if (c.alignTargets !== undefined) {
+    if (!Array.isArray(c.alignTargets)) errs.push(`alignTargets must be an array (got ${show(c.alignTargets)})`);
+    else {
+      (c.alignTargets as Record<string, unknown>[]).forEach((t, i) => {
+        const w = `alignTargets[${i}]`;
+        if (typeof t !== 'object' || t === null) return void errs.push(`${w} must be an object`);
+        if (!(typeof t.subCodebook === 'number' && Number.isInteger(t.subCodebook) && t.subCodebook >= 0 && (K === 0 || t.subCodebook < K))) {
+          errs.push(`${w}.subCodebook must index one of the ${K} sub-codebooks (got ${show(t.subCodebook)})`);
+        }
+        if (!(typeof t.teacher === 'number' && Number.isInteger(t.teacher) && t.teacher >= 0)) errs.push(`${w}.teacher must be an integer >= 0 (got ${show(t.teacher)})`);
+        if (!isPosInt(t.teacherDim)) errs.push(`${w}.teacherDim must be a positive integer (got ${show(t.teacherDim)})`);
+        if (!isNonNeg(t.weight)) errs.push(`${w}.weight must be a number >= 0 (got ${show(t.weight)})`);
+        if (!(typeof t.layers === 'number' && Number.isInteger(t.layers) && t.layers >= 0)) errs.push(`${w}.layers must be an integer >= 0 (got ${show(t.layers)})`);
+        if (!isPosInt(t.heads)) errs.push(`${w}.heads must be a positive integer (got ${show(t.heads)})`);
+        else if (isPosInt(t.teacherDim) && t.teacherDim % t.heads !== 0) errs.push(`${w}: teacherDim ${t.teacherDim} is not divisible by heads ${t.heads}`);
+      });
     }
   }
   if (c.adversarial !== undefined) {

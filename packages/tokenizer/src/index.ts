@@ -8,6 +8,7 @@ export { fqQuantizer } from './fq';
 export { vqQuantizer } from './vq';
 export * from './disentangle';
 export * from './align';
+export * from './alignHead';
 export * from './teacher';
 export * from './perceptual';
 export * from './discriminator';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Rng, stopGradient } from '@factorgen/shared';
 import { assertValidConfig, type TokenizerConfig } from './config';
 import { createAlignHead, alignLoss } from './align';
+import { alignTargetLoss, createAlignTargetHead } from './alignHead';
 import { decode, createDecoder } from './decoder';
 import { disentangleLoss } from './disentangle';
 import { createEncoder, encode } from './encoder';
@@ -24,6 +25,7 @@ export function createTokenizer(cfg: TokenizerConfig, seed: string | number): To
   createQuantizer(params, cfg);
   createDecoder(params, cfg);
   if (cfg.align) createAlignHead(params, cfg);
+  (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
   return { cfg, params };
 }
 
@@ -43,7 +45,8 @@ export type TokenizerForward = {
    * Scalars, each already multiplied by its config weight so that `total` is their sum:
    * recon = mean((recon - x)^2) (MSE: LlamaGen/FQGAN's default 'l2', and what PSNR measures),
    * codebook, commitment (beta), entropy (entropyWeight), disentangle (disentangleWeight),
-   * perceptual (perceptualWeight; 0 without a teacher), align (align.weight; 0 without a teacher or align config).
+   * perceptual (perceptualWeight; 0 without a teacher), align (the sum over alignment targets of weight x FQGAN InfoNCE,
+   * plus the older `align` term; 0 without teachers or targets).
    * The adversarial term is the trainer's (it owns the discriminator).
    */
   losses: {
@@ -59,8 +62,10 @@ export type TokenizerForward = {
 };
 
 export type ForwardOptions = {
-  /** frozen teacher for the perceptual and alignment losses; without it both are 0 */
+  /** frozen teacher for the perceptual loss and the older `align`; without it both are 0 (default: teachers[0]) */
   teacher?: FrozenTeacher;
+  /** the teachers that cfg.alignTargets[i].teacher index; a target whose teacher is missing contributes 0 */
+  teachers?: FrozenTeacher[];
   /**
    * Reserved for stochastic regularizers (dropout, code noise): today no layer behaves differently in training
    * (GroupNorm keeps no running statistics), so these do not change the result.
@@ -87,18 +92,32 @@ export function tokenizerForward(tok: Tokenizer, x: tf.Tensor4D, opts: ForwardOp
     perceptual: tf.scalar(0),
     align: tf.scalar(0),
   };
-  const teacher = opts.teacher;
+  const teachers = opts.teachers ?? [];
+  const teacher = opts.teacher ?? teachers[0];
+  // Each teacher runs once on x for every term that needs it.
+  const runs = new Map<FrozenTeacher, ReturnType<FrozenTeacher['run']>>();
+  const runOnX = (t: FrozenTeacher) => {
+    if (!runs.has(t)) runs.set(t, t.run(x));
+    return runs.get(t)!;
+  };
   const wantPerceptual = cfg.perceptualWeight > 0;
   const wantAlign = cfg.align !== undefined && cfg.align.weight > 0;
+  const alignTerms: tf.Scalar[] = [];
   if (teacher && (wantPerceptual || wantAlign)) {
-    const tx = teacher.run(x); // once for both terms
+    const tx = runOnX(teacher);
     if (wantPerceptual) {
       if (tx.features.length === 0) throw new Error('tokenizerForward: perceptualWeight > 0 needs a teacher with feature maps (this one has none)');
       const fx = tx.features.map((f) => stopGradient(f));
       losses.perceptual = tf.mul(featureDistance(fx, teacher.run(recon).features), cfg.perceptualWeight);
     }
-    if (cfg.align && wantAlign) losses.align = alignLoss(params, cfg, q.quantizedSub[cfg.align.subCodebook], tx.embedding);
+    if (cfg.align && wantAlign) alignTerms.push(alignLoss(params, cfg, q.quantizedSub[cfg.align.subCodebook], tx.embedding));
   }
+  (cfg.alignTargets ?? []).forEach((t, i) => {
+    const tt = teachers[t.teacher];
+    if (!tt || t.weight === 0) return;
+    alignTerms.push(alignTargetLoss(params, cfg, i, q.quantizedSub[t.subCodebook], runOnX(tt).embedding));
+  });
+  if (alignTerms.length > 0) losses.align = tf.addN(alignTerms) as tf.Scalar;
   const total = tf.addN(Object.values(losses)) as tf.Scalar;
   return { recon, quantized: q.quantized, indices: q.indices, subCodes: q.subCodes, quantizedSub: q.quantizedSub, losses, total };
 }

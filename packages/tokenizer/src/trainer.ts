@@ -44,6 +44,8 @@ export type TokenizerTrainRequest = {
   data: ImageDataset;
   /** Frozen teacher for the perceptual and alignment losses (required when their weights are > 0). */
   teacher?: FrozenTeacher;
+  /** The teachers config.alignTargets[i].teacher index (FQGAN alignment); teachers[0] also serves the perceptual loss when `teacher` is absent. */
+  teachers?: FrozenTeacher[];
   /** Called after the final checkpoint with the last usage figures. */
   onLog?: (line: string) => void;  /** A fresh run may replace an earlier run in `out` (only factorgen's files there). */
   overwrite?: boolean;
@@ -78,7 +80,12 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   }
   const tc = req.train;
   const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
-  if (needsTeacher && !req.teacher) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
+  if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
+  for (const t of config.alignTargets ?? []) {
+    const given = req.teachers?.[t.teacher];
+    if (!given) throw new UserError(`--align-target: sub-codebook ${t.subCodebook} is aligned to teacher ${t.teacher}, but ${req.teachers?.length ?? 0} teacher(s) were given`);
+    if (given.embedDim !== t.teacherDim) throw new UserError(`--align-target: teacher ${t.teacher} has ${given.embedDim}-d embeddings, the checkpoint's head expects ${t.teacherDim}`);
+  }
 
   const tok: Tokenizer = createTokenizer(config, tc.seed);
   // The discriminator (when the adversarial loss is on) has its own params and optimizer, saved in the same
@@ -124,7 +131,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     let recon: tf.Tensor4D | null = null;
     const advOn = adv !== null && s >= adv.startStep;
     const { loss, gradNorm } = optimizerStep(() => {
-      const out = tokenizerForward(tok, x, { training: true, teacher: req.teacher, rng });
+      const out = tokenizerForward(tok, x, { training: true, teacher: req.teacher, teachers: req.teachers, rng });
       indices = tf.keep(out.indices);
       subCodes = out.subCodes.map((t) => tf.keep(t));
       if (advOn) {

@@ -19,10 +19,22 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   perceptualWeight: number; alignWeight: number; alignSubCodebook?: number; teacher?: string; adversarialWeight: number;
   adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
   factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
+  alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number;
 };
 
+/** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
+export function parseAlignTargets(specs: string[], K: number): { subCodebook: number; dir: string }[] {
+  return specs.map((s) => {
+    const m = /^(\d+):(.+)$/.exec(s);
+    if (!m) throw new UserError(`--align-target ${s}: expected <sub-codebook>:<teacher folder>, e.g. 1:runs/teacher`);
+    const k = Number(m[1]);
+    if (k >= K) throw new UserError(`--align-target ${s}: sub-codebook ${k} does not exist (K = ${K})`);
+    return { subCodebook: k, dir: m[2] };
+  });
+}
+
 /** Builds the model config from flags (the dataset fixes image size and channels). */
-export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, channels: 1 | 3, teacherDim?: number): TokenizerConfig {
+export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, channels: 1 | 3, teacherDim?: number, targetDims: number[] = []): TokenizerConfig {
   const K = f.quantizer === 'vq' ? 1 : f.subCodebooks;
   if (f.quantizer === 'vq' && f.subCodebooks !== 1 && f.subCodebooks !== 2) {
     throw new UserError(`--sub-codebooks ${f.subCodebooks}: --quantizer vq has exactly one codebook`);
@@ -61,6 +73,12 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
         : undefined,
   };
   if (f.alignWeight > 0 && !f.teacher) throw new UserError('--align-weight: alignment needs a --teacher');
+  const targets = parseAlignTargets(f.alignTarget ?? [], K);
+  if (targets.length > 0) {
+    cfg.alignTargets = targets.map((t, i) => ({
+      subCodebook: t.subCodebook, teacher: i, teacherDim: targetDims[i], weight: f.alignTargetWeight, layers: f.alignLayers, heads: f.alignHeads,
+    }));
+  }
   assertValidConfig(cfg, 'tokenizer flags');
   return cfg;
 }
@@ -92,6 +110,10 @@ export function registerTokenizer(program: Command): void {
     .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
     .option('--align-weight <x>', 'align one sub-codebook to the teacher embedding (InfoNCE; needs --teacher)', nonNegativeFloat, 0)
     .option('--align-sub-codebook <k>', 'which sub-codebook to align (default the last)', nonNegativeInt)
+    .option('--align-target <k:dir>', "FQGAN alignment: sub-codebook k's class-token head is matched to this teacher's embedding (repeat for FQGAN-Triple)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--align-target-weight <x>', 'weight of each --align-target InfoNCE (FQGAN: 0.5)', nonNegativeFloat, 0.5)
+    .option('--align-layers <n>', 'transformer blocks in each --align-target head (FQGAN: 3)', nonNegativeInt, 1)
+    .option('--align-heads <n>', 'attention heads in each --align-target head', positiveInt, 4)
     .option('--adversarial-weight <x>', 'PatchGAN hinge loss weight (0 = off)', nonNegativeFloat, 0)
     .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
     .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
@@ -102,13 +124,24 @@ export function registerTokenizer(program: Command): void {
       await startBackend(f.backend);
       const data = await loadSplit(f, 'train');
       const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;
-      const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim);
+      const targetSpecs = parseAlignTargets(f.alignTarget, f.quantizer === 'vq' ? 1 : f.subCodebooks);
+      // One load per folder: the same teacher may serve the perceptual loss and several targets.
+      const loaded = new Map<string, Awaited<ReturnType<typeof loadFrozenTeacher>>>();
+      if (f.teacher && teacher) loaded.set(path.resolve(f.teacher), teacher);
+      const teachers = [];
+      for (const t of targetSpecs) {
+        const key = path.resolve(t.dir);
+        if (!loaded.has(key)) loaded.set(key, await loadFrozenTeacher(t.dir));
+        teachers.push(loaded.get(key)!);
+      }
+      const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim, teachers.map((t) => t.embedDim));
       const result = await trainTokenizer({
         out: f.out,
         resume: f.resume, overwrite: f.overwrite,
         config,
         data,
         teacher,
+        teachers,
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, flip: f.flip,
