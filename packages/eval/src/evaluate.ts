@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng, UserError, decodeImage, slugify, subset } from '@factorgen/shared';
 import type { ImageDataset } from '@factorgen/shared';
-import { extractFeatures } from './featureNet';
+import { extractFeatures, fidDim } from './featureNet';
 import type { FeatureNet } from './featureNet';
-import { accuracy, argmaxRows, featureStats, frechetDistance, precisionRecall, psnr, ssim } from './metrics';
+import { accuracy, argmaxRows, featureStats, frechetDistance, perClassAccuracy, precisionRecall, psnr, psnrGlobal, ssim } from './metrics';
 import type { FeatureMatrix, GaussianStats } from './metrics';
 
 /** A dataset's features under one feature net, with their Gaussian statistics. */
@@ -17,7 +17,7 @@ async function extract(net: FeatureNet, ds: ImageDataset, remember: boolean): Pr
   const known = memo.get(net.store)?.get(ds);
   if (known) return known;
   const { features, logits } = await extractFeatures(net, ds);
-  const matrix: FeatureMatrix = { n: ds.n, d: net.cfg.featureDim, data: features };
+  const matrix: FeatureMatrix = { n: ds.n, d: fidDim(net.cfg), data: features };
   const out = { features: matrix, logits, stats: featureStats(matrix) };
   if (remember) {
     if (!memo.has(net.store)) memo.set(net.store, new WeakMap());
@@ -46,7 +46,15 @@ function checkGeometry(a: ImageDataset, b: ImageDataset): void {
   }
 }
 
-export type SampleMetrics = { fid: number; classAccuracy: number; precision: number; recall: number; n: number };
+export type SampleMetrics = {
+  fid: number;
+  classAccuracy: number;
+  /** per class c: fraction of the samples conditioned on c that the feature net classifies as c (NaN when none) */
+  perClassAccuracy: number[];
+  precision: number;
+  recall: number;
+  n: number;
+};
 
 export type EvalOptions = {
   /** k of the k-NN radii for precision/recall (default 3). */
@@ -72,10 +80,11 @@ export async function evalSamples(samples: ImageDataset, test: ImageDataset, net
   const fid = frechetDistance(fake.stats, real.stats);
   const predicted = argmaxRows(fake.logits, samples.n, net.cfg.classes);
   const classAccuracy = accuracy(predicted, samples.labels);
+  const perClass = perClassAccuracy(predicted, samples.labels, net.cfg.classes);
   const m = Math.min(samples.n, test.n);
   const realRows = new Rng(`eval/pr/${opts.seed ?? 0}`).permutation(test.n).subarray(0, m);
   const { precision, recall } = precisionRecall(selectRows(real.features, realRows), fake.features, k);
-  return { fid, classAccuracy, precision, recall, n: samples.n };
+  return { fid, classAccuracy, perClassAccuracy: perClass, precision, recall, n: samples.n };
 }
 
 /**
@@ -92,18 +101,24 @@ export async function realFloor(
   return { fid: m.fid, precision: m.precision, recall: m.recall, classAccuracy: m.classAccuracy };
 }
 
+/** What evalRecon measures; see there. */
+export type ReconMetrics = { rfid: number; psnrGlobalMse: number; psnrPerImageMean: number; ssim: number };
+
 /**
  * Reconstruction quality of `recon` against `orig` (same images, same order):
- * rfid = Fréchet distance of their features, psnr = mean per-image PSNR (dB), ssim = mean SSIM.
+ * rfid = Fréchet distance of their features; psnrGlobalMse = 10 log10(255^2 / MSE over every pixel of the set) (dB);
+ * psnrPerImageMean = the mean of per-image PSNRs (dB; higher than the global figure, as easy images weigh in
+ * logarithmically); ssim = mean SSIM.
  */
-export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): Promise<{ rfid: number; psnr: number; ssim: number }> {
+export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): Promise<ReconMetrics> {
   checkGeometry(recon, orig);
   if (orig.n !== recon.n) throw new UserError(`${recon.name}: ${recon.n} reconstructions for ${orig.n} originals`);
   const a = await extract(net, orig, true);
   const b = await extract(net, recon, false);
   return {
     rfid: frechetDistance(b.stats, a.stats),
-    psnr: psnr(orig.images, recon.images, orig.n),
+    psnrGlobalMse: psnrGlobal(orig.images, recon.images),
+    psnrPerImageMean: psnr(orig.images, recon.images, orig.n),
     ssim: ssim(orig.images, recon.images, { n: orig.n, height: orig.height, width: orig.width, channels: orig.channels }),
   };
 }

@@ -42,7 +42,18 @@ export type FeatureNetConfig = {
    * It keeps the fully connected layer, which holds most of the weights, small enough to commit.
    */
   reduce?: number;
+  /**
+   * Extra FID features: for each entry, the spatial mean of tap `tap`'s map (0 = the stem's ReLU output, s = stage s's
+   * output) times `scale`, appended to the fc features. A classifier's last features are nearly blind to blur (its
+   * classes survive blur); the mean responses of the early filters are not, so with these FID sees blur.
+   */
+  fidTaps?: { tap: number; scale: number }[];
 };
+
+/** Length of the FID feature vector: featureDim plus the channels of every fidTaps entry. */
+export function fidDim(cfg: FeatureNetConfig): number {
+  return cfg.featureDim + (cfg.fidTaps ?? []).reduce((s, t) => s + cfg.widths[t.tap], 0);
+}
 
 /** A feature network: its config and its weights (named "featnet/..." in the store). */
 export type FeatureNet = { cfg: FeatureNetConfig; store: ParamStore };
@@ -190,10 +201,16 @@ function normRelu(store: ParamStore, name: string, x: tf.Tensor4D, groups: numbe
  * Forward pass. x: [B,H,W,C] floats in [-1, 1] -> features [B, featureDim] (post-ReLU penultimate layer),
  * logits [B, classes]. Call inside tf.tidy (or dispose the results).
  */
-export function featureForward(store: ParamStore, cfg: FeatureNetConfig, x: tf.Tensor4D): { features: tf.Tensor2D; logits: tf.Tensor2D } {
+export function featureForward(
+  store: ParamStore,
+  cfg: FeatureNetConfig,
+  x: tf.Tensor4D,
+): { features: tf.Tensor2D; logits: tf.Tensor2D; taps: tf.Tensor4D[] } {
   const p = FEATNET_PREFIX;
   // ReLU but no norm on the full-resolution stem: a nonlinearity before the first pooling, at the cost of one pass.
   let h = tf.relu(conv(store, `${p}/stem`, x));
+  // taps: the stem's and every stage's output maps (stage outputs are pre-norm), for features that see texture.
+  const taps: tf.Tensor4D[] = [h];
   for (let s = 1; s < cfg.widths.length; s++) {
     // 2x2 mean pooling first, so the norm and the conv run at the lower resolution (cheaper than a stride-2 conv
     // and its gradient).
@@ -204,6 +221,7 @@ export function featureForward(store: ParamStore, cfg: FeatureNetConfig, x: tf.T
       const r = conv(store, `${name}/conv1`, normRelu(store, `${name}/norm1`, h, cfg.groups));
       h = tf.add(h, conv(store, `${name}/conv2`, normRelu(store, `${name}/norm2`, r, cfg.groups)));
     }
+    taps.push(h);
   }
   let last = normRelu(store, `${p}/final/norm`, h, cfg.groups);
   if (cfg.reduce !== undefined) {
@@ -215,7 +233,7 @@ export function featureForward(store: ParamStore, cfg: FeatureNetConfig, x: tf.T
   const flat = tf.reshape(last, [x.shape[0], -1]);
   const features = tf.relu(linear(flat, store.get(`${p}/fc/w`), store.get(`${p}/fc/b`))) as tf.Tensor2D;
   const logits = linear(features, store.get(`${p}/head/w`), store.get(`${p}/head/b`)) as tf.Tensor2D;
-  return { features, logits };
+  return { features, logits, taps };
 }
 
 /** Mean softmax cross-entropy. logits: [B,K], labels: [B] int32 -> scalar. */
@@ -308,7 +326,7 @@ export async function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOpt
 }
 
 /**
- * Features [N, featureDim] and logits [N, classes] of every image of `ds` (row-major Float32Arrays),
+ * FID features [N, fidDim(cfg)] (fc features, then the fidTaps means) and logits [N, classes] of every image of `ds` (row-major Float32Arrays),
  * computed in batches of `batch`.
  */
 export async function extractFeatures(net: FeatureNet, ds: ImageDataset, batch = 250): Promise<{ features: Float32Array; logits: Float32Array }> {
@@ -316,17 +334,19 @@ export async function extractFeatures(net: FeatureNet, ds: ImageDataset, batch =
   if (cfg.height !== ds.height || cfg.width !== ds.width || cfg.channels !== ds.channels) {
     throw new Error(`${ds.name}: images are ${ds.height}x${ds.width}x${ds.channels}, the feature net expects ${cfg.height}x${cfg.width}x${cfg.channels}`);
   }
-  const features = new Float32Array(ds.n * cfg.featureDim);
+  const dim = fidDim(cfg);
+  const features = new Float32Array(ds.n * dim);
   const logits = new Float32Array(ds.n * cfg.classes);
   for (let start = 0; start < ds.n; start += batch) {
     const count = Math.min(batch, ds.n - start);
     const pixels = ds.images.subarray(start * ds.height * ds.width * ds.channels, (start + count) * ds.height * ds.width * ds.channels);
     const [f, l] = tf.tidy(() => {
       const out = featureForward(store, cfg, toFloat(pixels, [count, ds.height, ds.width, ds.channels]));
-      return [out.features, out.logits];
+      const extra = (cfg.fidTaps ?? []).map((t) => tf.mul(tf.mean(out.taps[t.tap], [1, 2]), t.scale));
+      return [extra.length > 0 ? tf.concat([out.features, ...extra], 1) : out.features, out.logits];
     });
     const [fd, ld] = await Promise.all([f.data(), l.data()]);
-    features.set(fd as Float32Array, start * cfg.featureDim);
+    features.set(fd as Float32Array, start * dim);
     logits.set(ld as Float32Array, start * cfg.classes);
     tf.dispose([f, l]);
   }

@@ -294,6 +294,21 @@ export function psnr(a: Uint8Array, b: Uint8Array, n: number): number {
   return total / n;
 }
 
+/**
+ * PSNR of a whole set in dB, for uint8 images (peak 255): 10 log10(255^2 / MSE), MSE over every value of a and b
+ * (the figure papers and torchmetrics report for a split). Infinity when a equals b.
+ */
+export function psnrGlobal(a: Uint8Array, b: Uint8Array): number {
+  if (a.length !== b.length) throw new Error(`psnrGlobal: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length === 0) throw new Error('psnrGlobal: no pixels');
+  let se = 0;
+  for (let p = 0; p < a.length; p++) {
+    const t = a[p] - b[p];
+    se += t * t;
+  }
+  return 10 * Math.log10((255 * 255) / (se / a.length));
+}
+
 /** Normalized 1-D Gaussian window of odd `size`. */
 export function gaussianWindow(size = 11, sigma = 1.5): Float64Array {
   const w = new Float64Array(size);
@@ -389,6 +404,18 @@ export function argmaxRows(logits: Float32Array | Float64Array, n: number, class
     out[i] = best;
   }
   return out;
+}
+
+/** Per class c in 0..classes-1: the fraction of items labelled c that were predicted as c (NaN for an absent class). */
+export function perClassAccuracy(predicted: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number[] {
+  if (predicted.length !== labels.length) throw new Error(`perClassAccuracy: lengths differ (${predicted.length} vs ${labels.length})`);
+  const hits = new Array<number>(classes).fill(0);
+  const totals = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    totals[labels[i]]++;
+    if (predicted[i] === labels[i]) hits[labels[i]]++;
+  }
+  return hits.map((h, c) => (totals[c] === 0 ? NaN : h / totals[c]));
 }
 
 /** Fraction of positions where predicted[i] === labels[i]. */

@@ -9,7 +9,7 @@ import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
-import { psnr, ssim } from '@factorgen/eval';
+import { psnr, psnrGlobal, ssim } from '@factorgen/eval';
 import { resolveResumeFlags, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
@@ -183,7 +183,8 @@ export function registerTokenizer(program: Command): void {
       await writeGrid(gridPath, [{ label: 'original', images: pick(orig) }, { label: 'recon', images: pick(rec) }], data.height, data.width, data.channels);
       const metrics = {
         tokenizer: dir, tokenizerId: id, dataset: data.name, split, images: n,
-        psnr: psnr(orig, rec, n),
+        psnrGlobalMse: psnrGlobal(orig, rec),
+        psnrPerImageMean: psnr(orig, rec, n),
         ssim: ssim(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
         imagesPerSecond: n / seconds, grid: gridPath,
       };

@@ -9,7 +9,7 @@ const pct = (xs: number[]) => xs.map((u) => `${(100 * u).toFixed(0)}%`).join(' /
 /** The comparison table as Markdown rows (the same numbers as report.json). */
 export function markdownTable(rows: CompareRow[]): string {
   const withSamples = rows.some((r) => r.sample);
-  const head = ['variant', 'bits/pos', 'PSNR dB', 'SSIM', 'rFID', 'usage per sub-codebook', 'train img/s'];
+  const head = ['variant', 'bits/pos', 'PSNR dB (global MSE)', 'SSIM', 'rFID', 'usage per sub-codebook', 'train img/s'];
   if (withSamples) head.push('FID', 'class acc', 'precision', 'recall');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of rows) {

@@ -16,7 +16,10 @@ export type CompareRow = {
   K: number;
   sizes: number[];
   bitsPerPosition: number;
+  /** 10 log10(255^2 / MSE over the whole evaluation set), dB */
   psnr: number;
+  /** mean of per-image PSNRs, dB (second figure only) */
+  psnrPerImageMean: number;
   ssim: number;
   rfid: number;
   usage: number[];
@@ -87,7 +90,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     const sizes = v.config.quantizer.subCodebooks.map((s) => s.size);
     const row: CompareRow = {
       id: v.id, label: v.label, K: sizes.length, sizes, bitsPerPosition: sizes.reduce((a, s) => a + Math.log2(s), 0),
-      psnr: m.psnr, ssim: m.ssim, rfid: m.rfid, usage: r.usage, perplexity: r.perplexity, imagesPerSecond: r.itemsPerSecond, trainSeconds,
+      psnr: m.psnrGlobalMse, psnrPerImageMean: m.psnrPerImageMean, ssim: m.ssim, rfid: m.rfid, usage: r.usage, perplexity: r.perplexity, imagesPerSecond: r.itemsPerSecond, trainSeconds,
     };
     if (req.generators) {
       const g = gridSize(tok.cfg);
@@ -121,7 +124,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
       tok.params.dispose();
     }
     rows.push(row);
-    req.log(`${v.id}: PSNR ${m.psnr.toFixed(2)} dB, SSIM ${m.ssim.toFixed(3)}, rFID ${m.rfid.toFixed(2)}, usage ${r.usage.map((u) => (100 * u).toFixed(0) + '%').join('/')}`);
+    req.log(`${v.id}: PSNR ${m.psnrGlobalMse.toFixed(2)} dB (global MSE), SSIM ${m.ssim.toFixed(3)}, rFID ${m.rfid.toFixed(2)}, usage ${r.usage.map((u) => (100 * u).toFixed(0) + '%').join('/')}`);
   }
   fnet.store.dispose();
   return { rows, variants, seconds: (performance.now() - t0) / 1000, recon: reconGrids, samples: sampleGrids };
