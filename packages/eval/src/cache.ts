@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { ParamStore, Rng, UserError, assignParams, hasCheckpoint, loadCheckpoint, saveCheckpoint, slugify } from '@factorgen/shared';
+import { ParamStore, Rng, UserError, assignParams, repoRoot, hasCheckpoint, loadCheckpoint, saveCheckpoint, slugify } from '@factorgen/shared';
 import type { ImageDataset, LoadedTensor } from '@factorgen/shared';
 import { fromHalf, toHalf } from './float16';
 import { createFeatureNet, trainFeatureNet, trainingIdentity } from './featureNet';
@@ -141,4 +141,30 @@ export function loadFeatureNetCompact(dir: string): FeatureNet & { extra: Record
     throw e;
   }
   return { cfg: meta.config, store, extra: meta.extra ?? {} };
+}
+
+/** Where committed evaluators live: <repo>/pretrained/evaluator/<dataset slug>/ ('fashion-mnist/train' -> fashion-mnist). */
+export function committedEvaluatorDir(root: string, datasetName: string): string {
+  return path.join(root, 'pretrained', 'evaluator', slugify(datasetName.split('/')[0]) || 'dataset');
+}
+
+/**
+ * The committed evaluator for `train` (pretrained/evaluator/<slug of train.name>/ under `root`), when there is one and
+ * it was trained on exactly this train split (its recorded datasetDigest matches); otherwise null.
+ */
+export function committedEvaluatorIn(root: string, train: ImageDataset): { net: FeatureNet; dir: string; testAccuracy: number } | null {
+  const dir = committedEvaluatorDir(root, train.name);
+  if (!isCompactFeatureNet(dir)) return null;
+  const net = loadFeatureNetCompact(dir);
+  const cfg = net.cfg;
+  if (net.extra.datasetDigest !== datasetDigest(train) || cfg.height !== train.height || cfg.width !== train.width || cfg.channels !== train.channels) {
+    net.store.dispose();
+    return null;
+  }
+  return { net: { cfg, store: net.store }, dir, testAccuracy: typeof net.extra.testAccuracy === 'number' ? net.extra.testAccuracy : NaN };
+}
+
+/** committedEvaluatorIn(repoRoot(), train). */
+export function committedEvaluator(train: ImageDataset): { net: FeatureNet; dir: string; testAccuracy: number } | null {
+  return committedEvaluatorIn(repoRoot(), train);
 }

@@ -1,4 +1,4 @@
-import { assignParams, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, preferEma, UserError, type LoadedCheckpoint } from '@factorgen/shared';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
 import { createGenerator, type Generator } from './model';
 
@@ -22,7 +22,8 @@ export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   }
   const gen = createGenerator(config, 'load');
   try {
-    assignParams(gen.params.vars, ck.tensors, where);
+    // With EMA the averaged weights are what samples come from.
+    assignParams(gen.params.vars, preferEma(ck.tensors), where);
   } catch (e) {
     gen.params.dispose();
     throw e;

@@ -14,3 +14,4 @@ export * from './tape/gradients';
 export * from './tape/shareSaved';
 export * from './tape/recompute';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';
+export * from './train/ema';

@@ -25,3 +25,4 @@ export * from './tape/shareSaved';
 export * from './tape/recompute';
 export * from './outputs';
 export * from './cli/resumeFlags';
+export * from './train/ema';

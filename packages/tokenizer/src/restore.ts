@@ -1,4 +1,4 @@
-import { assignParams, Sha256, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, preferEma, Sha256, type LoadedCheckpoint } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 
@@ -10,12 +10,17 @@ export const DISC_PREFIX = 'disc/';
  */
 export const STATE_PREFIX = 'state/';
 
-/** Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars. */
+/**
+ * Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars.
+ * Weights are taken as used (preferEma: EMA averages in place of the raw weights, the ema/ copies left out), so a run
+ * with EMA and its export have the same id; for checkpoints without EMA this is every tensor, as it always was.
+ */
 export function tokenizerIdOf(ck: LoadedCheckpoint): string {
   const h = new Sha256();
   h.update(JSON.stringify(ck.config));
-  for (const name of [...ck.tensors.keys()].sort()) {
-    const t = ck.tensors.get(name)!;
+  const tensors = preferEma(ck.tensors);
+  for (const name of [...tensors.keys()].sort()) {
+    const t = tensors.get(name)!;
     h.update(name);
     h.update(JSON.stringify(t.shape));
     h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
@@ -32,7 +37,8 @@ export function tokenizerFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   assertValidConfig(config, `${where}/config.json`);
   const tok = createTokenizer(config, 'load');
   // A checkpoint may also hold the discriminator and the code-usage window: training state, not the model.
-  const modelTensors = new Map([...ck.tensors].filter(([name]) => !name.startsWith(DISC_PREFIX) && !name.startsWith(STATE_PREFIX)));
+  // With EMA the averaged weights are the model (encoding, decoding, export).
+  const modelTensors = new Map([...preferEma(ck.tensors)].filter(([name]) => !name.startsWith(DISC_PREFIX) && !name.startsWith(STATE_PREFIX)));
   try {
     assignParams(tok.params.vars, modelTensors, where);
   } catch (e) {

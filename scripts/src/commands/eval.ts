@@ -3,8 +3,11 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { positiveInt, repoRoot, checkOutputFile, Progress, type ImageDataset } from '@factorgen/shared';
 import { loadTokenizer, reconstructImages } from '@factorgen/tokenizer';
-import { getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, type TrainFeatureNetOptions } from '@factorgen/eval';
-import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
+import {
+  getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
+  type FeatureNet, type TrainFeatureNetOptions,
+} from '@factorgen/eval';
+import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
 
 export type FeatureNetForOptions = {
   /** Default <repo>/.cache/eval. */
@@ -16,11 +19,17 @@ export type FeatureNetForOptions = {
 };
 
 /**
- * The evaluation feature net for a dataset's train split, trained once and cached under .cache/eval. The first
+ * The evaluation feature net for a dataset's train split: the committed one (pretrained/evaluator/<dataset>/) when it
+ * was trained on exactly this train split; otherwise one trained once and cached under .cache/eval. That first
  * training takes minutes: it says so and shows a progress line (step, loss, batch accuracy, ETA).
  */
-export async function featureNetFor(train: ImageDataset, o: FeatureNetForOptions = {}) {
+export async function featureNetFor(train: ImageDataset, o: FeatureNetForOptions = {}): Promise<FeatureNet> {
   const stream = o.stream ?? process.stderr;
+  const committed = o.cacheDir === undefined && o.training === undefined ? committedEvaluator(train) : null;
+  if (committed) {
+    stream.write(`feature net: ${rel(committed.dir)} (committed, ${(100 * committed.testAccuracy).toFixed(2)} % test accuracy)\n`);
+    return committed.net;
+  }
   const training = o.training ?? defaultFeatureNetTraining;
   let progress: Progress | undefined;
   const net = await getFeatureNet(o.cacheDir ?? path.join(repoRoot(), '.cache', 'eval'), train, {
@@ -37,6 +46,8 @@ export async function featureNetFor(train: ImageDataset, o: FeatureNetForOptions
   stream.write(net.fromCache ? `feature net: ${net.dir} (cached)\n` : `feature net: trained in ${net.trainSeconds.toFixed(0)} s, cached in ${net.dir}\n`);
   return net;
 }
+
+const perClass = (acc: number[], names: string[]) => Object.fromEntries(names.map((n, c) => [n, acc[c]]));
 
 export function registerEval(program: Command): void {
   const ev = program.command('eval').description('FID, class accuracy, precision/recall for samples; rFID, PSNR, SSIM for reconstructions');
@@ -56,7 +67,10 @@ export function registerEval(program: Command): void {
       const net = await featureNetFor(train);
       const metrics = await evalSamples(gen, test, net);
       const floor = await realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
-      const result = { samples: f.samples, ...metrics, realFloor: { ...floor, n: Math.min(gen.n, train.n), what: 'random train images of the same count vs the test split' } };
+      const result = {
+        samples: f.samples, ...metrics, perClassAccuracy: perClass(metrics.perClassAccuracy, test.classNames),
+        realFloor: { ...floor, n: Math.min(gen.n, train.n), what: 'random train images of the same count vs the test split' },
+      };
       if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
       printJson(result);
     });
@@ -80,7 +94,13 @@ export function registerEval(program: Command): void {
       const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: await reconstructImages(tok, orig.images, n, f.batch) };
       tok.params.dispose();
       const net = await featureNetFor(train);
-      const result = { tokenizer: dir, tokenizerId: id, n, ...(await evalRecon(orig, rec, net)) };
+      const m = await evalRecon(orig, rec, net);
+      const floor = await realFloor(randomSubset(train, n), orig, net);
+      const result = {
+        tokenizer: dir, tokenizerId: id, n, ...m,
+        rfidRealFloor: { fid: floor.fid, n, what: 'random train images of the same count vs the same test originals' },
+        psnrNote: 'psnrGlobalMse = 10 log10(255^2 / MSE over every pixel of the n images); psnrPerImageMean = mean of per-image PSNRs',
+      };
       if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
       printJson(result);
     });
