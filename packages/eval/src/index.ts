@@ -4,3 +4,4 @@ export * from './cache';
 export * from './evaluate';
 export * from './defaults';
 export * from './float16';
+export * from './probe';

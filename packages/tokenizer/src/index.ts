@@ -21,3 +21,4 @@ export * from './teacherTrainer';
 export * from './restore';
 export * from './images';
 export * from './load';
+export * from './probe';

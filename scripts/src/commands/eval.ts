@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { positiveInt, repoRoot, checkOutputFile, Progress, type ImageDataset } from '@factorgen/shared';
-import { loadTokenizer, reconstructImages } from '@factorgen/tokenizer';
+import { positiveInt, repoRoot, checkOutputFile, checkOutputDir, writeGrid, UserError, Progress, type ImageDataset } from '@factorgen/shared';
+import { loadTokenizer, reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSubCodebook, gridSize } from '@factorgen/tokenizer';
 import {
-  getFeatureNet, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
+  getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
   type FeatureNet, type TrainFeatureNetOptions,
 } from '@factorgen/eval';
 import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
@@ -103,5 +103,97 @@ export function registerEval(program: Command): void {
       };
       if (f.out) fs.writeFileSync(f.out, JSON.stringify(result, null, 2));
       printJson(result);
+    });
+
+  const probe = ev
+    .command('probe')
+    .description("what each sub-codebook knows: linear-probe class accuracy of its mean-pooled codes, and grids with one sub-codebook's tokens held fixed");
+  addDataOptions(probe);
+  probe
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .option('--train-limit <n>', 'train images the probes are fitted on (first n)', positiveInt, 10000)
+    .option('--limit <n>', 'test images the probes are scored on (first n)', positiveInt, 10000)
+    .option('--steps <n>', 'full-batch Adam steps of each probe', positiveInt, 500)
+    .option('--rows <n>', 'grid rows: images whose sub-codebook tokens are held fixed', positiveInt, 6)
+    .option('--cols <n>', 'grid columns: images the other sub-codebooks come from', positiveInt, 8)
+    .option('--out <dir>', 'folder for probe.json and grid-k<k>.png', 'out/probe')
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .addOption(backendOption())
+    .action(async (f: DataFlags & { tokenizer: string; trainLimit: number; limit: number; steps: number; rows: number; cols: number; out: string; batch: number; backend: 'auto' }) => {
+      checkOutputDir(f.out, '--out'); // before the work: an unwritable folder fails now, not after the probes
+      await startBackend(f.backend);
+      const train = await loadSplit(f, 'train');
+      const test = await loadSplit(f, 'test');
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      try {
+        if (train.height !== tok.cfg.imageSize || train.channels !== tok.cfg.channels) {
+          throw new UserError(`--dataset ${f.dataset}: images are ${train.height}x${train.width}x${train.channels}, the tokenizer expects ${tok.cfg.imageSize}x${tok.cfg.imageSize}x${tok.cfg.channels}`);
+        }
+        const per = train.height * train.width * train.channels;
+        const nTrain = Math.min(f.trainLimit, train.n);
+        const nTest = Math.min(f.limit, test.n);
+        const trainTokens = encodeImages(tok, train.images.subarray(0, nTrain * per), nTrain, f.batch);
+        const testTokens = encodeImages(tok, test.images.subarray(0, nTest * per), nTest, f.batch);
+        const trCodes = pooledSubCodes(tok, trainTokens, nTrain);
+        const teCodes = pooledSubCodes(tok, testTokens, nTest);
+        const K = trCodes.length;
+        const classes = train.classNames.length;
+        const dims = tok.cfg.quantizer.subCodebooks.map((s) => s.dim);
+        const concat = (codes: Float32Array[], n: number) => {
+          const D = dims.reduce((a, b) => a + b, 0);
+          const out = new Float32Array(n * D);
+          for (let i = 0; i < n; i++) {
+            let o = 0;
+            codes.forEach((c, k) => {
+              out.set(c.subarray(i * dims[k], (i + 1) * dims[k]), i * D + o);
+              o += dims[k];
+            });
+          }
+          return out;
+        };
+        const yTrain = train.labels.subarray(0, nTrain);
+        const yTest = test.labels.subarray(0, nTest);
+        const perSub = trCodes.map((c, k) => linearProbe({ x: c, y: yTrain }, { x: teCodes[k], y: yTest }, dims[k], classes, { steps: f.steps }));
+        const all = linearProbe({ x: concat(trCodes, nTrain), y: yTrain }, { x: concat(teCodes, nTest), y: yTest }, dims.reduce((a, b) => a + b, 0), classes, { steps: f.steps });
+        fs.mkdirSync(f.out, { recursive: true });
+        // Grids: row r keeps sub-codebook k's tokens of test image r; column c takes every other sub-codebook from test image rows + c.
+        const g = gridSize(tok.cfg);
+        const tokPer = g * g * K;
+        const R = Math.min(f.rows, nTest);
+        const C = Math.min(f.cols, nTest - R);
+        const grids: string[] = [];
+        const img = (i: number) => test.images.subarray(i * per, (i + 1) * per);
+        for (let k = 0; k < K && C > 0; k++) {
+          const swapped = new Int32Array(R * C * tokPer);
+          for (let r = 0; r < R; r++) {
+            for (let c = 0; c < C; c++) {
+              const mixed = swapSubCodebook(testTokens.subarray(r * tokPer, (r + 1) * tokPer), testTokens.subarray((R + c) * tokPer, (R + c + 1) * tokPer), K, k);
+              swapped.set(mixed, (r * C + c) * tokPer);
+            }
+          }
+          const dec = decodeToImages(tok, swapped, R * C, f.batch);
+          const rows = [{ label: 'others from', images: Array.from({ length: C }, (_v, c) => img(R + c)) }];
+          for (let r = 0; r < R; r++) {
+            rows.push({ label: `k${k} of #${r}`, images: [img(r), ...Array.from({ length: C }, (_v, c) => dec.subarray((r * C + c) * per, (r * C + c + 1) * per))] });
+          }
+          rows[0].images.unshift(new Uint8Array(per).fill(255));
+          const file = path.join(f.out, `grid-k${k}.png`);
+          await writeGrid(file, rows, test.height, test.width, test.channels);
+          grids.push(file);
+        }
+        const result = {
+          tokenizer: dir, tokenizerId: id, trainImages: nTrain, testImages: nTest, chance: 1 / classes,
+          probe: {
+            ...Object.fromEntries(perSub.map((p, k) => [`k${k}`, { dim: dims[k], testAccuracy: p.testAccuracy, trainAccuracy: p.trainAccuracy }])),
+            all: { dim: dims.reduce((a, b) => a + b, 0), testAccuracy: all.testAccuracy, trainAccuracy: all.trainAccuracy },
+          },
+          what: 'softmax regression on the mean over positions of each sub-codebook\'s quantized code vectors (standardized), fitted on the train images, scored on the test images',
+          grids,
+        };
+        fs.writeFileSync(path.join(f.out, 'probe.json'), JSON.stringify(result, null, 2));
+        printJson(result);
+      } finally {
+        tok.params.dispose();
+      }
     });
 }
