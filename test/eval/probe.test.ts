@@ -41,11 +41,11 @@ describe('token probes', () => {
     quantizer: { ...quantizerDefaults('fq', [{ size: 4, dim: 2 }, { size: 5, dim: 3 }]), disentangleWeight: 0 }, perceptualWeight: 0,
   };
 
-  it('pooledSubCodes is the mean over positions of each sub-codebook\'s normalized code vectors', () => {
+  it('pooledSubCodes is the mean over positions of each sub-codebook\'s normalized code vectors', async () => {
     const tok = createTokenizer(cfg, 'probe');
     // 2 images, 2x2 grid, K = 2: position-major [N, h*w, K]
     const tokens = Int32Array.from([0, 4, 1, 3, 2, 2, 3, 1, 1, 0, 1, 0, 1, 0, 1, 0]);
-    const got = pooledSubCodes(tok, tokens, 2, 1);
+    const got = await pooledSubCodes(tok, tokens, 2, 1);
     const want = tf.tidy(() => {
       const t = tf.tensor4d(tokens, [2, 2, 2, 2], 'int32');
       return [0, 1].map((k) => Array.from(tf.mean(lookupSub(tok.params, k, tf.unstack(t, 3)[k] as tf.Tensor3D), [1, 2]).dataSync()));

@@ -13,11 +13,11 @@ describe('Ema', () => {
     const before = tf.memory().numTensors;
     const ema = new Ema(params, 0.9);
     expect(Array.from(ema.shadow.get('w')!.dataSync())).toEqual([1, 2]);
-    w.assign(tf.tensor1d([11, -8]));
+    tf.tidy(() => w.assign(tf.tensor1d([11, -8])));
     ema.update(params); // 0.9*[1,2] + 0.1*[11,-8] = [2, 1]
-    w.assign(tf.tensor1d([2, 1]));
+    tf.tidy(() => w.assign(tf.tensor1d([2, 1])));
     ema.update(params); // unchanged: [2, 1]
-    w.assign(tf.tensor1d([12, 11]));
+    tf.tidy(() => w.assign(tf.tensor1d([12, 11])));
     ema.update(params); // [2 + 1, 1 + 1] = [3, 2]
     const got = Array.from(ema.shadow.get('w')!.dataSync());
     expect(got[0]).toBeCloseTo(3, 5);

@@ -8,7 +8,7 @@ import type { Tokenizer } from './model';
  * per sub-codebook k a row-major [N, d_k] array: the mean over positions of sub-codebook k's normalized code vectors
  * (what the decoder's input is made of). UniTok's linear-probe input, per sub-codebook.
  */
-export function pooledSubCodes(tok: Tokenizer, tokens: Int32Array, n: number, batch = 500): Float32Array[] {
+export async function pooledSubCodes(tok: Tokenizer, tokens: Int32Array, n: number, batch = 500): Promise<Float32Array[]> {
   const g = gridSize(tok.cfg);
   const subs = tok.cfg.quantizer.subCodebooks;
   const K = subs.length;
@@ -20,7 +20,8 @@ export function pooledSubCodes(tok: Tokenizer, tokens: Int32Array, n: number, ba
       const idx = tf.tensor4d(tokens.subarray(i * g * g * K, (i + b) * g * g * K), [b, g, g, K], 'int32');
       return (tf.unstack(idx, 3) as tf.Tensor3D[]).map((t, k) => tf.mean(lookupSub(tok.params, k, t), [1, 2]));
     });
-    pooled.forEach((p, k) => out[k].set(p.dataSync(), i * subs[k].dim));
+    const data = await Promise.all(pooled.map((p) => p.data()));
+    data.forEach((d, k) => out[k].set(d as Float32Array, i * subs[k].dim));
     tf.dispose(pooled);
   }
   return out;

@@ -132,10 +132,10 @@ export function registerEval(program: Command): void {
         const per = train.height * train.width * train.channels;
         const nTrain = Math.min(f.trainLimit, train.n);
         const nTest = Math.min(f.limit, test.n);
-        const trainTokens = encodeImages(tok, train.images.subarray(0, nTrain * per), nTrain, f.batch);
-        const testTokens = encodeImages(tok, test.images.subarray(0, nTest * per), nTest, f.batch);
-        const trCodes = pooledSubCodes(tok, trainTokens, nTrain);
-        const teCodes = pooledSubCodes(tok, testTokens, nTest);
+        const trainTokens = await encodeImages(tok, train.images.subarray(0, nTrain * per), nTrain, f.batch);
+        const testTokens = await encodeImages(tok, test.images.subarray(0, nTest * per), nTest, f.batch);
+        const trCodes = await pooledSubCodes(tok, trainTokens, nTrain);
+        const teCodes = await pooledSubCodes(tok, testTokens, nTest);
         const K = trCodes.length;
         const classes = train.classNames.length;
         const dims = tok.cfg.quantizer.subCodebooks.map((s) => s.dim);
@@ -171,7 +171,7 @@ export function registerEval(program: Command): void {
               swapped.set(mixed, (r * C + c) * tokPer);
             }
           }
-          const dec = decodeToImages(tok, swapped, R * C, f.batch);
+          const dec = await decodeToImages(tok, swapped, R * C, f.batch);
           const rows = [{ label: 'others from', images: Array.from({ length: C }, (_v, c) => img(R + c)) }];
           for (let r = 0; r < R; r++) {
             rows.push({ label: `k${k} of #${r}`, images: [img(r), ...Array.from({ length: C }, (_v, c) => dec.subarray((r * C + c) * per, (r * C + c + 1) * per))] });

@@ -18,7 +18,8 @@ export class Ema {
   constructor(params: Map<string, tf.Variable>, decay: number) {
     if (!(decay >= 0 && decay < 1)) throw new Error(`Ema: decay must be in [0, 1) (got ${decay})`);
     this.decay = decay;
-    for (const [name, v] of params) this.shadow.set(name, tf.variable(v.clone() as tf.Tensor, false));
+    // The variable keeps its own reference to the copy's data; tidy frees the temporary clone handle.
+    for (const [name, v] of params) this.shadow.set(name, tf.tidy(() => tf.variable(v.clone() as tf.Tensor, false)));
   }
 
   /** One update from the current parameter values (same names as at construction). */
