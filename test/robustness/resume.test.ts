@@ -101,32 +101,63 @@ describe.each(['cpu', 'wasm'] as const)('exact resume on %s', (backend) => {
     await initBackend(backend);
   });
 
-  it('tokenizer: N steps == N/2 + stop + resume, bit-identical (flips, dead-code restarts, adversarial loss on)', async () => {
+  it('tokenizer: N steps == N/2 + stop + resume, bit-identical (flips, dead-code restarts, adversarial loss, EMA on)', async () => {
     const N = 6;
     // restarts every 2 steps over a 3-batch window: the step after the resume restarts codes, so the window must be restored;
     // the discriminator starts at step 2, so its params, moments and step count must be too.
     const config = tinyTokenizerConfig({ adversarial: { weight: 0.1, startStep: 2, baseChannels: 8, layers: 1 } });
-    const train = tinyTokenizerTrain({ steps: N, restartDeadEvery: 2, usageWindow: 3, checkpointEvery: 3 });
+    const train = tinyTokenizerTrain({ steps: N, restartDeadEvery: 2, usageWindow: 3, checkpointEvery: 3, ema: 0.9 });
     const data = tinyDataset();
     const { straight, resumed } = await straightAndResumed(`tok-${backend}`, N, (out, resume) =>
       trainTokenizer({ out, resume, config, data, train }),
     );
+    // weights.bin holds the ema/ averages too: they continue exactly
+    const ck = await loadCheckpoint(path.join(resumed, 'checkpoint'));
+    expect([...ck.tensors.keys()].filter((n) => n.startsWith('ema/')).length).toBe([...ck.tensors.keys()].filter((n) => !/^(ema|disc|state)\//.test(n)).length);
     expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
     expect(bytes(resumed, 'optimizer.bin').equals(bytes(straight, 'optimizer.bin'))).toBe(true);
   });
 
-  it('generator: N steps == N/2 + stop + resume, bit-identical (dropout and label dropout on)', async () => {
+  it('generator: N steps == N/2 + stop + resume, bit-identical (dropout, label dropout and EMA on)', async () => {
     const N = 8;
     const tokFile = path.join(root, `gen-${backend}.tokens`);
     await makeTokenFile(await makeTokenizer(path.join(root, `gen-tok-${backend}`)), tokFile);
     const tokens = readTokenFile(tokFile);
     const config = tinyGeneratorConfig();
-    const train = tinyGeneratorTrain({ steps: N, checkpointEvery: 3 });
+    const train = tinyGeneratorTrain({ steps: N, checkpointEvery: 3, ema: 0.9 });
     const { straight, resumed } = await straightAndResumed(`gen-${backend}`, N, (out, resume) =>
       trainGenerator({ out, resume, config, tokens, tokensPath: tokFile, train }),
     );
     expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
     expect(bytes(resumed, 'optimizer.bin').equals(bytes(straight, 'optimizer.bin'))).toBe(true);
+  });
+});
+
+describe('EMA on resume', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('a resume whose --ema contradicts the checkpoint fails with one line; the run is untouched', async () => {
+    hook.stopAfter = -1;
+    const out = path.join(root, 'ema-contra');
+    const req = { out, config: tinyTokenizerConfig(), data: tinyDataset() };
+    await trainTokenizer({ ...req, resume: false, train: tinyTokenizerTrain({ steps: 2, ema: 0.9 }) });
+    const before = bytes(out, 'weights.bin');
+    const e = await trainTokenizer({ ...req, resume: true, train: tinyTokenizerTrain({ steps: 4 }) }).then(() => null, (err: unknown) => err);
+    expect((e as UserError).message).toBe(`--ema: ${out}/checkpoint was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
+    const plain = path.join(root, 'ema-none');
+    await trainTokenizer({ ...req, out: plain, resume: false, train: tinyTokenizerTrain({ steps: 2 }) });
+    const e2 = await trainTokenizer({ ...req, out: plain, resume: true, train: tinyTokenizerTrain({ steps: 4, ema: 0.5 }) }).then(() => null, (err: unknown) => err);
+    expect((e2 as UserError).message).toBe(`--ema 0.5: ${plain}/checkpoint holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
+    expect(bytes(out, 'weights.bin').equals(before)).toBe(true);
+    // what loads is the average: the loaded weights equal the ema/ tensors
+    const ck = await loadCheckpoint(path.join(out, 'checkpoint'));
+    const t = await loadTokenizer(out);
+    const w = t.tok.params.get('encoder/conv_in/w').dataSync();
+    expect(Array.from(w)).toEqual(Array.from(ck.tensors.get('ema/encoder/conv_in/w')!.data));
+    expect(Array.from(w)).not.toEqual(Array.from(ck.tensors.get('encoder/conv_in/w')!.data));
+    t.tok.params.dispose();
   });
 });
 

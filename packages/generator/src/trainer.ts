@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  optimizerStep, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, startEma, withoutEma, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -23,6 +23,8 @@ export type GeneratorTrainConfig = {
   valEvery: number;
   /** At most this many held-out sequences are scored (keeps validation cheap). */
   valLimit: number;
+  /** decay of the EMA of the generator's weights (0 = none); the average is what sampling and export use */
+  ema?: number;
 };
 
 export type GeneratorTrainRequest = {
@@ -121,10 +123,11 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
   let opt: AdamState = initAdamState();
   let startStep = 0;
   if (run.resumed) {
-    assignParams(gen.params.vars, run.resumed.tensors, run.checkpointDir);
+    assignParams(gen.params.vars, withoutEma(run.resumed.tensors), run.checkpointDir);
     if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
     startStep = run.resumed.step;
   }
+  const ema = startEma(gen.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir);
   const T = h.gridH * h.gridW;
   const K = h.subCodebookSizes.length;
   const tokens = new Int32Array(tc.batch * T * K);
@@ -149,6 +152,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
       subs = out.subLosses.map((a) => tf.keep(a));
       return out.loss;
     }, gen.params.vars, opt, tc.adamw, lr, tc.clip);
+    ema?.update(gen.params.vars);
     tokT.dispose();
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };
@@ -171,7 +175,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
       kind: 'generator',
       config,
       step: stepsDone,
-      params: gen.params.vars,
+      params: new Map([...gen.params.vars, ...(ema?.tensors() ?? [])]),
       optimizer: opt,
       extra: { train: tc, tokens: req.tokensPath, tokenizerId: h.tokenizerId, tokenizerPath: h.tokenizerPath, classNames: h.classNames },
     });
@@ -195,6 +199,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
     return { ...result, valLoss, checkpointDir: run.checkpointDir };
   } finally {
     disposeAdamState(opt);
+    ema?.dispose();
     gen.params.dispose();
   }
 }

@@ -20,12 +20,12 @@ function createLayerNorm(store: ParamStore, name: string, c: number): void {
   store.create(`${name}/beta`, [c], { kind: 'zeros' });
 }
 
-/** LayerNorm over the last axis, eps 1e-5 (PyTorch's default). Variance written out: squaredDifference's gradient ignores broadcasting. */
-export function layerNorm(store: ParamStore, name: string, x: tf.Tensor): tf.Tensor {
+/** LayerNorm over the last axis, eps 1e-5 by default (PyTorch's). Variance written out: squaredDifference's gradient ignores broadcasting. */
+export function layerNorm(store: ParamStore, name: string, x: tf.Tensor, eps = 1e-5): tf.Tensor {
   const mean = tf.mean(x, -1, true);
   const d = tf.sub(x, mean);
   const variance = tf.mean(tf.mul(d, d), -1, true);
-  return tf.add(tf.mul(tf.mul(d, tf.rsqrt(tf.add(variance, 1e-5))), store.get(`${name}/gamma`)), store.get(`${name}/beta`));
+  return tf.add(tf.mul(tf.mul(d, tf.rsqrt(tf.add(variance, eps))), store.get(`${name}/gamma`)), store.get(`${name}/beta`));
 }
 
 /** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */

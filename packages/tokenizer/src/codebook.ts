@@ -99,8 +99,8 @@ export const subPrefix = (k: number): string => `quant/k${k}`;
  * One sub-codebook: projection `quant/k{k}/proj` (1x1 conv latentChannels -> dim) then codebook `quant/k{k}/codebook` [size,dim]
  * (standard normal rows: uniformly random directions once normalized). Creation order is part of the seed contract.
  */
-export function createSubCodebook(store: ParamStore, k: number, latentChannels: number, size: number, dim: number): void {
-  createLinear(store, `${subPrefix(k)}/proj`, latentChannels, dim);
+export function createSubCodebook(store: ParamStore, k: number, latentChannels: number, size: number, dim: number, projection = true): void {
+  if (projection) createLinear(store, `${subPrefix(k)}/proj`, latentChannels, dim);
   store.create(`${subPrefix(k)}/codebook`, [size, dim], { kind: 'normal', std: 1 });
 }
 
@@ -120,8 +120,12 @@ export type SubQuantized = {
 
 /** latent: [B,h,w,C] -> project to d_k, normalize, cosine match, straight-through; see SubQuantized. */
 export function quantizeSub(store: ParamStore, k: number, latent: tf.Tensor4D, entropyTemperature: number | null): SubQuantized {
-  const [B, h, w] = latent.shape;
-  const proj = dense(store, `${subPrefix(k)}/proj`, latent);
+  return quantizeProjected(store, k, dense(store, `${subPrefix(k)}/proj`, latent), entropyTemperature);
+}
+
+/** As quantizeSub, for a code map [B,h,w,d_k] already projected (UniTok's attention projection does its own). */
+export function quantizeProjected(store: ParamStore, k: number, proj: tf.Tensor4D, entropyTemperature: number | null): SubQuantized {
+  const [B, h, w] = proj.shape;
   const d = proj.shape[3];
   const look = cosineLookup(tf.reshape(proj, [-1, d]), store.get(`${subPrefix(k)}/codebook`) as tf.Tensor2D);
   const { codebook, commitment } = codebookLosses(look.z, look.zq);

@@ -131,6 +131,18 @@ export function configErrors(cfg: unknown): string[] {
     errs.push(`branchBlocks must be an integer >= 0 (got ${show(c.branchBlocks)})`);
   }
   if (c.quantProj !== undefined && c.quantProj !== 'linear' && c.quantProj !== 'attn') errs.push(`quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
+  if (c.quantProj === 'attn' && isPosInt(c.latentChannels)) {
+    // UniTok's AttnProjection needs in and out widths that divide one another.
+    const subs = (c.quantizer as { subCodebooks?: { dim?: unknown }[] } | undefined)?.subCodebooks;
+    const dims = Array.isArray(subs) ? subs.map((s) => s?.dim).filter(isPosInt) : [];
+    const total = dims.reduce((a, b) => a + b, 0);
+    const divides = (a: number, b: number) => a % b === 0 || b % a === 0;
+    const L = c.latentChannels as number;
+    const bad = c.factorize === 'branch' ? dims.filter((d) => !divides(L, d)) : total > 0 && !divides(L, total) ? [total] : [];
+    if (bad.length > 0 || (total > 0 && !divides(total, L))) {
+      errs.push(`quantProj "attn" needs latentChannels ${L} and the code widths (${c.factorize === 'branch' ? dims.join(', ') : total}, and their sum ${total}) to divide one another`);
+    }
+  }
   if (!isNonNeg(c.perceptualWeight)) errs.push(`perceptualWeight must be a number >= 0 (got ${show(c.perceptualWeight)})`);
 
   const q = c.quantizer as Record<string, unknown> | undefined;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  optimizerStep, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, startEma, withoutEma, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -33,6 +33,8 @@ export type TokenizerTrainConfig = {
   usageWindow: number;
   /** Every this many steps, codes unused over the window are moved onto random current encoder outputs (0 = never). */
   restartDeadEvery: number;
+  /** decay of the EMA of the tokenizer's weights (0 = none); the average is what encoding, decoding and export use */
+  ema?: number;
 };
 
 export type TokenizerTrainRequest = {
@@ -100,7 +102,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   const sizes = config.quantizer.subCodebooks.map((s) => s.size);
   const hist = new DeviceCodeHistogram(sizes, tc.usageWindow);
   if (run.resumed) {
-    const params = new Map([...run.resumed.tensors].filter(([name]) => !name.startsWith(STATE_PREFIX)));
+    const params = new Map([...withoutEma(run.resumed.tensors)].filter(([name]) => !name.startsWith(STATE_PREFIX)));
     assignParams(allParams, params, run.checkpointDir);
     // Checkpoints written before the usage window was saved resume with an empty window (as they did then).
     const [counts, window, windowSizes] = [USAGE_TENSORS.counts, USAGE_TENSORS.window, USAGE_TENSORS.windowSizes].map((n) => run.resumed!.tensors.get(n));
@@ -117,6 +119,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     }
     startStep = run.resumed.step;
   }
+  const ema = startEma(tok.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir);
   const [H, W, C] = [d.height, d.width, d.channels];
 
   const step = async (s: number): Promise<StepOutput> => {
@@ -141,6 +144,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
       return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
     }, tok.params.vars, opt, tc.adamw, lr, tc.clip);
+    ema?.update(tok.params.vars);
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };
     try {
@@ -183,7 +187,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
         kind: 'tokenizer',
         config,
         step: stepsDone,
-        params: new Map([...allParams, ...state]),
+        params: new Map([...allParams, ...state, ...(ema?.tensors() ?? [])]),
         optimizer: mergeAdamStates(opt, discOpt),
         extra: { train: tc, dataset: d.name, discStep: discOpt.step },
       });
@@ -212,6 +216,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   } finally {
     disposeAdamState(opt);
     disposeAdamState(discOpt);
+    ema?.dispose();
     tok.params.dispose();
     disc.dispose();
     hist.dispose();

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError, Progress } from '@factorgen/shared';
+import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError, Progress, emaDecay } from '@factorgen/shared';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
 import { resolveResumeFlags, generatorResumeTable } from './resume';
@@ -7,7 +7,7 @@ import { addTrainOptions, backendOption, startBackend, note, printJson, type Tra
 
 type GenTrainFlags = TrainFlags & {
   tokens: string; val?: string; width: number; depth: number; heads: number; mlpHidden?: number; headMode: 'ar' | 'parallel';
-  headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; valEvery: number; valLimit: number;
+  headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; valEvery: number; valLimit: number; ema: number;
 };
 
 export function registerGenerator(program: Command): void {
@@ -28,6 +28,7 @@ export function registerGenerator(program: Command): void {
     .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
     .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, 500)
     .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); sampling and export use it', emaDecay, 0)
     .action(async (_flags: GenTrainFlags, cmd: Command) => {
       const f = await resolveResumeFlags<GenTrainFlags>(cmd, generatorResumeTable);
       await startBackend(f.backend);
@@ -47,7 +48,7 @@ export function registerGenerator(program: Command): void {
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, checkpointEvery: f.checkpointEvery,
-          logEvery: f.logEvery, valEvery: f.valEvery, valLimit: f.valLimit,
+          logEvery: f.logEvery, valEvery: f.valEvery, valLimit: f.valLimit, ema: f.ema,
         },
       });
       note(`generator saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(0)} tokens/s)`);

@@ -29,6 +29,11 @@ export const resumeNotRecorded = new Set([
   '--dataset', '--data', '--tokens', '--val',
   // the teacher's weights are not recorded in the tokenizer's checkpoint (its use is: --perceptual-weight, --align-weight)
   '--teacher',
+  // --align-target k:DIR names teacher folders, which are not recorded; the trainer checks the given teachers against
+  // the checkpoint's targets (count and embedding width) on resume
+  '--align-target',
+  // a preset only fills the flags of a new run; on resume every setting comes from the checkpoint
+  '--preset',
 ]);
 
 const sizesAgree = (given: unknown, stored: unknown): boolean => {
@@ -63,6 +68,22 @@ export const tokenizerResumeTable: ResumeTable = {
   '--usage-window': trainField('usageWindow'),
   '--restart-dead-every': trainField('restartDeadEvery'),
   '--flip': trainField('flip'),
+  '--factorize': { stored: (ck) => (ck.config as { factorize?: string }).factorize ?? 'projection' },
+  '--branch-blocks': { stored: (ck) => ((ck.config as { factorize?: string }).factorize === 'branch' ? ((ck.config as { branchBlocks?: number }).branchBlocks ?? 1) : undefined) },
+  '--disentangle-on': { stored: (ck) => (ck.config as { quantizer?: { disentangleOn?: string } }).quantizer?.disentangleOn ?? 'pre' },
+  // in FQGAN's terms (-||z-c||^2 logits): a checkpoint from before entropyLogits used cosine logits, i.e. half this value
+  '--entropy-temperature': {
+    stored: (ck) => {
+      const q = (ck.config as { quantizer?: { entropyTemperature?: number; entropyLogits?: string } }).quantizer;
+      return q?.entropyTemperature === undefined ? undefined : q.entropyLogits === 'sq-dist' ? q.entropyTemperature : 2 * q.entropyTemperature;
+    },
+  },
+  '--align-target-weight': { stored: (ck) => (ck.config as { alignTargets?: { weight: number }[] }).alignTargets?.[0]?.weight },
+  '--align-layers': { stored: (ck) => (ck.config as { alignTargets?: { layers: number }[] }).alignTargets?.[0]?.layers },
+  '--align-heads': { stored: (ck) => (ck.config as { alignTargets?: { heads: number }[] }).alignTargets?.[0]?.heads },
+  '--quant-proj': { stored: (ck) => (ck.config as { quantProj?: string }).quantProj ?? 'linear' },
+  // runs from before --ema kept no average
+  '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };
 
 export const generatorResumeTable: ResumeTable = {
@@ -77,6 +98,8 @@ export const generatorResumeTable: ResumeTable = {
   '--dropout': cfgField('dropout'),
   '--class-dropout': cfgField('classDropout'),
   '--rope': cfgField('rope'),
+  // runs from before --ema kept no average
+  '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };
 
 export const teacherResumeTable: ResumeTable = {

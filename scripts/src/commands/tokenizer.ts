@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  positiveInt, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
+  positiveInt, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
   classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
@@ -19,7 +19,7 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   perceptualWeight: number; alignWeight: number; alignSubCodebook?: number; teacher?: string; adversarialWeight: number;
   adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
   factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
-  alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number;
+  alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number; ema: number; preset?: 'fqgan'; quantProj: 'linear' | 'attn';
 };
 
 /** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
@@ -65,6 +65,7 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
     },
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
+    quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -81,6 +82,40 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
   }
   assertValidConfig(cfg, 'tokenizer flags');
   return cfg;
+}
+
+/**
+ * --preset fqgan: FQGAN's choices (train_fqgan_dual.sh, vq_loss.py) at this project's scale, for every flag the user
+ * did not set: fq with K = 2 branches off a shared trunk; disentanglement 0.1 on the quantized codes; entropy loss
+ * 0.03 at temperature 0.01 on -||z-c||^2; beta 0.25; code dim 8; sub-codebook 1 aligned to the --teacher (class-token
+ * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
+ * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
+ * an EMA of the weights with decay 0.995 (runs here are thousands of steps, not FQGAN's 200k).
+ * Needs --teacher. Returns the flags with the preset applied.
+ */
+export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFlags) => boolean): TokTrainFlags {
+  if (f.preset !== 'fqgan' || f.resume) return f;
+  if (!f.teacher) throw new UserError('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
+  const set = <K extends keyof TokTrainFlags>(k: K, v: TokTrainFlags[K]) => {
+    if (isDefault(k)) out[k] = v;
+  };
+  const out: TokTrainFlags = { ...f };
+  set('quantizer', 'fq');
+  set('subCodebooks', 2);
+  set('codeDim', 8);
+  set('beta', 0.25);
+  set('entropyWeight', 0.03);
+  set('entropyTemperature', 0.01);
+  set('disentangleWeight', 0.1);
+  set('disentangleOn', 'quantized');
+  if (f.factorize === undefined) out.factorize = 'branch';
+  set('perceptualWeight', 1);
+  if (f.alignTarget.length === 0) out.alignTarget = [`1:${f.teacher}`];
+  set('alignTargetWeight', 0.5);
+  set('adversarialWeight', 0.5);
+  set('adversarialStart', Math.round(0.1 * f.steps));
+  set('ema', 0.995);
+  return out;
 }
 
 export function registerTokenizer(program: Command): void {
@@ -118,9 +153,14 @@ export function registerTokenizer(program: Command): void {
     .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
     .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); encoding, decoding and export use it', emaDecay, 0)
     .option('--flip', 'random horizontal flips', false)
+    .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given (needs --teacher)").choices(['fqgan']))
+    .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
-      const f = await resolveResumeFlags<TokTrainFlags>(cmd, tokenizerResumeTable);
+      // On --resume the checkpoint's settings fill the flags left out; a preset only fills a new run's.
+      const resolved = await resolveResumeFlags<TokTrainFlags>(cmd, tokenizerResumeTable);
+      const f = applyPreset(resolved, (k) => cmd.getOptionValueSource(k) !== 'cli');
       await startBackend(f.backend);
       const data = await loadSplit(f, 'train');
       const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;
@@ -145,7 +185,7 @@ export function registerTokenizer(program: Command): void {
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, flip: f.flip,
-          checkpointEvery: f.checkpointEvery, logEvery: f.logEvery, usageWindow: f.usageWindow, restartDeadEvery: f.restartDeadEvery,
+          checkpointEvery: f.checkpointEvery, logEvery: f.logEvery, usageWindow: f.usageWindow, restartDeadEvery: f.restartDeadEvery, ema: f.ema,
         },
       });
       note(`tokenizer saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(1)} images/s)`);

@@ -84,3 +84,10 @@ export function parseBackend(value: string): BackendChoice {
   if (!backendChoices.includes(choice)) throw new InvalidArgumentError(`Expected one of ${backendChoices.join(', ')}.`);
   return choice;
 }
+
+/** --ema: a decay in [0, 1) (0 = no EMA). */
+export function emaDecay(value: string): number {
+  const v = Number(value);
+  if (value.trim() === '' || !Number.isFinite(v) || v < 0 || v >= 1) throw new InvalidArgumentError(`expected a decay in [0, 1) (got "${value}")`);
+  return v;
+}

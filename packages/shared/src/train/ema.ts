@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoadedTensor } from '../checkpoint';
+import { UserError } from '../errors';
 
 /** Tensor-name prefix of EMA weights inside a checkpoint: `ema/<parameter name>`. */
 export const EMA_PREFIX = 'ema/';
@@ -69,4 +70,34 @@ export function preferEma<T>(tensors: Map<string, T>): Map<string, T> {
     out.set(name, tensors.get(`${EMA_PREFIX}${name}`) ?? t);
   }
   return out;
+}
+
+/** The tensors of a checkpoint without its `ema/` averages (what assignParams gets on resume). */
+export function withoutEma<T>(tensors: Map<string, T>): Map<string, T> {
+  return new Map([...tensors].filter(([name]) => !name.startsWith(EMA_PREFIX)));
+}
+
+/**
+ * The EMA for a training run: none when decay is 0; on resume, restored from the checkpoint's `ema/` tensors so the
+ * average continues exactly. A resume whose --ema setting contradicts the checkpoint (averages saved but decay 0, or
+ * decay > 0 but no averages saved after step 0) fails with one line naming `where`: continuing would change what
+ * the run's weights mean.
+ */
+export function startEma(
+  params: Map<string, tf.Variable>,
+  decay: number,
+  resumed: { step: number; tensors: Map<string, LoadedTensor> } | null,
+  where: string,
+): Ema | null {
+  const saved = resumed !== null && [...resumed.tensors.keys()].some((n) => n.startsWith(EMA_PREFIX));
+  if (decay === 0) {
+    if (saved) throw new UserError(`--ema: ${where} was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
+    return null;
+  }
+  const ema = new Ema(params, decay);
+  if (resumed && resumed.step > 0 && !ema.restore(resumed.tensors)) {
+    ema.dispose();
+    throw new UserError(`--ema ${decay}: ${where} holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
+  }
+  return ema;
 }

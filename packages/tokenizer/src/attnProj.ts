@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import { ParamStore } from '@factorgen/shared';
+import { gelu, layerNorm } from './alignHead';
+import { createLinear, dense } from './layers';
+
+/**
+ * UniTok's AttnProjection (the quant_proj / post_quant_proj around its multi-codebook quantizer), for token maps
+ * [B,h,w,in] -> [B,h,w,out], parameters under `name/`:
+ *   y = proj(LN3(x)) + CausalAttention(LN1(x));  y = y + GeGLU-MLP(LN2(y))  (MLP ratio 2, its own LN, eps 1e-6)
+ * CausalAttention: heads = max(in,out)/min(in,out); q, k, v from one bias-free matrix plus q and v biases (no k
+ * bias); causal attention over the raster order of the positions; for in > out the heads (each of width out) are
+ * averaged, for in < out they are concatenated (heads x in = out); then a linear `out -> out`.
+ * in and out must divide one another (UniTok asserts the same).
+ */
+export function attnProjectionHeads(inDim: number, outDim: number): number {
+  if (inDim % outDim !== 0 && outDim % inDim !== 0) throw new Error(`attnProjection: ${inDim} and ${outDim} do not divide one another`);
+  return Math.max(inDim, outDim) / Math.min(inDim, outDim);
+}
+
+function createLN(store: ParamStore, name: string, c: number): void {
+  store.create(`${name}/gamma`, [c], { kind: 'ones' });
+  store.create(`${name}/beta`, [c], { kind: 'zeros' });
+}
+
+export function createAttnProjection(store: ParamStore, name: string, inDim: number, outDim: number): void {
+  attnProjectionHeads(inDim, outDim);
+  const wide = Math.max(inDim, outDim);
+  createLN(store, `${name}/norm1`, inDim);
+  createLN(store, `${name}/norm3`, inDim);
+  createLN(store, `${name}/norm2`, outDim);
+  createLinear(store, `${name}/qkv`, inDim, 3 * wide); // its bias is used for q and v only (UniTok: zero k bias)
+  createLinear(store, `${name}/attn_proj`, outDim, outDim);
+  createLinear(store, `${name}/proj`, inDim, outDim);
+  createLN(store, `${name}/mlp/norm`, outDim);
+  createLinear(store, `${name}/mlp/w0`, outDim, 2 * outDim);
+  createLinear(store, `${name}/mlp/w1`, outDim, 2 * outDim);
+  createLinear(store, `${name}/mlp/w2`, 2 * outDim, outDim);
+}
+
+/** x: [B,h,w,in] -> [B,h,w,out] (see createAttnProjection). */
+export function attnProjection(store: ParamStore, name: string, x: tf.Tensor4D, outDim: number): tf.Tensor4D {
+  const [B, h, w, inDim] = x.shape;
+  const N = h * w;
+  const heads = attnProjectionHeads(inDim, outDim);
+  const wide = Math.max(inDim, outDim);
+  const hd = wide / heads;
+  const seq = tf.reshape(x, [B, N, inDim]);
+  // Attention branch
+  const a = layerNorm(store, `${name}/norm1`, seq, 1e-5);
+  const wq = tf.matMul(tf.reshape(a, [B * N, inDim]), store.get(`${name}/qkv/w`));
+  const bias = store.get(`${name}/qkv/b`);
+  const kMask = tf.concat([tf.ones([wide]), tf.zeros([wide]), tf.ones([wide])]);
+  const qkv = tf.reshape(tf.add(wq, tf.mul(bias, kMask)), [B, N, 3, heads, hd]);
+  const part = (i: number) => tf.reshape(tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, i, 0, 0], [B, N, 1, heads, hd]), [2]), [0, 2, 1, 3]), [B * heads, N, hd]) as tf.Tensor3D;
+  const [q, k, v] = [part(0), part(1), part(2)];
+  const causal = tf.linalg.bandPart(tf.ones([N, N]), -1, 0); // lower triangle: position i sees 0..i
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), tf.mul(tf.sub(1, causal), -1e9));
+  const att = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, heads, N, hd]);
+  const merged = inDim > outDim ? tf.mean(att, 1) : tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, N, outDim]);
+  const attnOut = dense(store, `${name}/attn_proj`, merged);
+  // Linear skip branch
+  let y = tf.add(dense(store, `${name}/proj`, layerNorm(store, `${name}/norm3`, seq, 1e-5)), attnOut);
+  // GeGLU MLP (UniTok's GeGluMlp normalizes its input again)
+  const m = layerNorm(store, `${name}/mlp/norm`, layerNorm(store, `${name}/norm2`, y, 1e-5), 1e-6);
+  y = tf.add(y, dense(store, `${name}/mlp/w2`, tf.mul(gelu(dense(store, `${name}/mlp/w0`, m)), dense(store, `${name}/mlp/w1`, m))));
+  return tf.reshape(y, [B, h, w, outDim]) as tf.Tensor4D;
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { applyPreset, registerTokenizer, tokenizerConfigFromFlags } from '../../scripts/src/commands/tokenizer';
+
+/** Parses `tokenizer train ...args` with the real option definitions and returns the flags as the action sees them. */
+function parse(args: string[]): ReturnType<typeof applyPreset> {
+  const program = new Command().exitOverride();
+  registerTokenizer(program);
+  const train = program.commands.find((c) => c.name() === 'tokenizer')!.commands.find((c) => c.name() === 'train')!;
+  let got: ReturnType<typeof applyPreset> | null = null;
+  train.action((flags, cmd: Command) => {
+    got = applyPreset(flags, (k) => cmd.getOptionValueSource(k) !== 'cli');
+  });
+  program.parse(['node', 'factorgen', 'tokenizer', 'train', '--out', '/tmp/x', ...args]);
+  return got!;
+}
+
+describe('--preset fqgan', () => {
+  it("sets FQGAN's choices for the flags not given, keeps the ones given, and builds a valid config", () => {
+    const f = parse(['--preset', 'fqgan', '--teacher', 'runs/teacher', '--steps', '3000', '--entropy-weight', '0.05']);
+    expect(f).toMatchObject({
+      quantizer: 'fq', subCodebooks: 2, factorize: 'branch', disentangleWeight: 0.1, disentangleOn: 'quantized', entropyWeight: 0.05,
+      entropyTemperature: 0.01, perceptualWeight: 1, alignTarget: ['1:runs/teacher'], alignTargetWeight: 0.5, adversarialWeight: 0.5,
+      adversarialStart: 300, ema: 0.995,
+    });
+    const cfg = tokenizerConfigFromFlags(f, 28, 1, 128, [128]);
+    expect(cfg.alignTargets).toEqual([{ subCodebook: 1, teacher: 0, teacherDim: 128, weight: 0.5, layers: 1, heads: 4 }]);
+    expect(cfg.quantizer).toMatchObject({ entropyWeight: 0.05, entropyTemperature: 0.01, entropyLogits: 'sq-dist', disentangleOn: 'quantized' });
+    expect(cfg.adversarial).toMatchObject({ weight: 0.5, startStep: 300 });
+    expect(cfg.factorize).toBe('branch');
+  });
+
+  it('without --teacher it fails with one line; without the preset nothing changes', () => {
+    expect(() => parse(['--preset', 'fqgan'])).toThrow('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
+    const plain = parse([]);
+    expect(plain).toMatchObject({ entropyWeight: 0.1, entropyTemperature: 0.02, ema: 0, alignTarget: [], adversarialWeight: 0 });
+    expect(tokenizerConfigFromFlags(plain, 28, 1).factorize).toBe('branch');
+  });
+});
