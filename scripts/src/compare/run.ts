@@ -18,8 +18,8 @@ export type CompareRow = {
   bitsPerPosition: number;
   /** 10 log10(255^2 / MSE over the whole evaluation set), dB */
   psnr: number;
-  /** mean of per-image PSNRs, dB (second figure only) */
-  psnrPerImageMean: number;
+  /** mean of per-image PSNRs, dB (second figure only; absent in reports written before it) */
+  psnrPerImageMean?: number;
   ssim: number;
   rfid: number;
   usage: number[];
