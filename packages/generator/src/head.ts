@@ -80,17 +80,22 @@ export function headForward(
   return { logits: slotLogits(gen, y, start), cache: next };
 }
 
+/** Final norm of the AR head. y: [N, L, headWidth] for slots start.. -> L tensors [N, headWidth], slot by slot. */
+function slotHidden(gen: Generator, y: tf.Tensor3D): tf.Tensor2D[] {
+  const [N, L, hw] = y.shape;
+  const normed = rmsNorm(y, gen.params.get('head/normOut')) as tf.Tensor3D;
+  // [N, L, hw] -> L x [N, hw] via a transpose so each slice is contiguous (strided slices are slow on cpu).
+  return L === 1 ? [tf.reshape(normed, [N, hw]) as tf.Tensor2D] : (tf.unstack(tf.transpose(normed, [1, 0, 2])) as tf.Tensor2D[]);
+}
+
+/** Sub-codebook k's output layer. x: [N, d] (slot k's hidden state) -> logits [N, V_k]. */
+export function headOutput(gen: Generator, k: number, x: tf.Tensor2D): tf.Tensor2D {
+  return linear(x, gen.params.get(`head/out${k}/w`), gen.params.get(`head/out${k}/b`)) as tf.Tensor2D;
+}
+
 /** Final norm and each slot's output layer. y: [N, L, headWidth] for slots start.. -> L tensors, the i-th [N, V_{start+i}]. */
 function slotLogits(gen: Generator, y: tf.Tensor3D, start: number): tf.Tensor2D[] {
-  const { params } = gen;
-  const [N, L, hw] = y.shape;
-  const normed = rmsNorm(y, params.get('head/normOut')) as tf.Tensor3D;
-  // [N, L, hw] -> L x [N, hw] via a transpose so each slice is contiguous (strided slices are slow on cpu).
-  const slots = L === 1 ? [tf.reshape(normed, [N, hw])] : tf.unstack(tf.transpose(normed, [1, 0, 2]));
-  return slots.map((s, i) => {
-    const k = start + i;
-    return linear(s, params.get(`head/out${k}/w`), params.get(`head/out${k}/b`)) as tf.Tensor2D;
-  });
+  return slotHidden(gen, y).map((s, i) => headOutput(gen, start + i, s));
 }
 
 /** 'parallel' head: h: [N, width] -> K logits, the k-th [N, V_k]. */
@@ -101,16 +106,22 @@ export function parallelLogits(gen: Generator, h: tf.Tensor2D): tf.Tensor2D[] {
 }
 
 /**
- * Teacher-forced head over N positions at once (N = B*T in training). h: [N, width], tokens: int32 [N, K] (the
- * targets, whose first K-1 sub-tokens feed the AR slots) -> K logits, the k-th [N, V_k].
+ * Teacher-forced head over N positions at once (N = B*T in training), up to the output layers. h: [N, width],
+ * tokens: int32 [N, K] (the targets, whose first K-1 sub-tokens feed the AR slots) -> K tensors, the k-th [N, d]
+ * feeding headOutput(gen, k, .) (d = headWidth; width for the parallel head, where all K are h).
  */
-export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
-  if (gen.cfg.headMode === 'parallel') return parallelLogits(gen, h);
-  const K = gen.cfg.subCodebookSizes.length;
-  const sub = K > 1 ? (tf.slice(tokens, [0, 0], [-1, K - 1]) as tf.Tensor2D) : null;
-  // headForward(gen, slots, 0, null, drop).logits, with each block recomputed in the backward pass (see blockRecomputed).
+export function headTeacherForcedHidden(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
   const { cfg, params } = gen;
+  const K = cfg.subCodebookSizes.length;
+  if (cfg.headMode === 'parallel') return Array.from({ length: K }, () => h);
+  const sub = K > 1 ? (tf.slice(tokens, [0, 0], [-1, K - 1]) as tf.Tensor2D) : null;
+  // headForward(gen, slots, 0, null, drop), with each block recomputed in the backward pass (see blockRecomputed).
   let y = maybeDropout(headSlots(gen, 0, h, sub), drop);
   for (let i = 0; i < cfg.headLayers; i++) y = blockRecomputed(params, `head/block${i}`, y, cfg.headHeads, null, drop);
-  return slotLogits(gen, y, 0);
+  return slotHidden(gen, y);
+}
+
+/** headTeacherForcedHidden through the output layers: K logits, the k-th [N, V_k]. */
+export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
+  return headTeacherForcedHidden(gen, h, tokens, drop).map((x, k) => headOutput(gen, k, x));
 }

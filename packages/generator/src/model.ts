@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, Rng } from '@factorgen/shared';
+import { linearCrossEntropy, ParamStore, Rng } from '@factorgen/shared';
 import { type Generator, type GeneratorConfig, seqLen, validateGeneratorConfig } from './config';
 import { backboneTeacherForced, createBackboneParams } from './gpt';
-import { createHeadParams, headTeacherForced } from './head';
+import { createHeadParams, headOutput, headTeacherForcedHidden } from './head';
 import type { DropoutCtx } from './layers';
 
 export type { Generator } from './config';
@@ -51,17 +51,14 @@ function checkInputs(cfg: GeneratorConfig, tokens: tf.Tensor3D, labels: Int32Arr
 }
 
 /**
- * Teacher-forced logits for whole images (the training forward; the backbone and the head see every position at once).
- * tokens: int32 [B, T, K], labels: [B] in [0, numClasses] -> K tensors, the k-th [B, T, V_k].
- * Applies class-label dropout and dropout only when opts.training. Labels are host ints (label dropout and the range
- * check happen on the host; a tensor would need a read back, which stalls a GPU).
+ * Teacher-forced hidden states for whole images (the training forward; the backbone and the head see every position
+ * at once): K tensors, the k-th [B*T, d] (rows in (b, t) order) feeding sub-codebook k's output layer
+ * `head/out{k}` (d = headWidth for the AR head, width for the parallel head).
+ * tokens: int32 [B, T, K], labels: [B] in [0, numClasses]. Applies class-label dropout and dropout only when
+ * opts.training. Labels are host ints (label dropout and the range check happen on the host; a tensor would need a
+ * read back, which stalls a GPU).
  */
-export function generatorLogits(
-  gen: Generator,
-  tokens: tf.Tensor3D,
-  labels: Int32Array,
-  opts: LossOptions,
-): tf.Tensor3D[] {
+export function generatorHidden(gen: Generator, tokens: tf.Tensor3D, labels: Int32Array, opts: LossOptions): tf.Tensor2D[] {
   const { cfg } = gen;
   checkInputs(cfg, tokens, labels);
   const needRng = opts.training && (cfg.dropout > 0 || cfg.classDropout > 0);
@@ -73,9 +70,21 @@ export function generatorLogits(
     const [B, T, K] = tokens.shape;
     const h = backboneTeacherForced(gen, tokens, tf.tensor1d(usedLabels, 'int32'), drop);
     const N = B * T;
-    const logits = headTeacherForced(gen, tf.reshape(h, [N, cfg.width]), tf.reshape(tokens, [N, K]), drop);
-    return logits.map((l, k) => tf.reshape(l, [B, T, cfg.subCodebookSizes[k]]) as tf.Tensor3D);
+    return headTeacherForcedHidden(gen, tf.reshape(h, [N, cfg.width]), tf.reshape(tokens, [N, K]), drop);
   });
+}
+
+/**
+ * Teacher-forced logits for whole images: generatorHidden through the output layers.
+ * tokens: int32 [B, T, K], labels: [B] in [0, numClasses] -> K tensors, the k-th [B, T, V_k].
+ */
+export function generatorLogits(gen: Generator, tokens: tf.Tensor3D, labels: Int32Array, opts: LossOptions): tf.Tensor3D[] {
+  const [B, T] = tokens.shape;
+  return tf.tidy(() =>
+    generatorHidden(gen, tokens, labels, opts).map(
+      (x, k) => tf.reshape(headOutput(gen, k, x), [B, T, gen.cfg.subCodebookSizes[k]]) as tf.Tensor3D,
+    ),
+  );
 }
 
 /**
@@ -89,18 +98,16 @@ export function generatorLoss(
   opts: LossOptions,
 ): GeneratorLoss {
   return tf.tidy(() => {
-    const logits = generatorLogits(gen, tokens, labels, opts);
+    const hidden = generatorHidden(gen, tokens, labels, opts);
     const K = gen.cfg.subCodebookSizes.length;
-    const targets = tf.unstack(tokens, 2); // K x [B, T]
+    const targets = tf.unstack(tf.reshape(tokens, [-1, K]), 1) as tf.Tensor1D[]; // K x [B*T]
     const subLosses: tf.Scalar[] = [];
     const subAccuracy: tf.Scalar[] = [];
-    logits.forEach((l, k) => {
-      const V = gen.cfg.subCodebookSizes[k];
-      const flat = tf.reshape(l, [-1, V]);
-      const t = tf.reshape(targets[k], [-1]);
-      const logp = tf.logSoftmax(flat, -1);
-      subLosses.push(tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(t, V), logp), -1))) as tf.Scalar);
-      subAccuracy.push(tf.mean(tf.cast(tf.equal(tf.argMax(flat, -1), t), 'float32')) as tf.Scalar);
+    hidden.forEach((x, k) => {
+      // Fused output layer + cross-entropy: the [B*T, V_k] logits are never kept on the tape (large vocabularies).
+      const [ce, acc] = tf.unstack(linearCrossEntropy(x, gen.params.get(`head/out${k}/w`) as tf.Tensor2D, gen.params.get(`head/out${k}/b`) as tf.Tensor1D, targets[k]!));
+      subLosses.push(ce as tf.Scalar);
+      subAccuracy.push(acc as tf.Scalar);
     });
     const loss = tf.div(tf.addN(subLosses), K) as tf.Scalar;
     return { loss, subLosses, subAccuracy };

@@ -34,7 +34,25 @@ async function tryNative(): Promise<string | null> {
   return null;
 }
 
+let abortFilter = false;
+
+/**
+ * Emscripten prints "Aborted(...)" through console.warn (bound when the wasm module is created) before it throws; the
+ * CLI reports that error as one line itself (runCli), so that duplicate line is dropped. Installed before the module
+ * loads; other warnings pass through.
+ */
+function dropEmscriptenAbortLine(): void {
+  if (abortFilter) return;
+  abortFilter = true;
+  const warn = console.warn.bind(console);
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Aborted(')) return;
+    warn(...args);
+  };
+}
+
 async function tryWasm(): Promise<boolean> {
+  dropEmscriptenAbortLine();
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     return await tf.setBackend('wasm');

@@ -26,3 +26,5 @@ export * from './tape/recompute';
 export * from './outputs';
 export * from './cli/resumeFlags';
 export * from './train/ema';
+export * from './tape/withoutTape';
+export * from './ops/linearCrossEntropy';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, stopGradient } from '@factorgen/shared';
+import { ParamStore, stopGradient, withoutTape } from '@factorgen/shared';
 import { createLinear, dense } from './layers';
 
 /** x / ||x|| over the last axis (eps inside the sqrt keeps zero rows finite): any shape -> same. */
@@ -36,20 +36,47 @@ export type CosineLookup = {
   zq: tf.Tensor2D;
   /** [N,d]: L2-normalized z */
   z: tf.Tensor2D;
-  /** [N,V]: cosine similarities z_n . c_v */
-  similarity: tf.Tensor2D;
+  /** [V,d]: the L2-normalized codebook (cosine similarities are z . codes^T) */
+  codes: tf.Tensor2D;
 };
+
+/** Rows per chunk so that a [rows, V] block holds about 2^22 floats (16 MB). */
+function chunkRows(N: number, V: number): number {
+  return Math.max(1, Math.min(N, Math.floor((1 << 22) / Math.max(1, V))));
+}
+
+/** Rows r.. of t, at most `rows` of them (t itself when one chunk covers it). */
+function rowChunk<T extends tf.Tensor>(t: T, r: number, rows: number): T {
+  return (rows >= t.shape[0]! ? t : tf.slice(t, r, Math.min(rows, t.shape[0]! - r))) as T;
+}
+
+/**
+ * Index of the most similar code for each row: argmax_v z_n . c_v (first index on ties), computed in row chunks with
+ * the tape off, so the [N, V] similarities never exist at once and nothing is kept for a backward pass (indices have
+ * no gradient). z: [N, d], codes: [V, d] (L2-normalized for a cosine match) -> int32 [N]. rows: rows per chunk
+ * (default: about 2^22 similarities per chunk).
+ */
+export function nearestCodes(z: tf.Tensor2D, codes: tf.Tensor2D, rows = chunkRows(z.shape[0], codes.shape[0])): tf.Tensor1D {
+  const N = z.shape[0];
+  return withoutTape(() => {
+    const parts: tf.Tensor1D[] = [];
+    for (let r = 0; r < N; r += rows) parts.push(tf.tidy(() => tf.argMax(tf.matMul(rowChunk(z, r, rows), codes, false, true), 1) as tf.Tensor1D));
+    if (parts.length === 1) return parts[0]!;
+    const out = tf.concat(parts) as tf.Tensor1D;
+    tf.dispose(parts);
+    return out;
+  });
+}
 
 /**
  * Cosine lookup shared by both quantizers: z: [N,d], codebook: [V,d] (raw; both are L2-normalized here).
- * Gradients reach the codebook through the gather (zq) and through `similarity`.
+ * Gradients reach the codebook through the gather (zq) (and through codeEntropyLoss(z, codes) when used).
  */
 export function cosineLookup(z: tf.Tensor2D, codebook: tf.Tensor2D): CosineLookup {
   const zn = l2Normalize(z);
   const cn = l2Normalize(codebook);
-  const similarity = tf.matMul(zn, cn, false, true) as tf.Tensor2D;
-  const indices = tf.argMax(similarity, 1) as tf.Tensor1D;
-  return { indices, zq: gatherRows(cn, indices), z: zn as tf.Tensor2D, similarity };
+  const indices = nearestCodes(zn, cn);
+  return { indices, zq: gatherRows(cn, indices), z: zn, codes: cn };
 }
 
 /**
@@ -81,6 +108,7 @@ export function codebookLosses(z: tf.Tensor, zq: tf.Tensor): { codebook: tf.Scal
  * Codebook-usage entropy loss (MaskGIT/LlamaGen form, unweighted): with p_n = softmax(similarity_n / temperature),
  * mean_n H(p_n) - H(mean_n p_n). Low per-vector entropy = confident assignments; high batch entropy = all codes used.
  * similarity: [N,V] -> scalar. (FQGAN uses -||z-c||^2 = 2cos - 2 as logits, i.e. our temperature T equals theirs T/2.)
+ * The quantizers use codeEntropyLoss (same value, memory-lean); this plain form is its reference.
  */
 export function entropyLoss(similarity: tf.Tensor2D, temperature: number): tf.Scalar {
   const logits = tf.div(similarity, temperature);
@@ -90,6 +118,65 @@ export function entropyLoss(similarity: tf.Tensor2D, temperature: number): tf.Sc
   const avg = tf.mean(p, 0);
   const avgEntropy = tf.neg(tf.sum(tf.mul(avg, tf.log(tf.add(avg, 1e-5)))));
   return tf.sub(sampleEntropy, avgEntropy) as tf.Scalar;
+}
+
+const entropyEps = 1e-5;
+
+/**
+ * entropyLoss(z codes^T, temperature) computed in row chunks with a custom gradient that recomputes the softmax: the
+ * tape keeps z and codes only, not the [N, V] similarities, probabilities and their gradients (4-5 copies of N x V
+ * floats per sub-codebook otherwise: 100 MB each at N = 1568, V = 16384).
+ * Gradient, with a = similarity / T, p_n = softmax(a_n), H_n = H(p_n), avg = mean_n p_n and
+ * g = dH(avg)/d avg = -(log(avg + eps) + avg / (avg + eps)): dL/da_nj = -(1/N) p_nj (log p_nj + H_n + g_j - sum_v g_v p_nv).
+ * z: [N, d], codes: [V, d] -> scalar. rows: rows per chunk (default: about 2^22 similarities per chunk).
+ */
+export function codeEntropyLoss(z: tf.Tensor2D, codes: tf.Tensor2D, temperature: number, rows = chunkRows(z.shape[0], codes.shape[0])): tf.Scalar {
+  const N = z.shape[0];
+  const V = codes.shape[0];
+  const logProbs = (zc: tf.Tensor2D, c: tf.Tensor2D) => tf.logSoftmax(tf.div(tf.matMul(zc, c, false, true), temperature)) as tf.Tensor2D;
+  const op = tf.customGrad((zIn, cIn, save) => {
+    const [zt, ct] = [zIn, cIn] as [tf.Tensor2D, tf.Tensor2D];
+    let sampleH: tf.Tensor = tf.scalar(0);
+    let colSum: tf.Tensor = tf.zeros([V]);
+    for (let r = 0; r < N; r += rows) {
+      const next = tf.tidy(() => {
+        const logp = logProbs(rowChunk(zt, r, rows), ct);
+        const p = tf.exp(logp);
+        return [tf.sub(sampleH, tf.sum(tf.mul(p, logp))), tf.add(colSum, tf.sum(p, 0))];
+      });
+      tf.dispose([sampleH, colSum]);
+      [sampleH, colSum] = next as [tf.Tensor, tf.Tensor];
+    }
+    const avg = tf.div(colSum, N);
+    const avgH = tf.neg(tf.sum(tf.mul(avg, tf.log(tf.add(avg, entropyEps)))));
+    (save as tf.GradSaveFunc)([zt, ct, avg]);
+    return {
+      value: tf.sub(tf.div(sampleH, N), avgH) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [zs, cs, a] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
+        const g = tf.neg(tf.add(tf.log(tf.add(a, entropyEps)), tf.div(a, tf.add(a, entropyEps))));
+        const scale = tf.div(tf.mul(dy as tf.Tensor, -1 / N), temperature);
+        const dz: tf.Tensor[] = [];
+        let dc: tf.Tensor = tf.zerosLike(cs);
+        for (let r = 0; r < N; r += rows) {
+          const [dzc, dc1] = tf.tidy(() => {
+            const zc = rowChunk(zs, r, rows);
+            const logp = logProbs(zc, cs);
+            const p = tf.exp(logp);
+            const h = tf.neg(tf.sum(tf.mul(p, logp), 1, true));
+            const gp = tf.sum(tf.mul(p, g), 1, true);
+            const ds = tf.mul(tf.mul(p, tf.add(tf.add(logp, h), tf.sub(g, gp))), scale) as tf.Tensor2D; // dL/d similarity
+            return [tf.matMul(ds, cs), tf.add(dc, tf.matMul(ds, zc, true, false))];
+          });
+          dc.dispose();
+          dz.push(dzc!);
+          dc = dc1!;
+        }
+        return [dz.length === 1 ? dz[0]! : tf.concat(dz), dc];
+      },
+    };
+  });
+  return op(z, codes) as tf.Scalar;
 }
 
 /** Parameter prefix of sub-codebook k: 'quant/k0', 'quant/k1', ... */
@@ -129,7 +216,7 @@ export function quantizeProjected(store: ParamStore, k: number, proj: tf.Tensor4
   const d = proj.shape[3];
   const look = cosineLookup(tf.reshape(proj, [-1, d]), store.get(`${subPrefix(k)}/codebook`) as tf.Tensor2D);
   const { codebook, commitment } = codebookLosses(look.z, look.zq);
-  const entropy = entropyTemperature === null ? tf.scalar(0) : entropyLoss(look.similarity, entropyTemperature);
+  const entropy = entropyTemperature === null ? tf.scalar(0) : codeEntropyLoss(look.z, look.codes, entropyTemperature);
   return {
     z: tf.reshape(look.z, [B, h, w, d]),
     zq: tf.reshape(straightThrough(look.z, look.zq), [B, h, w, d]),

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
 import { cosineEntropyTemperature, type TokenizerConfig } from './config';
-import { codebookLosses, cosineLookup, entropyLoss, gatherRows, l2Normalize, straightThrough } from './codebook';
+import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
 import { createLinear, dense } from './layers';
 import type { Quantizer, QuantizerOutput } from './quantizer';
 import { fqQuantizer } from './fq';
@@ -41,7 +41,7 @@ export const vqQuantizer: Quantizer = {
       losses: {
         codebook,
         commitment: tf.mul(commitment, q.beta),
-        entropy: q.entropyWeight > 0 ? tf.mul(entropyLoss(look.similarity, cosineEntropyTemperature(q)), q.entropyWeight) : tf.scalar(0),
+        entropy: q.entropyWeight > 0 ? tf.mul(codeEntropyLoss(look.z, look.codes, cosineEntropyTemperature(q)), q.entropyWeight) : tf.scalar(0),
       },
     };
   },

@@ -1,6 +1,7 @@
 /**
  * The CLI's top level: turns errors into exit codes.
  *   UserError      -> "factorgen: <message>" (one line) on stderr, exit err.exitCode (2 by default)
+ *   wasm heap exhausted -> "factorgen: --batch N: out of memory ...; lower --batch", exit 2
  *   StopRequested  -> exit 130/143 silently (the loop already said what it saved)
  *   anything else  -> the stack trace (a bug), exit 1
  */
@@ -18,7 +19,27 @@ export class StopRequested extends Error {
   }
 }
 
-export type RunCliIo = { stderr?: NodeJS.WritableStream; exit?: (code: number) => void };
+export type RunCliIo = { stderr?: NodeJS.WritableStream; exit?: (code: number) => void; argv?: string[] };
+
+/**
+ * True for what the wasm backend throws when its heap (4 GB at most, wasm32) is exhausted: Emscripten's abort from a
+ * failed allocation ("Aborted()"), a write through the null pointer a failed malloc returned ("memory access out of
+ * bounds"), or a heap that cannot grow.
+ */
+export function isHeapExhausted(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const wasmError = e.name === 'RuntimeError' || e instanceof RangeError;
+  return wasmError && /Aborted\(|memory access out of bounds|Cannot enlarge memory|could not grow|Out of memory|Array buffer allocation failed/i.test(e.message);
+}
+
+/** The one line for an exhausted heap, naming --batch (and its value when given in argv). */
+export function heapExhaustedMessage(argv: string[]): string {
+  const i = argv.indexOf('--batch');
+  const eq = argv.find((a) => a.startsWith('--batch='));
+  const value = i >= 0 ? argv[i + 1] : eq?.slice('--batch='.length);
+  const flag = value !== undefined ? `--batch ${value}` : '--batch';
+  return `${flag}: out of memory (the WebAssembly heap holds at most 4 GB); lower --batch`;
+}
 
 /** Runs `main`; on failure prints as above and exits. Returns normally (exit code untouched) on success. */
 export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Promise<void> {
@@ -29,6 +50,10 @@ export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Prom
   } catch (e) {
     if (e instanceof StopRequested) {
       exit(e.code);
+    } else if (isHeapExhausted(e)) {
+      // Nothing was saved after the failing step began: checkpoints written before stay as they were.
+      stderr.write(`factorgen: ${heapExhaustedMessage(io.argv ?? process.argv.slice(2))}\n`);
+      exit(2);
     } else if (e instanceof UserError) {
       // One line, whatever the message holds.
       stderr.write(`factorgen: ${e.message.replace(/\s*\n\s*/g, ' ').trim()}\n`);

@@ -20,6 +20,7 @@ export type EngineInternals = {
   state: {
     activeTape: TapeNode[] | null;
     gradientDepth: number;
+    kernelDepth: number;
     activeScope: { name: string };
     tensorInfo: WeakMap<object, TensorInfoEntry>;
   };
