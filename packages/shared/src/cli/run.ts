@@ -34,9 +34,12 @@ export function isHeapExhausted(e: unknown): boolean {
 
 /** The one line for an exhausted heap, naming --batch (and its value when given in argv). */
 export function heapExhaustedMessage(argv: string[]): string {
-  const i = argv.indexOf('--batch');
-  const eq = argv.find((a) => a.startsWith('--batch='));
-  const value = i >= 0 ? argv[i + 1] : eq?.slice('--batch='.length);
+  // The last occurrence wins, as in commander.
+  let value: string | undefined;
+  argv.forEach((a, i) => {
+    if (a === '--batch') value = argv[i + 1];
+    else if (a.startsWith('--batch=')) value = a.slice('--batch='.length);
+  });
   const flag = value !== undefined ? `--batch ${value}` : '--batch';
   return `${flag}: out of memory (the WebAssembly heap holds at most 4 GB); lower --batch`;
 }
