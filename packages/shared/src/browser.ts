@@ -15,3 +15,5 @@ export * from './tape/shareSaved';
 export * from './tape/recompute';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';
 export * from './train/ema';
+export * from './tape/withoutTape';
+export * from './ops/linearCrossEntropy';
