@@ -285,9 +285,14 @@ function nativeInstalled(): boolean {
 
 const WORKER_FLAG = '--worker';
 
+/** Node flags a child needs to run this file: tsx for the .ts sources, none for an esbuild bundle (the GPU machine's). */
+export function tsLoader(): string[] {
+  return import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [];
+}
+
 /** Runs `workload` on `backend` in a child process (this file with --worker) and parses its JSON line. */
 function runChild(backend: BackendChoice, workload: Workload, quick: boolean): Promise<WorkloadResult> {
-  const args = ['--import', 'tsx', fileURLToPath(import.meta.url), WORKER_FLAG, backend, workload, ...(quick ? ['--quick'] : [])];
+  const args = [...tsLoader(), fileURLToPath(import.meta.url), WORKER_FLAG, backend, workload, ...(quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -397,7 +402,8 @@ export function parseModelFlags(argv: string[]): { quick: boolean; backends?: Ba
   return { quick, backends };
 }
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+// The file name test keeps this block out of bundles that include this module (bench/webgpu.ts's, for the GPU machine).
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1] && /models\.[cm]?[jt]s$/.test(process.argv[1]);
 if (isMain) {
   const argv = process.argv.slice(2);
   if (argv[0] === WORKER_FLAG) {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, readStepMetrics, Rng, type BackendChoice } from '@factorgen/shared';
 import { createGenerator, generatorLoss, makeGeneratorConfig } from '@factorgen/generator';
-import { runWorkload, type Workload, type WorkloadResult } from './models';
+import { runWorkload, tsLoader, type Workload, type WorkloadResult } from './models';
 
 /**
  * The GPU check: `npm run bench:webgpu [-- --quick] [--backends webgpu,wasm] [--memory-steps 1000]`. For each backend
@@ -146,7 +146,7 @@ async function worker(backend: BackendChoice): Promise<void> {
 }
 
 function child(backend: string): Promise<WorkerResult | { backend: string; error: string }> {
-  const args = ['--import', 'tsx', fileURLToPath(import.meta.url), WORKER, backend, ...argv];
+  const args = [...tsLoader(), fileURLToPath(import.meta.url), WORKER, backend, ...argv];
   return new Promise((resolve) => {
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
