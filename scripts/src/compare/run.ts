@@ -6,7 +6,7 @@ import {
   tokenDtype, writeTokenFile, readTokenFile, gridSize,
 } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
-import { getFeatureNet, evalRecon, evalSamples, randomSubset, readSampleFolder, defaultFeatureNetTraining } from '@factorgen/eval';
+import { committedEvaluator, getFeatureNet, evalRecon, evalSamples, randomSubset, readSampleFolder, defaultFeatureNetTraining } from '@factorgen/eval';
 import { comparisonVariants, type Budget, type Variant } from './variants';
 
 /** One row of the comparison table. */
@@ -51,8 +51,10 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
   const t0 = performance.now();
   const b = req.budget;
   fs.mkdirSync(req.out, { recursive: true });
-  const fnet = await getFeatureNet(path.join(repoRoot(), '.cache', 'eval'), req.train, defaultFeatureNetTraining);
-  req.log(`feature net ${fnet.fromCache ? 'from cache' : `trained in ${fnet.trainSeconds.toFixed(0)} s`}`);
+  // The committed evaluator when it was trained on this train split (as `factorgen eval`), else one trained and cached.
+  const committed = committedEvaluator(req.train);
+  const fnet = committed ? committed.net : await getFeatureNet(path.join(repoRoot(), '.cache', 'eval'), req.train, defaultFeatureNetTraining);
+  req.log(committed ? `feature net: ${committed.dir} (committed)` : `feature net ${'fromCache' in fnet && fnet.fromCache ? 'from cache' : 'trained'}`);
   const evalSet = randomSubset(req.test, Math.min(b.evalImages, req.test.n));
   const teacherCfg = { ...presetFashionTeacher(), imageSize: req.train.height, channels: req.train.channels, classes: req.train.classNames.length };
   const variants = comparisonVariants(b, { imageSize: req.train.height, channels: req.train.channels, bits: req.bits, manyK: req.manyK, teacherDim: teacherCfg.embedDim });
@@ -74,7 +76,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     const teacher = v.needsTeacher && teacherDir ? await loadFrozenTeacher(teacherDir) : undefined;
     const tt = performance.now();
     const r = await trainTokenizer({
-      out: dir, resume: false, config: v.config, data: req.train, teacher,
+      out: dir, resume: false, config: v.config, data: req.train, teacher, teachers: teacher ? [teacher] : undefined,
       train: { ...common, steps: b.tokenizerSteps, batch: b.batch, lr: 2e-3, warmup: Math.ceil(b.tokenizerSteps / 20), usageWindow: 20, restartDeadEvery: 50 },
     });
     const trainSeconds = (performance.now() - tt) / 1000;

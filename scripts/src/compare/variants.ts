@@ -27,9 +27,12 @@ export const budgets: Record<string, Budget> = {
 export type Variant = { id: string; label: string; config: TokenizerConfig; needsTeacher: boolean };
 
 /**
- * The comparison set at `bits` bits per position for the single codebook: vq V=2^bits; fq K=2 at the same total
- * bits (V=2^(bits/2) each); fq K=2 with V=2^bits each (larger vocabulary) without disentanglement, then with it,
- * then with alignment; optionally K=3 and K=8 (UniTok-style many small sub-codebooks).
+ * The comparison set at `bits` bits per position for the single codebook: vq V=2^bits; vq with 2 x 2^bits codes (the
+ * same total codebook entries as fq K=2 V=2^bits, one bit more per position); fq K=2 at the same total bits
+ * (V=2^(bits/2) each); fq K=2 with V=2^bits each (larger vocabulary) without disentanglement, then with it, then with
+ * FQGAN's alignment (class-token head, one-directional InfoNCE, weight 0.5, on sub-codebook 1); optionally K=3 and K=8
+ * (UniTok-style many small sub-codebooks). Every fq variant factorizes in the encoder (FQGAN's branches,
+ * presetFashion's default for fq).
  */
 export function comparisonVariants(b: Budget, opts: { imageSize: number; channels: 1 | 3; bits: number; manyK: boolean; teacherDim: number }): Variant[] {
   const V = 2 ** opts.bits;
@@ -41,13 +44,15 @@ export function comparisonVariants(b: Budget, opts: { imageSize: number; channel
   const withDisentangle = (c: TokenizerConfig, w: number): TokenizerConfig => ({ ...c, quantizer: { ...c.quantizer, disentangleWeight: w } });
   const out: Variant[] = [
     { id: 'vq', label: `vq V=${V}`, config: base('vq', 1, V), needsTeacher: false },
+    { id: 'vq-2v', label: `vq V=${2 * V} (entries of fq K=2 V=${V}x2)`, config: base('vq', 1, 2 * V), needsTeacher: false },
     { id: 'fq2-same-bits', label: `fq K=2 V=${half}x2 (same bits)`, config: withDisentangle(base('fq', 2, half), 0), needsTeacher: false },
     { id: 'fq2', label: `fq K=2 V=${V}x2`, config: withDisentangle(base('fq', 2, V), 0), needsTeacher: false },
     { id: 'fq2-dis', label: `fq K=2 V=${V}x2 + disentangle`, config: withDisentangle(base('fq', 2, V), 0.1), needsTeacher: false },
   ];
   const aligned = withDisentangle(base('fq', 2, V), 0.1);
-  aligned.align = { subCodebook: 1, teacherDim: opts.teacherDim, weight: 0.1, temperature: 0.1 };
-  out.push({ id: 'fq2-dis-align', label: `fq K=2 V=${V}x2 + disentangle + align`, config: aligned, needsTeacher: true });
+  // FQGAN's FeatPredHead form (one block at this scale, FQGAN uses 3), aligned to teacher 0 (the compare's classifier).
+  aligned.alignTargets = [{ subCodebook: 1, teacher: 0, teacherDim: opts.teacherDim, weight: 0.5, layers: 1, heads: 4 }];
+  out.push({ id: 'fq2-dis-align', label: `fq K=2 V=${V}x2 + disentangle + align (FQGAN head)`, config: aligned, needsTeacher: true });
   if (opts.manyK) {
     out.push({ id: 'fq3', label: `fq K=3 V=${V}x3 + disentangle`, config: withDisentangle(base('fq', 3, V), 0.1), needsTeacher: false });
     out.push({ id: 'fq8', label: `fq K=8 V=${V}x8 + disentangle`, config: withDisentangle(base('fq', 8, V), 0.1), needsTeacher: false });
