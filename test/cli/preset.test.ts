@@ -30,6 +30,19 @@ describe('--preset fqgan', () => {
     expect(cfg.factorize).toBe('branch');
   });
 
+  it('FQGAN-Triple: two --align-target flags replace the default target and give K = 3 unless --sub-codebooks is given', () => {
+    const f = parse(['--preset', 'fqgan', '--teacher', 'runs/cls', '--align-target', '1:runs/cls', '--align-target', '2:runs/rot']);
+    expect(f).toMatchObject({ subCodebooks: 3, alignTarget: ['1:runs/cls', '2:runs/rot'] });
+    const cfg = tokenizerConfigFromFlags(f, 28, 1, 128, [128, 64]);
+    expect(cfg.quantizer.subCodebooks.length).toBe(3);
+    expect(cfg.alignTargets!.map((t) => [t.subCodebook, t.teacher, t.teacherDim])).toEqual([[1, 0, 128], [2, 1, 64]]);
+    expect(parse(['--preset', 'fqgan', '--teacher', 'a', '--align-target', '0:a', '--align-target', '1:b']).subCodebooks).toBe(2);
+    expect(() => parse(['--preset', 'fqgan', '--teacher', 'a', '--sub-codebooks', '2', '--align-target', '2:b']).subCodebooks).not.toThrow();
+    expect(() => tokenizerConfigFromFlags(parse(['--preset', 'fqgan', '--teacher', 'a', '--sub-codebooks', '2', '--align-target', '2:b']), 28, 1, 128, [128])).toThrow(
+      '--align-target 2:b: sub-codebook 2 does not exist (K = 2)',
+    );
+  });
+
   it('without --teacher it fails with one line; without the preset nothing changes', () => {
     expect(() => parse(['--preset', 'fqgan'])).toThrow('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
     const plain = parse([]);

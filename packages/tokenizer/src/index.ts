@@ -18,6 +18,7 @@ export * from './model';
 export * from './tokenFile';
 export * from './trainer';
 export * from './teacherTrainer';
+export * from './rotation';
 export * from './restore';
 export * from './images';
 export * from './load';

@@ -20,14 +20,26 @@ export interface LoadedTeacher extends FrozenTeacher {
 }
 
 /**
- * Embedded teacher: a small CNN classifier. Stage i: 3x3 conv (stride 2 for i > 0) - GN - swish - 3x3 conv - GN - swish,
- * width widths[i]; global average pool; dense to embedDim (the embedding); dense to class logits.
+ * Embedded teacher: a small CNN. Stage i: 3x3 conv (stride 2 for i > 0) - GN - swish - 3x3 conv - GN - swish,
+ * width widths[i]; global average pool; dense to embedDim (the embedding); dense to `classes` logits.
+ * `kind` is what the logits are trained to predict (absent: 'classifier', checkpoints written before this field):
+ * - 'classifier': the dataset's labels (supervised; classes = the dataset's classes);
+ * - 'rotation': which of 4 turns by 90 degrees an image was given (RotNet, self-supervised, no labels; classes = 4;
+ *   square images only).
+ * Both give the same FrozenTeacher (features + embedding), so FQGAN-Triple can align two sub-codebooks to two
+ * teachers of different kinds.
  */
-export type TeacherConfig = { imageSize: number; channels: 1 | 3; widths: number[]; embedDim: number; classes: number; normGroups: number };
+export type TeacherKind = 'classifier' | 'rotation';
+export type TeacherConfig = { imageSize: number; channels: 1 | 3; widths: number[]; embedDim: number; classes: number; normGroups: number; kind?: TeacherKind };
 
 /** Fashion-MNIST teacher: 28 -> 14 -> 7 with widths 32/64/128, 128-d embedding, 10 classes. */
 export function presetFashionTeacher(): TeacherConfig {
   return { imageSize: 28, channels: 1, widths: [32, 64, 128], embedDim: 128, classes: 10, normGroups: 8 };
+}
+
+/** 'classifier' unless the config says otherwise (configs written before `kind` are classifiers). */
+export function teacherKind(cfg: TeacherConfig): TeacherKind {
+  return cfg.kind ?? 'classifier';
 }
 
 /** Registers the teacher under 'teacher/' (trainable, so it can be trained first; freeze it afterwards). */

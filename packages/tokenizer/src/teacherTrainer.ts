@@ -8,8 +8,9 @@ import {
 } from '@factorgen/shared';
 import {
   classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore,
-  type LoadedTeacher, type TeacherConfig,
+  teacherKind, type LoadedTeacher, type TeacherConfig,
 } from './teacher';
+import { ROTATIONS, rotateEach, rotationLabels } from './rotation';
 
 export type TeacherTrainConfig = {
   steps: number; batch: number; lr: number; warmup: number; clip: number; adamw: AdamWConfig; seed: string; flip: boolean;
@@ -24,27 +25,43 @@ export type TeacherTrainRequest = {
   checkResume?: (ck: LoadedCheckpoint) => void;
 };
 
-/** Share of `data` the teacher classifies correctly (first `limit` images). */
+/**
+ * Share of the first `limit` images of `data` the teacher gets right: a classifier their labels; a rotation teacher
+ * the turn of image i, which is turned by (i mod 4) x 90 degrees (every turn equally often, no randomness).
+ */
 export async function teacherAccuracy(store: ParamStore, cfg: TeacherConfig, data: ImageDataset, limit = 10000, batch = 250): Promise<number> {
   const n = Math.min(limit, data.n);
   const per = data.height * data.width * data.channels;
+  const rotation = teacherKind(cfg) === 'rotation';
+  const target = (i: number) => (rotation ? i % ROTATIONS : data.labels[i]);
   let correct = 0;
   for (let i = 0; i < n; i += batch) {
     const b = Math.min(batch, n - i);
     const pred = tf.tidy(() => {
-      const x = toFloat(data.images.subarray(i * per, (i + b) * per), [b, data.height, data.width, data.channels]);
+      let x = toFloat(data.images.subarray(i * per, (i + b) * per), [b, data.height, data.width, data.channels]);
+      if (rotation) x = rotateEach(x, Array.from({ length: b }, (_, j) => target(i + j)));
       return tf.argMax(teacherForward(store, cfg, x).logits, 1);
     });
     const p = await pred.data();
     pred.dispose();
-    for (let j = 0; j < b; j++) if (p[j] === data.labels[i + j]) correct++;
+    for (let j = 0; j < b; j++) if (p[j] === target(i + j)) correct++;
   }
   return correct / Math.max(1, n);
 }
 
+/** The teacher's training loss on a batch: cross-entropy on the labels (classifier) or on random turns (rotation). */
+export function teacherLoss(store: ParamStore, cfg: TeacherConfig, x: tf.Tensor4D, labels: ArrayLike<number>, step: number, seed: string): tf.Scalar {
+  if (teacherKind(cfg) === 'rotation') {
+    const ks = rotationLabels(x.shape[0], step, seed);
+    return classifierLoss(teacherForward(store, cfg, rotateEach(x, ks)).logits, tf.tensor1d(ks, 'int32'));
+  }
+  return classifierLoss(teacherForward(store, cfg, x).logits, tf.tensor1d(Array.from(labels), 'int32'));
+}
+
 /**
- * Trains the embedded teacher (a small CNN classifier on the dataset's labels), checkpointed like every model
- * (kind 'teacher'). Its embedding and feature maps then drive the tokenizer's alignment and perceptual losses.
+ * Trains the embedded teacher (a small CNN: a classifier on the dataset's labels, or a rotation predictor that uses no
+ * labels, per config.kind), checkpointed like every model (kind 'teacher'). Its embedding and feature maps then drive
+ * the tokenizer's alignment and perceptual losses.
  */
 export async function trainTeacher(req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
   const run = await openRunDir(req.out, 'teacher', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
@@ -58,8 +75,12 @@ export async function trainTeacher(req: TeacherTrainRequest): Promise<TrainLoopR
 async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
   const cfg = (run.resumed ? run.resumed.config : req.config) as TeacherConfig;
   const d = req.data;
-  if (d.height !== cfg.imageSize || d.channels !== cfg.channels || d.classNames.length !== cfg.classes) {
+  const rotation = teacherKind(cfg) === 'rotation';
+  if (d.height !== cfg.imageSize || d.channels !== cfg.channels || (!rotation && d.classNames.length !== cfg.classes)) {
     throw new UserError(`--dataset ${d.name}: ${d.height}x${d.width}x${d.channels} with ${d.classNames.length} classes does not fit the teacher config`);
+  }
+  if (rotation && (d.height !== d.width || cfg.classes !== ROTATIONS)) {
+    throw new UserError(`--kind rotation: needs square images and ${ROTATIONS} outputs (got ${d.height}x${d.width} images, ${cfg.classes} outputs)`);
   }
   const prevNames = (run.resumed?.extra as { classNames?: unknown } | undefined)?.classNames;
   if (Array.isArray(prevNames) && (prevNames.length !== d.classNames.length || prevNames.some((n, i) => n !== d.classNames[i]))) {
@@ -78,10 +99,10 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
   const step = async (s: number): Promise<StepOutput> => {
     const idx = batchIndices(d.n, tc.batch, s, tc.seed);
     const x = toFloat(gatherImages(d, idx, flipMask(tc.batch, s, tc.seed, tc.flip)), [tc.batch, d.height, d.width, d.channels]);
-    const y = tf.tensor1d(gatherLabels(d, idx), 'int32');
+    const y = gatherLabels(d, idx);
     const lr = warmupCosine(s, tc.lr, tc.warmup, tc.steps);
-    const { loss, gradNorm } = optimizerStep(() => classifierLoss(teacherForward(store, cfg, x).logits, y), store.vars, opt, tc.adamw, lr, tc.clip);
-    tf.dispose([x, y, gradNorm]);
+    const { loss, gradNorm } = optimizerStep(() => teacherLoss(store, cfg, x, y, s, tc.seed), store.vars, opt, tc.adamw, lr, tc.clip);
+    tf.dispose([x, gradNorm]);
     return { loss, lr };
   };
   try {

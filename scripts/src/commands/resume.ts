@@ -108,6 +108,8 @@ export const teacherResumeTable: ResumeTable = {
   '--size': cfgField('imageSize'),
   '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
   '--flip': trainField('flip'),
+  // teachers written before --kind are classifiers
+  '--kind': { stored: (ck) => (ck.config as { kind?: string }).kind ?? 'classifier' },
 };
 
 /**

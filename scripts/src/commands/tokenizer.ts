@@ -91,7 +91,10 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
  * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
  * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
  * an EMA of the weights with decay 0.995 (runs here are thousands of steps, not FQGAN's 200k).
- * Needs --teacher. Returns the flags with the preset applied.
+ * FQGAN-Triple: --align-target flags replace the default target; when they name sub-codebooks beyond 1 and
+ * --sub-codebooks is not given, K becomes one more than the highest one named (e.g. `--align-target 1:A
+ * --align-target 2:B` gives K = 3: sub-codebook 0 left to pixels, 1 and 2 aligned to two teachers, as FQGAN-Triple).
+ * Needs --teacher (the perceptual loss's). Returns the flags with the preset applied.
  */
 export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFlags) => boolean): TokTrainFlags {
   if (f.preset !== 'fqgan' || f.resume) return f;
@@ -101,7 +104,8 @@ export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFl
   };
   const out: TokTrainFlags = { ...f };
   set('quantizer', 'fq');
-  set('subCodebooks', 2);
+  const named = parseAlignTargets(f.alignTarget, 8).map((t) => t.subCodebook);
+  set('subCodebooks', Math.max(2, ...named.map((k) => k + 1)));
   set('codeDim', 8);
   set('beta', 0.25);
   set('entropyWeight', 0.03);
