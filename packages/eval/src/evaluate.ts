@@ -6,6 +6,7 @@ import { extractFeatures, fidDim } from './featureNet';
 import type { FeatureNet } from './featureNet';
 import { accuracy, argmaxRows, featureStats, frechetDistance, perClassAccuracy, precisionRecall, psnr, psnrGlobal, ssim } from './metrics';
 import type { FeatureMatrix, GaussianStats } from './metrics';
+import { meanHueError, type HueError } from './hue';
 
 /** A dataset's features under one feature net, with their Gaussian statistics. */
 type Extracted = { features: FeatureMatrix; logits: Float32Array; stats: GaussianStats };
@@ -102,13 +103,14 @@ export async function realFloor(
 }
 
 /** What evalRecon measures; see there. */
-export type ReconMetrics = { rfid: number; psnrGlobalMse: number; psnrPerImageMean: number; ssim: number };
+export type ReconMetrics = { rfid: number; psnrGlobalMse: number; psnrPerImageMean: number; ssim: number; hueError?: HueError };
 
 /**
  * Reconstruction quality of `recon` against `orig` (same images, same order):
  * rfid = Fréchet distance of their features; psnrGlobalMse = 10 log10(255^2 / MSE over every pixel of the set) (dB);
  * psnrPerImageMean = the mean of per-image PSNRs (dB; higher than the global figure, as easy images weigh in
- * logarithmically); ssim = mean SSIM.
+ * logarithmically); ssim = mean SSIM; hueError (RGB only) = meanHueError's mean circular hue difference over coloured
+ * pixels and the share of them turned grey.
  */
 export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: FeatureNet): Promise<ReconMetrics> {
   checkGeometry(recon, orig);
@@ -120,6 +122,7 @@ export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: Fe
     psnrGlobalMse: psnrGlobal(orig.images, recon.images),
     psnrPerImageMean: psnr(orig.images, recon.images, orig.n),
     ssim: ssim(orig.images, recon.images, { n: orig.n, height: orig.height, width: orig.width, channels: orig.channels }),
+    ...(orig.channels === 3 ? { hueError: meanHueError(orig.images, recon.images, 3) } : {}),
   };
 }
 

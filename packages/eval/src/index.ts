@@ -5,3 +5,4 @@ export * from './evaluate';
 export * from './defaults';
 export * from './float16';
 export * from './probe';
+export * from './hue';

@@ -9,7 +9,7 @@ import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
-import { psnr, psnrGlobal, ssim } from '@factorgen/eval';
+import { meanHueError, psnr, psnrGlobal, ssim } from '@factorgen/eval';
 import { resolveResumeFlags, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
@@ -230,6 +230,7 @@ export function registerTokenizer(program: Command): void {
         psnrGlobalMse: psnrGlobal(orig, rec),
         psnrPerImageMean: psnr(orig, rec, n),
         ssim: ssim(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
+        ...(data.channels === 3 ? { hueError: meanHueError(orig, rec, 3) } : {}),
         imagesPerSecond: n / seconds, grid: gridPath,
       };
       fs.writeFileSync(path.join(f.out, 'metrics.json'), JSON.stringify(metrics, null, 2));
