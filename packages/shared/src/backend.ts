@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerTrainingKernels } from './kernels/register';
 import { shareSavedTensors } from './tape/shareSaved';
 import { UserError } from './errors';
+import { startThreadedWasm } from './wasmThreads';
 import { describeAdapter, installWebGpuGlobals, probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterInfo, type WebGpuProbe, type WebGpuRoute } from './webgpu';
 
 export const backendChoices = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -19,6 +20,15 @@ export type BackendInfo = {
   probeMs?: number;
   /** Why 'auto' did not take WebGPU (e.g. "no hardware Vulkan driver"). */
   webgpuSkipped?: string;
+  /** wasm only: XNNPACK threads (1 = the stock SIMD build, >= 2 = the threaded SIMD build through wasmThreads.ts). */
+  threads?: number;
+  /** Threads asked for but not used: `auto` picked a backend other than wasm, which runs its own way. */
+  threadsIgnored?: number;
+};
+
+export type BackendOptions = {
+  /** wasm threads: 1 (default) keeps the stock SIMD build; >= 2 starts the threaded SIMD build with that many. */
+  threads?: number;
 };
 
 async function tryNative(): Promise<string | null> {
@@ -51,11 +61,30 @@ function dropEmscriptenAbortLine(): void {
   };
 }
 
-async function tryWasm(): Promise<boolean> {
+/** The thread count the wasm backend was started with in this process (its build cannot change afterwards). */
+let wasmThreads: number | null = null;
+
+async function tryWasm(threads: number): Promise<boolean> {
   dropEmscriptenAbortLine();
+  if (wasmThreads !== null && wasmThreads !== threads) {
+    throw new Error(`initBackend: the wasm backend already runs with ${wasmThreads} thread(s) in this process; it cannot switch to ${threads}`);
+  }
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
-    await import('@tensorflow/tfjs-backend-wasm');
-    return await tf.setBackend('wasm');
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch {
+    return false;
+  }
+  if (threads > 1 && wasmThreads === null) {
+    const got = await startThreadedWasm(wasm, threads);
+    if (got !== threads) throw new UserError(`--threads ${threads}: the threaded wasm backend started with ${got} threads`);
+    wasmThreads = threads;
+    return true;
+  }
+  try {
+    const ok = await tf.setBackend('wasm');
+    if (ok) wasmThreads = threads;
+    return ok;
   } catch {
     return false;
   }
@@ -117,11 +146,16 @@ let current: BackendInfo | null = null;
  * adapter is slower than wasm, so only 'webgpu' picks one).
  * Idempotent for the same choice; throws UserError when an explicit choice cannot load.
  */
-export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+export async function initBackend(choice: BackendChoice = 'auto', opts: BackendOptions = {}): Promise<BackendInfo> {
   if (!backendChoices.includes(choice)) {
     throw new UserError(`--backend: unknown backend "${choice}" (expected ${backendChoices.join(', ')})`);
   }
-  if (current && current.choice === choice) return current;
+  const threads = opts.threads ?? 1;
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new UserError(`--threads: ${threads} is not a whole number >= 1`);
+  if (threads > 1 && choice !== 'auto' && choice !== 'wasm') {
+    throw new UserError(`--threads ${threads}: only the wasm backend runs on several threads here (--backend ${choice}); use --threads 1 or --backend wasm`);
+  }
+  if (current && current.choice === choice && (current.threads ?? current.threadsIgnored ?? 1) === threads) return current;
   // Prod mode: no debug checks, and no "looks like you are running TensorFlow.js in Node.js" banner on stderr
   // (our stderr carries one-line messages); the choice of backend is printed by the CLI instead.
   tf.enableProdMode();
@@ -142,13 +176,17 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     }
   }
   if (!info && (choice === 'auto' || choice === 'wasm')) {
-    if (await tryWasm()) info = { choice, name: 'wasm', detail: `wasm simd=${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}`, probeMs, webgpuSkipped };
+    if (await tryWasm(threads)) {
+      const build = threads > 1 ? `, threaded build, threads=${threads}` : '';
+      info = { choice, name: 'wasm', detail: `wasm simd=${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}${build}`, probeMs, webgpuSkipped, threads };
+    }
     else if (choice === 'wasm') throw new UserError('--backend wasm: @tensorflow/tfjs-backend-wasm failed to initialize');
   }
   if (!info) {
     await tf.setBackend('cpu');
     info = { choice, name: 'cpu', detail: 'pure JS', probeMs, webgpuSkipped };
   }
+  if (threads > 1 && info.name !== 'wasm') info.threadsIgnored = threads;
   await tf.ready();
   registerTrainingKernels(info.name);
   shareSavedTensors();

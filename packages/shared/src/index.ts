@@ -4,6 +4,7 @@ export * from './params';
 export * from './optim';
 export * from './nn';
 export * from './backend';
+export { freeCores, parseThreads, resolveThreads, WASM_THREADS_SHIM_VERSION } from './wasmThreads';
 export * from './webgpu';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';
 export * from './data';

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  backendChoices, initBackend, describeBackend, loadDataset, positiveInt, nonNegativeInt, positiveFloat, nonNegativeFloat,
+  backendChoices, initBackend, describeBackend, loadDataset, parseThreads, resolveThreads, positiveInt, nonNegativeInt, positiveFloat, nonNegativeFloat,
   type BackendChoice, type ImageDataset,
 } from '@factorgen/shared';
 
@@ -15,10 +15,22 @@ export function backendOption(): Option {
     .default('auto');
 }
 
+/**
+ * --threads N|auto, beside --backend on every command that computes: the wasm backend's threads (README: "Threads").
+ * 1 keeps the stock SIMD build; auto = the cores the load average leaves free, at least 1.
+ */
+export function threadsOption(): Option {
+  return new Option('--threads <n>', 'wasm backend threads: a number, or auto (the cores not busy by the load average, at least 1); 1 = the single-thread build')
+    .argParser(parseThreads)
+    .default(1);
+}
+
 /** Selects the backend and prints it once (on stderr, so stdout stays machine-readable). */
-export async function startBackend(choice: BackendChoice): Promise<void> {
-  const info = await initBackend(choice);
+export async function startBackend(choice: BackendChoice, threads: number | 'auto' = 1): Promise<void> {
+  const n = resolveThreads(threads);
+  const info = await initBackend(choice, { threads: n });
   process.stderr.write(describeBackend(info) + '\n');
+  if (info.threadsIgnored) note(`--threads ${threads}: ignored, the ${info.name} backend runs its own way (only wasm takes --threads)`);
 }
 
 export type DataFlags = { dataset: 'fashion-mnist' | 'emoji' | 'folder'; data?: string; size?: number; channels?: number };
@@ -60,12 +72,13 @@ export function addTrainOptions(cmd: Command, d: { steps: number; batch: number;
     .option('--seed <s>', 'seed for data order, initializers and everything random', '0')
     .option('--checkpoint-every <n>', 'write a checkpoint every n steps', positiveInt, 500)
     .option('--log-every <n>', 'write a metrics.jsonl line every n steps', positiveInt, 25)
-    .addOption(backendOption());
+    .addOption(backendOption())
+    .addOption(threadsOption());
 }
 
 export type TrainFlags = {
   out: string; resume: boolean; overwrite: boolean; steps: number; batch: number; lr: number; warmup: number; weightDecay: number; clip: number;
-  seed: string; checkpointEvery: number; logEvery: number; backend: BackendChoice;
+  seed: string; checkpointEvery: number; logEvery: number; backend: BackendChoice; threads: number | 'auto';
 };
 
 /** Writes a line to stderr (progress and notes), keeping stdout for results. */

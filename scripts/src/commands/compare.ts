@@ -3,7 +3,7 @@ import { positiveInt, UserError } from '@factorgen/shared';
 import { budgets } from '../compare/variants';
 import { runComparison, readCurves } from '../compare/run';
 import { writeReport } from '../compare/report';
-import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
+import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
 
 export function registerCompare(program: Command): void {
   const cmd = program
@@ -18,9 +18,10 @@ export function registerCompare(program: Command): void {
     .option('--generators', 'also train a generator per variant and score its samples', false)
     .option('--seed <s>', 'seed shared by every variant', '0')
     .addOption(backendOption())
-    .action(async (f: DataFlags & { out: string; budget: string; bits: number; manyK: boolean; generators: boolean; seed: string; backend: 'auto' }) => {
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { out: string; budget: string; bits: number; manyK: boolean; generators: boolean; seed: string; backend: 'auto'; threads: number | 'auto' }) => {
       if (f.bits < 2 || f.bits > 16) throw new UserError(`--bits ${f.bits}: must be between 2 and 16`);
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const result = await runComparison({

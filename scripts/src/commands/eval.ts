@@ -7,7 +7,7 @@ import {
   getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
   type FeatureNet, type TrainFeatureNetOptions,
 } from '@factorgen/eval';
-import { addDataOptions, backendOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
+import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
 
 export type FeatureNetForOptions = {
   /** Default <repo>/.cache/eval. */
@@ -58,9 +58,10 @@ export function registerEval(program: Command): void {
     .requiredOption('--samples <dir>', 'folder in the <index>-<slug>/NNNN.png layout (from `factorgen sample` or any tool)')
     .option('--out <file>', 'also write the JSON here')
     .addOption(backendOption())
-    .action(async (f: DataFlags & { samples: string; out?: string; backend: 'auto' }) => {
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { samples: string; out?: string; backend: 'auto'; threads: number | 'auto' }) => {
       if (f.out) checkOutputFile(f.out, '--out');
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const gen = await readSampleFolder(f.samples, test.classNames, test.height, test.channels);
@@ -83,9 +84,10 @@ export function registerEval(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt, 200)
     .option('--out <file>', 'also write the JSON here')
     .addOption(backendOption())
-    .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; backend: 'auto' }) => {
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; backend: 'auto'; threads: number | 'auto' }) => {
       if (f.out) checkOutputFile(f.out, '--out');
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
@@ -119,9 +121,10 @@ export function registerEval(program: Command): void {
     .option('--out <dir>', 'folder for probe.json and grid-k<k>.png', 'out/probe')
     .option('--batch <n>', 'batch size', positiveInt, 200)
     .addOption(backendOption())
-    .action(async (f: DataFlags & { tokenizer: string; trainLimit: number; limit: number; steps: number; rows: number; cols: number; out: string; batch: number; backend: 'auto' }) => {
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; trainLimit: number; limit: number; steps: number; rows: number; cols: number; out: string; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
       checkOutputDir(f.out, '--out'); // before the work: an unwritable folder fails now, not after the probes
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);

@@ -3,7 +3,7 @@ import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFlo
 import { readTokenFile } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
 import { resolveResumeFlags, generatorResumeTable } from './resume';
-import { addTrainOptions, backendOption, startBackend, note, printJson, type TrainFlags } from './common';
+import { addTrainOptions, backendOption, threadsOption, startBackend, note, printJson, type TrainFlags } from './common';
 
 type GenTrainFlags = TrainFlags & {
   tokens: string; val?: string; width: number; depth: number; heads: number; mlpHidden?: number; headMode: 'ar' | 'parallel';
@@ -31,7 +31,7 @@ export function registerGenerator(program: Command): void {
     .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); sampling and export use it', emaDecay, 0)
     .action(async (_flags: GenTrainFlags, cmd: Command) => {
       const f = await resolveResumeFlags<GenTrainFlags>(cmd, generatorResumeTable);
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const tokens = readTokenFile(f.tokens);
       const val = f.val ? readTokenFile(f.val) : undefined;
       const h = tokens.header;
@@ -75,11 +75,12 @@ export function registerSample(program: Command): void {
     .option('--overwrite', 'replace an earlier sample run in --out (only the files factorgen wrote there)', false)
     .option('--force', 'guide (--cfg other than 1) a generator trained with --class-dropout 0', false)
     .addOption(backendOption())
+    .addOption(threadsOption())
     .action(async (f: {
       generator: string; tokenizer?: string; out: string; classes: string; perClass: number; cfg: number; temperature: number;
-      topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; force: boolean; backend: 'auto';
+      topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; force: boolean; backend: 'auto'; threads: number | 'auto';
     }) => {
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       let progress: Progress | undefined;
       const startedAt = performance.now();
       const r = await sampleToFolder({

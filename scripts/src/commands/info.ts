@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Command } from 'commander';
-import { initBackend, describeBackend, repoRoot, type BackendChoice } from '@factorgen/shared';
-import { backendOption } from './common';
+import { initBackend, describeBackend, repoRoot, resolveThreads, type BackendChoice } from '@factorgen/shared';
+import { backendOption, threadsOption } from './common';
 
 /** `factorgen info`: backend, versions, and the datasets and pretrained models it can find. */
 export function registerInfo(program: Command): void {
@@ -11,8 +11,9 @@ export function registerInfo(program: Command): void {
     .command('info')
     .description('print the compute backend, versions and the datasets it can find')
     .addOption(backendOption())
-    .action(async (opts: { backend: BackendChoice }) => {
-      const info = await initBackend(opts.backend);
+    .addOption(threadsOption())
+    .action(async (opts: { backend: BackendChoice; threads: number | 'auto' }) => {
+      const info = await initBackend(opts.backend, { threads: resolveThreads(opts.threads) });
       const root = repoRoot();
       const exists = (p: string) => fs.existsSync(path.join(root, p));
       // The adapter itself is on the backend line when webgpu runs; otherwise say why it does not.

@@ -22,8 +22,8 @@ export const resumeMayChange: ResumeTable = {
 /** Flags that are not settings of the run: where it is, how to run it, and inputs checked elsewhere. */
 export const resumeNotRecorded = new Set([
   '--out', '--resume', '--overwrite',
-  // resume is bit-exact on the same backend; another backend continues the run with its own rounding. Worker threads
-  // (issue 10's --threads, not landed yet) change how the work is split, not the run: listed here for when it lands.
+  // resume is bit-exact on the same backend; another backend continues the run with its own rounding. --threads splits
+  // the wasm kernels' work, not the run: results are bit-identical at every count (test/shared/wasmThreads.test.ts).
   '--backend', '--threads',
   // inputs: the images' shape and class names, the token file's tokenizer id and class names are checked against the run
   '--dataset', '--data', '--tokens', '--val',

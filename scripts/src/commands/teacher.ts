@@ -19,7 +19,7 @@ export function registerTeacher(program: Command): void {
     )
     .action(async (_flags: Flags, cmd: Command) => {
       const f = await resolveResumeFlags<Flags>(cmd, teacherResumeTable);
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const data = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       if (f.kind === 'rotation' && data.height !== data.width) throw new UserError(`--kind rotation: needs square images (--dataset ${data.name} is ${data.height}x${data.width})`);

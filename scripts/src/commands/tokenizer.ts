@@ -11,7 +11,7 @@ import {
 } from '@factorgen/tokenizer';
 import { meanHueError, psnr, psnrGlobal, ssim } from '@factorgen/eval';
 import { resolveResumeFlags, tokenizerResumeTable } from './resume';
-import { addDataOptions, addTrainOptions, backendOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
 type TokTrainFlags = DataFlags & TrainFlags & {
   quantizer: 'vq' | 'fq'; subCodebooks: number; codebookSize: number[]; codeDim: number; baseChannels: number; channelMult: number[];
@@ -165,7 +165,7 @@ export function registerTokenizer(program: Command): void {
       // On --resume the checkpoint's settings fill the flags left out; a preset only fills a new run's.
       const resolved = await resolveResumeFlags<TokTrainFlags>(cmd, tokenizerResumeTable);
       const f = applyPreset(resolved, (k) => cmd.getOptionValueSource(k) !== 'cli');
-      await startBackend(f.backend);
+      await startBackend(f.backend, f.threads);
       const data = await loadSplit(f, 'train');
       const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;
       const targetSpecs = parseAlignTargets(f.alignTarget, f.quantizer === 'vq' ? 1 : f.subCodebooks);
@@ -206,8 +206,9 @@ export function registerTokenizer(program: Command): void {
     .option('--out <dir>', 'folder for recon.png and metrics.json', 'out/reconstruct')
     .option('--batch <n>', 'batch size', positiveInt, 100)
     .addOption(backendOption())
-    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; backend: 'auto' }) => {
-      await startBackend(f.backend);
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
       const split = parseSplit(f.split);
       refuseRunCheckpoint(f.out, '--out');
       checkOutputDir(f.out, '--out');
@@ -247,8 +248,9 @@ export function registerTokenizer(program: Command): void {
     .option('--limit <n>', 'encode only the first n images', positiveInt)
     .option('--batch <n>', 'batch size', positiveInt, 200)
     .addOption(backendOption())
-    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; backend: 'auto' }) => {
-      await startBackend(f.backend);
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
       const split = parseSplit(f.split);
       checkOutputFile(f.out, '--out');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
@@ -283,8 +285,9 @@ export function registerTokenizer(program: Command): void {
     .option('--batch <n>', 'batch size', positiveInt, 200)
     .option('--overwrite', 'replace earlier decoded images in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
-    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto' }) => {
-      await startBackend(f.backend);
+    .addOption(threadsOption())
+    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
       const set = readTokenFile(f.tokens);
       const lock = openOutputDir(f.out, '--out', 'decoded tokens', 'tokenizer decode', { overwrite: f.overwrite });
       const { tok, id } = await loadTokenizer(f.tokenizer ?? set.header.tokenizerPath);
