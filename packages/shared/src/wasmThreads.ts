@@ -113,8 +113,12 @@ export async function startThreadedWasm(wasm: WasmModule, threads: number): Prom
   URL.createObjectURL = (obj: Blob) => {
     const text = texts.get(obj);
     if (text === undefined) return realCreate(obj);
-    // The only URL tfjs makes is the pthread worker script's.
-    fs.writeFileSync(workerFile, workerPreamble(factoryFile) + text);
+    // The only URL tfjs makes is the pthread worker script's, once per worker (8 at start). Written once: rewriting the
+    // file while an earlier worker is still reading it gave that worker a truncated script, and the start hung.
+    if (!fs.existsSync(workerFile)) {
+      fs.writeFileSync(`${workerFile}.tmp`, workerPreamble(factoryFile) + text);
+      fs.renameSync(`${workerFile}.tmp`, workerFile);
+    }
     return workerFile;
   };
   // Twice the threads asked for: backend.cc halves the logical core count before capping the pool.
