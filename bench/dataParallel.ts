@@ -43,7 +43,9 @@ export type ParallelRun = {
  * thread, from 1 worker, and from 2 workers (half the batch each), through GradPool; the main thread averages
  * the gradients, applies SGD and sends the new weights with the next step's shards.
  */
-export async function benchDataParallel(opts: { backend?: BackendChoice; globalBatch?: number; steps?: number; warmup?: number } = {}): Promise<object> {
+export async function benchDataParallel(opts: { backend?: BackendChoice; globalBatch?: number; steps?: number; warmup?: number; threads?: number; only?: 'threads' | 'pool' } = {}): Promise<object> {
+  // The main thread runs wasm on `threads` threads (the threaded build for >= 2): --threads against the pool, in one run.
+  const threads = opts.threads ?? 1;
   const backend = opts.backend ?? 'wasm';
   const globalBatch = opts.globalBatch ?? 64;
   const steps = opts.steps ?? 10;
@@ -61,7 +63,7 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
     return { x, labels };
   });
 
-  const info = await initBackend(backend);
+  const info = await initBackend(backend, { threads });
   const inline = createGradTask();
   const inlineGrads = async (weights: Float32Array[], shard: Shard): Promise<GradResult> => {
     const t0 = performance.now();
@@ -72,9 +74,10 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
   // Modes run interleaved step by step, so that load from other processes on a shared machine hits them alike.
   type Mode = { name: string; workers: number; pool: GradPool<Shard> | null; weights: Float32Array[]; ms: number[]; compute: number[]; cpu: number[]; losses: number[] };
   const modes: Mode[] = [];
-  for (const k of [0, 1, 2]) {
+  const counts = opts.only === 'threads' ? [0] : opts.only === 'pool' ? [2] : [0, 1, 2];
+  for (const k of counts) {
     modes.push({
-      name: k === 0 ? 'main thread' : `${k} worker${k > 1 ? 's' : ''}`,
+      name: k === 0 ? `main thread, ${threads} wasm thread${threads > 1 ? 's' : ''}` : `${k} worker${k > 1 ? 's' : ''}`,
       workers: k,
       pool: k === 0 ? null : await startPool(k),
       weights: initParams('data-parallel-init'),
@@ -133,7 +136,7 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
   // The averaged 2-shard gradient must equal the full-batch one (the loss is a mean): a check that the
   // harness computes the same thing in every mode.
   const threadSpeedupBefore = await measureThreadSpeedup();
-  const gradientCheckMaxAbsDiff = await (async () => {
+  const gradientCheckMaxAbsDiff = opts.only ? null : await (async () => {
     const pool = await startPool(2);
     const weights = initParams('data-parallel-init');
     const { x, labels } = batches[0]!;
@@ -146,8 +149,8 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
   })();
 
   const threadSpeedupAfter = await measureThreadSpeedup();
-  const oneWorker = runs[1]!;
-  const twoWorkers = runs[2]!;
+  const oneWorker = runs[1] ?? runs[0]!;
+  const twoWorkers = runs[2] ?? runs[0]!;
   return {
     kind: 'dataParallel',
     backend: info.name,
@@ -166,12 +169,15 @@ export async function benchDataParallel(opts: { backend?: BackendChoice; globalB
   };
 }
 
+// npx tsx bench/dataParallel.ts [backend] [batch] [steps] [main-thread wasm threads] [threads|pool: that mode alone]
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
   const result = await benchDataParallel({
     backend: (args[0] as BackendChoice | undefined) ?? 'wasm',
     globalBatch: args[1] ? Number(args[1]) : undefined,
     steps: args[2] ? Number(args[2]) : undefined,
+    threads: args[3] ? Number(args[3]) : undefined,
+    only: (args[4] as 'threads' | 'pool' | undefined) || undefined,
   });
   console.log(JSON.stringify(result, null, 2));
 }

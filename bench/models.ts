@@ -208,9 +208,9 @@ function prepare(workload: Workload): Prepared {
 }
 
 /** Runs one workload in this process on `backend`: builds it, warms up, times `plan.runs` calls. */
-export async function runWorkload(backend: BackendChoice, workload: Workload, plan: { warmup: number; runs: number }): Promise<WorkloadResult> {
+export async function runWorkload(backend: BackendChoice, workload: Workload, plan: { warmup: number; runs: number }, threads = 1): Promise<WorkloadResult> {
   const t0 = performance.now();
-  const info = await initBackend(backend);
+  const info = await initBackend(backend, { threads });
   const w = prepare(workload);
   const startTensors = tf.memory().numTensors;
   const rssStart = process.memoryUsage().rss;
@@ -267,7 +267,7 @@ export async function countParams(): Promise<{ tokenizer: number; generator: num
 }
 
 /** A backend's results, or why it was skipped. */
-export type BackendModels = { backend: string; error?: string } & Partial<Record<Workload, WorkloadResult | { error: string } | { skipped: string }>>;
+export type BackendModels = { backend: string; threads?: number; error?: string } & Partial<Record<Workload, WorkloadResult | { error: string } | { skipped: string }>>;
 
 /** Whether tfjs-node(-gpu) can at least be resolved (loading may still fail; the child then reports why). */
 function nativeInstalled(): boolean {
@@ -291,8 +291,8 @@ export function tsLoader(): string[] {
 }
 
 /** Runs `workload` on `backend` in a child process (this file with --worker) and parses its JSON line. */
-function runChild(backend: BackendChoice, workload: Workload, quick: boolean): Promise<WorkloadResult> {
-  const args = [...tsLoader(), fileURLToPath(import.meta.url), WORKER_FLAG, backend, workload, ...(quick ? ['--quick'] : [])];
+function runChild(backend: BackendChoice, workload: Workload, quick: boolean, threads = 1): Promise<WorkloadResult> {
+  const args = [...tsLoader(), fileURLToPath(import.meta.url), WORKER_FLAG, backend, workload, String(threads), ...(quick ? ['--quick'] : [])];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -312,6 +312,8 @@ export type ModelBenchOptions = {
   quick?: boolean;
   /** Backends to try, in order; default tensorflow (when installed), wasm, cpu. */
   backends?: BackendChoice[];
+  /** wasm thread counts to run (--threads; default 1 and 2: the stock build and the threaded build on 2). */
+  threads?: number[];
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
 };
@@ -323,21 +325,23 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<object>
   const backends = opts.backends ?? (['tensorflow', 'wasm', 'cpu'] as BackendChoice[]);
   const loadStart = os.loadavg().map((l) => round(l));
   const results: BackendModels[] = [];
-  for (const backend of backends) {
+  const runs = backends.flatMap((backend) => (backend === 'wasm' ? (opts.threads ?? [1, 2]).map((threads) => ({ backend, threads })) : [{ backend, threads: 1 }]));
+  for (const { backend, threads } of runs) {
     if (backend === 'tensorflow' && !nativeInstalled()) {
       results.push({ backend, error: 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed' });
       continue;
     }
-    const entry: BackendModels = { backend };
+    const entry: BackendModels = backend === 'wasm' ? { backend, threads } : { backend };
+    const label = backend === 'wasm' ? `wasm x${threads}` : backend;
     for (const workload of workloads) {
       const plan = planFor(backend, workload, quick);
       if ('skip' in plan) {
         entry[workload] = { skipped: plan.skip };
         continue;
       }
-      log(`models: ${backend} ${workload} (${plan.warmup} warm-up + ${plan.runs} timed)`);
+      log(`models: ${label} ${workload} (${plan.warmup} warm-up + ${plan.runs} timed)`);
       try {
-        const r = await runChild(backend, workload, quick);
+        const r = await runChild(backend, workload, quick, threads);
         entry[workload] = r;
         log(`  ${r.itemsPerSecond} ${r.unit}/s, ${r.msPerCall.mean} ms/call, tensors ${r.numTensors.afterWarmup}->${r.numTensors.end}, peak ${r.rssMiB.peak} MiB`);
       } catch (e) {
@@ -350,7 +354,7 @@ export async function benchModels(opts: ModelBenchOptions = {}): Promise<object>
         }
       }
     }
-    if (!results.some((r) => r.backend === backend)) results.push(entry);
+    if (!results.some((r) => r.backend === backend && r.threads === entry.threads)) results.push(entry);
   }
   const tok = benchTokenizerConfig();
   const gen = benchGeneratorConfig();
@@ -376,14 +380,15 @@ export function modelsTable(res: { results: BackendModels[] }): string {
       rows.push([b.backend, 'skipped', b.error.slice(0, 60), '', '', '', '']);
       continue;
     }
+    const name = b.threads ? `${b.backend} x${b.threads}` : b.backend;
     for (const w of workloads) {
       const r = b[w];
       if (!r) continue;
-      if ('error' in r) rows.push([b.backend, w, `error: ${r.error.slice(0, 50)}`, '', '', '', '']);
-      else if ('skipped' in r) rows.push([b.backend, w, `skipped: ${r.skipped}`, '', '', '', '']);
+      if ('error' in r) rows.push([name, w, `error: ${r.error.slice(0, 50)}`, '', '', '', '']);
+      else if ('skipped' in r) rows.push([name, w, `skipped: ${r.skipped}`, '', '', '', '']);
       else {
         rows.push([
-          b.backend, w, `${r.itemsPerSecond} ${r.unit}/s`, `${r.msPerCall.mean}`, `${r.itemsPerCpuSecond}/cpu-s`,
+          name, w, `${r.itemsPerSecond} ${r.unit}/s`, `${r.msPerCall.mean}`, `${r.itemsPerCpuSecond}/cpu-s`,
           `${r.numTensors.afterWarmup}->${r.numTensors.end}${r.tensorsFlat ? '' : ' LEAK'}`, `${r.rssMiB.peak}`,
         ]);
       }
@@ -393,13 +398,15 @@ export function modelsTable(res: { results: BackendModels[] }): string {
   return rows.map((r) => r.map((v, c) => v.padEnd(widths[c])).join('  ')).join('\n');
 }
 
-/** Command-line flags shared with run.ts: --quick, --no-cpu, --backends a,b. */
-export function parseModelFlags(argv: string[]): { quick: boolean; backends?: BackendChoice[] } {
+/** Command-line flags shared with run.ts: --quick, --no-cpu, --backends a,b, --threads 1,2 (wasm thread counts). */
+export function parseModelFlags(argv: string[]): { quick: boolean; backends?: BackendChoice[]; threads?: number[] } {
   const quick = argv.includes('--quick');
   const i = argv.indexOf('--backends');
   let backends: BackendChoice[] | undefined = i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) as BackendChoice[] : undefined;
   if (argv.includes('--no-cpu')) backends = (backends ?? ['tensorflow', 'wasm', 'cpu']).filter((b) => b !== 'cpu');
-  return { quick, backends };
+  const t = argv.indexOf('--threads');
+  const threads = t >= 0 ? (argv[t + 1] ?? '').split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 1) : undefined;
+  return { quick, backends, threads };
 }
 
 // The file name test keeps this block out of bundles that include this module (bench/webgpu.ts's, for the GPU machine).
@@ -412,7 +419,7 @@ if (isMain) {
     if (!workloads.includes(workload)) throw new Error(`unknown workload ${workload}`);
     const plan = planFor(backend, workload, argv.includes('--quick'));
     if ('skip' in plan) throw new Error(`${backend} ${workload}: ${plan.skip}`);
-    const r = await runWorkload(backend, workload, plan);
+    const r = await runWorkload(backend, workload, plan, Number(argv[3]));
     process.stdout.write(JSON.stringify(r) + '\n');
   } else {
     const res = (await benchModels(parseModelFlags(argv))) as { results: BackendModels[] };

@@ -12,7 +12,8 @@ import { benchModels, countParams, modelsTable, parseModelFlags, workloads, type
  * with our/PyTorch ratios. Prints tables on stderr and one JSON object on stdout, also written to
  * bench/results/latest.json.
  *
- * Flags: --quick (smoke run), --no-cpu (skip the tfjs cpu backend), --backends wasm,cpu, --no-torch, --no-kernels,
+ * Flags: --quick (smoke run), --no-cpu (skip the tfjs cpu backend), --backends wasm,cpu, --threads 1,2 (wasm thread
+ * counts, default 1,2), --no-torch, --no-kernels,
  * --torch-omp-passive (OMP_WAIT_POLICY=PASSIVE for PyTorch: use on a busy machine, where spinning OpenMP threads make
  * its 2-thread runs ~10x slower).
  */
@@ -89,7 +90,7 @@ const loadStart = os.loadavg().map((l) => round(l, 2));
 const backends = flags.backends ?? ['tensorflow', 'wasm', 'cpu'];
 const kernels = argv.includes('--no-kernels') ? { skipped: '--no-kernels' } : await benchKernels(backends);
 const params = await countParams();
-const models = (await benchModels({ quick: flags.quick, backends })) as { results: BackendModels[] };
+const models = (await benchModels({ quick: flags.quick, backends, threads: flags.threads })) as { results: BackendModels[] };
 log('\n' + modelsTable(models));
 
 let pytorch: TorchResult | { skipped: string } | { error: string };
