@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, loadCheckpoint, readMetrics } from '../../packages/shared/src';
-import { errorLines, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess, startCli, type CliResult } from './fixtures';
+import { errorLines, interruptCli, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess, type CliResult } from './fixtures';
 
 let root: string;
 let images: string;
@@ -33,37 +33,13 @@ const genTrain = (...args: string[]) =>
 const checkpointStep = (run: string) => (JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
 const loggedSteps = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((r) => r.step as number);
 
-/** Starts a long run, waits until metrics.jsonl shows `minSteps` steps, sends `signal`, and collects the result. */
-function interrupt(args: string[], run: string, signal: NodeJS.Signals, minSteps = 2): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const metrics = path.join(run, 'metrics.jsonl');
-    const poll = setInterval(() => {
-      const lines = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
-      if (lines >= minSteps) {
-        clearInterval(poll);
-        child.kill(signal);
-      }
-    }, 50);
-    child.on('error', reject);
-    child.on('close', (code, sig) => {
-      clearInterval(poll);
-      resolve({ code, signal: sig, stdout, stderr });
-    });
-  });
-}
-
 describe('signals during training', () => {
   it('SIGINT (tokenizer) and SIGTERM (generator): checkpoint at the step reached, exit 130 / 143, --resume continues from it', async () => {
     const tokRun = path.join(root, 'tok-int');
     const genRun = path.join(root, 'gen-term');
     const [int, term] = await Promise.all([
-      interrupt(tokTrain('--steps', '100000', '--out', tokRun), tokRun, 'SIGINT'),
-      interrupt(genTrain('--steps', '100000', '--out', genRun), genRun, 'SIGTERM'),
+      interruptCli(tokTrain('--steps', '100000', '--out', tokRun), tokRun, 'SIGINT'),
+      interruptCli(genTrain('--steps', '100000', '--out', genRun), genRun, 'SIGTERM'),
     ]);
     for (const [r, run, sig, code] of [[int, tokRun, 'SIGINT', 130], [term, genRun, 'SIGTERM', 143]] as const) {
       expect(r.code, r.stderr).toBe(code);

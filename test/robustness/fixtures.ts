@@ -166,3 +166,27 @@ export async function pngClaiming(width: number, height: number): Promise<Buffer
   out.writeUInt32BE(crc32(out.subarray(12, 29)), 29);
   return out;
 }
+
+/** Starts a long run, waits until metrics.jsonl shows `minSteps` steps, sends `signal`, and collects the result. */
+export function interruptCli(args: string[], run: string, signal: NodeJS.Signals, minSteps = 2): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = startCli(args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const metrics = path.join(run, 'metrics.jsonl');
+    const poll = setInterval(() => {
+      const lines = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
+      if (lines >= minSteps) {
+        clearInterval(poll);
+        child.kill(signal);
+      }
+    }, 50);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      clearInterval(poll);
+      resolve({ code, signal: sig, stdout, stderr });
+    });
+  });
+}

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { initBackend, UserError } from '../../packages/shared/src';
 import { checkShimVersion, freeCores, parseThreads, WASM_THREADS_SHIM_VERSION } from '../../packages/shared/src/wasmThreads';
-import { errorLines, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess, startCli, type CliResult } from '../robustness/fixtures';
+import { errorLines, interruptCli, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
 
 type Probe = Record<string, string | number>;
 
@@ -87,29 +87,6 @@ const tokTrain = (out: string, threads: number) =>
 const weights = (run: string) => fs.readFileSync(path.join(run, 'checkpoint', 'weights.bin'));
 const checkpointStep = (run: string) => (JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
 
-/** Starts a run and sends SIGINT once metrics.jsonl has 2 lines: it saves a checkpoint at the step reached. */
-function interrupted(args: string[], run: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const metrics = path.join(run, 'metrics.jsonl');
-    const poll = setInterval(() => {
-      if (fs.existsSync(metrics) && fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length >= 2) {
-        clearInterval(poll);
-        child.kill('SIGINT');
-      }
-    }, 20);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearInterval(poll);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
 describe('--threads through the CLI', () => {
   it('training on 1 and 2 threads gives the same checkpoint byte for byte; a run interrupted on 2 threads resumes exactly on 2 and on 1', async () => {
     const run = (name: string) => path.join(root, name);
@@ -118,7 +95,7 @@ describe('--threads through the CLI', () => {
       runCliProcess(genTrain(run('g2'), 2)),
       runCliProcess(tokTrain(run('t1'), 1)),
       runCliProcess(tokTrain(run('t2'), 2)),
-      interrupted(genTrain(run('cut'), 2), run('cut')),
+      interruptCli(genTrain(run('cut'), 2), run('cut'), 'SIGINT'),
     ]);
     for (const r of [g1, g2, t1, t2]) expect(r.code, r.stderr).toBe(0);
     expect(g2.stderr).toContain('backend: wasm (wasm simd=true, threaded build, threads=2)\n');
