@@ -20,9 +20,13 @@ import { createGenerator, generatorLoss, makeGeneratorConfig, sample, seqLen, ty
  * [--backends wasm,cpu] [--no-cpu]`.
  */
 
-/** The default tokenizer: fq, 2 sub-codebooks of 256 codes (dim 8), base width 24, no teacher or discriminator. */
+/**
+ * The default tokenizer: fq, 2 sub-codebooks of 256 codes (dim 8), base width 24, no teacher or discriminator. The
+ * factorization is pinned to `projection` (what bench/torch_bench.py mirrors and the figures were measured on), not
+ * whatever presetFashion defaults to.
+ */
 export function benchTokenizerConfig(): TokenizerConfig {
-  return { ...presetFashion('fq', 2, 256, { baseChannels: 24 }), perceptualWeight: 0, adversarial: undefined };
+  return { ...presetFashion('fq', 2, 256, { baseChannels: 24 }), perceptualWeight: 0, adversarial: undefined, factorize: 'projection' };
 }
 
 /** The default generator: 7x7 grid, [256,256] sub-codebooks, width 128, depth 4, 1-layer AR head (preset dropouts 0.1). */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchKernels } from './kernels';
 import { benchModels, countParams, modelsTable, parseModelFlags, workloads, type BackendModels, type Workload, type WorkloadResult } from './models';
+import { benchTable, tableRows, tableText } from './table';
 
 /**
  * Entry of `npm run bench`: kernel GFLOP/s, model throughput per backend (bench/models.ts) and, when
@@ -15,7 +16,7 @@ import { benchModels, countParams, modelsTable, parseModelFlags, workloads, type
  * Flags: --quick (smoke run), --no-cpu (skip the tfjs cpu backend), --backends wasm,cpu, --threads 1,2 (wasm thread
  * counts, default 1,2), --no-torch, --no-kernels,
  * --torch-omp-passive (OMP_WAIT_POLICY=PASSIVE for PyTorch: use on a busy machine, where spinning OpenMP threads make
- * its 2-thread runs ~10x slower).
+ * its 2-thread runs ~10x slower), --no-table (skip the issue-10 table of CLI runs, bench/table.ts), --only-table.
  */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -27,7 +28,7 @@ const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 
 type TorchRun = Partial<Record<Workload, (WorkloadResult & { threads: number }) | { error: string }>>;
 type TorchResult = {
-  params: { tokenizer: number; generator: number };
+  params: { tokenizer: number; generator: number } & Record<string, number>;
   runs: Record<string, TorchRun>;
   blas: string;
   referenceBlas: boolean;
@@ -40,8 +41,8 @@ function torchAvailable(): boolean {
 }
 
 /** Runs bench/torch_bench.py (its progress lines pass through to stderr) and parses its JSON. */
-function runTorch(quick: boolean, ompPassive: boolean): Promise<TorchResult> {
-  const args = [path.join(here, 'torch_bench.py'), '--threads', '1,2', ...(quick ? ['--quick'] : []), ...(ompPassive ? ['--omp-passive'] : [])];
+function runTorch(quick: boolean, ompPassive: boolean, only?: string[]): Promise<TorchResult> {
+  const args = [path.join(here, 'torch_bench.py'), '--threads', '1,2', ...(quick ? ['--quick'] : []), ...(ompPassive ? ['--omp-passive'] : []), ...(only ? ['--workloads', only.join(',')] : [])];
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -88,19 +89,49 @@ function table(rows: string[][]): string {
 const t0 = performance.now();
 const loadStart = os.loadavg().map((l) => round(l, 2));
 const backends = flags.backends ?? ['tensorflow', 'wasm', 'cpu'];
-const kernels = argv.includes('--no-kernels') ? { skipped: '--no-kernels' } : await benchKernels(backends);
+const onlyTable = argv.includes('--only-table');
+// The table's shares need the wasm matMul rate: measured even with --only-table.
+const kernels = argv.includes('--no-kernels') ? { skipped: '--no-kernels' } : await benchKernels(onlyTable ? ['wasm'] : backends);
 const params = await countParams();
-const models = (await benchModels({ quick: flags.quick, backends, threads: flags.threads })) as { results: BackendModels[] };
-log('\n' + modelsTable(models));
+const models = onlyTable
+  ? { results: [] as BackendModels[], skipped: '--only-table' }
+  : ((await benchModels({ quick: flags.quick, backends, threads: flags.threads })) as { results: BackendModels[] });
+if (!onlyTable) log('\n' + modelsTable(models));
+
+type KernelTiming = { gflops: number; gflopsPerCpuSecond: number };
+const wasmMatmul = (kernels as { results?: { backend: string; matmul?: KernelTiming }[] }).results?.find((r) => r.backend === 'wasm')?.matmul;
+const issueTable = argv.includes('--no-table') ? { skipped: '--no-table' } : await benchTable({ quick: flags.quick, matmul: wasmMatmul, log });
+const tableIds = tableRows('').map((r) => r.id);
 
 let pytorch: TorchResult | { skipped: string } | { error: string };
+let torchTable: TorchResult | { skipped: string } | { error: string } = { skipped: 'no PyTorch' };
 if (argv.includes('--no-torch')) pytorch = { skipped: '--no-torch' };
 else if (!torchAvailable()) pytorch = { skipped: `${PYTHON} -c "import torch" failed (apt-get install python3-torch)` };
 else {
-  try {
-    pytorch = await runTorch(flags.quick, argv.includes('--torch-omp-passive'));
-  } catch (e) {
-    pytorch = { error: (e as Error).message };
+  if (onlyTable) pytorch = { skipped: '--only-table' };
+  else {
+    try {
+      pytorch = await runTorch(flags.quick, argv.includes('--torch-omp-passive'));
+    } catch (e) {
+      pytorch = { error: (e as Error).message };
+    }
+  }
+  if (!('skipped' in issueTable)) {
+    try {
+      torchTable = await runTorch(flags.quick, argv.includes('--torch-omp-passive'), tableIds);
+    } catch (e) {
+      torchTable = { error: (e as Error).message };
+    }
+  }
+}
+if ('rows' in issueTable) {
+  const runs = 'runs' in torchTable ? torchTable.runs : undefined;
+  log(`\nissue-10 table (wasm, 1 thread; matMul ${wasmMatmul ? `${wasmMatmul.gflops} GFLOP/s, ${wasmMatmul.gflopsPerCpuSecond}/cpu-s` : 'not measured'}; load ${issueTable.loadavg.start[0]} at start):\n` + tableText(issueTable.rows, runs as Parameters<typeof tableText>[1]));
+  if ('params' in torchTable) {
+    for (const r of issueTable.rows) {
+      const theirs = torchTable.params[r.id];
+      if (theirs !== undefined && theirs !== r.params) log(`warning: ${r.id}: parameter counts differ (ours ${r.params}, PyTorch ${theirs})`);
+    }
   }
 }
 
@@ -155,6 +186,8 @@ const result = {
   models,
   pytorch,
   comparison,
+  table: issueTable,
+  pytorchTable: torchTable,
 };
 const json = JSON.stringify(result, null, 2);
 const outDir = path.join(here, 'results');

@@ -15,7 +15,8 @@ Mirrors, layer for layer and parameter for parameter:
 Layout is PyTorch's native NCHW for the convolutions (ours is NHWC); the per-sample attention loop of the TS encoder is
 a batched bmm here; the TS rotate-half matmul is torch.cat here: same math, each side's idiomatic form.
 
-Usage: /usr/bin/python3 bench/torch_bench.py [--quick] [--threads 1,2] [--omp-passive]   (one JSON object on stdout)
+Usage: /usr/bin/python3 bench/torch_bench.py [--quick] [--threads 1,2] [--omp-passive] [--workloads a,b]
+(one JSON object on stdout). Workloads: the four above, and the issue-10 table rows (ISSUE below).
 Each (thread count, workload) runs in its own process so that each peak RSS is that workload's alone.
 """
 import argparse
@@ -37,7 +38,10 @@ TRAIN = {'tokenizerLr': 2e-3, 'generatorLr': 1e-3, 'warmup': 100, 'totalSteps': 
 
 
 def plan_for(workload, quick):
-    """Same warm-up / timed call counts as planFor() in bench/models.ts for the wasm backend."""
+    """Same warm-up / timed call counts as planFor() in bench/models.ts for the wasm backend; the issue's rows as
+    bench/table.ts (8 steps, the first two not timed; --quick 4)."""
+    if workload in ISSUE:
+        return {'warmup': 2, 'runs': 2 if quick else 6}
     if quick:
         return {'warmup': 1, 'runs': 1 if workload == 'sampleUncached' else 2}
     return {'warmup': 2, 'runs': 2 if workload == 'sampleUncached' else 3 if workload == 'sampleCached' else 10}
@@ -188,21 +192,23 @@ class FQTokenizer(nn.Module):
             zq = cn[idx]
             codebook = codebook + ((zn.detach() - zq) ** 2).mean()
             commitment = commitment + ((zn - zq.detach()) ** 2).mean()
-            logp = torch.log_softmax(sim / c['entropyTemperature'], dim=1)
-            p = logp.exp()
-            avg = p.mean(0)
-            entropy = entropy + (-(p * logp).sum(1).mean()) - (-(avg * torch.log(avg + 1e-5)).sum())
+            if c['entropyWeight'] > 0:
+                logp = torch.log_softmax(sim / c['entropyTemperature'], dim=1)
+                p = logp.exp()
+                avg = p.mean(0)
+                entropy = entropy + (-(p * logp).sum(1).mean()) - (-(avg * torch.log(avg + 1e-5)).sum())
             zs.append(zn)
             zsts.append(zn + (zq - zn).detach())
             idxs.append(idx)
         q = self.post(torch.cat(zsts, 1)).reshape(B, h, w, C).permute(0, 3, 1, 2)
         recon = self.decoder(q)
-        cos = (l2n(zs[0]) * l2n(zs[1])).sum(-1)
+        dis = zsts if c.get('disentangleOn') == 'quantized' else zs
+        cos = (l2n(dis[0]) * l2n(dis[1])).sum(-1)
         losses = {
             'recon': ((recon - x) ** 2).mean(),
             'codebook': codebook,
             'commitment': commitment * c['beta'],
-            'entropy': entropy * c['entropyWeight'],
+            'entropy': entropy * c['entropyWeight'] if c['entropyWeight'] > 0 else torch.zeros(()),
             'disentangle': (cos * cos).mean() * c['disentangleWeight'],
         }
         return sum(losses.values()), losses, torch.stack(idxs, 1)
@@ -393,6 +399,30 @@ def sample(gen, labels, cfg_scale, use_cache, rng, temperature=1.0):
     return out
 
 
+# ---------------------------------------------------------------------------------------------- the issue's table rows
+# The CLI runs of bench/table.ts (issue 10), same architectures: `tokenizer train --batch 64 --base-channels 32
+# --channel-mult 1,2,2 --blocks 1 --no-attention --latent-channels 64 --sub-codebooks 2 --codebook-size 1024 --code-dim 8
+# --factorize projection [--entropy-weight 0]` (entropy on -||z-c||^2 / 0.02 = cosine / 0.01 up to a constant, as here;
+# disentanglement on the quantized codes) and `generator train --width 256 --depth 6 --heads 8 --head-layers 2
+# --mlp-hidden 704` on 2 x 256 codes over 7x7 (the shipped tokenizer's), batch 64 and 32, and width 192.
+ISSUE_TOKENIZER = {**TOKENIZER, 'baseChannels': 32, 'attention': False, 'latentChannels': 64,
+                   'subCodebooks': [(1024, 8), (1024, 8)], 'disentangleOn': 'quantized'}
+
+
+def issue_generator(width):
+    return {**GENERATOR, 'width': width, 'depth': 6, 'heads': 8, 'mlpHidden': 704, 'headLayers': 2, 'headWidth': width,
+            'headHeads': 8, 'headMlpHidden': 704}
+
+
+ISSUE = {
+    'tokenizerEntropy': ('tokenizer', ISSUE_TOKENIZER, 64),
+    'tokenizerNoEntropy': ('tokenizer', {**ISSUE_TOKENIZER, 'entropyWeight': 0.0}, 64),
+    'generator256b64': ('generator', issue_generator(256), 64),
+    'generator256b32': ('generator', issue_generator(256), 32),
+    'generator192b64': ('generator', issue_generator(192), 64),
+}
+
+
 # ----------------------------------------------------------------------------------------------------------- running
 def count(model):
     return sum(p.numel() for p in model.parameters())
@@ -402,8 +432,10 @@ def prepare(workload):
     """(params, batch, unit, items per call, call(i)) for one workload."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    if workload == 'tokenizerTrain':
-        c, B = TOKENIZER, BATCH['tokenizer']
+    kind, c, B = ISSUE.get(workload, (None, None, None))
+    if workload == 'tokenizerTrain' or kind == 'tokenizer':
+        if kind is None:
+            c, B = TOKENIZER, BATCH['tokenizer']
         model = FQTokenizer(c).train()
         batches = [torch.rand(B, c['channels'], c['imageSize'], c['imageSize'], generator=g) * 2 - 1 for _ in range(4)]
         opt = torch.optim.AdamW(model.parameters(), lr=TRAIN['tokenizerLr'], betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0)
@@ -419,10 +451,10 @@ def prepare(workload):
             total.item(), norm.item(), [v.item() for v in losses.values()], idx.numpy()
 
         return count(model), B, 'images', B, call
-    c = GENERATOR
+    c = GENERATOR if kind is None else c
     T, K = c['gridH'] * c['gridW'], len(c['subCodebookSizes'])
-    if workload == 'generatorTrain':
-        B = BATCH['generator']
+    if workload == 'generatorTrain' or kind == 'generator':
+        B = BATCH['generator'] if kind is None else B
         model = Generator(c).train()
         batches = [(torch.stack([torch.randint(V, (B, T), generator=g) for V in c['subCodebookSizes']], -1),
                     torch.randint(c['numClasses'], (B,), generator=g)) for _ in range(4)]
@@ -528,6 +560,9 @@ def main():
         runs[str(n)] = per
     blas = blas_library()
     params = {'tokenizer': count(FQTokenizer(TOKENIZER)), 'generator': count(Generator(GENERATOR))}
+    for w, (kind, c, _) in ISSUE.items():
+        if w in a.workloads.split(','):
+            params[w] = count(FQTokenizer(c) if kind == 'tokenizer' else Generator(c))
     print(json.dumps({
         'kind': 'pytorch', 'torch': torch.__version__, 'python': sys.version.split()[0], 'cpus': os.cpu_count(),
         'defaultThreads': torch.get_num_threads(), 'blas': blas,

@@ -83,6 +83,8 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
   const stop = installStopHandler();
   const progress = new Progress(o.totalSteps, o.label);
   const t0 = performance.now();
+  // Process CPU time beside wall time: on a shared machine the rate per CPU-second stays near the idle figure.
+  const cpu0 = process.cpuUsage();
   let lastSaved = o.startStep;
   let last: StepMetrics = {};
   let shown: StepMetrics = {};
@@ -103,7 +105,8 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
       const rate = ((step - o.startStep) * (o.itemsPerStep ?? 1)) / Math.max(elapsed, 1e-9);
       if (logged) {
         const extra = o.periodic ? await o.periodic(step) : {};
-        const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed };
+        const c = process.cpuUsage(cpu0);
+        const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed, cpuSeconds: (c.user + c.system) / 1e6 };
         o.metrics.write(record);
       }
       progress.update(step, shown);
