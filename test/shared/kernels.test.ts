@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loopMinMacs } from '../../packages/shared/src/kernels/batchMatMul';
+import { loopMinMacs, simdMaxMacs } from '../../packages/shared/src/kernels/batchMatMul';
 import { builtinKernel, registerTrainingKernels } from '../../packages/shared/src/kernels/register';
 import { GradPool, meanGrads } from '../../packages/shared/src/parallel/gradPool';
 import { createGradTask, type TinyBatch, type TinyInit } from './kernels.gradTask';
@@ -193,7 +193,8 @@ describe('UnsortedSegmentSum', () => {
 describe('BatchMatMul (wasm replacement)', () => {
   it('matches the cpu built-in for every transpose and batch layout', async () => {
     const before = live();
-    const big = Math.ceil(Math.cbrt(loopMinMacs)) + 4; // per-batch work above the loop threshold
+    const big = Math.ceil(Math.cbrt(loopMinMacs)) + 4; // per-batch work above the built-in's threshold (SIMD kernel)
+    const huge = Math.ceil(Math.cbrt(simdMaxMacs)) + 4; // above the SIMD kernel's: the loop of XNNPACK products
     const cases: [number[], number[], boolean, boolean][] = [
       [[5, 6], [6, 7], false, false],
       [[6, 5], [6, 7], true, false],
@@ -208,6 +209,12 @@ describe('BatchMatMul (wasm replacement)', () => {
       [[2, 3, 4, 5], [2, 3, 5, 6], false, false],
       [[2, big, big], [2, big, big], false, true],
       [[3, big, big], [3, big, big], true, false],
+      [[2, huge, huge], [2, huge, huge], false, true],
+      // attention's shapes: [B, heads, L, dh] @ [B, heads, L, dh]^T and the AR head's [N, heads, K, K] @ [N, heads, K, dh]
+      [[2, 3, 7, 5], [2, 3, 9, 5], false, true],
+      [[2, 3, 7, 9], [2, 3, 9, 5], false, false],
+      [[50, 4, 2, 2], [50, 4, 2, 3], false, false],
+      [[4, 1, 6], [4, 6, 1], false, false],
     ];
     for (const [sa, sb, transposeA, transposeB] of cases) {
       const a = rand(sa);
