@@ -1,11 +1,14 @@
 /**
  * Child process of wasmThreads.test.ts: `tsx wasmThreads.probe.ts stock|threaded N` starts the wasm backend on the
- * stock SIMD build or on the threaded build with N threads, runs a matMul, a conv2d with its gradients and three SGD
- * steps of a small conv net, and prints every result's float32 bits (base64) as one JSON line.
+ * stock SIMD build or on the threaded build with N threads, runs a matMul, a conv2d with its gradients, attention's
+ * batched products with their gradients (our BatchMatMul's SIMD128 kernel, smallBatchMatMul) and three SGD steps of a
+ * small conv net, and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
+ * registered one and its SIMD kernel ran.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from '../../packages/shared/src/kernels/register';
+import { smallBatchMatMulKernel } from '../../packages/shared/src/kernels/smallBatchMatMul';
 import { shareSavedTensors } from '../../packages/shared/src/tape/shareSaved';
 import { startThreadedWasm } from '../../packages/shared/src/wasmThreads';
 
@@ -31,7 +34,22 @@ tf.tidy(() => {
   const [dx, dw] = g([x, w]);
   out.convGradInput = bits(dx!);
   out.convGradFilter = bits(dw!);
+  // Attention's [B*heads, L, dh] products, forward and backward: batches of small products, which our BatchMatMul
+  // runs on its SIMD128 kernel. Its own memory starts at one 64 KiB page and grows to hold operands: grown = it ran.
+  const pagesBefore = smallBatchMatMulKernel()?.memory.buffer.byteLength ?? 0;
+  const q = tf.randomNormal([16, 49, 32], 0, 1, 'float32', 8);
+  const k = tf.randomNormal([16, 49, 32], 0, 1, 'float32', 9);
+  const v = tf.randomNormal([16, 49, 32], 0, 1, 'float32', 10);
+  const attend = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.matMul(tf.softmax(tf.matMul(qq, kk, false, true).mul(0.125)), vv);
+  out.attention = bits(attend(q, k, v));
+  const [dq, dk, dv] = tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => attend(qq, kk, vv).square().mean())([q, k, v]);
+  out.attentionGradQ = bits(dq!);
+  out.attentionGradK = bits(dk!);
+  out.attentionGradV = bits(dv!);
+  out.smallBatchMatMulRan = Number((smallBatchMatMulKernel()?.memory.buffer.byteLength ?? 0) > pagesBefore);
 });
+const registered = tf.getKernel('BatchMatMul', 'wasm') as (tf.KernelConfig & Record<symbol, unknown>) | undefined;
+out.batchMatMulOurs = Number(registered?.[Symbol.for('factorgen.kernel')] === true);
 // Three SGD steps of conv -> relu -> mean pool -> dense -> softmax cross-entropy.
 const w1 = tf.variable(tf.randomNormal([3, 3, 3, 24], 0, 0.3, 'float32', 5));
 const w2 = tf.variable(tf.randomNormal([24, 10], 0, 0.3, 'float32', 6));
