@@ -196,6 +196,17 @@ describe('runCli', () => {
     expect(bug.code).toBe(1);
     expect(bug.err).toMatch(/^TypeError: x is undefined\n\s+at /);
     expect(await run(async () => Promise.reject(new StopRequested(143)))).toEqual({ err: '', code: 143 });
+    // a message that begins with a path the user gave to a flag names the flag (--flag X and --flag=X)
+    const named = async (message: string, argv: string[]) => {
+      let err = '';
+      await runCli(async () => Promise.reject(new UserError(message)), { stderr: { write: (s: string) => ((err += s), true) } as unknown as NodeJS.WritableStream, exit: () => {}, argv });
+      return err;
+    };
+    expect(await named('/tmp/a.tokens: no such file', ['generator', 'train', '--tokens', '/tmp/a.tokens'])).toBe('factorgen: --tokens /tmp/a.tokens: no such file\n');
+    expect(await named('/tmp/nc: no such checkpoint folder', ['sample', '--generator=/tmp/nc'])).toBe('factorgen: --generator /tmp/nc: no such checkpoint folder\n');
+    // not given to a flag, a longer path, or already naming a flag: unchanged
+    expect(await named('/tmp/nc/checkpoint: missing', ['sample', '--generator', '/tmp/nc'])).toBe('factorgen: /tmp/nc/checkpoint: missing\n');
+    expect(await named('--tokens /tmp/a: x', ['--tokens', '/tmp/a'])).toBe('factorgen: --tokens /tmp/a: x\n');
     expect(new StopRequested('SIGINT').code).toBe(130);
     expect([exitCodeFor('SIGINT'), exitCodeFor('SIGTERM')]).toEqual([130, 143]);
   });

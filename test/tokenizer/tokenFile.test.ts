@@ -70,6 +70,10 @@ describe('token file', () => {
     lab.writeInt32LE(3, start);
     fs.writeFileSync(file, lab);
     expect(() => readTokenFile(file)).toThrow(`${file}: record 0 has label 3, outside 0..2`);
-    expect(() => readTokenFile(path.join(dir, 'missing.tokens'))).toThrow(`${path.join(dir, 'missing.tokens')}: cannot read token file (ENOENT)`);
+    // errno codes in words: a missing file, a folder where a file belongs (whole file and header only)
+    expect(() => readTokenFile(path.join(dir, 'missing.tokens'))).toThrow(`${path.join(dir, 'missing.tokens')}: no such file`);
+    expect(() => readTokenHeader(path.join(dir, 'missing.tokens'))).toThrow(`${path.join(dir, 'missing.tokens')}: no such file`);
+    expect(() => readTokenFile(dir)).toThrow(`${dir}: is a folder, expected a file`);
+    expect(() => readTokenHeader(dir)).toThrow(`${dir}: is a folder, expected a file`);
   });
 });

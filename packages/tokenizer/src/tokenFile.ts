@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { UserError } from '@factorgen/shared';
+import { UserError, describeReadError } from '@factorgen/shared';
 
 /**
  * Token file: a tokenized dataset split, the input of `factorgen generator train`.
@@ -109,22 +109,21 @@ function parseHeader(path: string, buf: Buffer): TokenFileHeader {
 
 /** Reads only the header (cheap; for checks before loading). */
 export function readTokenHeader(path: string): TokenFileHeader {
-  let fd: number;
+  let buf: Buffer;
+  let fd: number | undefined;
   try {
     fd = fs.openSync(path, 'r');
-  } catch (e) {
-    throw new UserError(`${path}: cannot open token file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
     const first = Buffer.alloc(12);
-    fs.readSync(fd, first, 0, 12, 0);
+    fs.readSync(fd, first, 0, 12, 0); // a folder opens, then fails here (EISDIR)
     const len = first.length >= 12 && first.toString('latin1', 0, 8) === MAGIC ? first.readUInt32LE(8) : 0;
-    const buf = Buffer.alloc(12 + len);
+    buf = Buffer.alloc(12 + len);
     fs.readSync(fd, buf, 0, buf.length, 0);
-    return parseHeader(path, buf);
+  } catch (e) {
+    throw new UserError(`${path}: ${describeReadError(e)}`);
   } finally {
-    fs.closeSync(fd);
+    if (fd !== undefined) fs.closeSync(fd);
   }
+  return parseHeader(path, buf);
 }
 
 /** Reads and validates a whole token file: exact size, labels in range, every id inside its sub-codebook. */
@@ -133,7 +132,7 @@ export function readTokenFile(path: string): TokenSet {
   try {
     buf = fs.readFileSync(path);
   } catch (e) {
-    throw new UserError(`${path}: cannot read token file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new UserError(`${path}: ${describeReadError(e)}`);
   }
   const h = parseHeader(path, buf);
   const start = 12 + buf.readUInt32LE(8);

@@ -1,11 +1,12 @@
 /**
  * The CLI's top level: turns errors into exit codes.
- *   UserError      -> "factorgen: <message>" (one line) on stderr, exit err.exitCode (2 by default)
+ *   UserError      -> "factorgen: <message>" (one line) on stderr, exit err.exitCode (2 by default); a message that
+ *                     begins with a path given to a flag names the flag ("--tokens X: no such file")
  *   wasm heap exhausted -> "factorgen: --batch N: out of memory ...; lower --batch", exit 2
  *   StopRequested  -> exit 130/143 silently (the loop already said what it saved)
  *   anything else  -> the stack trace (a bug), exit 1
  */
-import { UserError } from '../errors';
+import { UserError, nameFlagOf } from '../errors';
 import { exitCodeFor, type StopSignal } from './signals';
 
 /** Thrown by a training loop that stopped on SIGINT/SIGTERM after saving; carries the exit code. */
@@ -59,7 +60,8 @@ export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Prom
       exit(2);
     } else if (e instanceof UserError) {
       // One line, whatever the message holds.
-      stderr.write(`factorgen: ${e.message.replace(/\s*\n\s*/g, ' ').trim()}\n`);
+      const line = e.message.replace(/\s*\n\s*/g, ' ').trim();
+      stderr.write(`factorgen: ${nameFlagOf(line, io.argv ?? process.argv.slice(2))}\n`);
       exit(e.exitCode);
     } else {
       stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
