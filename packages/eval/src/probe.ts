@@ -11,6 +11,8 @@ export type LinearProbeOptions = {
   l2?: number;
   /** seed of the initial weights (default 0) */
   seed?: number;
+  /** called after each Adam step with the steps done (1..steps), for progress */
+  onStep?: (step: number) => void;
 };
 
 /**
@@ -76,6 +78,7 @@ export function linearProbe(
       vel[p] = 0.999 * vel[p] + 0.001 * grad[p] * grad[p];
       theta[p] -= (lr * (mom[p] / (1 - 0.9 ** s))) / (Math.sqrt(vel[p] / (1 - 0.999 ** s)) + 1e-8);
     }
+    opts.onStep?.(s);
   }
   const predict = (x: Float64Array, rows: number) =>
     Int32Array.from({ length: rows }, (_v, i) => {

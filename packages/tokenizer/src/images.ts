@@ -5,9 +5,11 @@ import { encodeTokens, decodeTokens, type Tokenizer } from './model';
 
 /**
  * Tokenizes images in batches. pixels: uint8 [N,H,W,C] -> int32 [N, h*w, K] (position-major, as in token files).
- * One read back per batch.
+ * One read back per batch. `onProgress` is called after each batch with the images done so far.
  */
-export async function encodeImages(tok: Tokenizer, pixels: Uint8Array, n: number, batch: number): Promise<Int32Array> {
+export async function encodeImages(
+  tok: Tokenizer, pixels: Uint8Array, n: number, batch: number, onProgress?: (done: number) => void,
+): Promise<Int32Array> {
   const cfg: TokenizerConfig = tok.cfg;
   const [H, C] = [cfg.imageSize, cfg.channels];
   const gh = gridSize(cfg);
@@ -20,6 +22,7 @@ export async function encodeImages(tok: Tokenizer, pixels: Uint8Array, n: number
     const ids = tf.tidy(() => encodeTokens(tok, toFloat(pixels.subarray(i * per, (i + b) * per), [b, H, H, C])));
     out.set((await ids.data()) as Int32Array, i * gh * gw * K);
     ids.dispose();
+    onProgress?.(i + b);
   }
   return out;
 }

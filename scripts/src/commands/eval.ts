@@ -113,8 +113,8 @@ export function registerEval(program: Command): void {
   addDataOptions(probe);
   probe
     .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
-    .option('--train-limit <n>', 'train images the probes are fitted on (first n)', positiveInt, 10000)
-    .option('--limit <n>', 'test images the probes are scored on (first n)', positiveInt, 10000)
+    .option('--train-limit <n>', 'train images the probes are fitted on (the first n; encoding them is most of the time)', positiveInt, 10000)
+    .option('--limit <n>', 'test images the probes are scored on and the grids take (the first n; --train-limit sets the train images)', positiveInt, 10000)
     .option('--steps <n>', 'full-batch Adam steps of each probe', positiveInt, 500)
     .option('--rows <n>', 'grid rows: images whose sub-codebook tokens are held fixed', positiveInt, 6)
     .option('--cols <n>', 'grid columns: images the other sub-codebooks come from', positiveInt, 8)
@@ -135,8 +135,11 @@ export function registerEval(program: Command): void {
         const per = train.height * train.width * train.channels;
         const nTrain = Math.min(f.trainLimit, train.n);
         const nTest = Math.min(f.limit, test.n);
-        const trainTokens = await encodeImages(tok, train.images.subarray(0, nTrain * per), nTrain, f.batch);
-        const testTokens = await encodeImages(tok, test.images.subarray(0, nTest * per), nTest, f.batch);
+        // Encoding --train-limit + --limit images, then fitting K + 1 probes, takes minutes at the defaults: say how far.
+        const encoding = new Progress(nTrain + nTest, 'probe: encode', { startStep: 0, unit: 'image' });
+        const trainTokens = await encodeImages(tok, train.images.subarray(0, nTrain * per), nTrain, f.batch, (done) => encoding.update(done, {}));
+        const testTokens = await encodeImages(tok, test.images.subarray(0, nTest * per), nTest, f.batch, (done) => encoding.update(nTrain + done, {}));
+        encoding.done();
         const trCodes = await pooledSubCodes(tok, trainTokens, nTrain);
         const teCodes = await pooledSubCodes(tok, testTokens, nTest);
         const K = trCodes.length;
@@ -156,8 +159,11 @@ export function registerEval(program: Command): void {
         };
         const yTrain = train.labels.subarray(0, nTrain);
         const yTest = test.labels.subarray(0, nTest);
-        const perSub = trCodes.map((c, k) => linearProbe({ x: c, y: yTrain }, { x: teCodes[k], y: yTest }, dims[k], classes, { steps: f.steps }));
-        const all = linearProbe({ x: concat(trCodes, nTrain), y: yTrain }, { x: concat(teCodes, nTest), y: yTest }, dims.reduce((a, b) => a + b, 0), classes, { steps: f.steps });
+        const fitting = new Progress((K + 1) * f.steps, 'probe: fit', { startStep: 0 });
+        const fitOpts = (probe: number) => ({ steps: f.steps, onStep: (s: number) => fitting.update(probe * f.steps + s, {}) });
+        const perSub = trCodes.map((c, k) => linearProbe({ x: c, y: yTrain }, { x: teCodes[k], y: yTest }, dims[k], classes, fitOpts(k)));
+        const all = linearProbe({ x: concat(trCodes, nTrain), y: yTrain }, { x: concat(teCodes, nTest), y: yTest }, dims.reduce((a, b) => a + b, 0), classes, fitOpts(K));
+        fitting.done();
         fs.mkdirSync(f.out, { recursive: true });
         // Grids: row r keeps sub-codebook k's tokens of test image r; column c takes every other sub-codebook from test image rows + c.
         const g = gridSize(tok.cfg);
