@@ -85,7 +85,7 @@ describe('class-name lists', () => {
 
     const [val, resumed, extra, fewer] = await Promise.all([
       runCliProcess(['generator', 'train', '--tokens', t1, '--val', rotated, '--out', path.join(root, 'g-val'), '--width', '16', '--depth', '1', '--heads', '2', '--backend', 'wasm']),
-      runCliProcess(['generator', 'train', '--resume', '--out', genRun, '--tokens', rotated, '--backend', 'wasm']),
+      runCliProcess(['generator', 'train', '--resume', '--out', genRun, '--tokens', rotated, '--steps', '9', '--backend', 'wasm']),
       runCliProcess(['sample', '--generator', badList, '--out', path.join(root, 's-extra'), '--backend', 'wasm']),
       runCliProcess(['sample', '--generator', short, '--out', path.join(root, 's-fewer'), '--backend', 'wasm']),
     ]);

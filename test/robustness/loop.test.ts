@@ -104,6 +104,24 @@ describe('NaN or Inf in training', () => {
   });
 });
 
+describe('a resumed run already past the total', () => {
+  it('is refused naming --steps and the step reached; no step runs, nothing is saved', async () => {
+    const dir = path.join(root, 'past');
+    const calls: string[] = [];
+    const e = await failure(
+      runTrainLoop({
+        label: 'test', startStep: 40, totalSteps: 20, checkpointEvery: 10, checkpointDir: path.join(dir, 'checkpoint'), logEvery: 1,
+        metrics: new MetricsLog(path.join(dir, 'metrics.jsonl'), false),
+        step: async () => (calls.push('step'), { loss: 1 }),
+        save: async () => void calls.push('save'),
+      }),
+    );
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as UserError).message).toBe(`--steps 20: the run in ${dir} is already at step 40; give --steps > 40 to continue`);
+    expect(calls).toEqual([]);
+  });
+});
+
 describe('a save that fails', () => {
   const enospc = (): Partial<CheckpointIo> => ({
     writeFile: async () => {

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
-import { positiveInt, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError, Progress, emaDecay } from '@factorgen/shared';
+import { positiveInt, intInRange, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, defaultAdamW, UserError, Progress, emaDecay } from '@factorgen/shared';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { trainGenerator, makeGeneratorConfig, sampleToFolder } from '@factorgen/generator';
-import { resolveResumeFlags, generatorResumeTable } from './resume';
+import { fillFlagsOnResume, generatorResumeTable } from './resume';
 import { addTrainOptions, backendOption, threadsOption, startBackend, note, printJson, type TrainFlags } from './common';
 
 type GenTrainFlags = TrainFlags & {
@@ -14,6 +14,7 @@ export function registerGenerator(program: Command): void {
   const gen = program.command('generator').description('train the factorized autoregressive generator on token files');
   const train = gen.command('train').description('train a class-conditional AR transformer on a token file');
   addTrainOptions(train, { steps: 3000, batch: 64, lr: 1e-3, warmup: 100 });
+  fillFlagsOnResume(train, generatorResumeTable);
   train
     .requiredOption('--tokens <file>', 'training token file (from `factorgen tokenizer encode`)')
     .option('--val <file>', 'held-out token file for the validation loss')
@@ -22,7 +23,7 @@ export function registerGenerator(program: Command): void {
     .option('--heads <n>', 'attention heads', positiveInt, 6)
     .option('--mlp-hidden <n>', 'SwiGLU hidden size (default 3 x width)', positiveInt)
     .addOption(new Option('--head-mode <mode>', 'ar: factorized AR head over sub-tokens; parallel: K independent heads').choices(['ar', 'parallel']).default('ar'))
-    .option('--head-layers <n>', 'layers of the AR head (1..4)', positiveInt, 1)
+    .option('--head-layers <n>', 'layers of the AR head (1..4)', intInRange(1, 4), 1)
     .option('--dropout <p>', 'dropout', probability, 0.1)
     .option('--class-dropout <p>', 'probability a label is replaced by the null class (for guidance)', probability, 0.1)
     .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
@@ -30,7 +31,7 @@ export function registerGenerator(program: Command): void {
     .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
     .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); sampling and export use it', emaDecay, 0)
     .action(async (_flags: GenTrainFlags, cmd: Command) => {
-      const f = await resolveResumeFlags<GenTrainFlags>(cmd, generatorResumeTable);
+      const f = cmd.opts<GenTrainFlags>(); // on --resume, filled from the run (fillFlagsOnResume)
       await startBackend(f.backend, f.threads);
       const tokens = readTokenFile(f.tokens);
       const val = f.val ? readTokenFile(f.val) : undefined;

@@ -4,7 +4,9 @@
  * added to one of the two by one line (test/shared/resumeFlags.test.ts fails until it is).
  */
 import type { Command } from 'commander';
-import { applyResumeTable, cfgField, commonTrainFields, readCheckpointRecord, trainField, type ResumeField, type ResumeTable } from '@factorgen/shared';
+import {
+  applyResumeTable, cfgField, checkResumable, commonTrainFields, readCheckpointRecord, trainField, UserError, type ResumeField, type ResumeTable,
+} from '@factorgen/shared';
 
 /** May change on resume: recorded for the log, taken from the flag when given, else from the checkpoint. */
 const mayChange = (field: ResumeField): ResumeField => ({ ...field, same: () => true });
@@ -26,7 +28,8 @@ export const resumeNotRecorded = new Set([
   // the wasm kernels' work, not the run: results are bit-identical at every count (test/shared/wasmThreads.test.ts).
   '--backend', '--threads',
   // inputs: the images' shape and class names, the token file's tokenizer id and class names are checked against the run
-  '--dataset', '--data', '--tokens', '--val',
+  // (--dataset and --tokens, when left out, take the run's: see the tables below)
+  '--data', '--val',
   // the teacher's weights are not recorded in the tokenizer's checkpoint (its use is: --perceptual-weight, --align-weight)
   '--teacher',
   // --align-target k:DIR names teacher folders, which are not recorded; the trainer checks the given teachers against
@@ -42,9 +45,23 @@ const sizesAgree = (given: unknown, stored: unknown): boolean => {
   return g.length === 1 ? s.every((v) => v === g[0]) : JSON.stringify(g) === JSON.stringify(s);
 };
 
+/**
+ * --dataset left out on resume: the run's (its checkpoint records the loaded set's name: "emoji", or
+ * "folder:<basename>/train", whose folder --data still has to name). The images themselves are checked against the run.
+ */
+const datasetField: ResumeField = mayChange({
+  stored: (ck) => {
+    const name = (ck.extra as { dataset?: unknown } | undefined)?.dataset;
+    if (typeof name !== 'string') return undefined;
+    if (name.startsWith('folder:')) return 'folder';
+    return name === 'fashion-mnist' || name === 'emoji' ? name : undefined;
+  },
+});
+
 export const tokenizerResumeTable: ResumeTable = {
   ...commonTrainFields,
   ...resumeMayChange,
+  '--dataset': datasetField,
   '--size': cfgField('imageSize'),
   '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
   '--quantizer': cfgField('quantizer', 'kind'),
@@ -89,6 +106,9 @@ export const tokenizerResumeTable: ResumeTable = {
 export const generatorResumeTable: ResumeTable = {
   ...commonTrainFields,
   ...resumeMayChange,
+  // left out on resume: the token file the run was trained on (its path as given then); another file may be given,
+  // and is checked against the run (tokenizer id, class names)
+  '--tokens': mayChange({ stored: (ck) => (ck.extra as { tokens?: unknown } | undefined)?.tokens }),
   '--width': cfgField('width'),
   '--depth': cfgField('depth'),
   '--heads': cfgField('heads'),
@@ -105,6 +125,7 @@ export const generatorResumeTable: ResumeTable = {
 export const teacherResumeTable: ResumeTable = {
   ...commonTrainFields,
   ...resumeMayChange,
+  '--dataset': datasetField,
   '--size': cfgField('imageSize'),
   '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
   '--flip': trainField('flip'),
@@ -114,13 +135,21 @@ export const teacherResumeTable: ResumeTable = {
 
 /**
  * On --resume: refuses flags that contradict the run's checkpoint and fills the ones left out from it, so the
- * command's options describe the run as it was trained. Returns the options to use. No-op without --resume.
+ * command's options describe the run as it was trained; refuses a --steps the run has already reached (nothing would
+ * train). A preAction hook of `cmd`, so flags the run records (--tokens) are filled before required flags are checked
+ * (program.ts). No-op without --resume.
  */
-export async function resolveResumeFlags<T>(cmd: Command, table: ResumeTable): Promise<T> {
-  const f = cmd.opts() as { resume?: boolean; out: string };
-  if (f.resume) {
+export function fillFlagsOnResume(cmd: Command, table: ResumeTable): Command {
+  return cmd.hook('preAction', async () => {
+    const f = cmd.opts() as { resume?: boolean; overwrite?: boolean; out?: string; steps: number };
+    if (!f.resume || f.out === undefined) return; // without --out, the required-flag check names it
+    checkResumable(f.out, f.overwrite ?? false);
     const ck = await readCheckpointRecord(f.out);
-    if (ck) applyResumeTable(cmd, ck, table, f.out);
-  }
-  return cmd.opts() as T;
+    if (!ck) return;
+    applyResumeTable(cmd, ck, table, f.out);
+    const steps = cmd.getOptionValue('steps') as number;
+    if (Number.isInteger(ck.step) && steps <= ck.step) {
+      throw new UserError(`--steps ${steps}: the run in ${f.out} is already at step ${ck.step}; give --steps > ${ck.step} to continue`);
+    }
+  });
 }

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { defaultAdamW, UserError } from '@factorgen/shared';
 import { trainTeacher, presetFashionTeacher, ROTATIONS, type TeacherKind } from '@factorgen/tokenizer';
-import { resolveResumeFlags, teacherResumeTable } from './resume';
+import { fillFlagsOnResume, teacherResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
 export function registerTeacher(program: Command): void {
@@ -9,6 +9,7 @@ export function registerTeacher(program: Command): void {
   const train = teacher.command('train').description("train a teacher: a classifier on the dataset's labels, or a self-supervised rotation predictor");
   addDataOptions(train);
   addTrainOptions(train, { steps: 1500, batch: 64, lr: 2e-3, warmup: 50 });
+  fillFlagsOnResume(train, teacherResumeTable);
   type Flags = DataFlags & TrainFlags & { flip: boolean; kind: TeacherKind };
   train
     .option('--flip', 'random horizontal flips', false)
@@ -18,7 +19,7 @@ export function registerTeacher(program: Command): void {
         .default('classifier'),
     )
     .action(async (_flags: Flags, cmd: Command) => {
-      const f = await resolveResumeFlags<Flags>(cmd, teacherResumeTable);
+      const f = cmd.opts<Flags>(); // on --resume, filled from the run (fillFlagsOnResume)
       await startBackend(f.backend, f.threads);
       const data = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');

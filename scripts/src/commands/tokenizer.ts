@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  positiveInt, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
+  positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
   classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
@@ -10,7 +10,7 @@ import {
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
 import { meanHueError, psnr, psnrGlobal, ssim } from '@factorgen/eval';
-import { resolveResumeFlags, tokenizerResumeTable } from './resume';
+import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
 type TokTrainFlags = DataFlags & TrainFlags & {
@@ -128,9 +128,10 @@ export function registerTokenizer(program: Command): void {
   const train = tok.command('train').description('train a tokenizer on an image dataset');
   addDataOptions(train);
   addTrainOptions(train, { steps: 2000, batch: 32, lr: 2e-3, warmup: 100 });
+  fillFlagsOnResume(train, tokenizerResumeTable);
   train
     .addOption(new Option('--quantizer <kind>', 'vq: one codebook; fq: K independent sub-codebooks').choices(['vq', 'fq']).default('fq'))
-    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', positiveInt, 2)
+    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', intInRange(1, 8), 2)
     .option('--codebook-size <V>', 'codes per sub-codebook: one size for all, or a comma list', intList, [1024])
     .option('--code-dim <d>', 'dimension of each sub-codebook (cosine matched)', positiveInt, 8)
     .option('--base-channels <n>', 'encoder/decoder width at full resolution', positiveInt, 32)
@@ -162,9 +163,8 @@ export function registerTokenizer(program: Command): void {
     .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given (needs --teacher)").choices(['fqgan']))
     .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
-      // On --resume the checkpoint's settings fill the flags left out; a preset only fills a new run's.
-      const resolved = await resolveResumeFlags<TokTrainFlags>(cmd, tokenizerResumeTable);
-      const f = applyPreset(resolved, (k) => cmd.getOptionValueSource(k) !== 'cli');
+      // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
+      const f = applyPreset(cmd.opts<TokTrainFlags>(), (k) => cmd.getOptionValueSource(k) !== 'cli');
       await startBackend(f.backend, f.threads);
       const data = await loadSplit(f, 'train');
       const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;

@@ -33,6 +33,16 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** An integer in [min, max]: `.option('--sub-codebooks <K>', '... (1..8)', intInRange(1, 8))`. */
+export function intInRange(min: number, max: number): (value: string) => number {
+  const reason = `Expected an integer from ${min} to ${max}.`;
+  return (value: string) => {
+    const n = parseIntStrict(value, reason);
+    if (n < min || n > max) throw new InvalidArgumentError(reason);
+    return n;
+  };
+}
+
 /** An integer >= 0 (warmup steps, seeds, ...). */
 export function nonNegativeInt(value: string): number {
   return parseIntStrict(value, 'Expected an integer >= 0.');

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import { MetricsLog } from '../cli/metrics';
@@ -80,6 +81,10 @@ export async function readStepMetrics(out: StepOutput, all: boolean): Promise<{ 
  * SIGINT/SIGTERM: finishes the current step, saves atomically, then throws StopRequested (exit 130/143).
  */
 export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
+  // A resumed run past the requested total would train nothing and report an empty result as success.
+  if (o.startStep > o.totalSteps) {
+    throw new UserError(`--steps ${o.totalSteps}: the run in ${path.dirname(o.checkpointDir)} is already at step ${o.startStep}; give --steps > ${o.startStep} to continue`);
+  }
   const stop = installStopHandler();
   const progress = new Progress(o.totalSteps, o.label);
   const t0 = performance.now();

@@ -20,6 +20,14 @@ export type RunDirOptions = {
   io?: Partial<OutputIo>;
 };
 
+/** What --resume needs before anything is read: no --overwrite, and a checkpoint in the run folder `dir`. */
+export function checkResumable(dir: string, overwrite: boolean): void {
+  if (overwrite) throw new UserError('--overwrite: cannot be combined with --resume (it would delete the run being resumed)');
+  if (!hasCheckpoint(path.join(dir, 'checkpoint'))) {
+    throw new UserError(`--resume: ${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`);
+  }
+}
+
 /**
  * Opens a run folder under an exclusive lock (a second run on the same folder is refused, naming the first).
  * A new run refuses a non-empty folder unless `overwrite` (then only factorgen's own outputs there are removed);
@@ -27,10 +35,7 @@ export type RunDirOptions = {
  */
 export async function openRunDir(dir: string, kind: string, resume: boolean, opts: RunDirOptions = {}): Promise<RunDir> {
   const checkpointDir = path.join(dir, 'checkpoint');
-  if (resume && opts.overwrite) throw new UserError('--overwrite: cannot be combined with --resume (it would delete the run being resumed)');
-  if (resume && !hasCheckpoint(checkpointDir)) {
-    throw new UserError(`--resume: ${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`);
-  }
+  if (resume) checkResumable(dir, opts.overwrite ?? false);
   const lock = lockOutputDir(dir, '--out', `${kind} train`, opts.io);
   const runKind = `${kind} run` as OutputKind;
   try {
