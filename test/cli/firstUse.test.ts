@@ -137,24 +137,26 @@ describe('eval probe', () => {
   }, 120_000);
 });
 
+// Parsing-only cases; --out points into the temporary folder in case a regression lets a command run.
 describe('parsing', () => {
+  const R = () => path.join(root, 'parse-only');
   it('--sub-codebooks outside the stated 1..8 is refused naming the flag', async () => {
     for (const k of ['9', '20', '0']) {
-      expect(await parseOnly(['tokenizer', 'train', '--out', 'R', '--sub-codebooks', k])).toEqual({
+      expect(await parseOnly(['tokenizer', 'train', '--out', R(), '--sub-codebooks', k])).toEqual({
         code: 1, out: '', err: `error: option '--sub-codebooks <K>' argument '${k}' is invalid. Expected an integer from 1 to 8.\n`,
       });
     }
-    expect((await parseOnly(['generator', 'train', '--out', 'R', '--tokens', 't', '--head-layers', '5'])).err).toBe(
+    expect((await parseOnly(['generator', 'train', '--out', R(), '--tokens', 't', '--head-layers', '5'])).err).toBe(
       "error: option '--head-layers <n>' argument '5' is invalid. Expected an integer from 1 to 4.\n",
     );
   });
 
   it('a mistyped flag is reported before the required flag it was meant to be, in one line', async () => {
     expect(await parseOnly(['sample', '--generatr', 'X'])).toEqual({ code: 1, out: '', err: "error: unknown option '--generatr' (Did you mean --generator?)\n" });
-    expect(await parseOnly(['generator', 'train', '--out', 'R', '--tokns', 't'])).toEqual({ code: 1, out: '', err: "error: unknown option '--tokns' (Did you mean --tokens?)\n" });
+    expect(await parseOnly(['generator', 'train', '--out', R(), '--tokns', 't'])).toEqual({ code: 1, out: '', err: "error: unknown option '--tokns' (Did you mean --tokens?)\n" });
     // with nothing unknown, a missing required flag is still named
     expect(await parseOnly(['sample'])).toEqual({ code: 1, out: '', err: "error: required option '--generator <dir>' not specified\n" });
-    expect(await parseOnly(['generator', 'train', '--out', 'R'])).toEqual({ code: 1, out: '', err: "error: required option '--tokens <file>' not specified\n" });
+    expect(await parseOnly(['generator', 'train', '--out', R()])).toEqual({ code: 1, out: '', err: "error: required option '--tokens <file>' not specified\n" });
   });
 
   it('--version prints the package version', async () => {
