@@ -67,10 +67,10 @@ describe('ImageFolder through the CLI', () => {
       // threads, so a concurrent decode of a good image can leave "Unknown error": the file and the cause are what count.
       [truncJpg, new RegExp(`^factorgen: ${truncJpg}/b/x\\.jpg: corrupt or unreadable image \\(.+\\)$`)],
       [huge, `factorgen: ${huge}/b/x.png: image too large (10000x10000 = 100000000 pixels, limit 50000000 pixels)`],
-      [empty, `factorgen: ${empty}: no class folders (expected ${empty}/<class>/*.{png,jpg,jpeg,webp})`],
+      [empty, `factorgen: --data ${empty}: no class folders (expected ${empty}/<class>/*.{png,jpg,jpeg,webp})`],
       [noImages, `factorgen: ${noImages}/b: class folder has no images (.png, .jpg, .jpeg, .webp)`],
-      [single, `factorgen: ${single}: only one class folder (only); class-conditional training needs at least 2 classes`],
-      [path.join(root, 'missing'), `factorgen: ${path.join(root, 'missing')}: folder not found`],
+      [single, `factorgen: --data ${single}: only one class folder (only); class-conditional training needs at least 2 classes`],
+      [path.join(root, 'missing'), `factorgen: --data ${path.join(root, 'missing')}: folder not found`],
     ];
     const results = await Promise.all(
       cases.map(([dir], i) => trainError(['--dataset', 'folder', '--data', dir, '--size', '8', '--channels', '1', '--out', path.join(root, `run${i}`)])),
@@ -107,7 +107,7 @@ describe('ImageFolder through the CLI', () => {
     const ckDir = await makeTokenizer(run, 'good', 2);
     const before = Object.fromEntries(fs.readdirSync(ckDir).map((f) => [f, fs.readFileSync(path.join(ckDir, f))]));
     const corrupt = await folderWith('corrupt-resume', { 'zz.png': u8(Buffer.from('garbage')) });
-    const r = await trainError(['--resume', '--out', run, '--dataset', 'folder', '--data', corrupt, '--size', '8', '--channels', '1']);
+    const r = await trainError(['--resume', '--out', run, '--steps', '5', '--dataset', 'folder', '--data', corrupt, '--size', '8', '--channels', '1']);
     expect(r.line).toMatch(/zz\.png: corrupt or unreadable image/);
     expect(r.code).toBe(2);
     for (const [f, bytes] of Object.entries(before)) expect(fs.readFileSync(path.join(ckDir, f)).equals(bytes)).toBe(true);
