@@ -207,6 +207,7 @@ describe('runCli', () => {
     // not given to a flag, a longer path, or already naming a flag: unchanged
     expect(await named('/tmp/nc/checkpoint: missing', ['sample', '--generator', '/tmp/nc'])).toBe('factorgen: /tmp/nc/checkpoint: missing\n');
     expect(await named('--tokens /tmp/a: x', ['--tokens', '/tmp/a'])).toBe('factorgen: --tokens /tmp/a: x\n');
+    expect(await named('g: expected a tokenizer checkpoint', ['--generator', 'g', '--tokenizer', 'g'])).toBe('factorgen: g: expected a tokenizer checkpoint\n');
     expect(new StopRequested('SIGINT').code).toBe(130);
     expect([exitCodeFor('SIGINT'), exitCodeFor('SIGTERM')]).toEqual([130, 143]);
   });

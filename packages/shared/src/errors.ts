@@ -40,16 +40,19 @@ export function describeReadError(e: unknown, expected: 'file' | 'folder' = 'fil
 /**
  * Names the flag an error is about: a message that begins with a path the user gave to a flag (`--tokens X` or
  * `--tokens=X` in `argv`) gets that flag in front ("X: no such file" -> "--tokens X: no such file"). Messages that
- * begin with a flag already, or with a path no flag was given (a default, a path read from a file), are unchanged.
+ * begin with a flag already, or with a path no flag or more than one flag was given (a default, a path read from a
+ * file), are unchanged.
  */
 export function nameFlagOf(message: string, argv: string[]): string {
   if (message.startsWith('-')) return message;
+  const flags = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) continue;
     const eq = a.indexOf('=');
     const [flag, value] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, argv[i + 1]];
-    if (value && !value.startsWith('-') && message.startsWith(`${value}: `)) return `${flag} ${message}`;
+    if (value && !value.startsWith('-') && message.startsWith(`${value}: `)) flags.add(flag);
   }
-  return message;
+  // The same path given to two flags (--generator X --tokenizer X): which one failed is not known, name neither.
+  return flags.size === 1 ? `${[...flags][0]} ${message}` : message;
 }

@@ -140,16 +140,19 @@ export const teacherResumeTable: ResumeTable = {
  * (program.ts). No-op without --resume.
  */
 export function fillFlagsOnResume(cmd: Command, table: ResumeTable): Command {
-  return cmd.hook('preAction', async () => {
+  return cmd.hook('preAction', () => {
     const f = cmd.opts() as { resume?: boolean; overwrite?: boolean; out?: string; steps: number };
+    // Synchronous without --resume, so a plain (not async) parse still reaches the action at once.
     if (!f.resume || f.out === undefined) return; // without --out, the required-flag check names it
-    checkResumable(f.out, f.overwrite ?? false);
-    const ck = await readCheckpointRecord(f.out);
-    if (!ck) return;
-    applyResumeTable(cmd, ck, table, f.out);
-    const steps = cmd.getOptionValue('steps') as number;
-    if (Number.isInteger(ck.step) && steps <= ck.step) {
-      throw new UserError(`--steps ${steps}: the run in ${f.out} is already at step ${ck.step}; give --steps > ${ck.step} to continue`);
-    }
+    const out = f.out;
+    checkResumable(out, f.overwrite ?? false);
+    return readCheckpointRecord(out).then((ck) => {
+      if (!ck) return;
+      applyResumeTable(cmd, ck, table, out);
+      const steps = cmd.getOptionValue('steps') as number;
+      if (Number.isInteger(ck.step) && steps <= ck.step) {
+        throw new UserError(`--steps ${steps}: the run in ${out} is already at step ${ck.step}; give --steps > ${ck.step} to continue`);
+      }
+    });
   });
 }
