@@ -3,7 +3,10 @@ import { fileURLToPath } from 'node:url';
 import {
   defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, Rng, type AdamState, type BackendChoice,
 } from '@factorgen/shared';
-import { loadTokenizer, tokenizerForward, type Tokenizer } from '@factorgen/tokenizer';
+import {
+  createDiscriminator, discriminatorForward, dLossHinge, gLossHinge, loadFrozenTeacher, loadTokenizer, tokenizerForward, type LoadedTeacher, type Tokenizer,
+} from '@factorgen/tokenizer';
+import { ParamStore } from '@factorgen/shared';
 import { generatorLoss, loadGenerator, seqLen, type Generator } from '@factorgen/generator';
 
 /**
@@ -18,7 +21,9 @@ import { generatorLoss, loadGenerator, seqLen, type Generator } from '@factorgen
  *   the implementation adds (gradient checkpointing's second forward) does not count as achieved.
  * - `executed`: what the step's kernels actually ran (recompute included).
  *
- * Run: `npx tsx bench/stepProfile.ts --run DIR [--batch N] [--backend wasm] [--steps 1] [--top 25] [--shapes] [--flops-only]`.
+ * Run: `npx tsx bench/stepProfile.ts --run DIR [--teacher DIR] [--batch N] [--backend wasm] [--steps 1] [--top 25] [--shapes] [--flops-only]`.
+ * A tokenizer step is the trainer's: with --teacher, the perceptual and alignment terms; with an adversarial config,
+ * the generator's hinge term and the discriminator's step.
  * Prints one JSON line on stdout; with --top, a per-kernel table on stderr.
  */
 
@@ -77,26 +82,50 @@ async function loadRun(dir: string): Promise<Loaded> {
 }
 
 /** One training step (forward, gradients, clip 1, AdamW) as the trainers run it; returns a function of the step index. */
-function makeStep(m: Loaded, batch: number): { forward: () => tf.Scalar; step: (i: number) => Promise<void>; dispose: () => void; items: number; params: number } {
+function makeStep(m: Loaded, batch: number, teacher?: LoadedTeacher): { forward: () => tf.Scalar; step: (i: number) => Promise<void>; dispose: () => void; items: number; params: number } {
   const opt: AdamState = initAdamState();
   if (m.kind === 'tokenizer') {
     const { cfg, params } = m.tok;
     const rng = new Rng('bench/profile');
     const x = tf.tensor4d(Float32Array.from({ length: batch * cfg.imageSize * cfg.imageSize * cfg.channels }, () => rng.next() * 2 - 1), [batch, cfg.imageSize, cfg.imageSize, cfg.channels]);
-    const forward = () => tokenizerForward(m.tok, x, { training: true }).total;
+    // As the trainer's step: the teacher's perceptual and alignment terms, the generator's hinge term and the
+    // discriminator's own step (on this batch's reconstructions) when the config has them.
+    const adv = cfg.adversarial && cfg.adversarial.weight > 0 ? cfg.adversarial : null;
+    const disc = new ParamStore(new Rng('bench/profile/discriminator'));
+    if (adv) createDiscriminator(disc, adv, cfg.channels);
+    const discOpt: AdamState = initAdamState();
+    let recon: tf.Tensor4D | null = null;
+    const forward = () => {
+      const out = tokenizerForward(m.tok, x, { training: true, teacher, teachers: teacher ? [teacher] : [] });
+      if (!adv) return out.total;
+      tf.dispose(recon ?? []); // a forward-only call (the FLOP count) leaves its own
+      recon = tf.keep(out.recon);
+      return tf.add(out.total, tf.mul(gLossHinge(discriminatorForward(disc, adv, out.recon)), adv.weight)) as tf.Scalar;
+    };
     return {
       forward,
       items: batch,
       params: params.count(),
       step: async () => {
         const r = optimizerStep(() => forward(), params.vars, opt, defaultAdamW, 1e-3, 1);
+        const toFree: tf.Tensor[] = [r.loss, r.gradNorm];
+        if (adv && recon) {
+          const fake: tf.Tensor4D = recon;
+          const d = optimizerStep(() => dLossHinge(discriminatorForward(disc, adv, x), discriminatorForward(disc, adv, fake)), disc.vars, discOpt, defaultAdamW, 1e-3, 1);
+          toFree.push(d.loss, d.gradNorm, fake);
+          recon = null;
+        }
         await r.loss.data();
-        tf.dispose([r.loss, r.gradNorm]);
+        tf.dispose(toFree);
       },
       dispose: () => {
         x.dispose();
+        tf.dispose(recon ?? []);
         disposeAdamState(opt);
+        disposeAdamState(discOpt);
         params.dispose();
+        disc.dispose();
+        teacher?.dispose();
       },
     };
   }
@@ -140,6 +169,8 @@ export type StepProfile = {
   /** Sum of kernel times and the step's wall time (ms); the difference is time outside kernels. */
   kernelMs?: number;
   stepMs?: number;
+  /** CPU time of the process per step (ms; user + system): on a loaded machine the figure to compare, wall time is not. */
+  stepCpuMs?: number;
 };
 
 async function profileKernels(f: () => Promise<unknown> | unknown): Promise<tf.ProfileInfo> {
@@ -153,10 +184,10 @@ async function profileKernels(f: () => Promise<unknown> | unknown): Promise<tf.P
   }
 }
 
-export async function profileStep(dir: string, opts: { batch: number; backend: BackendChoice; steps: number; flopsOnly: boolean; shapes?: boolean }): Promise<StepProfile> {
+export async function profileStep(dir: string, opts: { batch: number; backend: BackendChoice; steps: number; flopsOnly: boolean; shapes?: boolean; teacher?: string }): Promise<StepProfile> {
   const info = await initBackend(opts.backend);
   const m = await loadRun(dir);
-  const w = makeStep(m, opts.batch);
+  const w = makeStep(m, opts.batch, opts.teacher ? await loadFrozenTeacher(opts.teacher) : undefined);
   const flopsOf = (p: tf.ProfileInfo) => p.kernels.reduce((a, k) => a + kernelFlops(k.name, k.inputShapes, k.outputShapes), 0);
   const fwd = await profileKernels(() => {
     tf.tidy(() => {
@@ -171,13 +202,17 @@ export async function profileStep(dir: string, opts: { batch: number; backend: B
   }
   await w.step(0); // warm-up: optimizer state, kernel setup
   let stepMs = 0;
+  let stepCpuMs = 0;
   const byName = new Map<string, { name: string; calls: number; ms: number; gflop: number }>();
   const byShape = new Map<string, { name: string; calls: number; ms: number; gflop: number }>();
   let executed = 0;
   for (let i = 1; i <= opts.steps; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const p = await profileKernels(() => w.step(i));
+    const c = process.cpuUsage(c0);
     stepMs += performance.now() - t0;
+    stepCpuMs += (c.user + c.system) / 1000;
     executed = flopsOf(p);
     for (const k of p.kernels) {
       const e = byName.get(k.name) ?? { name: k.name, calls: 0, ms: 0, gflop: 0 };
@@ -203,6 +238,7 @@ export async function profileStep(dir: string, opts: { batch: number; backend: B
     // customGrad scopes ('unnamed scope') time the kernels nested in them again: left out of the sum.
     res.kernelMs = res.kernels.filter((k) => k.name !== 'unnamed scope').reduce((a, k) => a + k.ms, 0);
     res.stepMs = stepMs / n;
+    res.stepCpuMs = stepCpuMs / n;
   }
   w.dispose();
   return res;
@@ -224,11 +260,12 @@ if (isMain) {
     steps: Number(arg('--steps') ?? 1),
     flopsOnly: argv.includes('--flops-only'),
     shapes: argv.includes('--shapes'),
+    teacher: arg('--teacher'),
   });
   const top = Number(arg('--top') ?? 0);
   if (top > 0 && r.kernels) {
     const f = (v: number, d = 1) => v.toFixed(d);
-    process.stderr.write(`step ${f(r.stepMs!)} ms, kernels ${f(r.kernelMs!)} ms; GFLOP forward ${f(r.gflop.forward, 2)} model ${f(r.gflop.model, 2)} executed ${f(r.gflop.executed, 2)}\n`);
+    process.stderr.write(`step ${f(r.stepMs!)} ms (CPU ${f(r.stepCpuMs!)} ms), kernels ${f(r.kernelMs!)} ms; GFLOP forward ${f(r.gflop.forward, 2)} model ${f(r.gflop.model, 2)} executed ${f(r.gflop.executed, 2)}\n`);
     for (const k of [...r.kernels.slice(0, top), ...(r.shapes ?? []).slice(0, top)]) {
       process.stderr.write(`${k.name.padEnd(28).slice(0, 110)} ${f(k.calls, 0).padStart(6)} calls ${f(k.ms).padStart(9)} ms ${f((100 * k.ms) / r.kernelMs!).padStart(5)} %${k.gflop > 0 ? `  ${f(k.gflop / (k.ms / 1000), 2)} GFLOP/s` : ''}\n`);
     }
