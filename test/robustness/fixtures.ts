@@ -127,8 +127,12 @@ export function startCli(args: string[]): ChildProcess {
 
 /** Runs `factorgen ...args` to the end. */
 export function runCliProcess(args: string[]): Promise<CliResult> {
+  return collectCli(startCli(args));
+}
+
+/** The exit code, signal and whole stdout/stderr of a started CLI process, once it has closed. */
+function collectCli(child: ReturnType<typeof startCli>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = startCli(args);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
@@ -169,24 +173,15 @@ export async function pngClaiming(width: number, height: number): Promise<Buffer
 
 /** Starts a long run, waits until metrics.jsonl shows `minSteps` steps, sends `signal`, and collects the result. */
 export function interruptCli(args: string[], run: string, signal: NodeJS.Signals, minSteps = 2): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = startCli(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const metrics = path.join(run, 'metrics.jsonl');
-    const poll = setInterval(() => {
-      const lines = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
-      if (lines >= minSteps) {
-        clearInterval(poll);
-        child.kill(signal);
-      }
-    }, 50);
-    child.on('error', reject);
-    child.on('close', (code, sig) => {
+  const child = startCli(args);
+  const result = collectCli(child);
+  const metrics = path.join(run, 'metrics.jsonl');
+  const poll = setInterval(() => {
+    const lines = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
+    if (lines >= minSteps) {
       clearInterval(poll);
-      resolve({ code, signal: sig, stdout, stderr });
-    });
-  });
+      child.kill(signal);
+    }
+  }, 50);
+  return result.finally(() => clearInterval(poll));
 }
