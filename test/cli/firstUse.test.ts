@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../packages/shared/src';
 import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { buildProgram } from '../../scripts/src/program';
-import { errorLines, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
+import { expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
 
 let root: string;
 let tokRun: string;
@@ -37,11 +37,6 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const stepOf = (run: string) => (JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
-const expectOneLine = (r: Awaited<ReturnType<typeof runCliProcess>>, code: number, line: string) => {
-  expect(r.code, r.stderr).toBe(code);
-  expect(errorLines(r.stderr)).toEqual([line]);
-  expect(r.stdout).toBe('');
-};
 
 /** Parses `args` in-process with the real program (commands that fail while parsing: nothing runs); commander's output and exit code. */
 async function parseOnly(args: string[]): Promise<{ code: number; err: string; out: string }> {

@@ -65,7 +65,7 @@ describe('readSampleFolder', () => {
   });
 
   it('fails with one clear line for a missing folder, no class folders, a bad folder name, an out-of-range index, an empty class folder, a broken PNG', async () => {
-    await expectUserError(readSampleFolder(path.join(root, 'nope'), classes, 6, 1), /nope: folder not found$/);
+    await expectUserError(readSampleFolder(path.join(root, 'nope'), classes, 6, 1), /nope: no such folder$/);
     await expectUserError(readSampleFolder(root, classes, 6, 1), /: no class folders \(expected <index>-<slug>\/ folders of PNGs/);
 
     fs.mkdirSync(path.join(root, 'sneaker'));

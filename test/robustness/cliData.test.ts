@@ -61,16 +61,16 @@ describe('ImageFolder through the CLI', () => {
     await makeImageFolder(single, { only: 3 });
 
     const cases: [string, string | RegExp][] = [
-      [corrupt, `factorgen: ${corrupt}/b/x.png: corrupt or unreadable image (Input file contains unsupported image format)`],
-      [truncPng, new RegExp(`^factorgen: ${truncPng}/b/x\\.png: corrupt or unreadable image \\(.+\\)$`)],
+      [corrupt, `factorgen: --data ${corrupt}: b/x.png: corrupt or unreadable image (Input file contains unsupported image format)`],
+      [truncPng, new RegExp(`^factorgen: --data ${truncPng}: b/x\\.png: corrupt or unreadable image \\(.+\\)$`)],
       // libvips' message is usually "VipsJpeg: premature end of JPEG image", but its error buffer is shared between
       // threads, so a concurrent decode of a good image can leave "Unknown error": the file and the cause are what count.
-      [truncJpg, new RegExp(`^factorgen: ${truncJpg}/b/x\\.jpg: corrupt or unreadable image \\(.+\\)$`)],
-      [huge, `factorgen: ${huge}/b/x.png: image too large (10000x10000 = 100000000 pixels, limit 50000000 pixels)`],
+      [truncJpg, new RegExp(`^factorgen: --data ${truncJpg}: b/x\\.jpg: corrupt or unreadable image \\(.+\\)$`)],
+      [huge, `factorgen: --data ${huge}: b/x.png: image too large (10000x10000 = 100000000 pixels, limit 50000000 pixels)`],
       [empty, `factorgen: --data ${empty}: no class folders (expected ${empty}/<class>/*.{png,jpg,jpeg,webp})`],
-      [noImages, `factorgen: ${noImages}/b: class folder has no images (.png, .jpg, .jpeg, .webp)`],
+      [noImages, `factorgen: --data ${noImages}: b: class folder has no images (.png, .jpg, .jpeg, .webp)`],
       [single, `factorgen: --data ${single}: only one class folder (only); class-conditional training needs at least 2 classes`],
-      [path.join(root, 'missing'), `factorgen: --data ${path.join(root, 'missing')}: folder not found`],
+      [path.join(root, 'missing'), `factorgen: --data ${path.join(root, 'missing')}: no such folder (images are expected in ${path.join(root, 'missing', '<class>')}/*.png)`],
     ];
     const results = await Promise.all(
       cases.map(([dir], i) => trainError(['--dataset', 'folder', '--data', dir, '--size', '8', '--channels', '1', '--out', path.join(root, `run${i}`)])),
@@ -148,15 +148,16 @@ describe('Fashion-MNIST IDX through the CLI', () => {
     const shortLabels = fashionDir('fm-short-labels', goodImages, gz(idx(0x801, [4], Uint8Array.from([0, 1]))));
     const none = path.join(root, 'fm-none');
     fs.mkdirSync(none);
-    const img = (d: string) => path.join(d, 'train-images-idx3-ubyte.gz');
-    const lab = (d: string) => path.join(d, 'train-labels-idx1-ubyte.gz');
+    // Files inside --data are named after the flag: "--data DIR: train-images-idx3-ubyte.gz: <cause>".
+    const img = (d: string) => `--data ${d}: train-images-idx3-ubyte.gz`;
+    const lab = (d: string) => `--data ${d}: train-labels-idx1-ubyte.gz`;
     const cases: [string, string | RegExp][] = [
       [truncIdx, `factorgen: ${img(truncIdx)}: truncated (expected 3136 bytes of pixels, found 1568)`],
       [truncGz, new RegExp(`^factorgen: ${img(truncGz)}: not a valid gzip file \\(.+\\)$`)],
       [magic, `factorgen: ${img(magic)}: not an IDX images file (magic 0x00000801, expected 0x00000803)`],
       [magicLabels, `factorgen: ${lab(magicLabels)}: not an IDX labels file (magic 0x00000803, expected 0x00000801)`],
       [shortLabels, `factorgen: ${lab(shortLabels)}: truncated (expected 4 bytes of labels, found 2)`],
-      [none, `factorgen: ${img(none)}: file not found (Fashion-MNIST IDX .gz files are expected here)`],
+      [none, `factorgen: ${img(none)}: no such file (Fashion-MNIST IDX .gz files are expected here)`],
     ];
     const results = await Promise.all(
       cases.map(([dir], i) => trainError(['--dataset', 'fashion-mnist', '--data', dir, '--out', path.join(root, `fm-run${i}`)])),

@@ -129,17 +129,17 @@ describe('checkpoints', () => {
 
     await expectAll([
       { args: ['tokenizer', 'reconstruct', '--tokenizer', truncWeights], code: 2,
-        line: `factorgen: ${ck(truncWeights)}/weights.bin: truncated: expected ${wbytes} bytes, found 1000` },
+        line: `factorgen: --tokenizer ${truncWeights}: checkpoint/weights.bin: truncated: expected ${wbytes} bytes, found 1000` },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', shapes], code: 2,
-        line: new RegExp(`^factorgen: ${ck(shapes)}: checkpoint does not match the model: encoder/conv_in/w: checkpoint \\[3,3,1,8\\] vs model \\[3,3,1,16\\]; .* and \\d+ more$`) },
+        line: new RegExp(`^factorgen: --tokenizer ${shapes}: checkpoint: checkpoint does not match the model: encoder/conv_in/w: checkpoint \\[3,3,1,8\\] vs model \\[3,3,1,16\\]; .* and \\d+ more$`) },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', newer], code: 2,
-        line: `factorgen: ${ck(newer)}/config.json: was written by a newer factorgen (format 2, this version reads 1)` },
+        line: `factorgen: --tokenizer ${newer}: checkpoint/config.json: was written by a newer factorgen (format 2, this version reads 1)` },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', genRun], code: 2,
-        line: `factorgen: ${gen}: expected a tokenizer checkpoint, found a generator checkpoint` },
+        line: `factorgen: --tokenizer ${genRun}: checkpoint: expected a tokenizer checkpoint, found a generator checkpoint` },
       { args: ['sample', '--generator', genTrunc, '--per-class', '1', '--out', path.join(root, 's2')], code: 2,
-        line: `factorgen: ${ck(genTrunc)}/weights.bin: truncated: expected ${gbytes} bytes, found 100` },
+        line: `factorgen: --generator ${genTrunc}: checkpoint/weights.bin: truncated: expected ${gbytes} bytes, found 100` },
       { args: ['generator', 'train', '--resume', '--tokens', t1, '--out', optTrunc, '--width', '16', '--depth', '1', '--heads', '2', '--steps', '50'], code: 2,
-        line: `factorgen: ${ck(optTrunc)}/optimizer.bin: truncated: expected ${obytes} bytes, found 64` },
+        line: `factorgen: --out ${optTrunc}: checkpoint/optimizer.bin: truncated: expected ${obytes} bytes, found 64` },
       { args: ['sample', '--generator', lostTok, '--per-class', '1', '--out', path.join(root, 's3')], code: 2,
         line: `factorgen: --tokenizer: not given, and the generator's tokenizer (${path.join(root, 'gone')}) was not found; pass --tokenizer DIR` },
     ]);

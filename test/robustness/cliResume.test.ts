@@ -94,9 +94,9 @@ describe('class-name lists', () => {
     expect(resumed.code, resumed.stderr).toBe(2);
     expect(errorLines(resumed.stderr)).toEqual([`factorgen: --tokens ${rotated}: classes [bar one, bar two, bar zero] differ from the run's [bar zero, bar one, bar two]`]);
     expect(extra.code, extra.stderr).toBe(2);
-    expect(errorLines(extra.stderr)).toEqual([`factorgen: ${path.join(badList, 'checkpoint')}: config.json lists 4 class names for 3 classes`]);
+    expect(errorLines(extra.stderr)).toEqual([`factorgen: --generator ${badList}: checkpoint: config.json lists 4 class names for 3 classes`]);
     expect(fewer.code, fewer.stderr).toBe(2);
-    expect(errorLines(fewer.stderr)).toEqual([`factorgen: ${path.join(short, 'checkpoint')}: config.json lists 2 class names for 3 classes`]);
+    expect(errorLines(fewer.stderr)).toEqual([`factorgen: --generator ${short}: checkpoint: config.json lists 2 class names for 3 classes`]);
     expect(checkpointOf(genRun).extra).toMatchObject({ classNames: ['bar zero', 'bar one', 'bar two'] });
   }, 120_000);
 

@@ -120,6 +120,6 @@ describe('divergence and failing saves', () => {
     );
     expect(fs.readFileSync(path.join(run, 'checkpoint'), 'utf8')).toBe('not a folder');
     expect(under.code, under.stderr).toBe(2);
-    expect(errorLines(under.stderr)).toEqual([`factorgen: --out ${path.join(notDir, 'run')}: cannot create folder (ENOTDIR)`]);
+    expect(errorLines(under.stderr)).toEqual([`factorgen: --out ${path.join(notDir, 'run')}: ${notDir} is a file, not a folder`]);
   });
 });

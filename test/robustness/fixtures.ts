@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { expect } from 'vitest';
 import { defaultAdamW, type ImageDataset } from '../../packages/shared/src';
 import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
 import { trainTokenizer, type TokenizerTrainConfig } from '../../packages/tokenizer/src/trainer';
@@ -148,6 +149,13 @@ function collectCli(child: ReturnType<typeof startCli>): Promise<CliResult> {
  */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.length > 0 && !l.startsWith('backend: ') && !l.startsWith('classes of '));
+}
+
+/** A failed run: exit `code`, `line` as the only error line on stderr, nothing on stdout. */
+export function expectOneLine(r: CliResult, code: number, line: string): void {
+  expect(r.code, r.stderr).toBe(code);
+  expect(errorLines(r.stderr)).toEqual([line]);
+  expect(r.stdout).toBe('');
 }
 
 /** CRC-32 (PNG chunk checksums), for hand-made PNG headers. */

@@ -204,8 +204,14 @@ describe('runCli', () => {
     };
     expect(await named('/tmp/a.tokens: no such file', ['generator', 'train', '--tokens', '/tmp/a.tokens'])).toBe('factorgen: --tokens /tmp/a.tokens: no such file\n');
     expect(await named('/tmp/nc: no such checkpoint folder', ['sample', '--generator=/tmp/nc'])).toBe('factorgen: --generator /tmp/nc: no such checkpoint folder\n');
-    // not given to a flag, a longer path, or already naming a flag: unchanged
-    expect(await named('/tmp/nc/checkpoint: missing', ['sample', '--generator', '/tmp/nc'])).toBe('factorgen: /tmp/nc/checkpoint: missing\n');
+    // a path inside one names the flag and the rest of the path; the most specific flag wins; "./x/" is "x"
+    expect(await named('/tmp/nc/checkpoint: missing', ['sample', '--generator', '/tmp/nc'])).toBe('factorgen: --generator /tmp/nc: checkpoint: missing\n');
+    expect(await named('/r/t/a.tokens: no such file', ['--out', '/r', '--tokens', '/r/t/a.tokens'])).toBe('factorgen: --tokens /r/t/a.tokens: no such file\n');
+    expect(await named('/r/t/a.tokens: no such file', ['--out', '/r', '--data', '/r/t'])).toBe('factorgen: --data /r/t: a.tokens: no such file\n');
+    expect(await named('d/b/x.png: corrupt image', ['--data', './d/'])).toBe('factorgen: --data ./d/: b/x.png: corrupt image\n');
+    // not given to a flag, a path that only begins like one, or already naming a flag: unchanged
+    expect(await named('/tmp/nc2: missing', ['sample', '--generator', '/tmp/nc'])).toBe('factorgen: /tmp/nc2: missing\n');
+    expect(await named('g/checkpoint: missing', ['--generator', 'g', '--tokenizer', 'g'])).toBe('factorgen: g/checkpoint: missing\n');
     expect(await named('--tokens /tmp/a: x', ['--tokens', '/tmp/a'])).toBe('factorgen: --tokens /tmp/a: x\n');
     expect(await named('g: expected a tokenizer checkpoint', ['--generator', 'g', '--tokenizer', 'g'])).toBe('factorgen: g: expected a tokenizer checkpoint\n');
     expect(new StopRequested('SIGINT').code).toBe(130);

@@ -96,7 +96,7 @@ describe('Fashion-MNIST IDX', () => {
     const e1 = (() => { try { loadFashionMnist(dir, 'train'); } catch (e) { return e as Error; } })();
     expect(e1).toBeInstanceOf(UserError);
     expect(e1?.message).toMatch(new RegExp(`^${images.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a valid gzip file \\(.+\\)$`));
-    expect(() => loadFashionMnist(dir, 'test')).toThrow(`${path.join(dir, 't10k-images-idx3-ubyte.gz')}: file not found`);
+    expect(() => loadFashionMnist(dir, 'test')).toThrow(`${path.join(dir, 't10k-images-idx3-ubyte.gz')}: no such file (Fashion-MNIST IDX .gz files are expected here)`);
     dir = fmDir('count', idx(0x803, [2, 1, 1], [1, 2]), idx(0x801, [3], [0, 1, 2]));
     expect(() => loadFashionMnist(dir, 'train')).toThrow(
       `${path.join(dir, 'train-labels-idx1-ubyte.gz')}: 3 labels but ${path.join(dir, 'train-images-idx3-ubyte.gz')} has 2 images`,
@@ -244,7 +244,7 @@ describe('ImageFolder', () => {
       return d;
     };
     const missing = path.join(tmp, 'no-such-folder');
-    expect((await errorOf(() => loadImageFolder(missing, { size: 8, channels: 3 }))).message).toBe(`${missing}: folder not found`);
+    expect((await errorOf(() => loadImageFolder(missing, { size: 8, channels: 3 }))).message).toBe(`${missing}: no such folder (images are expected in ${missing}/<class>/*.png)`);
 
     const empty = mk('folder-empty');
     const eEmpty = await errorOf(() => loadImageFolder(empty, { size: 8, channels: 3 }));

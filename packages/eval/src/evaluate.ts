@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rng, UserError, decodeImage, slugify, subset } from '@factorgen/shared';
+import { Rng, UserError, decodeImage, describeReadError, slugify, subset } from '@factorgen/shared';
 import type { ImageDataset } from '@factorgen/shared';
 import { extractFeatures, fidDim } from './featureNet';
 import type { FeatureNet } from './featureNet';
@@ -141,8 +141,7 @@ export async function readSampleFolder(dir: string, classNames: string[], size: 
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${dir}: ${code === 'ENOENT' ? 'folder not found' : code === 'ENOTDIR' ? 'not a folder' : `cannot read (${code})`}`);
+    throw new UserError(`${dir}: ${describeReadError(e, 'folder')}`);
   }
   const classDirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
   if (classDirs.length === 0) throw new UserError(`${dir}: no class folders (${LAYOUT})`);

@@ -24,6 +24,7 @@ import {
   CHECKPOINT_FORMAT, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
 } from './checkpointFormat';
 import { UserError } from './errors';
+import { describeReadError } from './fsErrors';
 import type { AdamState } from './optim';
 import type { RngState } from './rng';
 
@@ -276,7 +277,7 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`${configFile}: missing (not a factorgen checkpoint folder)`);
-    throw new UserError(`${configFile}: unreadable (${describeError(e)})`);
+    throw new UserError(`${configFile}: ${describeReadError(e)}`);
   }
   return parseCheckpoint(text, {
     shown,
@@ -285,7 +286,7 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
       try {
         return await fsp.readFile(path.join(folder, name));
       } catch (e) {
-        const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${describeError(e)})`;
+        const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : describeReadError(e);
         throw new UserError(`${path.join(shown, name)}: ${cause}`);
       }
     },
@@ -301,7 +302,7 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
 export async function loadCheckpoint(dir: string, expectKind?: string): Promise<LoadedCheckpoint> {
   const target = path.resolve(dir);
   const st = await fsp.stat(target).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? null : e));
-  if (st instanceof Error) throw new UserError(`${dir}: unreadable (${describeError(st)})`);
+  if (st instanceof Error) throw new UserError(`${dir}: ${describeReadError(st, 'folder')}`);
   if (st) {
     if (!st.isDirectory()) throw new UserError(`${dir}: not a checkpoint folder (it is a file)`);
     return loadFrom(target, dir, expectKind);

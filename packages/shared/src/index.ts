@@ -1,4 +1,5 @@
 export * from './errors';
+export * from './fsErrors';
 export * from './rng';
 export * from './params';
 export * from './optim';

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from './errors';
+import { describeNotAFolder } from './fsErrors';
 
 export const LOCK_FILE = '.factorgen.lock';
 export const MANIFEST_FILE = '.factorgen.json';
@@ -39,13 +40,17 @@ export const nodeOutputIo: OutputIo = {
 
 const withIo = (io?: Partial<OutputIo>): OutputIo => ({ ...nodeOutputIo, ...io });
 
-/** "read-only (EROFS: read-only file system)", "not writable (EACCES: permission denied)", "cannot write (ENOSPC: …)". */
+/**
+ * A write failure in words: "read-only (EROFS: read-only file system)", "not writable (EACCES: permission denied)",
+ * "is a folder, expected a file", "<ancestor> is a file, not a folder" (describeNotAFolder), "cannot write (ENOSPC: …)".
+ */
 export function describeWriteError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const cause = typeof err?.code === 'string' && typeof err.message === 'string' ? err.message.split(',')[0] : String((e as Error)?.message ?? e);
   if (err?.code === 'EROFS') return `read-only (${cause})`;
   if (err?.code === 'EACCES' || err?.code === 'EPERM') return `not writable (${cause})`;
-  if (err?.code === 'ENOTDIR') return `cannot create folder (ENOTDIR)`;
+  if (err?.code === 'EISDIR') return 'is a folder, expected a file';
+  if (err?.code === 'ENOTDIR') return describeNotAFolder(err);
   return `cannot write (${cause})`;
 }
 

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   ParamStore, Rng, optimizerStep, assignParams, batchIndices, disposeAdamState, flipMask, gatherImages,
   gatherLabels, hasCheckpoint, initAdamState, loadCheckpoint, openRunDir, resolveCheckpointDir, restoreAdamState, runTrainLoop,
-  saveCheckpoint, toFloat, warmupCosine, UserError, type RunDir, type LoadedCheckpoint, type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
+  saveCheckpoint, toFloat, warmupCosine, UserError, checkFolder, type RunDir, type LoadedCheckpoint, type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
 import {
   classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore,
@@ -125,6 +125,7 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
  * folder (model.json + weight shards).
  */
 export async function loadFrozenTeacher(dir: string): Promise<LoadedTeacher> {
+  checkFolder(dir, 'a `factorgen teacher train` run or a tfjs model folder');
   const ckDir = resolveCheckpointDir(dir);
   if (hasCheckpoint(ckDir)) {
     const ck = await loadCheckpoint(ckDir, 'teacher');
@@ -136,5 +137,5 @@ export async function loadFrozenTeacher(dir: string): Promise<LoadedTeacher> {
     return { ...teacherFromStore(store, cfg), dispose: () => store.dispose() };
   }
   if (fs.existsSync(path.join(dir, 'model.json'))) return loadLayersTeacher(dir);
-  throw new UserError(`--teacher ${dir}: neither a factorgen teacher checkpoint nor a tfjs model folder (model.json)`);
+  throw new UserError(`${dir}: neither a factorgen teacher checkpoint nor a tfjs model folder (no checkpoint/config.json, config.json or model.json)`);
 }

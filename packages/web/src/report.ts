@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMetrics, resolveCheckpointDir, UserError } from '@factorgen/shared';
+import { checkFolder, describeReadError, readMetrics, resolveCheckpointDir, UserError } from '@factorgen/shared';
 import { chartsHtml, escapeHtml, type ChartSpec } from './charts';
 
 /** One run as the report sees it: its metrics.jsonl records and the PNG grids in its folder. */
@@ -28,11 +28,16 @@ function runKind(dir: string, records: Record<string, unknown>[]): string {
  * down (e.g. a sample folder inside the run). Names the folder and the cause in a one-line UserError.
  */
 export function readRun(dir: string, name = path.basename(path.resolve(dir))): ReportRun {
-  if (!fs.existsSync(dir)) throw new UserError(`${dir}: run folder not found`);
-  if (!fs.statSync(dir).isDirectory()) throw new UserError(`${dir}: not a run folder (it is a file)`);
+  checkFolder(dir, 'a run folder with metrics.jsonl');
   const file = path.join(dir, 'metrics.jsonl');
   if (!fs.existsSync(file)) throw new UserError(`${file}: missing (not a training run folder)`);
-  const records = readMetrics(file).filter((r) => typeof r.step === 'number');
+  let all: Record<string, unknown>[];
+  try {
+    all = readMetrics(file);
+  } catch (e) {
+    throw new UserError(`${file}: ${describeReadError(e)}`);
+  }
+  const records = all.filter((r) => typeof r.step === 'number');
   if (records.length === 0) throw new UserError(`${file}: no metrics records`);
   const grids: { name: string; file: string }[] = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {

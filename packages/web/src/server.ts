@@ -15,6 +15,23 @@ const types: Record<string, string> = {
 
 export type RunningServer = { url: string; close(): Promise<void> };
 
+/** Why the server cannot listen, in words, naming the flag at fault. */
+function listenError(e: NodeJS.ErrnoException, port: number, host: string): string {
+  switch (e.code) {
+    case 'EADDRINUSE':
+      return `--port ${port}: already in use`;
+    case 'EACCES':
+      return `--port ${port}: permission denied (ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `--host ${host}: not an address of this machine`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `--host ${host}: unknown host name`;
+    default:
+      return `--port ${port}: cannot listen on ${host} (${e.message.split('\n')[0]})`;
+  }
+}
+
 /**
  * Serves a site over HTTP on `host`:`port` (port 0: any free one). GET and HEAD only; unknown paths are 404.
  * Resolves once listening; a port in use is a one-line UserError.
@@ -41,7 +58,7 @@ export function serveSite(site: Site, opts: { port: number; host?: string }): Pr
   });
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'EADDRINUSE' ? new UserError(`--port ${opts.port}: already in use`) : new UserError(`--port ${opts.port}: cannot listen (${e.code ?? e.message})`));
+      reject(new UserError(listenError(e, opts.port, host)));
     });
     server.listen(opts.port, host, () => {
       const { port } = server.address() as AddressInfo;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
+import { describeWriteError, loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
 import { tokenizerIdOf } from '@factorgen/tokenizer';
 import { findTokenizerDir, type GeneratorProvenance } from '@factorgen/generator';
 import { bundlePage } from './bundle';
@@ -75,7 +75,7 @@ export function writeSite(site: Site, out: string): string[] {
       if ('file' in f) fs.copyFileSync(f.file, dest);
       else fs.writeFileSync(dest, f.data);
     } catch (e) {
-      throw new UserError(`--out ${out}: cannot write ${url} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new UserError(`--out ${out}: ${url}: ${describeWriteError(e)}`);
     }
     written.push(dest);
   }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import {
-  exportCheckpoint, hasCheckpoint, UserError, resolveCheckpointDir, refuseRunCheckpoint, isTrainingCheckpoint, checkOutputDir,
+  exportCheckpoint, hasCheckpoint, UserError, checkFolder, describeReadError, resolveCheckpointDir, refuseRunCheckpoint, isTrainingCheckpoint, checkOutputDir,
 } from '@factorgen/shared';
 import { note, printJson } from './common';
 
@@ -14,7 +14,12 @@ function checkExportTarget(from: string, to: string, overwrite: boolean): void {
   const src = path.resolve(resolveCheckpointDir(from));
   if (path.resolve(to) === src) throw new UserError(`--to ${to}: is the checkpoint being exported (--from ${from}); choose another folder`);
   refuseRunCheckpoint(to, '--to');
-  const st = fs.statSync(to, { throwIfNoEntry: false });
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(to, { throwIfNoEntry: false });
+  } catch (e) {
+    throw new UserError(`--to ${to}: ${describeReadError(e, 'folder')}`); // a file on the way (ENOTDIR)
+  }
   if (!st) return;
   if (!st.isDirectory()) throw new UserError(`--to ${to}: is a file, not a folder`);
   if (isTrainingCheckpoint(to)) {
@@ -35,7 +40,10 @@ export function registerExport(program: Command): void {
     .option('--tokenizer-path <path>', 'for a generator: where its tokenizer will live (recorded for `sample`)')
     .option('--overwrite', 'replace an earlier export in --to', false)
     .action(async (f: { from: string; to: string; tokenizerPath?: string; overwrite: boolean }) => {
-      if (!hasCheckpoint(resolveCheckpointDir(f.from))) throw new UserError(`--from ${f.from}: no checkpoint there`);
+      if (!hasCheckpoint(resolveCheckpointDir(f.from))) {
+        checkFolder(f.from); // missing or a file: say so
+        throw new UserError(`--from ${f.from}: holds no checkpoint (no config.json or checkpoint/config.json)`);
+      }
       checkExportTarget(f.from, f.to, f.overwrite);
       checkOutputDir(path.dirname(path.resolve(f.to)), '--to');
       const bytes = await exportCheckpoint(f.from, f.to, (old) => (f.tokenizerPath ? { ...(old ?? {}), tokenizerPath: f.tokenizerPath } : (old ?? {})));

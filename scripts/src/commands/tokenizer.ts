@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
-  positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, defaultAdamW, type ImageDataset,
+  positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, nameFlagOf, defaultAdamW, type ImageDataset,
   classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
@@ -175,7 +175,13 @@ export function registerTokenizer(program: Command): void {
       const teachers = [];
       for (const t of targetSpecs) {
         const key = path.resolve(t.dir);
-        if (!loaded.has(key)) loaded.set(key, await loadFrozenTeacher(t.dir));
+        if (!loaded.has(key)) {
+          // Its failures name --align-target (runCli names only flags whose whole value is the path).
+          const teacherOf = await loadFrozenTeacher(t.dir).catch((e: unknown) => {
+            throw e instanceof UserError ? new UserError(nameFlagOf(e.message, ['--align-target', t.dir]), e.exitCode) : e;
+          });
+          loaded.set(key, teacherOf);
+        }
         teachers.push(loaded.get(key)!);
       }
       const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim, teachers.map((t) => t.embedDim));

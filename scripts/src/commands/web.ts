@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { nonNegativeInt } from '@factorgen/shared';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkOutputFile, UserError } from '@factorgen/shared';
+import { checkOutputDir, checkOutputFile, describeWriteError, UserError } from '@factorgen/shared';
 import { checkSiteFolder, modelSite, readRun, runReportHtml, serveSite, writeSite } from '@factorgen/web';
 import { note, printJson } from './common';
 
@@ -39,7 +39,9 @@ export function registerWeb(program: Command): void {
     .option('--tokenizer <dir>', 'tokenizer folder (default: the one the generator was trained with)')
     .requiredOption('--out <dir>', 'site folder to write (new, empty, or an earlier site)')
     .action(async (f: { generator: string; tokenizer?: string; out: string }) => {
-      checkSiteFolder(f.out); // before the model checks and the bundle, which take seconds
+      // Before the model checks and the bundle, which take seconds: a folder that is not a site, or cannot be written.
+      checkSiteFolder(f.out);
+      checkOutputDir(f.out, '--out');
       const site = await modelSite({ generator: f.generator, tokenizer: f.tokenizer });
       const files = writeSite(site, f.out);
       note(`wrote ${files.length} files to ${f.out}; serve the folder with any static web server and open index.html`);
@@ -65,7 +67,7 @@ export function registerReport(program: Command): void {
       try {
         fs.writeFileSync(f.out, html);
       } catch (e) {
-        throw new UserError(`--out ${f.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        throw new UserError(`--out ${f.out}: ${describeWriteError(e)}`);
       }
       note(`wrote ${f.out} (${runs.length} run${runs.length > 1 ? 's' : ''}, ${(html.length / 1e3).toFixed(0)} kB)`);
       printJson({ out: f.out, runs: runs.map((r) => r.dir) });

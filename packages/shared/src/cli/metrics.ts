@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../errors';
+import { describeReadError } from '../fsErrors';
+import { describeWriteError } from '../outputs';
 
 export type MetricsOpenOptions = {
   /**
@@ -30,7 +32,16 @@ export class MetricsLog {
         fs.writeFileSync(file, '');
         return;
       }
-      const text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`${file}: ${describeWriteError(e)}`);
+    }
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UserError(`${file}: ${describeReadError(e)}`);
+    }
+    try {
       const lines = text.split('\n');
       lines.pop(); // '' after the last newline, or a partial line
       const kept =
@@ -43,7 +54,7 @@ export class MetricsLog {
       const next = kept.map((l) => `${l}\n`).join('');
       if (next !== text) fs.writeFileSync(file, next);
     } catch (e) {
-      throw new UserError(`${file}: cannot open metrics log (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new UserError(`${file}: ${describeWriteError(e)}`);
     }
   }
 
@@ -52,7 +63,7 @@ export class MetricsLog {
     try {
       fs.appendFileSync(this.file, `${JSON.stringify(record)}\n`);
     } catch (e) {
-      throw new UserError(`${this.file}: cannot write metrics (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new UserError(`${this.file}: ${describeWriteError(e)}`);
     }
   }
 }

@@ -6,7 +6,8 @@
  *   StopRequested  -> exit 130/143 silently (the loop already said what it saved)
  *   anything else  -> the stack trace (a bug), exit 1
  */
-import { UserError, nameFlagOf } from '../errors';
+import { UserError } from '../errors';
+import { nameFlagOf } from '../fsErrors';
 import { exitCodeFor, type StopSignal } from './signals';
 
 /** Thrown by a training loop that stopped on SIGINT/SIGTERM after saving; carries the exit code. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors';
+import { checkFolder, describeReadError } from '../fsErrors';
 import { readGzip } from './gz';
 import type { ImageDataset, Split } from './types';
 
@@ -32,12 +33,12 @@ export type EmojiMeta = {
 export function loadEmoji(dir: string, split: Split): ImageDataset {
   const metaFile = path.join(dir, emojiFiles.meta);
   const pixelsFile = path.join(dir, emojiFiles.pixels);
+  checkFolder(dir, `${emojiFiles.meta} and ${emojiFiles.pixels} are expected here`);
   let meta: EmojiMeta;
   try {
     meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as EmojiMeta;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${metaFile}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${(e as Error).message})`}`);
+    throw new UserError(`${metaFile}: ${e instanceof SyntaxError ? `not valid JSON (${e.message})` : describeReadError(e)}`);
   }
   if (meta.format !== 'factorgen-emoji-v1') throw new UserError(`${metaFile}: not an emoji dataset description (format ${JSON.stringify(meta.format)})`);
   if (meta.labels.length !== meta.count) throw new UserError(`${metaFile}: ${meta.labels.length} labels for ${meta.count} images`);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { UserError } from '../errors';
+import { checkFolder } from '../fsErrors';
 import { readGzip } from './gz';
 import type { ImageDataset, Split } from './types';
 import { slugify } from './types';
@@ -66,6 +67,7 @@ export function loadFashionMnist(dir: string, split: Split): ImageDataset {
   const imagesFile = path.join(dir, names.images);
   const labelsFile = path.join(dir, names.labels);
   const hint = 'Fashion-MNIST IDX .gz files are expected here';
+  checkFolder(dir, hint);
   const img = parseIdxImages(readGzip(imagesFile, hint), imagesFile);
   const labels = parseIdxLabels(readGzip(labelsFile, hint), labelsFile);
   if (labels.length !== img.n)

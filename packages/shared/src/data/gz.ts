@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { UserError } from '../errors';
+import { describeReadError } from '../fsErrors';
 
 /** Reads and gunzips `file`; missing files and gzip errors become one-line UserErrors naming the file. */
 export function readGzip(file: string, hint = ''): Uint8Array {
@@ -8,9 +9,7 @@ export function readGzip(file: string, hint = ''): Uint8Array {
   try {
     raw = fs.readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const cause = code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? (e as Error).message})`;
-    throw new UserError(`${file}: ${cause}${hint ? ` (${hint})` : ''}`);
+    throw new UserError(`${file}: ${describeReadError(e)}${hint ? ` (${hint})` : ''}`);
   }
   try {
     // A plain Uint8Array view: @types/node's Buffer does not match zlib's input type under TS 5.9.

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors';
+import { checkFolder, describeReadError } from '../fsErrors';
 import { convertChannels } from './convert';
 import { naturalCompare, type ImageDataset, type Split } from './types';
 
@@ -50,7 +51,7 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3, m
       const dims = meta?.width && meta.height ? `${meta.width}x${meta.height} = ${meta.width * meta.height} pixels, ` : '';
       throw new UserError(`${file}: image too large (${dims}limit ${maxPixels} pixels)`);
     }
-    if (/ENOENT|no such file|missing/i.test(msg)) throw new UserError(`${file}: file not found`);
+    if (/ENOENT|no such file|missing/i.test(msg)) throw new UserError(`${file}: no such file`);
     throw new UserError(`${file}: corrupt or unreadable image (${msg})`);
   }
   const { data, info } = out;
@@ -70,15 +71,22 @@ const isDir = (p: string) => {
   }
 };
 
+/** The names in folder `dir`; UserError "<dir>: permission denied" (and the like) when it cannot be listed. */
+function readFolder(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (e) {
+    throw new UserError(`${dir}: ${describeReadError(e, 'folder')}`);
+  }
+}
+
 /**
  * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored. UserErrors: missing root,
  * no class folders, a class folder without images, a single class (class-conditional training needs >= 2).
  */
 export function listImageFolder(root: string): FolderListing {
-  if (!fs.existsSync(root)) throw new UserError(`${root}: folder not found`);
-  if (!isDir(root)) throw new UserError(`${root}: not a folder (expected ${root}/<class>/*.png)`);
-  const classNames = fs
-    .readdirSync(root)
+  checkFolder(root, `images are expected in ${path.join(root, '<class>')}/*.png`);
+  const classNames = readFolder(root)
     .filter((name) => !name.startsWith('.') && isDir(path.join(root, name)))
     .sort(naturalCompare); // "2" before "10": class indices follow the numbers people give their folders
   if (classNames.length === 0)
@@ -86,8 +94,7 @@ export function listImageFolder(root: string): FolderListing {
   const files: FolderListing['files'] = [];
   for (const [label, cls] of classNames.entries()) {
     const dir = path.join(root, cls);
-    const images = fs
-      .readdirSync(dir)
+    const images = readFolder(dir)
       .filter((f) => !f.startsWith('.') && (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase()))
       .filter((f) => !isDir(path.join(dir, f)))
       .sort();

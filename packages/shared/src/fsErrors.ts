@@ -1,0 +1,112 @@
+/**
+ * File-system failures in words, for one-line UserErrors ("<path>: <cause>"), and the flag such a line is about.
+ * Node only: errors.ts stays importable by the browser page.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from './errors';
+
+/**
+ * For an ENOTDIR error: the file that stands where a folder was expected, `err.path` itself or the nearest ancestor
+ * of it that exists and is not a folder; null when none is found (it changed meanwhile).
+ */
+function fileInTheWay(err: NodeJS.ErrnoException & { dest?: string }): string | null {
+  // A copy's ENOTDIR is about where it writes.
+  const start = typeof err?.dest === 'string' ? err.dest : err?.path;
+  if (typeof start !== 'string') return null;
+  for (let p = start; ; p = path.dirname(p)) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      // missing, or under the file: look further up
+    }
+    if (st && !st.isDirectory()) return p;
+    if (path.dirname(p) === p) return null;
+  }
+}
+
+/**
+ * ENOTDIR in words: "is a file, expected a folder" when the path itself is the file, "<ancestor> is a file, not a
+ * folder" when a folder on the way is one.
+ */
+export function describeNotAFolder(e: unknown): string {
+  const err = e as NodeJS.ErrnoException & { dest?: string };
+  const file = fileInTheWay(err);
+  if (file !== null && file === (err.dest ?? err.path)) return 'is a file, expected a folder';
+  return file !== null ? `${file} is a file, not a folder` : 'a part of the path is a file, not a folder';
+}
+
+/**
+ * A read failure in words, for `${path}: ${cause}`: "no such file", "is a folder, expected a file" (a `folder` read:
+ * "no such folder", "is a file, expected a folder"), "<ancestor> is a file, not a folder", "permission denied";
+ * otherwise "cannot read (<message>)".
+ */
+export function describeReadError(e: unknown, expected: 'file' | 'folder' = 'file'): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err?.code) {
+    case 'ENOENT':
+      return `no such ${expected}`;
+    case 'EISDIR':
+      return 'is a folder, expected a file';
+    case 'ENOTDIR':
+      return describeNotAFolder(err);
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    default: {
+      const msg = typeof err?.message === 'string' ? err.message : String(e);
+      return `cannot read (${msg.split(',')[0].split('\n')[0]})`;
+    }
+  }
+}
+
+/**
+ * Throws a UserError unless `dir` is a folder: "<dir>: no such folder", "<dir>: is a file, expected a folder",
+ * "<dir>: permission denied", with ` (${hint})` after the cause when given.
+ */
+export function checkFolder(dir: string, hint = ''): void {
+  let cause: string | null = null;
+  try {
+    if (!fs.statSync(dir).isDirectory()) cause = 'is a file, expected a folder';
+  } catch (e) {
+    cause = describeReadError(e, 'folder');
+  }
+  if (cause !== null) throw new UserError(`${dir}: ${cause}${hint ? ` (${hint})` : ''}`);
+}
+
+/**
+ * Names the flag an error is about. A message that begins with a path the user gave to a flag (`--data X` or
+ * `--data=X` in `argv`) gets that flag in front ("X: no such folder" -> "--data X: no such folder"); one that begins
+ * with a path inside it names the flag and the rest of the path ("X/b/1.png: corrupt image" -> "--data X: b/1.png:
+ * corrupt image"). When several flags' paths match, the longest (most specific) one is named; messages that begin
+ * with a flag already, or with a path no flag or two flags equally match (a default, a path read from a file,
+ * `--generator X --tokenizer X`), are unchanged.
+ */
+export function nameFlagOf(message: string, argv: string[]): string {
+  if (message.startsWith('-')) return message;
+  const colon = message.indexOf(': ');
+  if (colon < 0) return message;
+  const shown = message.slice(0, colon);
+  let best: { flags: Set<string>; value: string; rest: string; length: number } | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    const [flag, value] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, argv[i + 1]];
+    if (!value || value.startsWith('-')) continue;
+    // Messages build paths with path.join, which drops "./" and a trailing slash: match both spellings.
+    for (const form of new Set([value, path.normalize(value).replace(/(.)[\\/]+$/, '$1')])) {
+      const inside = shown.startsWith(form + path.sep) && form !== path.sep;
+      if (shown !== form && !inside) continue;
+      const rest = shown === form ? '' : shown.slice(form.length + 1);
+      if (best && form.length < best.length) continue;
+      if (!best || form.length > best.length) best = { flags: new Set(), value, rest, length: form.length };
+      best.flags.add(flag);
+    }
+  }
+  // The same path given to two flags (--generator X --tokenizer X): which one failed is not known, name neither.
+  if (!best || best.flags.size !== 1) return message;
+  const flag = [...best.flags][0];
+  return `${flag} ${best.value}: ${best.rest ? `${best.rest}: ` : ''}${message.slice(colon + 2)}`;
+}
