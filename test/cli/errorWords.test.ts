@@ -1,15 +1,18 @@
 /**
  * Every loader the CLI reaches says in one line which flag, which path and what is wrong, in words (no errno codes,
- * no stack traces), and exits 2; metrics.jsonl and the site/report writers too. Exact lines, as the user sees them.
+ * no stack traces), and exits 2; metrics.jsonl and the site/report writers too; `eval samples` warns when its FID
+ * rests on too few samples. Exact lines, as the user sees them.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsLog, UserError, initBackend } from '../../packages/shared/src';
 import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { serveSite } from '../../packages/web/src/server';
-import { expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from '../robustness/fixtures';
+import { smallSampleFidWarning } from '../../packages/eval/src/evaluate';
+import { errorLines, expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from '../robustness/fixtures';
 
 let root: string;
 let afile: string;
@@ -136,4 +139,27 @@ describe('writers say the cause in words', () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
     await expect(serveSite(new Map(), { port: 0, host: '192.0.2.1' })).rejects.toThrow(new UserError('--host 192.0.2.1: not an address of this machine'));
   }, 60_000);
+});
+
+describe('eval samples at small n', () => {
+  it('warns in one line below max(500, feature dimension) samples, naming the floor at the same n', async () => {
+    expect(smallSampleFidWarning(500, 160, 14)).toBeNull();
+    expect(smallSampleFidWarning(600, 640, 3)).toBe(
+      'warning: FID of only 600 samples (fewer than 640) is mostly small-sample bias: real images score 3.0 at this n (realFloor, same n); compare fid with realFloor.fid or with FIDs of 600 samples, not with FIDs of other sample counts',
+    );
+    // 10 Fashion-MNIST-sized samples scored by the committed evaluator (160-d features)
+    const samples = R('samples10');
+    for (let c = 0; c < 10; c++) {
+      fs.mkdirSync(path.join(samples, String(c)), { recursive: true });
+      await sharp(Buffer.alloc(28 * 28, c * 20), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(samples, String(c), '0000.png'));
+    }
+    const r = await runCliProcess(['eval', 'samples', '--samples', samples, '--backend', 'wasm']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { n: number; realFloor: { fid: number; n: number } };
+    expect([result.n, result.realFloor.n]).toEqual([10, 10]);
+    const warnings = errorLines(r.stderr).filter((l) => l.startsWith('warning: '));
+    expect(warnings).toEqual([
+      `warning: FID of only 10 samples (fewer than 500) is mostly small-sample bias: real images score ${result.realFloor.fid.toFixed(1)} at this n (realFloor, same n); compare fid with realFloor.fid or with FIDs of 10 samples, not with FIDs of other sample counts`,
+    ]);
+  }, 240_000);
 });

@@ -5,7 +5,7 @@ import { positiveInt, repoRoot, checkOutputFile, checkOutputDir, writeGrid, User
 import { loadTokenizer, reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSubCodebook, gridSize } from '@factorgen/tokenizer';
 import {
   getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
-  type FeatureNet, type TrainFeatureNetOptions,
+  smallSampleFidWarning, fidDim, type FeatureNet, type TrainFeatureNetOptions,
 } from '@factorgen/eval';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
 
@@ -68,6 +68,8 @@ export function registerEval(program: Command): void {
       const net = await featureNetFor(train);
       const metrics = await evalSamples(gen, test, net);
       const floor = await realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
+      const warning = smallSampleFidWarning(gen.n, fidDim(net.cfg), floor.fid);
+      if (warning) note(warning);
       const result = {
         samples: f.samples, ...metrics, perClassAccuracy: perClass(metrics.perClassAccuracy, test.classNames),
         realFloor: { ...floor, n: Math.min(gen.n, train.n), what: 'random train images of the same count vs the test split' },
