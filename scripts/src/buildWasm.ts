@@ -13,6 +13,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 /** The .wat sources and the .ts modules generated from them (relative to the repository root). */
 export const wasmKernels = [
   { wat: 'packages/shared/src/kernels/smallBatchMatMul.wat', ts: 'packages/shared/src/kernels/smallBatchMatMulWasm.ts', name: 'smallBatchMatMulWasm' },
+  { wat: 'packages/shared/src/kernels/gemm4x8.wat', ts: 'packages/shared/src/kernels/gemm4x8Wasm.ts', name: 'gemm4x8Wasm' },
 ] as const;
 
 /** The binary module of a .wat source, base64 (SIMD128 enabled). */

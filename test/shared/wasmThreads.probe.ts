@@ -3,11 +3,14 @@
  * stock SIMD build or on the threaded build with N threads, runs a matMul, a conv2d with its gradients, attention's
  * batched products with their gradients (our BatchMatMul's SIMD128 kernel, smallBatchMatMul) and three SGD steps of a
  * small conv net, and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
- * registered one and its SIMD kernel ran.
+ * registered one and its SIMD kernel ran, and whether the registered Conv2DBackpropFilter is our grid kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { registerTrainingKernels } from '../../packages/shared/src/kernels/register';
+import { composite, type TensorBackend } from '../../packages/shared/src/kernels/compose';
+import { conv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/conv2dBackpropFilter';
+import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/wasmConv2dBackpropFilter';
 import { smallBatchMatMulKernel } from '../../packages/shared/src/kernels/smallBatchMatMul';
 import { shareSavedTensors } from '../../packages/shared/src/tape/shareSaved';
 import { startThreadedWasm } from '../../packages/shared/src/wasmThreads';
@@ -34,6 +37,15 @@ tf.tidy(() => {
   const [dx, dw] = g([x, w]);
   out.convGradInput = bits(dx!);
   out.convGradFilter = bits(dw!);
+  // That filter gradient's shape runs on our grid kernel (gemm4x8.wat, one thread): the registered kernel's bits equal a
+  // direct call of it and differ from the Conv2D composite's (XNNPACK, on the pool's threads).
+  const dy = tf.randomNormal([4, 12, 12, 32], 0, 1, 'float32', 11);
+  const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [3, 3, 16, 32] } as unknown as tf.NamedAttrMap;
+  const direct = (impl: typeof conv2dBackpropFilterImpl) =>
+    bits(tf.engine().makeTensorFromTensorInfo(composite(tf.backend() as TensorBackend, 'wasm', (sc) => impl(sc, x, dy, attrs)!)));
+  const registeredBits = bits(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor);
+  out.convFilterGrid = Number(registeredBits === direct(wasmConv2dBackpropFilterImpl as typeof conv2dBackpropFilterImpl));
+  out.convFilterComposite = Number(registeredBits === direct(conv2dBackpropFilterImpl));
   // Attention's [B*heads, L, dh] products, forward and backward: batches of small products, which our BatchMatMul
   // runs on its SIMD128 kernel. Its own memory starts at one 64 KiB page and grows to hold operands: grown = it ran.
   const pagesBefore = smallBatchMatMulKernel()?.memory.buffer.byteLength ?? 0;

@@ -40,11 +40,13 @@ describe('wasm threads shim', () => {
     ));
   });
 
-  it('threaded build on 1, 2 and 3 threads: matMul, conv2d, attention (our SIMD BatchMatMul), their gradients and 3 training steps are bit-identical to the stock build', async () => {
+  it('threaded build on 1, 2 and 3 threads: matMul, conv2d, attention (our SIMD BatchMatMul), their gradients (the filter gradient on our grid kernel) and 3 training steps are bit-identical to the stock build', async () => {
     const [stock, t1, t2, t3] = await Promise.all([probe('stock', 1), probe('threaded', 1), probe('threaded', 2), probe('threaded', 3)]);
     expect([stock.threads, t1.threads, t2.threads, t3.threads]).toEqual([1, 1, 2, 3]); // the pool is not capped at cores / 2
     // Our BatchMatMul replaces the built-in on either build, and its SIMD128 kernel runs attention's products.
     for (const r of [stock, t1, t2, t3]) expect([r.batchMatMulOurs, r.smallBatchMatMulRan]).toEqual([1, 1]);
+    // Our Conv2DBackpropFilter grid kernel (gemm4x8.wat) is the registered one on either build, and convGradFilter runs on it.
+    for (const r of [stock, t1, t2, t3]) expect([r.convFilterGrid, r.convFilterComposite]).toEqual([1, 0]);
     const keys = ['matMul', 'conv', 'convGradInput', 'convGradFilter', 'attention', 'attentionGradQ', 'attentionGradK', 'attentionGradV', 'trainW1', 'trainW2'];
     for (const k of keys) expect(typeof stock[k] === 'string' && (stock[k] as string).length).toBeGreaterThan(100);
     expect(stock.trainW2).not.toBe(stock.initW2); // the steps moved the weights
