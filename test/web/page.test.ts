@@ -113,11 +113,14 @@ describe('the sampling page in headless Chromium', () => {
     // Same shapes, one weight changed: a different tokenizer than the generator was trained with.
     const weights = new Uint8Array(fs.readFileSync(path.join(root, 'pretrained/tokenizer/weights.bin')));
     weights[100] ^= 1;
+    // The id the shipped generator records for its tokenizer (what the page must name).
+    const trainedWith = (JSON.parse(fs.readFileSync(path.join(root, 'pretrained/generator/config.json'), 'utf8')) as { extra: { tokenizerId: string } }).extra.tokenizerId;
+    expect(trainedWith).toMatch(/^[0-9a-f]{16}$/);
     const swapped = new Map(site);
     swapped.set('model/tokenizer/weights.bin', { data: weights });
     const cases: [Site, RegExp][] = [
       [missing, /^model\/tokenizer\/weights\.bin: missing \(HTTP 404\)$/],
-      [swapped, /^model\/tokenizer: tokenizer [0-9a-f]{16} is not the one the generator was trained with \(dc256439a70a34df\)$/],
+      [swapped, new RegExp(`^model/tokenizer: tokenizer [0-9a-f]{16} is not the one the generator was trained with \\(${trainedWith}\\)$`)],
     ];
     for (const [s, message] of cases) {
       const server = await serveSite(s, { port: 0 });
