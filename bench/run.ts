@@ -100,7 +100,7 @@ if (!onlyTable) log('\n' + modelsTable(models));
 
 type KernelTiming = { gflops: number; gflopsPerCpuSecond: number };
 const wasmMatmul = (kernels as { results?: { backend: string; matmul?: KernelTiming }[] }).results?.find((r) => r.backend === 'wasm')?.matmul;
-const issueTable = argv.includes('--no-table') ? { skipped: '--no-table' } : await benchTable({ quick: flags.quick, matmul: wasmMatmul, log });
+const issueTable = argv.includes('--no-table') ? { skipped: '--no-table' } : await benchTable({ quick: flags.quick, matmul: wasmMatmul, log, threads: flags.threads ?? [1, 2] });
 const tableIds = tableRows('').map((r) => r.id);
 
 let pytorch: TorchResult | { skipped: string } | { error: string };
@@ -126,7 +126,7 @@ else {
 }
 if ('rows' in issueTable) {
   const runs = 'runs' in torchTable ? torchTable.runs : undefined;
-  log(`\nissue-10 table (wasm, 1 thread; matMul ${wasmMatmul ? `${wasmMatmul.gflops} GFLOP/s, ${wasmMatmul.gflopsPerCpuSecond}/cpu-s` : 'not measured'}; load ${issueTable.loadavg.start[0]} at start):\n` + tableText(issueTable.rows, runs as Parameters<typeof tableText>[1]));
+  log(`\nissue-10 table (wasm; shares against the 1-thread matMul ${wasmMatmul ? `${wasmMatmul.gflops} GFLOP/s, ${wasmMatmul.gflopsPerCpuSecond}/cpu-s` : 'not measured'}; load ${issueTable.loadavg.start[0]} at start):\n` + tableText(issueTable.rows, runs as Parameters<typeof tableText>[1]));
   if ('params' in torchTable) {
     for (const r of issueTable.rows) {
       const theirs = torchTable.params[r.id];

@@ -50,6 +50,8 @@ export function tableRows(tokens: string): TableRow[] {
 export type TableResult = {
   id: string;
   label: string;
+  /** wasm threads (`--threads`): 1 is the stock SIMD build, >= 2 the threaded build. */
+  threads: number;
   command: string;
   steps: number;
   unit: 'images' | 'tokens';
@@ -100,7 +102,7 @@ const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
  * Runs every row in a temporary folder (removed afterwards) and returns the figures. `matmul`: the single-thread
  * wasm matMul rate of the same bench run (GFLOP/s wall-clock and per CPU-second), for the shares.
  */
-export async function benchTable(opts: { quick: boolean; matmul?: { gflops: number; gflopsPerCpuSecond: number }; log?: (l: string) => void; only?: string[] }): Promise<{ rows: TableResult[]; errors: Record<string, string>; loadavg: { start: number[]; end: number[] } }> {
+export async function benchTable(opts: { quick: boolean; matmul?: { gflops: number; gflopsPerCpuSecond: number }; log?: (l: string) => void; only?: string[]; threads?: number[] }): Promise<{ rows: TableResult[]; errors: Record<string, string>; loadavg: { start: number[]; end: number[] } }> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const steps = opts.quick ? 4 : 8;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'factorgen-bench-table-'));
@@ -115,12 +117,13 @@ export async function benchTable(opts: { quick: boolean; matmul?: { gflops: numb
       log('table: encoding 2048 train images with pretrained/tokenizer');
       await run(process.execPath, [CLI, 'tokenizer', 'encode', '--tokenizer', path.join(root, 'pretrained', 'tokenizer'), '--split', 'train', '--limit', '2048', '--out', tokens, '--backend', 'wasm'], { stdout: false });
     }
-    for (const row of wanted) {
-      const out = path.join(tmp, row.id);
-      const timeFile = path.join(tmp, `${row.id}.time`);
-      const args = [...row.args, '--out', out, '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1000', '--warmup', '1', '--backend', 'wasm'];
+    const runs = wanted.flatMap((row) => (opts.threads ?? [1]).map((threads) => ({ row, threads })));
+    for (const { row, threads } of runs) {
+      const out = path.join(tmp, `${row.id}-x${threads}`);
+      const timeFile = path.join(tmp, `${row.id}-x${threads}.time`);
+      const args = [...row.args, '--out', out, '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1000', '--warmup', '1', '--backend', 'wasm', '--threads', String(threads)];
       const command = `factorgen ${args.join(' ').replace(tokens, 'T')}`;
-      log(`table: ${row.id}: ${command}`);
+      log(`table: ${row.id} x${threads}: ${command}`);
       try {
         await run(TIME, ['-f', '%M', '-o', timeFile, process.execPath, CLI, ...args], { stdout: false });
         const peakKiB = Number(fs.readFileSync(timeFile, 'utf8').trim().split('\n').pop());
@@ -131,7 +134,7 @@ export async function benchTable(opts: { quick: boolean; matmul?: { gflops: numb
         const stepsPerSecond = r.wall / itemsPerStep;
         const stepsPerCpuSecond = r.cpu / itemsPerStep;
         const res: TableResult = {
-          id: row.id, label: row.label, command, steps: r.steps, unit: row.kind === 'tokenizer' ? 'images' : 'tokens',
+          id: row.id, label: row.label, threads, command, steps: r.steps, unit: row.kind === 'tokenizer' ? 'images' : 'tokens',
           itemsPerSecond: round(r.wall), itemsPerCpuSecond: round(r.cpu), peakRssMiB: round(peakKiB / 1024, 1), params: flops.params,
           gflopPerStep: round(flops.gflop.model, 2), gflops: round(flops.gflop.model * stepsPerSecond), gflopsPerCpuSecond: round(flops.gflop.model * stepsPerCpuSecond),
         };
@@ -142,7 +145,7 @@ export async function benchTable(opts: { quick: boolean; matmul?: { gflops: numb
         rows.push(res);
         log(`  ${res.itemsPerSecond} ${res.unit}/s (${res.itemsPerCpuSecond}/cpu-s), ${res.gflops} GFLOP/s (${res.gflopsPerCpuSecond}/cpu-s), peak RSS ${res.peakRssMiB} MiB`);
       } catch (e) {
-        errors[row.id] = (e as Error).message;
+        errors[`${row.id}-x${threads}`] = (e as Error).message;
         log(`  failed: ${(e as Error).message}`);
       }
     }
@@ -158,10 +161,10 @@ export function tableText(rows: TableResult[], torch?: Record<string, Record<str
     const r = torch?.[threads]?.[id];
     return r && 'itemsPerSecond' in r ? `${r.itemsPerSecond} (${r.itemsPerCpuSecond}/cpu-s)` : '-';
   };
-  const lines = [['row', 'ours/s (per cpu-s)', 'GFLOP/s (cpu-s)', 'share of matMul (cpu-s)', 'peak RSS MiB', 'torch 1 thr', 'torch 2 thr']];
+  const lines = [['row', 'threads', 'ours/s (per cpu-s)', 'GFLOP/s (cpu-s)', 'share of matMul (cpu-s)', 'peak RSS MiB', 'torch 1 thr', 'torch 2 thr']];
   for (const r of rows) {
     lines.push([
-      r.id, `${r.itemsPerSecond} (${r.itemsPerCpuSecond})`, `${r.gflops} (${r.gflopsPerCpuSecond})`,
+      r.id, String(r.threads), `${r.itemsPerSecond} (${r.itemsPerCpuSecond})`, `${r.gflops} (${r.gflopsPerCpuSecond})`,
       r.shareOfMatmul !== undefined ? `${r.shareOfMatmul} (${r.shareOfMatmulPerCpuSecond})` : '-', `${r.peakRssMiB}`, t('1', r.id), t('2', r.id),
     ]);
   }
@@ -174,7 +177,8 @@ const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) =
 if (isMain) {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--only');
-  const res = await benchTable({ quick: argv.includes('--quick'), only: i >= 0 ? argv[i + 1]!.split(',') : undefined });
+  const t = argv.indexOf('--threads');
+  const res = await benchTable({ quick: argv.includes('--quick'), only: i >= 0 ? argv[i + 1]!.split(',') : undefined, threads: t >= 0 ? argv[t + 1]!.split(',').map(Number) : undefined });
   process.stderr.write(tableText(res.rows) + '\n');
   process.stdout.write(JSON.stringify(res, null, 2) + '\n');
 }
