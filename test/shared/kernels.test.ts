@@ -6,8 +6,6 @@ import { builtinKernel, registerTrainingKernels } from '../../packages/shared/sr
 import { composite, type TensorBackend } from '../../packages/shared/src/kernels/compose';
 import { conv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/conv2dBackpropFilter';
 import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/wasmConv2dBackpropFilter';
-import { GradPool, meanGrads } from '../../packages/shared/src/parallel/gradPool';
-import { createGradTask, type TinyBatch, type TinyInit } from './kernels.gradTask';
 import { Rng } from '../../packages/shared/src/rng';
 
 /** Backend-independent test data: plain values, turned into tensors on whichever backend runs. */
@@ -513,39 +511,5 @@ describe('training steps: wasm gradients equal cpu', () => {
     const got = await gradsOn('wasm', params, loss);
     for (const k of Object.keys(params)) expectClose(got[k]!, want[k]!, k);
     expect(live()).toEqual(before);
-  });
-});
-
-describe('GradPool (data-parallel gradients over worker threads)', () => {
-  it('the size-weighted mean of 2 workers\' shard gradients equals the full-batch gradient', async () => {
-    await tf.setBackend('wasm');
-    const init: TinyInit = { inDim: 5, classes: 3 };
-    const labels = Int32Array.from([2, 0, 1, 1, 0, 2]);
-    const x = rand([6, 5]).values as Float32Array;
-    const weights = [rand([5, 3]).values as Float32Array, rand([3]).values as Float32Array];
-    const full = await createGradTask(init).computeGrads(weights, { x, labels });
-    // Uneven shards (2 and 4 rows): the mean must weight them by size.
-    const shards: TinyBatch[] = [
-      { x: x.slice(0, 10), labels: labels.slice(0, 2) },
-      { x: x.slice(10), labels: labels.slice(2) },
-    ];
-    const pool = await GradPool.start<TinyInit, TinyBatch>({ workers: 2, module: new URL('./kernels.gradTask.ts', import.meta.url), init });
-    try {
-      const { grads, loss, results } = await pool.meanGrads(weights, shards);
-      expect(results.map((r) => r.size)).toEqual([2, 4]);
-      expect(loss).toBeCloseTo(full.loss, 5);
-      grads.forEach((g, p) => expectClose({ shape: [g.length], values: g }, { shape: [g.length], values: full.grads[p]! }, `param ${p}`));
-      await expect(pool.run(weights, [shards[0]!, shards[1]!, shards[0]!])).rejects.toThrow('GradPool: 3 shards for 2 workers');
-      // A task error fails that call only; the pool keeps working.
-      await expect(pool.run(weights, [{ x: x.slice(0, 7), labels: labels.slice(0, 2) }])).rejects.toThrow('grad worker: batch: x has 7 values for 2 rows');
-      expect(meanGrads(await pool.run(weights, shards)).loss).toBeCloseTo(full.loss, 5);
-    } finally {
-      await pool.close();
-    }
-  });
-
-  it('reports a task module without the factory as a start error', async () => {
-    const bad = GradPool.start({ workers: 1, module: new URL('./kernels.gradTask.ts', import.meta.url), init: {}, exportName: 'missing' });
-    await expect(bad).rejects.toThrow(/does not export a function missing/);
   });
 });

@@ -19,7 +19,6 @@ export * from './cli/signals';
 export * from './cli/run';
 export * from './train/loop';
 export * from './train/runDir';
-export * from './parallel/gradPool';
 export * from './train/export';
 export * from './classFolders';
 export * from './tape/gradients';
