@@ -4,7 +4,7 @@ import { codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } f
 import { createSubCodebook, lookupSub, quantizeProjected, quantizeSub } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';
 import { createLinear, dense } from './layers';
-import type { Quantizer, QuantizerOutput } from './quantizer';
+import type { Quantizer, QuantizerOutput } from './quantizerTypes';
 
 /**
  * Factorized quantization (FQGAN): K independent sub-codebooks, each with its own 1x1 projection

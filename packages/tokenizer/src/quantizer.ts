@@ -1,36 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
 import type { TokenizerConfig } from './config';
+import type { Quantizer, QuantizerOutput } from './quantizerTypes';
 import { fqQuantizer } from './fq';
 import { vqQuantizer } from './vq';
 
-/** What a quantizer returns for a latent map [B,h,w,C]. Caller owns (disposes) all tensors. */
-export type QuantizerOutput = {
-  /** [B,h,w,latentChannels]: concat of the K straight-through codes, 1x1-projected (`quant/post`) for the decoder */
-  quantized: tf.Tensor4D;
-  /** int32 [B,h,w,K] */
-  indices: tf.Tensor4D;
-  /** per sub-codebook [B,h,w,d_k]: normalized pre-quantization codes (disentanglement) */
-  subCodes: tf.Tensor4D[];
-  /** per sub-codebook [B,h,w,d_k]: straight-through quantized codes (alignment) */
-  quantizedSub: tf.Tensor4D[];
-  /**
-   * Weighted scalars, summed over sub-codebooks: codebook = sum_k mean((sg(z)-zq)^2),
-   * commitment = beta * sum_k mean((z-sg(zq))^2), entropy = entropyWeight * sum_k entropyLoss (0 when the weight is 0).
-   */
-  losses: { codebook: tf.Scalar; commitment: tf.Scalar; entropy: tf.Scalar };
-};
-
-/** The two quantizers share this contract and the parameter names 'quant/k{k}/{proj,codebook}', 'quant/post'. */
-export interface Quantizer {
-  readonly kind: 'vq' | 'fq';
-  /** Registers the quantizer's parameters (order: per sub-codebook proj then codebook, then post). */
-  create(store: ParamStore, cfg: TokenizerConfig): void;
-  /** latents: one shared [B,h,w,latentChannels] map, or one per sub-codebook (factorize 'branch') -> QuantizerOutput */
-  quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput;
-  /** indices: int32 [B,h,w,K] -> [B,h,w,latentChannels], equal to `quantized` of the forward pass that produced them */
-  lookup(store: ParamStore, cfg: TokenizerConfig, indices: tf.Tensor4D): tf.Tensor4D;
-}
+export type { Quantizer, QuantizerOutput } from './quantizerTypes';
 
 export function quantizerFor(cfg: TokenizerConfig): Quantizer {
   return cfg.quantizer.kind === 'vq' ? vqQuantizer : fqQuantizer;

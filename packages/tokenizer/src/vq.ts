@@ -3,7 +3,7 @@ import { ParamStore } from '@factorgen/shared';
 import { cosineEntropyTemperature, type TokenizerConfig } from './config';
 import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
 import { createLinear, dense } from './layers';
-import type { Quantizer, QuantizerOutput } from './quantizer';
+import type { Quantizer, QuantizerOutput } from './quantizerTypes';
 import { fqQuantizer } from './fq';
 
 /**
