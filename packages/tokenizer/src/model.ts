@@ -17,15 +17,19 @@ export type Tokenizer = { cfg: TokenizerConfig; params: ParamStore };
  * Validates `cfg` (UserError on problems) and creates all parameters from `seed`, in a fixed order:
  * encoder, quantizer, decoder, align head. Variables are registered in tfjs under their names, so only one
  * tokenizer can be alive per process at a time: dispose `params` before creating another.
+ * `alignHeads: false` leaves out the alignment heads ('align/'): they only feed a training loss, so a tokenizer built
+ * for encoding and decoding (loaded from a checkpoint or an export) has none.
  */
-export function createTokenizer(cfg: TokenizerConfig, seed: string | number): Tokenizer {
+export function createTokenizer(cfg: TokenizerConfig, seed: string | number, opts: { alignHeads?: boolean } = {}): Tokenizer {
   assertValidConfig(cfg);
   const params = new ParamStore(new Rng(String(seed)).derive('tokenizer'));
   createEncoder(params, cfg);
   createQuantizer(params, cfg);
   createDecoder(params, cfg);
-  if (cfg.align) createAlignHead(params, cfg);
-  (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
+  if (opts.alignHeads ?? true) {
+    if (cfg.align) createAlignHead(params, cfg);
+    (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
+  }
   return { cfg, params };
 }
 

@@ -1,4 +1,4 @@
-import { assignParams, preferEma, Sha256, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, preferEma, Sha256, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 
@@ -10,15 +10,34 @@ export const DISC_PREFIX = 'disc/';
  */
 export const STATE_PREFIX = 'state/';
 
+/** Tensor-name prefix of the alignment heads (a training loss's heads; encoding and decoding do not use them). */
+export const ALIGN_PREFIX = 'align/';
+
+/** Prefixes of the tensors only training reads: discriminator, code-usage window, alignment heads. */
+export const TRAINING_ONLY_PREFIXES: readonly string[] = [DISC_PREFIX, STATE_PREFIX, ALIGN_PREFIX];
+
+/** Whether a tensor of a tokenizer checkpoint is training state, not needed to encode or decode. */
+export const isTrainingOnlyTensor = (name: string): boolean => TRAINING_ONLY_PREFIXES.some((p) => name.startsWith(p));
+
 /**
- * Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars.
- * Weights are taken as used (preferEma: EMA averages in place of the raw weights, the ema/ copies left out), so a run
- * with EMA and its export have the same id; for checkpoints without EMA this is every tensor, as it always was.
+ * The tensors encoding and decoding use: EMA averages in place of the raw weights (preferEma), without the
+ * training-only ones (isTrainingOnlyTensor). What `factorgen export` writes and what loading assigns.
  */
-export function tokenizerIdOf(ck: LoadedCheckpoint): string {
+export function inferenceTensors<T>(tensors: Map<string, T>): Map<string, T> {
+  return new Map([...preferEma(tensors)].filter(([name]) => !isTrainingOnlyTensor(name)));
+}
+
+/**
+ * What an export of a tokenizer records in `extra.exported`: the id of the checkpoint it was exported from (an id
+ * covers the training-only tensors, which the export leaves out, so it cannot be recomputed from the export) and the
+ * digest of what the export holds, by the same formula, so a changed export no longer claims that id.
+ */
+export type TokenizerExportRecord = { tokenizerId: string; weightsDigest: string };
+
+/** sha256 of a config and tensors (name, shape, bytes in name order), 16 hex chars: the id formula. */
+function digestOf(config: unknown, tensors: Map<string, LoadedTensor>): string {
   const h = new Sha256();
-  h.update(JSON.stringify(ck.config));
-  const tensors = preferEma(ck.tensors);
+  h.update(JSON.stringify(config));
   for (const name of [...tensors.keys()].sort()) {
     const t = tensors.get(name)!;
     h.update(name);
@@ -28,6 +47,39 @@ export function tokenizerIdOf(ck: LoadedCheckpoint): string {
   return h.hex().slice(0, 16);
 }
 
+/** The export record of a checkpoint, or undefined when it has none (a training checkpoint, an older export). */
+export function exportRecordOf(ck: LoadedCheckpoint): TokenizerExportRecord | undefined {
+  const r = (ck.extra as { exported?: unknown } | undefined)?.exported;
+  if (typeof r !== 'object' || r === null) return undefined;
+  const { tokenizerId, weightsDigest } = r as Record<string, unknown>;
+  return typeof tokenizerId === 'string' && typeof weightsDigest === 'string' ? { tokenizerId, weightsDigest } : undefined;
+}
+
+/**
+ * Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars.
+ * Weights are taken as used (preferEma: EMA averages in place of the raw weights, the ema/ copies left out), so a run
+ * with EMA and its export have the same id; for checkpoints without EMA this is every tensor, as it always was.
+ * An export (exportTokenizerCheckpoint) holds only the inference tensors and records the id of what it was exported
+ * from: its id is that recorded id while its config and tensors still have the recorded digest; otherwise (edited
+ * after export) the digest of what it holds.
+ */
+export function tokenizerIdOf(ck: LoadedCheckpoint): string {
+  const own = digestOf(ck.config, preferEma(ck.tensors));
+  const rec = exportRecordOf(ck);
+  return rec && rec.weightsDigest === own ? rec.tokenizerId : own;
+}
+
+/**
+ * The inference-only copy of a tokenizer checkpoint that `factorgen export` writes: the inference tensors and, in
+ * `extra.exported`, the source's id and the copy's digest (so token files and generators that recorded the source's
+ * id keep matching). The tensors are shared with `ck`, not copied.
+ */
+export function tokenizerExport(ck: LoadedCheckpoint): { tensors: Map<string, LoadedTensor>; extra: Record<string, unknown> } {
+  const tensors = inferenceTensors(ck.tensors);
+  const exported: TokenizerExportRecord = { tokenizerId: tokenizerIdOf(ck), weightsDigest: digestOf(ck.config, tensors) };
+  return { tensors, extra: { ...(ck.extra ?? {}), exported } };
+}
+
 /**
  * Builds a tokenizer from a parsed checkpoint (no files: the CLI reads folders, the web page fetches) and computes
  * its id. Every name and shape is validated; `where` names the checkpoint in errors. The caller owns tok.params.
@@ -35,10 +87,10 @@ export function tokenizerIdOf(ck: LoadedCheckpoint): string {
 export function tokenizerFromCheckpoint(ck: LoadedCheckpoint, where: string): { tok: Tokenizer; id: string } {
   const config = ck.config as TokenizerConfig;
   assertValidConfig(config, `${where}/config.json`);
-  const tok = createTokenizer(config, 'load');
-  // A checkpoint may also hold the discriminator and the code-usage window: training state, not the model.
-  // With EMA the averaged weights are the model (encoding, decoding, export).
-  const modelTensors = new Map([...preferEma(ck.tensors)].filter(([name]) => !name.startsWith(DISC_PREFIX) && !name.startsWith(STATE_PREFIX)));
+  // Built without the alignment heads, and given only the inference tensors: a training checkpoint and its export
+  // load alike. With EMA the averaged weights are the model.
+  const tok = createTokenizer(config, 'load', { alignHeads: false });
+  const modelTensors = inferenceTensors(ck.tensors);
   try {
     assignParams(tok.params.vars, modelTensors, where);
   } catch (e) {

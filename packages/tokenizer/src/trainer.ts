@@ -11,7 +11,7 @@ import { type FrozenTeacher } from './teacher';
 import { restartDeadCodes } from './deadCodes';
 import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge } from './discriminator';
 
-import { DISC_PREFIX, STATE_PREFIX } from './restore';
+import { DISC_PREFIX, STATE_PREFIX, exportRecordOf } from './restore';
 
 export { DISC_PREFIX, STATE_PREFIX };
 const USAGE_TENSORS = { counts: `${STATE_PREFIX}usageCounts`, window: `${STATE_PREFIX}usageWindow`, windowSizes: `${STATE_PREFIX}usageWindowSizes` } as const;
@@ -78,6 +78,12 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     throw new UserError(
       `--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ` +
         `${config.imageSize}x${config.imageSize}x${config.channels}`,
+    );
+  }
+  if (run.resumed && exportRecordOf(run.resumed)) {
+    // An export holds the model only; continuing from it would not be the run it came from (exact resume).
+    throw new UserError(
+      `--resume: ${run.checkpointDir} holds an exported tokenizer (no optimizer state, discriminator, code-usage window or alignment heads); only the run's own checkpoint resumes`,
     );
   }
   const tc = req.train;

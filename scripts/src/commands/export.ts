@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import {
   exportCheckpoint, hasCheckpoint, UserError, checkFolder, describeReadError, resolveCheckpointDir, refuseRunCheckpoint, isTrainingCheckpoint, checkOutputDir,
+  defaultExportContent, type ExportContent, type LoadedCheckpoint,
 } from '@factorgen/shared';
+import { tokenizerExport } from '@factorgen/tokenizer';
 import { note, printJson } from './common';
 
 /**
@@ -31,10 +33,19 @@ function checkExportTarget(from: string, to: string, overwrite: boolean): void {
   if (!overwrite) throw new UserError(`--to ${to}: already holds a checkpoint; pass --overwrite to replace it or choose another folder`);
 }
 
+/**
+ * What export writes of a checkpoint: a tokenizer without its training-only tensors (discriminator, code-usage window,
+ * alignment heads), recording its id; any other model with its EMA weights. `--tokenizer-path` is added to `extra`.
+ */
+function exportContent(ck: LoadedCheckpoint, tokenizerPath: string | undefined): ExportContent {
+  const c = ck.kind === 'tokenizer' ? tokenizerExport(ck) : defaultExportContent(ck);
+  return tokenizerPath ? { ...c, extra: { ...c.extra, tokenizerPath } } : c;
+}
+
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('copy a trained model (run or checkpoint folder) without its optimizer state, e.g. into pretrained/')
+    .description('copy a trained model (run or checkpoint folder) without its training state (optimizer; for a tokenizer also discriminator, code-usage window, alignment heads), e.g. into pretrained/')
     .requiredOption('--from <dir>', 'run or checkpoint folder')
     .requiredOption('--to <dir>', 'destination checkpoint folder (not inside a training run)')
     .option('--tokenizer-path <path>', 'for a generator: where its tokenizer will live (recorded for `sample`)')
@@ -46,8 +57,8 @@ export function registerExport(program: Command): void {
       }
       checkExportTarget(f.from, f.to, f.overwrite);
       checkOutputDir(path.dirname(path.resolve(f.to)), '--to');
-      const bytes = await exportCheckpoint(f.from, f.to, (old) => (f.tokenizerPath ? { ...(old ?? {}), tokenizerPath: f.tokenizerPath } : (old ?? {})));
-      note(`exported ${f.from} to ${f.to} (${(bytes / 1e6).toFixed(1)} MB of weights)`);
-      printJson({ to: f.to, bytes });
+      const { bytes, sourceBytes } = await exportCheckpoint(f.from, f.to, (ck) => exportContent(ck, f.tokenizerPath));
+      note(`exported ${f.from} to ${f.to} (${(bytes / 1e6).toFixed(1)} MB of weights; the source held ${(sourceBytes / 1e6).toFixed(1)} MB)`);
+      printJson({ to: f.to, bytes, sourceBytes });
     });
 }
