@@ -103,6 +103,33 @@ describe('loaders name the flag, the path and the cause', () => {
   }, 120_000);
 });
 
+describe('a tokenizer path recorded in a file that is gone', () => {
+  it('decode, sample and web build without --tokenizer name the flag, the file that recorded the path, and the path', async () => {
+    // a token file and a generator whose recorded tokenizer folder was moved away afterwards
+    const moved = R('tok-moved');
+    fs.cpSync(path.join(tokRun, 'checkpoint'), moved, { recursive: true });
+    const lost = R('lost.tokens');
+    await makeTokenFile(moved, lost);
+    fs.rmSync(moved, { recursive: true });
+    const genLost = R('gen-lost');
+    fs.cpSync(path.join(genRun, 'checkpoint'), path.join(genLost, 'checkpoint'), { recursive: true });
+    const genConfig = path.join(genLost, 'checkpoint', 'config.json');
+    const j = JSON.parse(fs.readFileSync(genConfig, 'utf8')) as { extra: { tokenizerPath: string } };
+    j.extra.tokenizerPath = moved;
+    fs.writeFileSync(genConfig, JSON.stringify(j));
+    const [decode, sample, site] = await Promise.all([
+      runCliProcess(['tokenizer', 'decode', '--tokens', lost, '--out', R('d-lost'), '--backend', 'wasm']),
+      runCliProcess(['sample', '--generator', genLost, '--per-class', '1', '--out', R('s-lost'), '--backend', 'wasm']),
+      runCliProcess(['web', 'build', '--generator', genLost, '--out', R('w-lost')]),
+    ]);
+    expectOneLine(decode, 2, `factorgen: --tokenizer: not given, and the tokenizer recorded in ${lost} (${moved}) was not found; pass --tokenizer DIR`);
+    const genLine = `factorgen: --tokenizer: not given, and the tokenizer recorded in ${genConfig} (${moved}) was not found, nor ${path.join(root, 'tokenizer')}; pass --tokenizer DIR`;
+    expectOneLine(sample, 2, genLine);
+    expectOneLine(site, 2, genLine);
+    for (const d of ['d-lost', 's-lost']) expect(fs.existsSync(R(d)), d).toBe(false);
+  }, 120_000);
+});
+
 describe('writers say the cause in words', () => {
   it('metrics.jsonl that cannot be opened or written: the file and the cause; on --resume the flag, and the checkpoint stays', async () => {
     const folder = R('metrics-is-a-folder');

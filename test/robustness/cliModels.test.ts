@@ -141,7 +141,7 @@ describe('checkpoints', () => {
       { args: ['generator', 'train', '--resume', '--tokens', t1, '--out', optTrunc, '--width', '16', '--depth', '1', '--heads', '2', '--steps', '50'], code: 2,
         line: `factorgen: --out ${optTrunc}: checkpoint/optimizer.bin: truncated: expected ${obytes} bytes, found 64` },
       { args: ['sample', '--generator', lostTok, '--per-class', '1', '--out', path.join(root, 's3')], code: 2,
-        line: `factorgen: --tokenizer: not given, and the generator's tokenizer (${path.join(root, 'gone')}) was not found; pass --tokenizer DIR` },
+        line: `factorgen: --tokenizer: not given, and the tokenizer recorded in ${path.join(ck(lostTok), 'config.json')} (${path.join(root, 'gone')}) was not found, nor ${path.join(root, 'tokenizer')}; pass --tokenizer DIR` },
     ]);
     // The failed resume left its (broken) checkpoint as it was: nothing was written over it.
     expect(fs.statSync(path.join(ck(optTrunc), 'optimizer.bin')).size).toBe(64);

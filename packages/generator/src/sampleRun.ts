@@ -4,7 +4,7 @@ import {
   loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, classKey, UserError, classFolderFile,
   openOutputDir, writeManifest, type OutputIo, type ClassFolderRecord,
 } from '@factorgen/shared';
-import { configHash, decodeToImages, loadTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
+import { configHash, decodeToImages, loadTokenizer, missingRecordedTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
 import { generatorFromCheckpoint, type GeneratorProvenance } from './restore';
 import { classLabels, sampleInBatches } from './plan';
@@ -27,7 +27,7 @@ export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: 
   const runDir = path.basename(genDir) === 'checkpoint' ? path.dirname(genDir) : genDir;
   const candidates = [p.tokenizerPath, path.join(path.dirname(runDir), 'tokenizer')];
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  throw new UserError(`--tokenizer: not given, and the generator's tokenizer (${p.tokenizerPath}) was not found; pass --tokenizer DIR`);
+  throw missingRecordedTokenizer(p.tokenizerPath, path.join(genDir, 'config.json'), candidates.slice(1));
 }
 
 /** The class named `name`: the same name as typed (classKey), else the same slug; -1 when none; UserError when several. */

@@ -1,4 +1,5 @@
-import { loadCheckpoint, resolveCheckpointDir } from '@factorgen/shared';
+import * as fs from 'node:fs';
+import { loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
 import type { Tokenizer } from './model';
 import { tokenizerFromCheckpoint } from './restore';
 
@@ -10,4 +11,20 @@ export async function loadTokenizer(dir: string): Promise<LoadedTokenizer> {
   const ckDir = resolveCheckpointDir(dir);
   const ck = await loadCheckpoint(ckDir, 'tokenizer');
   return { ...tokenizerFromCheckpoint(ck, ckDir), dir: ckDir };
+}
+
+/**
+ * The one-line error for a command run without --tokenizer whose file (a token file, a generator's config.json)
+ * records a tokenizer path that is gone: it names the flag to pass, the file that recorded the path, and the path.
+ * `alsoTried` lists other places looked at, if any.
+ */
+export function missingRecordedTokenizer(recorded: string, recordedIn: string, alsoTried: string[] = []): UserError {
+  const nor = alsoTried.length ? `, nor ${alsoTried.join(', ')}` : '';
+  return new UserError(`--tokenizer: not given, and the tokenizer recorded in ${recordedIn} (${recorded}) was not found${nor}; pass --tokenizer DIR`);
+}
+
+/** The tokenizer folder `recordedIn` recorded, for a command run without --tokenizer; missingRecordedTokenizer when it is gone. */
+export function recordedTokenizerDir(recorded: string, recordedIn: string): string {
+  if (recorded && fs.existsSync(recorded)) return recorded;
+  throw missingRecordedTokenizer(recorded, recordedIn);
 }

@@ -6,7 +6,7 @@ import {
   classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
 } from '@factorgen/shared';
 import {
-  presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, encodeImages, decodeToImages, reconstructImages,
+  presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, recordedTokenizerDir, encodeImages, decodeToImages, reconstructImages,
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
 import { meanHueError, psnr, psnrGlobal, ssim } from '@factorgen/eval';
@@ -295,10 +295,11 @@ export function registerTokenizer(program: Command): void {
     .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
       await startBackend(f.backend, f.threads);
       const set = readTokenFile(f.tokens);
+      const tokDir = f.tokenizer ?? recordedTokenizerDir(set.header.tokenizerPath, f.tokens);
       const lock = openOutputDir(f.out, '--out', 'decoded tokens', 'tokenizer decode', { overwrite: f.overwrite });
-      const { tok, id } = await loadTokenizer(f.tokenizer ?? set.header.tokenizerPath);
+      const { tok, id } = await loadTokenizer(tokDir);
       if (id !== set.header.tokenizerId) {
-        throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${f.tokenizer ?? set.header.tokenizerPath} is ${id}`);
+        throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${tokDir} is ${id}`);
       }
       const n = Math.min(f.limit ?? set.header.count, set.header.count);
       const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
