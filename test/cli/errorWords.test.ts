@@ -9,10 +9,9 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricsLog, UserError, initBackend } from '../../packages/shared/src';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { serveSite } from '../../packages/web/src/server';
 import { smallSampleFidWarning } from '../../packages/eval/src/evaluate';
-import { errorLines, expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from '../robustness/fixtures';
+import { errorLines, expectOneLine, makeImageFolder, makePipeline, makeTokenFile, runCliProcess } from '../robustness/fixtures';
 
 let root: string;
 let afile: string;
@@ -32,12 +31,7 @@ beforeAll(async () => {
   images = path.join(root, 'images');
   await makeImageFolder(images, { a: 10, b: 10 }); // every 10th image of a class is test
   await initBackend('cpu');
-  tokRun = path.join(root, 'tok');
-  await makeTokenizer(tokRun);
-  tokens = path.join(root, 't.tokens');
-  await makeTokenFile(path.join(tokRun, 'checkpoint'), tokens);
-  genRun = path.join(root, 'gen');
-  await makeGenerator(genRun, readTokenFile(tokens), tokens);
+  ({ tokRun, tokensFile: tokens, genRun } = await makePipeline(root));
 }, 120_000);
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

@@ -9,9 +9,8 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../packages/shared/src';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { buildProgram } from '../../scripts/src/program';
-import { expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
+import { expectOneLine, makeImageFolder, makePipeline, repoRoot, runCliProcess } from '../robustness/fixtures';
 
 let root: string;
 let tokRun: string;
@@ -22,12 +21,7 @@ let teacherRun: string;
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-firstuse-'));
   await initBackend('cpu');
-  tokRun = path.join(root, 'tok');
-  await makeTokenizer(tokRun); // 2 steps
-  tokens = path.join(root, 't.tokens');
-  await makeTokenFile(path.join(tokRun, 'checkpoint'), tokens);
-  genRun = path.join(root, 'gen');
-  await makeGenerator(genRun, readTokenFile(tokens), tokens); // 2 steps
+  ({ tokRun, tokensFile: tokens, genRun } = await makePipeline(root)); // 2 steps each
   folder = path.join(root, 'ab');
   await makeImageFolder(folder, { a: 10, b: 10 }); // 8x8 grey; every 10th image of a class is test
   teacherRun = path.join(root, 'teacher');

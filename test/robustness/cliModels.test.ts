@@ -10,7 +10,7 @@ import { initBackend } from '../../packages/shared/src';
 import { loadTokenizer } from '../../packages/tokenizer/src/load';
 import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { loadGenerator } from '../../packages/generator/src/sampleRun';
-import { errorLines, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from './fixtures';
+import { errorLines, makeImageFolder, makePipeline, makeTokenFile, makeTokenizer, runCliProcess } from './fixtures';
 
 let root: string;
 let tok1: string; // checkpoint folders
@@ -44,14 +44,11 @@ const truncate = (file: string, keep: number) => fs.truncateSync(file, keep);
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-climodels-'));
   await initBackend('cpu');
-  tok1 = await makeTokenizer(path.join(root, 'tok1'), 'one');
+  ({ tokDir: tok1, tokensFile: t1, genRun, genDir: gen } = await makePipeline(root, { tokenizer: 'tok1', tokens: 't1.tokens', seed: 'one' }));
+  id1 = readTokenFile(t1).header.tokenizerId;
   tok2 = await makeTokenizer(path.join(root, 'tok2'), 'two');
-  t1 = path.join(root, 't1.tokens');
   t2 = path.join(root, 't2.tokens');
-  id1 = (await makeTokenFile(tok1, t1)).header.tokenizerId;
   id2 = (await makeTokenFile(tok2, t2)).header.tokenizerId;
-  genRun = path.join(root, 'gen');
-  gen = await makeGenerator(genRun, readTokenFile(t1), t1);
   snapshot = filesOf(tok1, tok2, gen);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -7,8 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../packages/shared/src';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
-import { errorLines, makeGenerator, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess } from './fixtures';
+import { errorLines, makeImageFolder, makePipeline, runCliProcess } from './fixtures';
 
 let root: string;
 let tokRun: string;
@@ -18,12 +17,7 @@ let rotated: string;
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-cliresume-'));
   await initBackend('cpu');
-  tokRun = path.join(root, 'tok');
-  await makeTokenizer(tokRun);
-  t1 = path.join(root, 't1.tokens');
-  await makeTokenFile(path.join(tokRun, 'checkpoint'), t1);
-  genRun = path.join(root, 'gen');
-  await makeGenerator(genRun, readTokenFile(t1), t1);
+  ({ tokRun, tokensFile: t1, genRun } = await makePipeline(root, { tokens: 't1.tokens' }));
   // The same token file naming the classes in another order (same header length: same names, rotated).
   rotated = path.join(root, 'rotated.tokens');
   const raw = fs.readFileSync(t1);

@@ -12,7 +12,7 @@ import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenize
 import { trainTokenizer, type TokenizerTrainConfig } from '../../packages/tokenizer/src/trainer';
 import { loadTokenizer } from '../../packages/tokenizer/src/load';
 import { encodeImages } from '../../packages/tokenizer/src/images';
-import { writeTokenFile, tokenDtype, type TokenSet } from '../../packages/tokenizer/src/tokenFile';
+import { readTokenFile, writeTokenFile, tokenDtype, type TokenSet } from '../../packages/tokenizer/src/tokenFile';
 import { configHash, gridSize } from '../../packages/tokenizer/src/config';
 import { makeGeneratorConfig, type GeneratorConfig } from '../../packages/generator/src/config';
 import { trainGenerator, type GeneratorTrainConfig } from '../../packages/generator/src/trainer';
@@ -104,6 +104,27 @@ export async function makeTokenFile(tokDir: string, file: string): Promise<Token
 export async function makeGenerator(out: string, tokens: TokenSet, tokensPath: string, steps = 2): Promise<string> {
   await trainGenerator({ out, resume: false, config: tinyGeneratorConfig(), tokens, tokensPath, train: tinyGeneratorTrain({ steps }) });
   return path.join(out, 'checkpoint');
+}
+
+/** The folders and file of makePipeline's chain. */
+export type TinyPipeline = { tokRun: string; tokDir: string; tokensFile: string; genRun: string; genDir: string };
+
+/**
+ * The chain most CLI tests start from, under `root`: a tiny tokenizer run (2 steps, seed `seed`, default 'robust'),
+ * a token file it encoded from tinyDataset, and a tiny generator run (2 steps) trained on that file as read back
+ * from disk. Names default to tok/, t.tokens and gen/. Needs an initialised backend.
+ */
+export async function makePipeline(
+  root: string,
+  opts: { tokenizer?: string; tokens?: string; generator?: string; seed?: string } = {},
+): Promise<TinyPipeline> {
+  const tokRun = path.join(root, opts.tokenizer ?? 'tok');
+  const tokDir = await makeTokenizer(tokRun, opts.seed);
+  const tokensFile = path.join(root, opts.tokens ?? 't.tokens');
+  await makeTokenFile(tokDir, tokensFile);
+  const genRun = path.join(root, opts.generator ?? 'gen');
+  const genDir = await makeGenerator(genRun, readTokenFile(tokensFile), tokensFile);
+  return { tokRun, tokDir, tokensFile, genRun, genDir };
 }
 
 /** Writes an ImageFolder tree root/<class>/<i>.png of solid 8x8 grey images. */

@@ -15,7 +15,7 @@ import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { sample } from '../../packages/generator/src/sampler';
 import { loadGenerator, sampleToFolder } from '../../packages/generator/src/sampleRun';
 import { evaluateLoss } from '../../packages/generator/src/trainer';
-import { makeGenerator, makeTokenFile, makeTokenizer, tinyDataset } from './fixtures';
+import { makePipeline, tinyDataset } from './fixtures';
 
 let root: string;
 let tokDir: string;
@@ -24,10 +24,7 @@ let tokensFile: string;
 beforeAll(async () => {
   await initBackend('cpu');
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-leaks-'));
-  tokDir = await makeTokenizer(path.join(root, 'tok'));
-  tokensFile = path.join(root, 'train.tokens');
-  await makeTokenFile(tokDir, tokensFile);
-  genDir = await makeGenerator(path.join(root, 'gen'), readTokenFile(tokensFile), tokensFile);
+  ({ tokDir, tokensFile, genDir } = await makePipeline(root, { tokens: 'train.tokens' }));
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 

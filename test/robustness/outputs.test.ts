@@ -9,9 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, lockOutputDir, openRunDir, readMetrics, UserError, LOCK_FILE } from '../../packages/shared/src';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
 import { sampleToFolder } from '../../packages/generator/src/sampleRun';
-import { errorLines, makeGenerator, makeTokenFile, makeTokenizer, runCliProcess, startCli } from './fixtures';
+import { errorLines, makePipeline, runCliProcess, startCli } from './fixtures';
 
 let root: string;
 let tokens: string;
@@ -19,11 +18,7 @@ let genRun: string;
 beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-outputs-'));
   await initBackend('cpu');
-  tokens = path.join(root, 'train.tokens');
-  const tok = await makeTokenizer(path.join(root, 'tok'));
-  await makeTokenFile(tok, tokens);
-  genRun = path.join(root, 'gen');
-  await makeGenerator(genRun, readTokenFile(tokens), tokens);
+  ({ tokensFile: tokens, genRun } = await makePipeline(root, { tokens: 'train.tokens' }));
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
