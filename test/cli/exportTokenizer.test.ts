@@ -69,7 +69,7 @@ describe('export of a tokenizer', () => {
     expect(tokenizerIdOf(ck)).not.toBe(recorded);
   }, 120_000);
 
-  it('encodes, reconstructs and decodes to the same tokens and pixels as the checkpoint it came from', async () => {
+  it('encodes, reconstructs, decodes and samples to the same tokens and pixels as the checkpoint it came from', async () => {
     const wasm = ['--backend', 'wasm'];
     const recon = (tok: string, out: string) => ['tokenizer', 'reconstruct', '--tokenizer', tok, '--limit', '16', '--out', R(out), ...wasm];
     const encode = (tok: string, out: string) => ['tokenizer', 'encode', '--tokenizer', tok, '--split', 'test', '--limit', '8', '--out', R(out), ...wasm];
@@ -100,6 +100,17 @@ describe('export of a tokenizer', () => {
     expect([...dexp.keys()].filter((n) => n.endsWith('.png'))).toHaveLength(8);
     expect([...dexp.keys()]).toEqual([...dck.keys()]);
     for (const [name, bytes] of dexp) expect(bytes.equals(dck.get(name)!), name).toBe(true);
+
+    // the shipped generator samples through the export as through the checkpoint it records
+    const sample = (out: string, ...tok: string[]) =>
+      ['sample', '--generator', path.join(repoRoot, 'pretrained/generator'), ...tok, '--classes', '3', '--per-class', '1', '--seed', '7', '--out', R(out), ...wasm];
+    const sampled = await Promise.all([runCliProcess(sample('s-ck')), runCliProcess(sample('s-exp', '--tokenizer', exp))]);
+    for (const r of sampled) expect(r.code, r.stderr).toBe(0);
+    const [sck, sexp] = [filesUnder(R('s-ck')), filesUnder(R('s-exp'))];
+    const pngs = [...sexp.keys()].filter((n) => n.endsWith('.png'));
+    expect(pngs).toHaveLength(2); // the sample and grid.png
+    expect([...sexp.keys()]).toEqual([...sck.keys()]);
+    for (const name of pngs) expect(sexp.get(name)!.equals(sck.get(name)!), name).toBe(true);
   }, 300_000);
 
   it('is refused as a run to resume, in one line', async () => {

@@ -97,6 +97,35 @@ describe('the sampling page in headless Chromium', () => {
     expect(fs.statSync(path.join(work, 'page.png')).size).toBeGreaterThan(10_000);
   });
 
+  it('loads an exported tokenizer (inference tensors only) under the id the generator recorded, and samples with it', async () => {
+    const exported = path.join(work, 'tok-export');
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'export', '--from', 'pretrained/tokenizer', '--to', exported], {
+      cwd: root, encoding: 'utf8', timeout: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const site = await modelSite({ generator: path.join(root, 'pretrained/generator'), tokenizer: exported });
+    const served = site.get('model/tokenizer/weights.bin');
+    expect(served && 'file' in served ? fs.statSync(served.file).size : 0).toBe(fs.statSync(path.join(exported, 'weights.bin')).size);
+    const trainedWith = (JSON.parse(fs.readFileSync(path.join(root, 'pretrained/generator/config.json'), 'utf8')) as { extra: { tokenizerId: string } }).extra.tokenizerId;
+    const server = await serveSite(site, { port: 0 });
+    try {
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${server.url}?backend=wasm`);
+      const ready = await waitState(page, ['ready', 'error']);
+      expect(ready.error).toBeNull();
+      expect(await page.textContent('#model')).toContain(`tokenizer ${trainedWith}`);
+      const done = await sampleInPage(page, [3], 1, '1234');
+      expect(done.error).toBeNull();
+      expect(done.last?.labels).toEqual([3]);
+      expect(await page.locator('#grid canvas.cell').count()).toBe(1);
+      await page.close();
+      expect(errors).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('an unknown ?backend= is one line in the page', async () => {
     const page = await browser.newPage();
     await page.goto(`${served.url}?backend=nope`);
