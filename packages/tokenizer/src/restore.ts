@@ -59,7 +59,7 @@ export function exportRecordOf(ck: LoadedCheckpoint): TokenizerExportRecord | un
  * Identity of a tokenizer checkpoint: sha256 of its config and every weight (name, shape, bytes), 16 hex chars.
  * Weights are taken as used (preferEma: EMA averages in place of the raw weights, the ema/ copies left out), so a run
  * with EMA and its export have the same id; for checkpoints without EMA this is every tensor, as it always was.
- * An export (exportTokenizerCheckpoint) holds only the inference tensors and records the id of what it was exported
+ * An export (tokenizerExport) holds only the inference tensors and records the id of what it was exported
  * from: its id is that recorded id while its config and tensors still have the recorded digest; otherwise (edited
  * after export) the digest of what it holds.
  */
