@@ -16,6 +16,7 @@ import {
   perClassAccuracy,
   sqrtPsd,
   ssim,
+  ssimWhereDefined,
   symmetricEigen,
 } from '@factorgen/eval';
 import type { FeatureMatrix, GaussianStats } from '@factorgen/eval';
@@ -299,6 +300,17 @@ describe('ssim', () => {
   it('rejects images smaller than the window', () => {
     const x = new Uint8Array(10 * 10);
     expect(() => ssim(x, x, { n: 1, height: 10, width: 10, channels: 1 })).toThrow(/smaller than the 11x11 window/);
+  });
+
+  it('ssimWhereDefined: null below the window (what reconstruct and eval recon report there), ssim from 11x11 up', () => {
+    const small = new Uint8Array(8 * 8);
+    expect(ssimWhereDefined(small, small, { n: 1, height: 8, width: 8, channels: 1 })).toBeNull();
+    expect(ssimWhereDefined(new Uint8Array(11 * 10), new Uint8Array(11 * 10), { n: 1, height: 11, width: 10, channels: 1 })).toBeNull();
+    const rng = new Rng('ssim-defined');
+    const x = Uint8Array.from({ length: 11 * 11 }, () => rng.int(256));
+    const y = Uint8Array.from(x, (v) => 255 - v);
+    const shape = { n: 1, height: 11, width: 11, channels: 1 };
+    expect(ssimWhereDefined(x, y, shape)).toBe(ssim(x, y, shape));
   });
 });
 

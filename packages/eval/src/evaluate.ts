@@ -4,7 +4,7 @@ import { Rng, UserError, decodeImage, describeReadError, slugify, subset } from 
 import type { ImageDataset } from '@factorgen/shared';
 import { extractFeatures, fidDim } from './featureNet';
 import type { FeatureNet } from './featureNet';
-import { accuracy, argmaxRows, featureStats, frechetDistance, perClassAccuracy, precisionRecall, psnr, psnrGlobal, ssim } from './metrics';
+import { accuracy, argmaxRows, featureStats, frechetDistance, perClassAccuracy, precisionRecall, psnr, psnrGlobal, ssimWhereDefined } from './metrics';
 import type { FeatureMatrix, GaussianStats } from './metrics';
 import { meanHueError, type HueError } from './hue';
 
@@ -125,7 +125,7 @@ export function smallSampleFidWarning(n: number, d: number, floorFid: number): s
 }
 
 /** What evalRecon measures; see there. */
-export type ReconMetrics = { rfid: number; psnrGlobalMse: number; psnrPerImageMean: number; ssim: number; hueError?: HueError };
+export type ReconMetrics = { rfid: number; psnrGlobalMse: number; psnrPerImageMean: number; /** null for images under 11x11 */ ssim: number | null; hueError?: HueError };
 
 /**
  * Reconstruction quality of `recon` against `orig` (same images, same order):
@@ -143,7 +143,7 @@ export async function evalRecon(orig: ImageDataset, recon: ImageDataset, net: Fe
     rfid: frechetDistance(b.stats, a.stats),
     psnrGlobalMse: psnrGlobal(orig.images, recon.images),
     psnrPerImageMean: psnr(orig.images, recon.images, orig.n),
-    ssim: ssim(orig.images, recon.images, { n: orig.n, height: orig.height, width: orig.width, channels: orig.channels }),
+    ssim: ssimWhereDefined(orig.images, recon.images, { n: orig.n, height: orig.height, width: orig.width, channels: orig.channels }),
     ...(orig.channels === 3 ? { hueError: meanHueError(orig.images, recon.images, 3) } : {}),
   };
 }

@@ -322,6 +322,14 @@ export function gaussianWindow(size = 11, sigma = 1.5): Float64Array {
   return w;
 }
 
+/** Side of ssim's Gaussian window (Wang et al. 2004): images smaller than this have no SSIM. */
+export const SSIM_WINDOW = 11;
+
+/** ssim(a, b, shape), or null for images smaller than the SSIM_WINDOW x SSIM_WINDOW window, where SSIM is undefined. */
+export function ssimWhereDefined(a: Uint8Array, b: Uint8Array, shape: ImageShape): number | null {
+  return shape.height < SSIM_WINDOW || shape.width < SSIM_WINDOW ? null : ssim(a, b, shape);
+}
+
 /** Image geometry of a flattened uint8 batch [N,H,W,C]. */
 export type ImageShape = { n: number; height: number; width: number; channels: number };
 
@@ -335,7 +343,7 @@ export function ssim(a: Uint8Array, b: Uint8Array, shape: ImageShape): number {
   if (a.length !== b.length || a.length !== n * h * w * c) {
     throw new Error(`ssim: lengths ${a.length}, ${b.length} do not match [${n},${h},${w},${c}]`);
   }
-  const win = gaussianWindow(11, 1.5);
+  const win = gaussianWindow(SSIM_WINDOW, 1.5);
   const size = win.length;
   if (h < size || w < size) throw new Error(`ssim: images ${h}x${w} are smaller than the ${size}x${size} window`);
   const c1 = (0.01 * 255) ** 2;

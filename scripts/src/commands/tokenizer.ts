@@ -9,7 +9,7 @@ import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, recordedTokenizerDir, encodeImages, decodeToImages, reconstructImages,
   writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
 } from '@factorgen/tokenizer';
-import { meanHueError, psnr, psnrGlobal, ssim } from '@factorgen/eval';
+import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eval';
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 
@@ -236,7 +236,7 @@ export function registerTokenizer(program: Command): void {
         tokenizer: dir, tokenizerId: id, dataset: data.name, split, images: n,
         psnrGlobalMse: psnrGlobal(orig, rec),
         psnrPerImageMean: psnr(orig, rec, n),
-        ssim: ssim(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
+        ssim: ssimWhereDefined(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
         ...(data.channels === 3 ? { hueError: meanHueError(orig, rec, 3) } : {}),
         imagesPerSecond: n / seconds, grid: gridPath,
       };

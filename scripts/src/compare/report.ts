@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { chartPalette, chartsHtml, pngImg, type ChartSpec } from '@factorgen/web';
 import type { CompareResult, CompareRow } from './run';
 
-const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+const fmt = (x: number | null, d = 2) => (x === null ? 'n/a' : Number.isFinite(x) ? x.toFixed(d) : String(x));
 const pct = (xs: number[]) => xs.map((u) => `${(100 * u).toFixed(0)}%`).join(' / ');
 
 /** The comparison table as Markdown rows (the same numbers as report.json). */

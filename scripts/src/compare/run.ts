@@ -20,7 +20,8 @@ export type CompareRow = {
   psnr: number;
   /** mean of per-image PSNRs, dB (second figure only; absent in reports written before it) */
   psnrPerImageMean?: number;
-  ssim: number;
+  /** null for images under 11x11 (no SSIM window fits) */
+  ssim: number | null;
   rfid: number;
   usage: number[];
   perplexity: number[];
@@ -126,7 +127,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
       tok.params.dispose();
     }
     rows.push(row);
-    req.log(`${v.id}: PSNR ${m.psnrGlobalMse.toFixed(2)} dB (global MSE), SSIM ${m.ssim.toFixed(3)}, rFID ${m.rfid.toFixed(2)}, usage ${r.usage.map((u) => (100 * u).toFixed(0) + '%').join('/')}`);
+    req.log(`${v.id}: PSNR ${m.psnrGlobalMse.toFixed(2)} dB (global MSE), SSIM ${m.ssim === null ? 'n/a (images under 11x11)' : m.ssim.toFixed(3)}, rFID ${m.rfid.toFixed(2)}, usage ${r.usage.map((u) => (100 * u).toFixed(0) + '%').join('/')}`);
   }
   fnet.store.dispose();
   return { rows, variants, seconds: (performance.now() - t0) / 1000, recon: reconGrids, samples: sampleGrids };
