@@ -14,6 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 export const wasmKernels = [
   { wat: 'packages/shared/src/kernels/smallBatchMatMul.wat', ts: 'packages/shared/src/kernels/smallBatchMatMulWasm.ts', name: 'smallBatchMatMulWasm' },
   { wat: 'packages/shared/src/kernels/gemm4x8.wat', ts: 'packages/shared/src/kernels/gemm4x8Wasm.ts', name: 'gemm4x8Wasm' },
+  { wat: 'packages/shared/src/kernels/codeEntropy.wat', ts: 'packages/shared/src/kernels/codeEntropyWasm.ts', name: 'codeEntropyWasm' },
 ] as const;
 
 /** The binary module of a .wat source, base64 (SIMD128 enabled). */

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend, linearCrossEntropy, Rng } from '../../packages/shared/src';
-import { codeEntropyLoss, entropyLoss, l2Normalize, nearestCodes } from '../../packages/tokenizer/src/codebook';
+import { codeEntropyLoss, codeEntropyLossChunked, entropyLoss, l2Normalize, nearestCodes } from '../../packages/tokenizer/src/codebook';
+import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from '../../packages/tokenizer/src/codeEntropy';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -61,20 +62,33 @@ describe.each([
     tf.dispose([z, c, want, got]);
   });
 
-  it('codeEntropyLoss: value and gradients of entropyLoss(z c^T / T); the tape keeps no N x V tensor', async () => {
+  it.each([
+    { route: 'chunked tfjs ops', loss: (a: tf.Tensor2D, b: tf.Tensor2D, T: number) => codeEntropyLossChunked(a, b, T, rows) },
+    { route: 'fused SIMD128 kernel', loss: fusedCodeEntropyLoss },
+  ])('codeEntropyLoss ($route): value and gradients of entropyLoss(z c^T / T); the tape keeps no N x V tensor', async ({ loss }) => {
     await tf.setBackend(backend);
     const z = l2Normalize(randn([N, 8]) as tf.Tensor2D);
     const c = l2Normalize(randn([V, 8]) as tf.Tensor2D);
     const T = 0.01;
     const ref = valueAndGrads((a, b) => entropyLoss(tf.matMul(a, b, false, true) as tf.Tensor2D, T), [z, c]);
-    const got = valueAndGrads((a, b) => codeEntropyLoss(a as tf.Tensor2D, b as tf.Tensor2D, T, rows), [z, c]);
+    const got = valueAndGrads((a, b) => loss(a as tf.Tensor2D, b as tf.Tensor2D, T), [z, c]);
     expect(got.value[0]).toBeCloseTo(ref.value[0]!, 3);
     expect(maxRelErr(got.grads[0]!, ref.grads[0]!)).toBeLessThan(2e-3);
     expect(maxRelErr(got.grads[1]!, ref.grads[1]!)).toBeLessThan(2e-3);
     const plain = buffersAtLoss((a, b) => entropyLoss(tf.matMul(a, b, false, true) as tf.Tensor2D, T), [z, c]);
-    const fused = buffersAtLoss((a, b) => codeEntropyLoss(a as tf.Tensor2D, b as tf.Tensor2D, T, rows), [z, c]);
+    const fused = buffersAtLoss((a, b) => loss(a as tf.Tensor2D, b as tf.Tensor2D, T), [z, c]);
     expect(fused).toBeLessThan(plain - 3);
     tf.dispose([z, c]);
+  });
+
+  it('codeEntropyLoss takes the fused kernel on this backend (it keeps tensors in CPU memory)', async () => {
+    await tf.setBackend(backend);
+    expect(fusedCodeEntropyAvailable()).toBe(true);
+    const z = l2Normalize(randn([N, 8]) as tf.Tensor2D);
+    const c = l2Normalize(randn([V, 8]) as tf.Tensor2D);
+    const [a, b] = [codeEntropyLoss(z, c, 0.01), fusedCodeEntropyLoss(z, c, 0.01)];
+    expect(a.dataSync()[0]).toBe(b.dataSync()[0]);
+    tf.dispose([z, c, a, b]);
   });
 
   it('linearCrossEntropy: mean cross-entropy, accuracy and gradients of the plain output layer + logSoftmax', async () => {

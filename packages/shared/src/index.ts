@@ -29,3 +29,4 @@ export * from './cli/resumeFlags';
 export * from './train/ema';
 export * from './tape/withoutTape';
 export * from './ops/linearCrossEntropy';
+export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEntropySaved } from './kernels/codeEntropy';
