@@ -7,6 +7,8 @@ import { composite, type TensorBackend } from '../../packages/shared/src/kernels
 import { conv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/conv2dBackpropFilter';
 import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/wasmConv2dBackpropFilter';
 import { Rng } from '../../packages/shared/src/rng';
+import { heapColumnSumKernel } from '../../packages/shared/src/kernels/heapColumnSum';
+import type { WasmBackend } from '../../packages/shared/src/kernels/slice';
 
 /** Backend-independent test data: plain values, turned into tensors on whichever backend runs. */
 type Arr = { shape: number[]; values: Float32Array | Int32Array; dtype: 'float32' | 'int32' };
@@ -268,11 +270,13 @@ describe('BatchMatMul (wasm replacement)', () => {
 });
 
 describe('Sum (wasm replacement)', () => {
-  it('is bit-identical to the built-in over leading axes (the product path) and others (passed through); keepDims; leaks nothing', async () => {
+  it('is bit-identical to the built-in over leading axes (our column-sum kernel in the heap) and others (passed through); keepDims; leaks nothing', async () => {
     const rng = new Rng('sum');
     const cases: [number[], number | number[], boolean][] = [
       [[64, 28, 28, 24], [0, 1, 2], false],
       [[64, 7, 7, 48], [0, 1, 2], true],
+      [[64, 14, 14, 64], [0, 1, 2], false],
+      [[300, 71], 0, false], // 32 + 32 + 4 + 3 columns: every path of the kernel
       [[3136, 256], 0, false],
       [[64, 50, 128], [0, 1], false],
       [[64, 50, 128], [1, 0], false], // out of order: the built-in (which sums axis 0 fastest then)
@@ -285,6 +289,7 @@ describe('Sum (wasm replacement)', () => {
       [[300, 20], [0, 1], false], // all axes: the built-in
     ];
     await tf.setBackend('wasm');
+    expect(heapColumnSumKernel(tf.backend() as WasmBackend)).not.toBeNull();
     for (const [shape, axis, keepDims] of cases) {
       const n = shape.reduce((a, b) => a * b, 1);
       // values of mixed magnitude and sign, exact zeros and a -0, so summation order would show in the bits

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { smallBatchMatMul, smallBatchMatMulKernel } from '../../packages/shared/src/kernels/smallBatchMatMul';
-import { compileWat, wasmKernels, wasmModuleSource } from '../../scripts/src/buildWasm';
+import { kernelModuleSource, wasmKernels } from '../../scripts/src/buildWasm';
 import { Rng } from '../../packages/shared/src/rng';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -30,7 +30,7 @@ function reference(a: Float32Array, b: Float32Array, batch: number, M: number, K
 describe('smallBatchMatMul (WebAssembly SIMD128)', () => {
   it('the committed module is the compiled .wat (rerun scripts/src/buildWasm.ts after editing it)', async () => {
     for (const k of wasmKernels) {
-      const want = wasmModuleSource(k.name, path.basename(k.wat), await compileWat(path.join(root, k.wat)));
+      const want = await kernelModuleSource(k);
       expect(fs.readFileSync(path.join(root, k.ts), 'utf8'), k.ts).toBe(want);
     }
   });

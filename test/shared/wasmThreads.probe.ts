@@ -2,7 +2,7 @@
  * Child process of wasmThreads.test.ts: `tsx wasmThreads.probe.ts stock|threaded N` starts the wasm backend on the
  * stock SIMD build or on the threaded build with N threads, runs a matMul, a conv2d with its gradients, attention's
  * batched products with their gradients (our BatchMatMul's SIMD128 kernel, smallBatchMatMul) and three SGD steps of a
- * small conv net, and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
+ * small conv net and a Sum over leading axes (our heap column-sum kernel), and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
  * registered one and its SIMD kernel ran, and whether the registered Conv2DBackpropFilter is our grid kernel.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -12,6 +12,8 @@ import { composite, type TensorBackend } from '../../packages/shared/src/kernels
 import { conv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/conv2dBackpropFilter';
 import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/wasmConv2dBackpropFilter';
 import { smallBatchMatMulKernel } from '../../packages/shared/src/kernels/smallBatchMatMul';
+import { heapColumnSumKernel } from '../../packages/shared/src/kernels/heapColumnSum';
+import type { WasmBackend } from '../../packages/shared/src/kernels/slice';
 import { shareSavedTensors } from '../../packages/shared/src/tape/shareSaved';
 import { startThreadedWasm } from '../../packages/shared/src/wasmThreads';
 
@@ -59,6 +61,9 @@ tf.tidy(() => {
   out.attentionGradK = bits(dk!);
   out.attentionGradV = bits(dv!);
   out.smallBatchMatMulRan = Number((smallBatchMatMulKernel()?.memory.buffer.byteLength ?? 0) > pagesBefore);
+  // A bias gradient's Sum over leading axes: our column-sum kernel in the heap itself (the threaded build's is shared).
+  out.sumLeading = bits(tf.sum(tf.randomNormal([8, 20, 20, 40], 0, 1, 'float32', 12), [0, 1, 2]));
+  out.heapColumnSum = Number(heapColumnSumKernel(tf.backend() as WasmBackend) !== null);
 });
 const registered = tf.getKernel('BatchMatMul', 'wasm') as (tf.KernelConfig & Record<symbol, unknown>) | undefined;
 out.batchMatMulOurs = Number(registered?.[Symbol.for('factorgen.kernel')] === true);
