@@ -8,6 +8,7 @@ import { conv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/conv
 import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/wasmConv2dBackpropFilter';
 import { Rng } from '../../packages/shared/src/rng';
 import { heapColumnSumKernel } from '../../packages/shared/src/kernels/heapColumnSum';
+import { heapGroupSumKernel } from '../../packages/shared/src/kernels/heapGroupSum';
 import type { WasmBackend } from '../../packages/shared/src/kernels/slice';
 
 /** Backend-independent test data: plain values, turned into tensors on whichever backend runs. */
@@ -305,6 +306,40 @@ describe('Sum (wasm replacement)', () => {
     // int32 goes to the built-in too
     await tf.setBackend('wasm');
     expect(tf.tidy(() => Array.from(tf.sum(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), 0).dataSync()))).toEqual([9, 12]);
+  });
+});
+
+describe('Sum and Mean over axes [1, 3] (wasm replacements, GroupNorm statistics)', () => {
+  it('are bit-identical to the built-ins (which transpose first), with and without keepDims; other axes pass through; leak nothing', async () => {
+    const rng = new Rng('group-sum');
+    const cases: [number[], number[]][] = [
+      [[64, 784, 8, 4], [1, 3]],
+      [[4, 49, 8, 8], [1, 3]],
+      [[3, 10, 6, 5], [1, 3]], // 4 + 2 groups: both paths of the kernel
+      [[2, 7, 3, 1], [1, 3]],
+      [[2, 7, 1, 9], [1, 3]],
+      [[3, 10, 6, 5], [3, 1]], // out of order: the built-in
+      [[3, 10, 6, 5], [1, 2]], // other axes: the built-in
+    ];
+    await tf.setBackend('wasm');
+    expect(heapGroupSumKernel(tf.backend() as WasmBackend)).not.toBeNull();
+    for (const [shape, axis] of cases) {
+      for (const name of ['Sum', 'Mean']) {
+        for (const keepDims of [true, false]) {
+          const n = shape.reduce((a, b) => a * b, 1);
+          // mixed magnitudes and signs, zeros and a -0: the summation order shows in the bits
+          const v = Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : i % 89 === 0 ? -0 : rng.normal() * 10 ** ((i % 7) - 3)));
+          const x = { shape, values: v, dtype: 'float32' as const };
+          const before = live();
+          const got = await kernel('wasm', 'registered', name, { x }, { axis, keepDims });
+          const ref = await kernel('wasm', 'builtin', name, { x }, { axis, keepDims });
+          expect(live()).toEqual(before);
+          const at = JSON.stringify([name, shape, axis, keepDims]);
+          expect(got.shape, at).toEqual(ref.shape);
+          expect(Buffer.from(got.values.buffer).equals(Buffer.from(ref.values.buffer)), at).toBe(true);
+        }
+      }
+    }
   });
 });
 

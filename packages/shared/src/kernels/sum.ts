@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { composite, type TensorBackend } from './compose';
 import { heapColumnSumKernel } from './heapColumnSum';
-import type { WasmBackend } from './slice';
+import { groupReduce } from './heapGroupSum';
+import type { HeapBackend } from './heapKernel';
 
 /** Rows below which the built-in is kept (the product route's fixed cost, packing the right operand, is then not repaid). */
 export const sumMinRows = 256;
@@ -14,6 +15,7 @@ export const sumMinRows = 256;
  * be instantiated). Both add x[r,c] for r = 0, 1, ... into an accumulator starting at 0, the built-in's order, so
  * the result is bit-identical (test/shared/kernels.test.ts). Other reductions, non-float32 inputs and fewer than
  * `sumMinRows` rows go to the built-in, and so do leading axes given out of order (the built-in's order then differs).
+ * Axes [1, 3] of a rank-4 x (GroupNorm's statistics) run on heapGroupSum.wat, also bit-identical (groupReduce).
  * No gradient change: Sum's gradient is backend-independent.
  * x: [...lead, ...rest], axis: the lead axes -> [...rest] (keepDims: [1,...,1, ...rest]).
  */
@@ -26,6 +28,8 @@ export function makeWasmSum(builtin: tf.KernelConfig): tf.KernelConfig {
     kernelFunc: (args) => {
       const { x } = args.inputs as { x: tf.TensorInfo };
       const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+      const grouped = groupReduce(args.backend as HeapBackend, x, axis, keepDims, false);
+      if (grouped) return grouped;
       const rank = x.shape.length;
       // In ascending order only: the built-in sums in the order the axes are given ([1, 0] runs axis 0 fastest).
       const axes = tf.util.parseAxisParam(axis, x.shape);
@@ -36,7 +40,7 @@ export function makeWasmSum(builtin: tf.KernelConfig): tf.KernelConfig {
       const C = rest.reduce((a, b) => a * b, 1);
       if (x.dtype !== 'float32' || !leading || R < sumMinRows || C === 0) return builtin.kernelFunc(args);
       const outShape = keepDims ? [...new Array<number>(k).fill(1), ...rest] : rest;
-      const backend = args.backend as WasmBackend & { getMemoryOffset(dataId: tf.DataId): number };
+      const backend = args.backend as HeapBackend;
       const kernel = heapColumnSumKernel(backend);
       if (kernel) {
         // Offsets taken after makeOutput, which may grow the heap (offsets stay valid; views would not).
