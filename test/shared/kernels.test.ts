@@ -343,6 +343,32 @@ describe('Sum and Mean over axes [1, 3] (wasm replacements, GroupNorm statistics
   });
 });
 
+describe('Tile (wasm replacement)', () => {
+  it('equals the built-in for ranks 0-5, short and long last axes, float32 and int32; leaks nothing', async () => {
+    const cases: [number[], number[]][] = [
+      [[64, 1, 8, 1], [1, 1, 1, 8]], // GroupNorm's per-channel repeat
+      [[2, 1, 3, 1], [1, 5, 1, 4]],
+      [[3, 20], [2, 3]], // long rows: block copies
+      [[4], [3]],
+      [[], []],
+      [[2, 3, 1, 2, 2], [2, 1, 3, 1, 2]],
+      [[2, 3], [0, 2]], // an empty output
+    ];
+    for (const [shape, reps] of cases) {
+      const x = rand(shape);
+      const before = live();
+      const got = await kernel('wasm', 'registered', 'Tile', { x }, { reps });
+      const ref = await kernel('wasm', 'builtin', 'Tile', { x }, { reps });
+      expect(live()).toEqual(before);
+      expect(got.shape, JSON.stringify([shape, reps])).toEqual(ref.shape);
+      expect(Array.from(got.values), JSON.stringify([shape, reps])).toEqual(Array.from(ref.values));
+    }
+    const x = ints([2, 2], [1, -2, 3, 4]);
+    const got = await kernel('wasm', 'registered', 'Tile', { x }, { reps: [2, 2] });
+    expect(Array.from(got.values)).toEqual([1, -2, 1, -2, 3, 4, 3, 4, 1, -2, 1, -2, 3, 4, 3, 4]);
+  });
+});
+
 describe('Slice, SplitV, Unpack (wasm replacements)', () => {
   it('match the cpu built-ins for ranks 1-5, partial and whole dims', async () => {
     const before = live();
@@ -428,6 +454,17 @@ describe('pooling and resize gradients', () => {
         });
         expect(rhs, `${be} align=${alignCorners} hpc=${halfPixelCenters}`).toBeCloseTo(lhs, 4);
       }
+    }
+    // Without halfPixelCenters the wasm built-in is right: ours (in the heap) equals it bit for bit, 2x and odd ratios.
+    for (const [inShape, outHW, alignCorners] of [[[3, 14, 14, 8], [28, 28], false], [[2, 5, 7, 3], [9, 11], true], [[2, 5, 7, 3], [9, 11], false]] as const) {
+      const x = rand([...inShape]);
+      const g = rand([inShape[0], outHW[0], outHW[1], inShape[3]]);
+      const before = live();
+      const attrs2 = { alignCorners, halfPixelCenters: false };
+      const got = await kernel('wasm', 'registered', 'ResizeNearestNeighborGrad', { images: x, dy: g }, attrs2);
+      const ref = await kernel('wasm', 'builtin', 'ResizeNearestNeighborGrad', { images: x, dy: g }, attrs2);
+      expect(live()).toEqual(before);
+      expect(Buffer.from(got.values.buffer).equals(Buffer.from(ref.values.buffer)), JSON.stringify([inShape, outHW, alignCorners])).toBe(true);
     }
   });
 });

@@ -12,6 +12,7 @@ import { makeWasmSplitV } from './splitV';
 import { stridedSliceGrad } from './stridedSliceGrad';
 import { makeWasmSum } from './sum';
 import { makeWasmMean } from './mean';
+import { makeWasmTile } from './tile';
 import { makeWasmUnpack } from './unpack';
 import { makeWasmConv2dBackpropFilter } from './wasmConv2dBackpropFilter';
 import { makeUnsortedSegmentSum } from './unsortedSegmentSum';
@@ -66,9 +67,10 @@ function registerGradients(): void {
  * wasm: Conv2DBackpropFilter (missing; our SIMD128 grid kernel on large maps, ~1.5x the Conv2D composite's speed,
  * the composite elsewhere), UnsortedSegmentSum (missing); Conv2DBackpropInput, BatchMatMul (~10x faster
  * composites on XNNPACK); Slice, SplitV, Unpack (built-ins copy the whole input out of the heap per call);
- * MaxPoolGrad (built-in is wrong for all-negative windows); ResizeNearestNeighborGrad (ignores halfPixelCenters);
+ * MaxPoolGrad (built-in is wrong for all-negative windows); ResizeNearestNeighborGrad (ignores halfPixelCenters, ~5x slower);
  * Sum over leading axes (column sums on our SIMD128 kernel in the heap, bit-identical, ~15x faster than the built-in's transpose);
- * Sum and Mean over axes [1, 3] of rank 4 (GroupNorm's statistics, our heap kernel, bit-identical, no transpose).
+ * Sum and Mean over axes [1, 3] of rank 4 (GroupNorm's statistics, our heap kernel, bit-identical, no transpose);
+ * Tile (copies in the heap; the built-in divides per element per axis).
  * webgpu: AddN (the built-in fails past 7 inputs, see addN.ts).
  * cpu: Conv2DBackpropFilter (built-in ~40x slower), UnsortedSegmentSum (built-in loops over segments),
  * ResizeNearestNeighborGrad (built-in is wrong for batch > 1).
@@ -93,6 +95,7 @@ export function registerTrainingKernels(backend: string): KernelChanges {
     plan.push(['BatchMatMul', (builtin) => makeBatchMatMul('wasm', need(builtin, 'BatchMatMul'))]);
     plan.push(['Sum', (builtin) => makeWasmSum(need(builtin, 'Sum'))]);
     plan.push(['Mean', (builtin) => makeWasmMean(need(builtin, 'Mean'))]);
+    plan.push(['Tile', (builtin) => makeWasmTile(need(builtin, 'Tile'))]);
   } else if (backend === 'webgpu') {
     plan.push(['AddN', (builtin) => {
       if (!builtin) throw new Error('AddN: the webgpu backend has no built-in kernel to wrap');
