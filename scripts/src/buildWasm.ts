@@ -25,6 +25,7 @@ export const wasmKernels: readonly { wat: string; ts: string; name: string; shar
   { wat: 'packages/shared/src/kernels/codeEntropy.wat', ts: 'packages/shared/src/kernels/codeEntropyWasm.ts', name: 'codeEntropyWasm' },
   { wat: 'packages/shared/src/kernels/heapColumnSum.wat', ts: 'packages/shared/src/kernels/heapColumnSumWasm.ts', name: 'heapColumnSumWasm', shared: 'heapColumnSumSharedWasm' },
   { wat: 'packages/shared/src/kernels/heapGroupSum.wat', ts: 'packages/shared/src/kernels/heapGroupSumWasm.ts', name: 'heapGroupSumWasm', shared: 'heapGroupSumSharedWasm' },
+  { wat: 'packages/shared/src/kernels/heapGemmTN.wat', ts: 'packages/shared/src/kernels/heapGemmTNWasm.ts', name: 'heapGemmTNWasm', shared: 'heapGemmTNSharedWasm' },
 ];
 
 /** The binary module of a .wat source, base64 (SIMD128 enabled; with `sharedHeap`, the heap import made shared). */

@@ -9,6 +9,7 @@ import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/
 import { Rng } from '../../packages/shared/src/rng';
 import { heapColumnSumKernel } from '../../packages/shared/src/kernels/heapColumnSum';
 import { heapGroupSumKernel } from '../../packages/shared/src/kernels/heapGroupSum';
+import { heapGemmTNKernel } from '../../packages/shared/src/kernels/heapGemmTN';
 import type { WasmBackend } from '../../packages/shared/src/kernels/slice';
 
 /** Backend-independent test data: plain values, turned into tensors on whichever backend runs. */
@@ -234,6 +235,26 @@ describe('UnsortedSegmentSum', () => {
 });
 
 describe('BatchMatMul (wasm replacement)', () => {
+  it('a tall A^T B (a dense weight gradient) runs on the heap kernel and equals the transpose + XNNPACK route bit for bit', async () => {
+    await tf.setBackend('wasm');
+    expect(heapGemmTNKernel(tf.backend() as WasmBackend)).not.toBeNull();
+    // K past one and several 128-row blocks, not a multiple of them; the smallest M and N the kernel takes; a batch dim of 1
+    for (const [K, M, N, lead] of [[1024, 4, 8, 0], [1300, 12, 24, 0], [3136, 64, 8, 1], [1029, 8, 16, 1]] as const) {
+      const a = rand(lead ? [1, K, M] : [K, M]);
+      const b = rand(lead ? [1, K, N] : [K, N]);
+      const before = live();
+      const got = await kernel('wasm', 'registered', 'BatchMatMul', { a, b }, { transposeA: true, transposeB: false });
+      const ref = tf.tidy(() => {
+        const aT = tf.transpose(toTensor(a).reshape([K, M])).reshape([1, M, K]);
+        const info = builtinKernel('BatchMatMul', 'wasm')!.kernelFunc({ inputs: { a: aT, b: toTensor(b).reshape([1, K, N]) }, backend: tf.backend(), attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo;
+        return Float32Array.from(tf.engine().makeTensorFromTensorInfo(info).dataSync());
+      });
+      expect(live()).toEqual(before);
+      expect(got.shape).toEqual(lead ? [1, M, N] : [M, N]);
+      expect(Buffer.from(got.values.buffer).equals(Buffer.from(ref.buffer)), JSON.stringify([K, M, N])).toBe(true);
+    }
+  });
+
   it('matches the cpu built-in for every transpose and batch layout', async () => {
     const before = live();
     const big = Math.ceil(Math.cbrt(loopMinMacs)) + 4; // per-batch work above the built-in's threshold (SIMD kernel)

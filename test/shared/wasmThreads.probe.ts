@@ -2,7 +2,7 @@
  * Child process of wasmThreads.test.ts: `tsx wasmThreads.probe.ts stock|threaded N` starts the wasm backend on the
  * stock SIMD build or on the threaded build with N threads, runs a matMul, a conv2d with its gradients, attention's
  * batched products with their gradients (our BatchMatMul's SIMD128 kernel, smallBatchMatMul) and three SGD steps of a
- * small conv net a Sum over leading axes and GroupNorm's Mean/Sum over [1, 3] (our heap kernels), and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
+ * small conv net a Sum over leading axes, GroupNorm's Mean/Sum over [1, 3] and a tall A^T B (our heap kernels), and prints every result's float32 bits (base64) as one JSON line, with whether our BatchMatMul is the
  * registered one and its SIMD kernel ran, and whether the registered Conv2DBackpropFilter is our grid kernel.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -14,6 +14,7 @@ import { wasmConv2dBackpropFilterImpl } from '../../packages/shared/src/kernels/
 import { smallBatchMatMulKernel } from '../../packages/shared/src/kernels/smallBatchMatMul';
 import { heapColumnSumKernel } from '../../packages/shared/src/kernels/heapColumnSum';
 import { heapGroupSumKernel } from '../../packages/shared/src/kernels/heapGroupSum';
+import { heapGemmTNKernel } from '../../packages/shared/src/kernels/heapGemmTN';
 import type { WasmBackend } from '../../packages/shared/src/kernels/slice';
 import { shareSavedTensors } from '../../packages/shared/src/tape/shareSaved';
 import { startThreadedWasm } from '../../packages/shared/src/wasmThreads';
@@ -69,6 +70,9 @@ tf.tidy(() => {
   const gx = tf.randomNormal([4, 49, 8, 4], 0, 1, 'float32', 13);
   out.groupStats = bits(tf.concat([tf.mean(gx, [1, 3], true), tf.sum(gx, [1, 3], true)]));
   out.heapGroupSum = Number(heapGroupSumKernel(tf.backend() as WasmBackend) !== null);
+  // A dense layer's weight gradient x^T dy over many positions: our A^T B kernel in the heap.
+  out.denseWeightGrad = bits(tf.matMul(tf.randomNormal([2048, 8], 0, 1, 'float32', 14), tf.randomNormal([2048, 16], 0, 1, 'float32', 15), true, false));
+  out.heapGemmTN = Number(heapGemmTNKernel(tf.backend() as WasmBackend) !== null);
 });
 const registered = tf.getKernel('BatchMatMul', 'wasm') as (tf.KernelConfig & Record<symbol, unknown>) | undefined;
 out.batchMatMulOurs = Number(registered?.[Symbol.for('factorgen.kernel')] === true);

@@ -47,9 +47,9 @@ describe('wasm threads shim', () => {
     for (const r of [stock, t1, t2, t3]) expect([r.batchMatMulOurs, r.smallBatchMatMulRan]).toEqual([1, 1]);
     // Our Conv2DBackpropFilter grid kernel (gemm4x8.wat) is the registered one on either build, and convGradFilter runs on it.
     for (const r of [stock, t1, t2, t3]) expect([r.convFilterGrid, r.convFilterComposite]).toEqual([1, 0]);
-    // Our heap kernels (heapColumnSum.wat, heapGroupSum.wat) instantiate on either build's heap (the threaded build's memory is shared).
-    for (const r of [stock, t1, t2, t3]) expect([r.heapColumnSum, r.heapGroupSum]).toEqual([1, 1]);
-    const keys = ['sumLeading', 'groupStats', 'matMul', 'conv', 'convGradInput', 'convGradFilter', 'attention', 'attentionGradQ', 'attentionGradK', 'attentionGradV', 'trainW1', 'trainW2'];
+    // Our heap kernels (heapColumnSum.wat, heapGroupSum.wat, heapGemmTN.wat) instantiate on either build's heap (the threaded build's memory is shared).
+    for (const r of [stock, t1, t2, t3]) expect([r.heapColumnSum, r.heapGroupSum, r.heapGemmTN]).toEqual([1, 1, 1]);
+    const keys = ['sumLeading', 'groupStats', 'denseWeightGrad', 'matMul', 'conv', 'convGradInput', 'convGradFilter', 'attention', 'attentionGradQ', 'attentionGradK', 'attentionGradV', 'trainW1', 'trainW2'];
     for (const k of keys) expect(typeof stock[k] === 'string' && (stock[k] as string).length).toBeGreaterThan(100);
     expect(stock.trainW2).not.toBe(stock.initW2); // the steps moved the weights
     for (const r of [t1, t2, t3]) for (const k of keys) expect(r[k], k).toBe(stock[k]);

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { composite, type TensorBackend } from './compose';
 import { smallBatchMatMul, smallBatchMatMulKernel } from './smallBatchMatMul';
+import { heapGemmTNKernel } from './heapGemmTN';
+import type { HeapBackend } from './heapKernel';
 
 /**
  * Per-batch work (M*K*N multiply-adds) from which a loop of XNNPACK matMuls beats the wasm backend's scalar
@@ -20,11 +22,19 @@ export const simdMaxMacs = 4 * 1024 * 1024;
 export const simdMaxElements = 32 * 1024 * 1024;
 
 /**
+ * Rows (K) from which a single A^T B (a dense layer's weight gradient over all positions) runs on our heap kernel
+ * (heapGemmTN.wat) instead of an explicit transpose of A and an XNNPACK product that packs B anew: measured on the
+ * tokenizer's [50176,64]^T [50176,32], 26.6 ms for the XNNPACK route.
+ */
+export const gemmTNMinRows = 1024;
+
+/**
  * BatchMatMul for wasm that keeps work on XNNPACK. The built-in kernel uses XNNPACK only for a single
  * non-transposed product and a scalar loop (~1-2 GFLOP/s against ~20) for transposeA/transposeB and
  * batches, which is what matMul's own gradient produces. Here: transposes are done explicitly (memory
  * bound, cheap), a batch against one shared operand becomes a single tall (or wide) product, batches of small
- * products run on our SIMD128 kernel (smallBatchMatMul), and batches of large ones become a loop of single products.
+ * products run on our SIMD128 kernel (smallBatchMatMul), batches of large ones become a loop of single products, and
+ * a single tall A^T B (K >= gemmTNMinRows, M % 4 == 0, N % 8 == 0) runs on our heap kernel (heapGemmTN) with no copy.
  * a: [...batchA, M, K] (or [..., K, M] with transposeA), b: [...batchB, K, N] (or [..., N, K]) -> [...batch, M, N].
  */
 export function makeBatchMatMul(backendName: string, builtin: tf.KernelConfig): tf.KernelConfig {
@@ -44,6 +54,8 @@ export function makeBatchMatMul(backendName: string, builtin: tf.KernelConfig): 
       // General broadcasting of batch dims (e.g. [2,1] with [1,3]) and non-float inputs: the built-in handles them.
       const simple = batchA === 1 || batchB === 1 || sameOuter;
       if (!simple || a.dtype !== 'float32' || b.dtype !== 'float32') return builtin.kernelFunc(args);
+      const tn = backendName === 'wasm' && transposeA && !transposeB && batchA === 1 && batchB === 1 ? heapGemmTN(args.backend as HeapBackend, a, b) : null;
+      if (tn) return tn;
       return composite(args.backend as TensorBackend, backendName, (s) => {
         const [ra, ca] = a.shape.slice(-2) as [number, number];
         const [rb, cb] = b.shape.slice(-2) as [number, number];
@@ -86,4 +98,18 @@ export function makeBatchMatMul(backendName: string, builtin: tf.KernelConfig): 
       });
     },
   };
+}
+
+/** A^T B for a [..., K, M], b [..., K, N] (batch 1) on the heap kernel when the shape suits it; else null. */
+function heapGemmTN(backend: HeapBackend, a: tf.TensorInfo, b: tf.TensorInfo): tf.TensorInfo | null {
+  const [K, M] = a.shape.slice(-2) as [number, number];
+  const [Kb, N] = b.shape.slice(-2) as [number, number];
+  if (K !== Kb || K < gemmTNMinRows || M % 4 !== 0 || N % 8 !== 0 || M === 0 || N === 0) return null;
+  const kernel = heapGemmTNKernel(backend);
+  if (!kernel) return null;
+  const outShape = [...tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N];
+  // Offsets taken after makeOutput, which may grow the heap (offsets stay valid; views would not).
+  const out = backend.makeOutput(outShape, 'float32');
+  kernel.gemmtn(backend.getMemoryOffset(a.dataId), backend.getMemoryOffset(b.dataId), backend.getMemoryOffset(out.dataId), K, M, N);
+  return out;
 }
