@@ -17,3 +17,4 @@ export { registerTrainingKernels, type KernelChanges } from './kernels/register'
 export * from './train/ema';
 export * from './tape/withoutTape';
 export * from './ops/linearCrossEntropy';
+export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEntropySaved } from './kernels/codeEntropy';
