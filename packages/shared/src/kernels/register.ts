@@ -13,6 +13,7 @@ import { stridedSliceGrad } from './stridedSliceGrad';
 import { makeWasmSum } from './sum';
 import { makeWasmMean } from './mean';
 import { makeWasmTile } from './tile';
+import { makeWasmCast } from './cast';
 import { makeWasmUnpack } from './unpack';
 import { makeWasmConv2dBackpropFilter } from './wasmConv2dBackpropFilter';
 import { makeUnsortedSegmentSum } from './unsortedSegmentSum';
@@ -70,7 +71,7 @@ function registerGradients(): void {
  * MaxPoolGrad (built-in is wrong for all-negative windows); ResizeNearestNeighborGrad (ignores halfPixelCenters, ~5x slower);
  * Sum over leading axes (column sums on our SIMD128 kernel in the heap, bit-identical, ~15x faster than the built-in's transpose);
  * Sum and Mean over axes [1, 3] of rank 4 (GroupNorm's statistics, our heap kernel, bit-identical, no transpose);
- * Tile (copies in the heap; the built-in divides per element per axis).
+ * Tile (copies in the heap; the built-in divides per element per axis); Cast to the same dtype (a shared handle, no copy).
  * webgpu: AddN (the built-in fails past 7 inputs, see addN.ts).
  * cpu: Conv2DBackpropFilter (built-in ~40x slower), UnsortedSegmentSum (built-in loops over segments),
  * ResizeNearestNeighborGrad (built-in is wrong for batch > 1).
@@ -96,6 +97,7 @@ export function registerTrainingKernels(backend: string): KernelChanges {
     plan.push(['Sum', (builtin) => makeWasmSum(need(builtin, 'Sum'))]);
     plan.push(['Mean', (builtin) => makeWasmMean(need(builtin, 'Mean'))]);
     plan.push(['Tile', (builtin) => makeWasmTile(need(builtin, 'Tile'))]);
+    plan.push(['Cast', (builtin) => makeWasmCast(need(builtin, 'Cast'))]);
   } else if (backend === 'webgpu') {
     plan.push(['AddN', (builtin) => {
       if (!builtin) throw new Error('AddN: the webgpu backend has no built-in kernel to wrap');
