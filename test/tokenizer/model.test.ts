@@ -235,6 +235,22 @@ describe('tokenizer forward', () => {
     x.dispose();
   });
 
+  it.each(['fq', 'vq'] as const)('encodeTokens gives the forward pass indices with the entropy loss on (%s; encode skips that loss)', (kind) => {
+    const x = images(3, 'encode-entropy');
+    withTokenizer(tinyConfig(kind, kind === 'fq' ? 2 : 1, 0.1), 's', (tok) => {
+      const want = tf.tidy(() => {
+        const out = tokenizerForward(tok, x);
+        expect(out.losses.entropy.dataSync()[0]).not.toBe(0);
+        return out.indices.dataSync().slice();
+      });
+      const tokens = encodeTokens(tok, x);
+      expect(tokens.dataSync()).toEqual(want);
+      expect(tok.cfg.quantizer.entropyWeight).toBe(0.1);
+      tokens.dispose();
+    });
+    x.dispose();
+  });
+
   it('same seed gives the same parameters, another seed different ones', () => {
     const first = (seed: string) => withTokenizer(tinyConfig('fq'), seed, (tok) => tok.params.get('quant/k1/codebook').dataSync().slice());
     expect(first('a')).toEqual(first('a'));
