@@ -209,40 +209,45 @@ describe('training loop', () => {
 });
 
 describe('recomputed blocks (gradient checkpointing)', () => {
-  it('the training backbone and head give the values and gradients of the cached-path blocks, bit for bit, with dropout', () => {
-    withGen(createGenerator(tiny({ dropout: 0.3, classDropout: 0 }), 5), (gen) => {
-      const tokens = tf.tensor3d(tokenData, [B, T, 2], 'int32');
-      const labT = tf.tensor1d(labels, 'int32');
-      const drop = () => ({ rate: 0.3, rng: new Rng('ckpt') });
-      const plain = () => {
-        const x = tf.concat([embedClass(gen, labT), embedTokens(gen, tf.slice(tokens, [0, 0, 0], [B, T - 1, -1]))], 1) as tf.Tensor3D;
-        const d = drop();
-        const h = backboneForward(gen, x, 0, null, d).h;
-        const sub = tf.slice(tf.reshape(tokens, [B * T, 2]), [0, 0], [-1, 1]) as tf.Tensor2D;
-        const logits = headForward(gen, headSlots(gen, 0, tf.reshape(h, [B * T, 16]) as tf.Tensor2D, sub), 0, null, d).logits;
-        return tf.addN(logits.map((l) => tf.sum(tf.square(l)))).add(tf.sum(tf.square(h))) as tf.Scalar;
-      };
-      const recomputed = () => {
-        const d = drop();
-        const h = backboneTeacherForced(gen, tokens, labT, d);
-        const logits = headTeacherForced(gen, tf.reshape(h, [B * T, 16]) as tf.Tensor2D, tf.reshape(tokens, [B * T, 2]) as tf.Tensor2D, d);
-        return tf.addN(logits.map((l) => tf.sum(tf.square(l)))).add(tf.sum(tf.square(h))) as tf.Scalar;
-      };
-      const read = (f: () => tf.Scalar) => {
-        const { value, grads } = variableGradsByName(f, gen.params.vars);
-        const out = { value: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync().slice()])) };
-        tf.dispose([value, ...Object.values(grads)]);
-        return out;
-      };
-      // Output layers start at zero, so give them values for the head's gradients to be non-trivial.
-      for (const [name, v] of gen.params.vars) if (name.includes('/out') && name.startsWith('head/')) v.assign(tf.fill(v.shape, 0.05));
-      const a = read(plain);
-      const b = read(recomputed);
-      expect(b.value).toBe(a.value);
-      expect(Object.keys(b.grads).sort()).toEqual(Object.keys(a.grads).sort());
-      for (const k of Object.keys(a.grads)) expect(b.grads[k], k).toEqual(a.grads[k]);
-      expect(Math.max(...Object.values(a.grads).map((g) => Math.max(...g.map(Math.abs))))).toBeGreaterThan(0);
-      tf.dispose([tokens, labT]);
-    });
-  });
+  it.each(['none', 'keepProducts', 'all'] as const)(
+    'recompute %s: the training backbone and head give the values and gradients of the cached-path blocks, bit for bit, with dropout',
+    (mode) => {
+      withGen(createGenerator(tiny({ dropout: 0.3, classDropout: 0 }), 5), (gen) => {
+        const tokens = tf.tensor3d(tokenData, [B, T, 2], 'int32');
+        const labT = tf.tensor1d(labels, 'int32');
+        const drop = () => ({ rate: 0.3, rng: new Rng('ckpt') });
+        const plain = () => {
+          const x = tf.concat([embedClass(gen, labT), embedTokens(gen, tf.slice(tokens, [0, 0, 0], [B, T - 1, -1]))], 1) as tf.Tensor3D;
+          const d = drop();
+          const h = backboneForward(gen, x, 0, null, d).h;
+          const sub = tf.slice(tf.reshape(tokens, [B * T, 2]), [0, 0], [-1, 1]) as tf.Tensor2D;
+          const logits = headForward(gen, headSlots(gen, 0, tf.reshape(h, [B * T, 16]) as tf.Tensor2D, sub), 0, null, d).logits;
+          return tf.addN(logits.map((l) => tf.sum(tf.square(l)))).add(tf.sum(tf.square(h))) as tf.Scalar;
+        };
+        const training = () => {
+          const d = drop();
+          const h = backboneTeacherForced(gen, tokens, labT, d, mode);
+          const logits = headTeacherForced(gen, tf.reshape(h, [B * T, 16]) as tf.Tensor2D, tf.reshape(tokens, [B * T, 2]) as tf.Tensor2D, d, mode);
+          return tf.addN(logits.map((l) => tf.sum(tf.square(l)))).add(tf.sum(tf.square(h))) as tf.Scalar;
+        };
+        const read = (f: () => tf.Scalar) => {
+          const { value, grads } = variableGradsByName(f, gen.params.vars);
+          const out = { value: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync().slice()])) };
+          tf.dispose([value, ...Object.values(grads)]);
+          return out;
+        };
+        // Output layers start at zero, so give them values for the head's gradients to be non-trivial.
+        for (const [name, v] of gen.params.vars) if (name.includes('/out') && name.startsWith('head/')) v.assign(tf.fill(v.shape, 0.05));
+        const a = read(plain);
+        const before = tf.memory().numTensors;
+        const b = read(training);
+        expect(tf.memory().numTensors).toBe(before);
+        expect(b.value).toBe(a.value);
+        expect(Object.keys(b.grads).sort()).toEqual(Object.keys(a.grads).sort());
+        for (const k of Object.keys(a.grads)) expect(b.grads[k], k).toEqual(a.grads[k]);
+        expect(Math.max(...Object.values(a.grads).map((g) => Math.max(...g.map(Math.abs))))).toBeGreaterThan(0);
+        tf.dispose([tokens, labT]);
+      });
+    },
+  );
 });

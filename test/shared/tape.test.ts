@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, Rng, variableGradsReleasing, gradientsReleasing, recompute } from '../../packages/shared/src';
+import { initBackend, Rng, variableGradsReleasing, gradientsReleasing, recompute, recomputeKeepingProducts, type KeptMatMul } from '../../packages/shared/src';
 import { createGenerator, generatorLoss, makeGeneratorConfig } from '../../packages/generator/src';
 import { createTokenizer, tokenizerForward } from '../../packages/tokenizer/src/model';
 import { presetFashion } from '../../packages/tokenizer/src/config';
@@ -151,5 +151,69 @@ describe.each(['wasm', 'cpu'])('recompute on %s', (backend) => {
     expect(rec.grad).toEqual(plain.grad);
     expect(savedBuffers.recomputed).toBeLessThan(savedBuffers.plain - 10);
     tf.dispose([w, x, shift]);
+  });
+});
+
+describe.each(['wasm', 'cpu'])('recomputeKeepingProducts on %s', (backend) => {
+  it('same value and gradients as the plain function, bit for bit; keeps the products and the inputs, not the rest', async () => {
+    await tf.setBackend(backend);
+    const rng = new Rng('recomputeKeepingProducts');
+    const w = tf.variable(tf.tensor2d(Float32Array.from({ length: 64 }, () => rng.next() - 0.5), [8, 8]));
+    const x = tf.tensor2d(Float32Array.from({ length: 4 * 8 }, () => rng.next() - 0.5), [4, 8]);
+    const shift = tf.scalar(0.25);
+    const layers = 6;
+    // Each layer: one kept product and two elementwise ops (whose outputs the kept path recomputes).
+    const seg = (mm: KeptMatMul, a: tf.Tensor, ww: tf.Tensor, c: tf.Tensor) => {
+      let y = a;
+      for (let i = 0; i < layers; i++) y = tf.tanh(tf.add(mm(y as tf.Tensor2D, ww as tf.Tensor2D), c));
+      return y;
+    };
+    const plainMatMul: KeptMatMul = (a, b) => tf.matMul(a, b);
+    const savedBuffers = { plain: 0, kept: 0, all: 0 };
+    const run = (which: 'plain' | 'kept' | 'all') => {
+      const before = buffers();
+      const { value, grads } = gradientsReleasing(() => {
+        const h = tf.mul(x, tf.slice(w, [0, 0], [1, 8]));
+        const y =
+          which === 'plain'
+            ? seg(plainMatMul, h, w, shift)
+            : which === 'all'
+              ? recompute((...t) => seg(plainMatMul, t[0]!, t[1]!, t[2]!), [h, w], [shift])
+              : recomputeKeepingProducts((mm, ...t) => seg(mm, t[0]!, t[1]!, t[2]!), [h, w], [shift]);
+        const loss = tf.sum(tf.square(y));
+        savedBuffers[which] = buffers() - before;
+        return loss;
+      }, [w]);
+      const out = { value: value.dataSync()[0], grad: grads[0]!.dataSync().slice() };
+      tf.dispose([value, grads[0]!]);
+      return out;
+    };
+    const before = tf.memory().numTensors;
+    const plain = run('plain');
+    const kept = run('kept');
+    const all = run('all');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(kept.value).toBe(plain.value);
+    expect(kept.grad).toEqual(plain.grad);
+    // The kept path holds the layers' products on top of what 'all' holds, and less than the plain tape.
+    expect(savedBuffers.kept).toBe(savedBuffers.all + layers);
+    expect(savedBuffers.kept).toBeLessThan(savedBuffers.plain - 10);
+    tf.dispose([w, x, shift]);
+  });
+
+  it('refuses an f that calls mm a different number of times on the rerun', async () => {
+    await tf.setBackend(backend);
+    const w = tf.variable(tf.eye(4) as tf.Tensor2D);
+    let calls = 0;
+    const f = (mm: KeptMatMul, ww: tf.Tensor) => {
+      const y = mm(ww as tf.Tensor2D, ww as tf.Tensor2D);
+      return calls++ === 0 ? y : mm(y, ww as tf.Tensor2D);
+    };
+    const before = tf.memory().numTensors;
+    expect(() => gradientsReleasing(() => tf.sum(recomputeKeepingProducts(f, [w])), [w])).toThrow(
+      'recomputeKeepingProducts: f called mm more often than in the forward pass',
+    );
+    w.dispose();
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before);
   });
 });

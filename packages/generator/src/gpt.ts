@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, type ParamStore } from '@factorgen/shared';
 import { type Generator, type GeneratorConfig, seqLen } from './config';
-import { backboneRope, block, blockRecomputed, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm, ropeSlice } from './layers';
+import { backboneRope, block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm, ropeSlice } from './layers';
 
 /** Dimension of each sub-token embedding; the K of them are concatenated and projected to width. */
 export function subEmbedDim(cfg: GeneratorConfig): number {
@@ -60,19 +60,20 @@ export function backboneForward(
 
 /**
  * Teacher-forced backbone over whole images. tokens: int32 [B, T, K], labels: int32 [B] -> h: [B, T, width],
- * where h[:, t] has seen the class and x_0..x_{t-1} and predicts x_t.
+ * where h[:, t] has seen the class and x_0..x_{t-1} and predicts x_t. recompute: which of each block's activations
+ * the tape keeps and which it recomputes in the backward pass (see Recompute; the same values and gradients, bit for bit).
  */
-export function backboneTeacherForced(gen: Generator, tokens: tf.Tensor3D, labels: tf.Tensor1D, drop: DropoutCtx): tf.Tensor3D {
+export function backboneTeacherForced(gen: Generator, tokens: tf.Tensor3D, labels: tf.Tensor1D, drop: DropoutCtx, recompute: Recompute = 'all'): tf.Tensor3D {
   const T = seqLen(gen.cfg);
   const [B] = tokens.shape;
   const parts = [embedClass(gen, labels)];
   if (T > 1) parts.push(embedTokens(gen, tf.slice(tokens, [0, 0, 0], [B, T - 1, -1])));
   const x = parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
-  // The same computation as backboneForward(gen, x, 0, null, drop).h, with each block's activations recomputed in the
-  // backward pass instead of kept (training memory: one block's activations at a time).
+  // The same computation as backboneForward(gen, x, 0, null, drop).h, each block's activations kept or recomputed in
+  // the backward pass as `recompute` says.
   const { cfg, params } = gen;
   const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads), 0, T);
   let y = maybeDropout(x, drop);
-  for (let i = 0; i < cfg.depth; i++) y = blockRecomputed(params, `gpt/block${i}`, y, cfg.heads, rope, drop);
+  for (let i = 0; i < cfg.depth; i++) y = blockTraining(params, `gpt/block${i}`, y, cfg.heads, rope, drop, recompute);
   return rmsNorm(y, params.get('gpt/normOut')) as tf.Tensor3D;
 }

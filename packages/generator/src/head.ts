@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, type ParamStore } from '@factorgen/shared';
 import type { Generator, GeneratorConfig } from './config';
-import { block, blockRecomputed, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, rmsNorm } from './layers';
+import { block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm } from './layers';
 
 /**
  * Factorized head (FQGAN's FAR). At each position the backbone's h_t is decoded into K sub-tokens.
@@ -108,20 +108,21 @@ export function parallelLogits(gen: Generator, h: tf.Tensor2D): tf.Tensor2D[] {
 /**
  * Teacher-forced head over N positions at once (N = B*T in training), up to the output layers. h: [N, width],
  * tokens: int32 [N, K] (the targets, whose first K-1 sub-tokens feed the AR slots) -> K tensors, the k-th [N, d]
- * feeding headOutput(gen, k, .) (d = headWidth; width for the parallel head, where all K are h).
+ * feeding headOutput(gen, k, .) (d = headWidth; width for the parallel head, where all K are h). recompute: as in
+ * backboneTeacherForced.
  */
-export function headTeacherForcedHidden(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
+export function headTeacherForcedHidden(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx, recompute: Recompute = 'all'): tf.Tensor2D[] {
   const { cfg, params } = gen;
   const K = cfg.subCodebookSizes.length;
   if (cfg.headMode === 'parallel') return Array.from({ length: K }, () => h);
   const sub = K > 1 ? (tf.slice(tokens, [0, 0], [-1, K - 1]) as tf.Tensor2D) : null;
-  // headForward(gen, slots, 0, null, drop), with each block recomputed in the backward pass (see blockRecomputed).
+  // headForward(gen, slots, 0, null, drop), each block's activations kept or recomputed as `recompute` says.
   let y = maybeDropout(headSlots(gen, 0, h, sub), drop);
-  for (let i = 0; i < cfg.headLayers; i++) y = blockRecomputed(params, `head/block${i}`, y, cfg.headHeads, null, drop);
+  for (let i = 0; i < cfg.headLayers; i++) y = blockTraining(params, `head/block${i}`, y, cfg.headHeads, null, drop, recompute);
   return slotHidden(gen, y);
 }
 
 /** headTeacherForcedHidden through the output layers: K logits, the k-th [N, V_k]. */
-export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx): tf.Tensor2D[] {
-  return headTeacherForcedHidden(gen, h, tokens, drop).map((x, k) => headOutput(gen, k, x));
+export function headTeacherForced(gen: Generator, h: tf.Tensor2D, tokens: tf.Tensor2D, drop: DropoutCtx, recompute: Recompute = 'all'): tf.Tensor2D[] {
+  return headTeacherForcedHidden(gen, h, tokens, drop, recompute).map((x, k) => headOutput(gen, k, x));
 }

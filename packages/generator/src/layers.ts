@@ -1,5 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, recompute, type ParamStore, type Rng } from '@factorgen/shared';
+import { linear, recompute, recomputeKeepingProducts, type KeptMatMul, type ParamStore, type Rng } from '@factorgen/shared';
+
+/** A linear layer x [..., C] @ w [C, H] -> [..., H] (the block's projections; see blockTraining). */
+export type Linear = (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
+
+/** linear(x, w) with its 2-D product computed by mm (same ops and shapes, so the same bits). */
+function linearVia(mm: KeptMatMul): Linear {
+  return (x, w) => {
+    const inF = w.shape[0] as number;
+    return tf.reshape(mm(tf.reshape(x, [-1, inF]) as tf.Tensor2D, w as tf.Tensor2D), [...x.shape.slice(0, -1), w.shape[1] as number]);
+  };
+}
+
+/**
+ * Gradient checkpointing of the training forward's blocks (values and gradients are the same bit for bit in all
+ * three; only memory and time differ). 'none': the tape keeps every activation. 'keepProducts': it keeps each block's
+ * input and its projections' outputs (q, k, v, out, gate, up, down) and recomputes the rest (norms, RoPE, attention,
+ * SwiGLU's gating) in the backward pass. 'all': it keeps only each block's input and reruns the whole block.
+ */
+export type Recompute = 'none' | 'keepProducts' | 'all';
 
 /** Dropout for one forward pass: rate and the Rng that seeds each tf.dropout call (null = inference). */
 export type DropoutCtx = { rate: number; rng: Pick<Rng, 'int'> } | null;
@@ -20,9 +39,9 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-6): tf.Tensor 
  * SwiGLU MLP: (silu(x Wg) * (x Wu)) Wd. x: [..., C], wGate, wUp: [C, H], wDown: [H, C] -> [..., C].
  * Separate gate/up weights rather than one fused matMul + split: split is a slow strided copy on the cpu backend.
  */
-export function swiglu(x: tf.Tensor, wGate: tf.Tensor, wUp: tf.Tensor, wDown: tf.Tensor): tf.Tensor {
-  const gate = linear(x, wGate);
-  return linear(tf.mul(tf.mul(gate, tf.sigmoid(gate)), linear(x, wUp)), wDown);
+export function swiglu(x: tf.Tensor, wGate: tf.Tensor, wUp: tf.Tensor, wDown: tf.Tensor, lin: Linear = linear): tf.Tensor {
+  const gate = lin(x, wGate);
+  return lin(tf.mul(tf.mul(gate, tf.sigmoid(gate)), lin(x, wUp)), wDown);
 }
 
 /** Rotary tables in the rotate-half layout: row p holds [cos(theta_p) | cos(theta_p)], same for sin. */
@@ -140,7 +159,8 @@ function causalMask(past: number, L: number): tf.Tensor2D {
  * x: [B, L, C] (the L new positions), w: the q, k, v and out projections, each [C, C], rope: cos/sin [L, dh] for the
  * new positions or null, past: cached keys/values of the earlier positions ([B, heads, t, dh]) or null.
  * Returns y: [B, L, C] and kv: the keys/values of all t+L positions (concatenated; the caller owns both).
- * Only the new positions are queried, so with a cache one decoding step costs O(t), not O(t^2).
+ * Only the new positions are queried, so with a cache one decoding step costs O(t), not O(t^2). lin: how the
+ * projections are computed (see blockTraining).
  */
 export function causalAttention(
   x: tf.Tensor3D,
@@ -148,11 +168,12 @@ export function causalAttention(
   heads: number,
   rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null,
   past: LayerKV | null,
+  lin: Linear = linear,
 ): { y: tf.Tensor3D; kv: LayerKV } {
   const [B, L, C] = x.shape;
   const dh = C / heads;
   // [B, L, C] -> [B, heads, L, dh]; three matMuls rather than a fused one + split (slow strided copy on cpu).
-  const toHeads = (wt: tf.Tensor) => tf.transpose(tf.reshape(linear(x, wt), [B, L, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const toHeads = (wt: tf.Tensor) => tf.transpose(tf.reshape(lin(x, wt), [B, L, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
   let q = toHeads(w.q);
   let k = toHeads(w.k);
   let v = toHeads(w.v);
@@ -170,7 +191,7 @@ export function causalAttention(
   // No dropout on the attention probabilities (LlamaGen's default); residual branches get it in block().
   const ctx = tf.matMul(tf.softmax(scores, -1), v); // [B, heads, L, dh]
   const merged = tf.reshape(tf.transpose(ctx, [0, 2, 1, 3]), [B, L, C]);
-  return { y: linear(merged, w.out) as tf.Tensor3D, kv: { k, v } };
+  return { y: lin(merged, w.out) as tf.Tensor3D, kv: { k, v } };
 }
 
 /** Creates one pre-norm transformer block's parameters under `prefix` (see block()). */
@@ -202,11 +223,12 @@ function blockOn(
   rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null,
   past: LayerKV | null,
   drop: DropoutCtx,
+  lin: Linear = linear,
 ): { y: tf.Tensor3D; kv: LayerKV } {
   const [norm1, q, k, v, out, norm2, gate, up, down] = ws as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-  const a = causalAttention(rmsNorm(x, norm1) as tf.Tensor3D, { q, k, v, out }, heads, rope, past);
+  const a = causalAttention(rmsNorm(x, norm1) as tf.Tensor3D, { q, k, v, out }, heads, rope, past, lin);
   const h = tf.add(x, maybeDropout(a.y, drop)) as tf.Tensor3D;
-  const m = swiglu(rmsNorm(h, norm2), gate, up, down);
+  const m = swiglu(rmsNorm(h, norm2), gate, up, down, lin);
   return { y: tf.add(h, maybeDropout(m, drop)) as tf.Tensor3D, kv: a.kv };
 }
 
@@ -227,21 +249,24 @@ export function block(
 }
 
 /**
- * block() without a cache, for training: the same output (and, under a tape, bit-identical gradients), but the tape
- * keeps only the block's input; its activations are recomputed in the backward pass (gradient checkpointing, see
- * recompute). Dropout seeds drawn in the forward pass are replayed in the recomputation. x: [B, L, C] -> [B, L, C].
+ * block() without a cache, for training: the same output (and, under a tape, bit-identical gradients), with the
+ * block's activations kept or recomputed in the backward pass as `mode` says (see Recompute, recompute and
+ * recomputeKeepingProducts). Dropout seeds drawn in the forward pass are replayed in the recomputation.
+ * x: [B, L, C] -> [B, L, C].
  */
-export function blockRecomputed(
+export function blockTraining(
   params: ParamStore,
   prefix: string,
   x: tf.Tensor3D,
   heads: number,
   rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null,
   drop: DropoutCtx,
+  mode: Recompute,
 ): tf.Tensor3D {
+  if (mode === 'none') return block(params, prefix, x, heads, rope, null, drop).y;
   const seeds: number[] = [];
   let runs = 0;
-  const f = (...t: tf.Tensor[]): tf.Tensor => {
+  const run = (lin: Linear, t: tf.Tensor[]): tf.Tensor => {
     const first = runs++ === 0;
     let i = 0;
     const ctx: DropoutCtx =
@@ -249,7 +274,10 @@ export function blockRecomputed(
         ? { rate: drop.rate, rng: { int: (n: number) => (first ? (seeds[seeds.length] = drop.rng.int(n)) : seeds[i++]!) } }
         : null;
     const r = rope ? { cos: t[10] as tf.Tensor2D, sin: t[11] as tf.Tensor2D } : null;
-    return blockOn(t.slice(1, 10), t[0] as tf.Tensor3D, heads, r, null, ctx).y;
+    return blockOn(t.slice(1, 10), t[0] as tf.Tensor3D, heads, r, null, ctx, lin).y;
   };
-  return recompute(f, [x, ...blockWeights(params, prefix)], rope ? [rope.cos, rope.sin] : []) as tf.Tensor3D;
+  const inputs = [x, ...blockWeights(params, prefix)];
+  const constants = rope ? [rope.cos, rope.sin] : [];
+  if (mode === 'all') return recompute((...t) => run(linear, t), inputs, constants) as tf.Tensor3D;
+  return recomputeKeepingProducts((mm, ...t) => run(linearVia(mm), t), inputs, constants) as tf.Tensor3D;
 }

@@ -13,6 +13,7 @@ export * from './pixels';
 export * from './tape/gradients';
 export * from './tape/shareSaved';
 export * from './tape/recompute';
+export * from './tape/recomputeKeepingProducts';
 export { registerTrainingKernels, type KernelChanges } from './kernels/register';
 export * from './train/ema';
 export * from './tape/withoutTape';

@@ -24,6 +24,7 @@ export * from './classFolders';
 export * from './tape/gradients';
 export * from './tape/shareSaved';
 export * from './tape/recompute';
+export * from './tape/recomputeKeepingProducts';
 export * from './outputs';
 export * from './cli/resumeFlags';
 export * from './train/ema';
