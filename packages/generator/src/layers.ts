@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, recompute, recomputeKeepingProducts, type KeptMatMul, type ParamStore, type Rng } from '@factorgen/shared';
+import { dropout, linear, recompute, recomputeKeepingProducts, type KeptMatMul, type ParamStore, type Rng } from '@factorgen/shared';
 
 /** A linear layer x [..., C] @ w [C, H] -> [..., H] (the block's projections; see blockTraining). */
 export type Linear = (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;
@@ -20,13 +20,13 @@ function linearVia(mm: KeptMatMul): Linear {
  */
 export type Recompute = 'none' | 'keepProducts' | 'all';
 
-/** Dropout for one forward pass: rate and the Rng that seeds each tf.dropout call (null = inference). */
+/** Dropout for one forward pass: rate and the Rng that seeds each dropout call (null = inference). */
 export type DropoutCtx = { rate: number; rng: Pick<Rng, 'int'> } | null;
 
-/** tf.dropout with a seed drawn from the context's Rng; identity when ctx is null or the rate is 0. */
+/** dropout (shared's, not tf.dropout) with a seed drawn from the context's Rng; identity when ctx is null or the rate is 0. */
 export function maybeDropout<T extends tf.Tensor>(x: T, ctx: DropoutCtx): T {
   if (!ctx || ctx.rate <= 0) return x;
-  return tf.dropout(x, ctx.rate, undefined, ctx.rng.int(2 ** 31 - 1)) as T;
+  return dropout(x, ctx.rate, ctx.rng.int(2 ** 31 - 1));
 }
 
 /** RMSNorm over the last axis. x: [..., C], weight: [C] -> [..., C]. */

@@ -31,3 +31,4 @@ export * from './train/ema';
 export * from './tape/withoutTape';
 export * from './ops/linearCrossEntropy';
 export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEntropySaved } from './kernels/codeEntropy';
+export * from './ops/dropout';
