@@ -18,7 +18,8 @@ import { generatorLoss, loadGenerator, seqLen, type Generator } from '@factorgen
  * - `forward`: one forward pass (training mode, tape off).
  * - `model` = 3 x forward: the usual training-step count (backward = 2 x forward: input and weight gradients,
  *   Kaplan et al. 2020, "Scaling Laws for Neural Language Models", sec. 2.1). GFLOP/s figures use this one, so work
- *   the implementation adds (gradient checkpointing's second forward) does not count as achieved.
+ *   the implementation adds (gradient checkpointing's recomputation: by default each block minus its projections,
+ *   the whole block with recompute 'all') does not count as achieved.
  * - `executed`: what the step's kernels actually ran (recompute included).
  *
  * Run: `npx tsx bench/stepProfile.ts --run DIR [--teacher DIR] [--batch N] [--backend wasm] [--steps 1] [--top 25] [--shapes] [--flops-only]`.
