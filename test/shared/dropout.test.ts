@@ -49,6 +49,13 @@ describe('dropoutMask', () => {
     }
   });
 
+  it("kept values are tf.dropout's 1 / keep (float32 division on the backend)", () => {
+    for (const rate of [0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, 0.123456]) {
+      const want = tf.tidy(() => tf.div(tf.scalar(1), tf.scalar(1 - rate)).dataSync()[0]);
+      expect(dropoutMask(64, rate, 1).find((v) => v !== 0), `rate ${rate}`).toBe(want);
+    }
+  });
+
   it('rate 0 keeps everything at 1; rates outside [0, 1) throw', () => {
     expect(Array.from(dropoutMask(4, 0, 9))).toEqual([1, 1, 1, 1]);
     expect(() => dropoutMask(4, 1, 9)).toThrow('dropout: rate must be in [0, 1) (got 1)');

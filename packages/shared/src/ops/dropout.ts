@@ -10,16 +10,13 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-const scales = new Map<number, number>();
-
-/** 1 / keep rounded as float32 division rounds it (what tf.dropout multiplies kept entries by). */
+/**
+ * 1 / keep as float32 division rounds it (what tf.dropout multiplies kept entries by), computed on the host (no
+ * backend read, which webgpu cannot do synchronously in Node): the double quotient rounded to float32 is the correctly
+ * rounded float32 quotient, since 53 >= 2 * 24 + 2 bits make double rounding of a division innocuous.
+ */
 function keepScale(keep: number): number {
-  let s = scales.get(keep);
-  if (s === undefined) {
-    s = tf.tidy(() => tf.div(tf.scalar(1), tf.scalar(keep)).dataSync()[0]!);
-    scales.set(keep, s);
-  }
-  return s;
+  return Math.fround(1 / Math.fround(keep));
 }
 
 /**
