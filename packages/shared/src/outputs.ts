@@ -90,11 +90,16 @@ export function checkOutputDir(dir: string, flag: string, io?: Partial<OutputIo>
 
 /**
  * Makes sure `file` can be written before the work that produces it starts: it is not a folder, and its folder exists
- * (created) and is writable. UserError naming `flag` otherwise.
+ * (created) and is writable. An existing file is replaced only with `overwrite`, and then, when `magic` is given,
+ * only if it starts with those bytes (a file of the kind the command writes). UserError naming `flag` otherwise.
  */
-export function checkOutputFile(file: string, flag: string, io?: Partial<OutputIo>): void {
+export function checkOutputFile(file: string, flag: string, opts: { overwrite: boolean; magic?: string }, io?: Partial<OutputIo>): void {
   const st = statOrNull(file);
   if (st?.isDirectory()) throw new UserError(`${flag} ${file}: is a folder, not a file`);
+  if (st && !opts.overwrite) throw new UserError(`${flag} ${file}: already exists; pass --overwrite to replace it`);
+  if (st && opts.magic !== undefined && !startsWith(file, opts.magic)) {
+    throw new UserError(`${flag} ${file}: already exists and is not a file factorgen writes here (no ${opts.magic} header); --overwrite replaces only those`);
+  }
   const dir = path.dirname(path.resolve(file));
   const dst = statOrNull(dir);
   if (dst && !dst.isDirectory()) throw new UserError(`${flag} ${file}: ${path.dirname(file)} is a file, not a folder`);
@@ -105,6 +110,21 @@ export function checkOutputFile(file: string, flag: string, io?: Partial<OutputI
     throw e;
   }
   refuseRunCheckpoint(file, flag);
+}
+
+/** Whether `file` starts with the latin1 bytes of `magic` (false when unreadable or shorter). */
+function startsWith(file: string, magic: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(magic.length);
+      return fs.readSync(fd, buf, 0, magic.length, 0) === magic.length && buf.toString('latin1') === magic;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 // ---- locks ---------------------------------------------------------------------------------------------
@@ -239,9 +259,12 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
 // ---- manifests and --overwrite ------------------------------------------------------------------------
 
 /** What an output folder holds: a training run of a model kind, a sample folder, decoded token maps. */
-export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'comparison';
+export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'probe' | 'comparison';
 
 export type Manifest = { factorgen: 1; kind: OutputKind; paths: string[] };
+
+/** Kinds named in the plural ("already holds samples", not "a samples"). */
+const PLURAL_KINDS: ReadonlySet<string> = new Set(['samples', 'decoded tokens', 'reconstructions']);
 
 const RUN_FILE = /^(metrics\.jsonl|checkpoint(\.(tmp|old)-\d+-\d+)?\/(config\.json|weights\.bin|optimizer\.bin))$/;
 const isRunKind = (k: string) => k.endsWith(' run');
@@ -320,12 +343,12 @@ export function prepareFreshOutput(dir: string, flag: string, kind: OutputKind, 
   if (present.length === 0) return;
   const manifest = readManifest(dir) ?? inferManifest(dir);
   if (!overwrite) {
-    const what = manifest ? `already holds ${manifest.kind === 'samples' ? 'samples' : `a ${manifest.kind}`}` : `is not empty (${short(present)})`;
+    const what = manifest ? `already holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}` : `is not empty (${short(present)})`;
     const resume = manifest && isRunKind(manifest.kind) && manifest.kind === kind ? 'pass --resume to continue it, ' : '';
     throw new UserError(`${flag} ${dir}: ${what}; ${resume}pass --overwrite to replace it or choose another folder`);
   }
   if (manifest && manifest.kind !== kind) {
-    throw new UserError(`${flag} ${dir}: holds ${manifest.kind === 'samples' ? 'samples' : `a ${manifest.kind}`}, not ${kind}; --overwrite replaces only outputs of the same kind`);
+    throw new UserError(`${flag} ${dir}: holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}, not ${kind}; --overwrite replaces only outputs of the same kind`);
   }
   const listed = new Set(manifest?.paths ?? []);
   const ours = (f: string) => f === MANIFEST_FILE || f.startsWith('.factorgen-probe-') || listed.has(f) || (manifest !== null && isRunKind(manifest.kind) && RUN_FILE.test(f));

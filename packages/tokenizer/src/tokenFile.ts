@@ -33,7 +33,9 @@ export type TokenFileHeader = {
 /** A tokenized split in memory. tokens: [count, gridH*gridW, K] int32 (position-major), labels: [count]. */
 export type TokenSet = { header: TokenFileHeader; tokens: Int32Array; labels: Int32Array };
 
-const MAGIC = 'FGTOKEN1';
+/** The first 8 bytes of every token file. */
+export const TOKEN_FILE_MAGIC = 'FGTOKEN1';
+const MAGIC = TOKEN_FILE_MAGIC;
 
 function recordBytes(h: TokenFileHeader): number {
   const t = h.gridH * h.gridW * h.subCodebookSizes.length;

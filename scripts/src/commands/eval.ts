@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { positiveInt, repoRoot, checkOutputFile, checkOutputDir, writeGrid, UserError, Progress, type ImageDataset } from '@factorgen/shared';
+import { positiveInt, repoRoot, checkOutputFile, openOutputDir, writeManifest, writeGrid, UserError, Progress, type ImageDataset } from '@factorgen/shared';
 import { loadTokenizer, reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSubCodebook, gridSize } from '@factorgen/tokenizer';
 import {
   getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
@@ -57,10 +57,11 @@ export function registerEval(program: Command): void {
   samples
     .requiredOption('--samples <dir>', 'folder in the <index>-<slug>/NNNN.png layout (from `factorgen sample` or any tool)')
     .option('--out <file>', 'also write the JSON here')
+    .option('--overwrite', 'replace an existing --out file', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { samples: string; out?: string; backend: 'auto'; threads: number | 'auto' }) => {
-      if (f.out) checkOutputFile(f.out, '--out');
+    .action(async (f: DataFlags & { samples: string; out?: string; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
       await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
@@ -85,10 +86,11 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'first n test images', positiveInt, 10000)
     .option('--batch <n>', 'batch size', positiveInt, 200)
     .option('--out <file>', 'also write the JSON here')
+    .option('--overwrite', 'replace an existing --out file', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; backend: 'auto'; threads: number | 'auto' }) => {
-      if (f.out) checkOutputFile(f.out, '--out');
+    .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
       await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
@@ -122,14 +124,16 @@ export function registerEval(program: Command): void {
     .option('--cols <n>', 'grid columns: images the other sub-codebooks come from', positiveInt, 8)
     .option('--out <dir>', 'folder for probe.json and grid-k<k>.png', 'out/probe')
     .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--overwrite', 'replace an earlier probe in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; trainLimit: number; limit: number; steps: number; rows: number; cols: number; out: string; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
-      checkOutputDir(f.out, '--out'); // before the work: an unwritable folder fails now, not after the probes
+    .action(async (f: DataFlags & { tokenizer: string; trainLimit: number; limit: number; steps: number; rows: number; cols: number; out: string; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
       await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      // After the inputs load, before the work: an unwritable or occupied folder fails now, not after the probes.
+      const lock = openOutputDir(f.out, '--out', 'probe', 'eval probe', { overwrite: f.overwrite });
       try {
         if (train.height !== tok.cfg.imageSize || train.channels !== tok.cfg.channels) {
           throw new UserError(`--dataset ${f.dataset}: images are ${train.height}x${train.width}x${train.channels}, the tokenizer expects ${tok.cfg.imageSize}x${tok.cfg.imageSize}x${tok.cfg.channels}`);
@@ -145,6 +149,7 @@ export function registerEval(program: Command): void {
         const trCodes = await pooledSubCodes(tok, trainTokens, nTrain);
         const teCodes = await pooledSubCodes(tok, testTokens, nTest);
         const K = trCodes.length;
+        writeManifest(f.out, 'probe', ['probe.json', ...Array.from({ length: K }, (_v, k) => `grid-k${k}.png`)]);
         const classes = train.classNames.length;
         const dims = tok.cfg.quantizer.subCodebooks.map((s) => s.dim);
         const concat = (codes: Float32Array[], n: number) => {
@@ -202,6 +207,7 @@ export function registerEval(program: Command): void {
           grids,
         };
         fs.writeFileSync(path.join(f.out, 'probe.json'), JSON.stringify(result, null, 2));
+        lock.release();
         printJson(result);
       } finally {
         tok.params.dispose();

@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
   positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, nameFlagOf, defaultAdamW, type ImageDataset,
-  classFolderFile, openOutputDir, writeManifest, checkOutputFile, checkOutputDir, refuseRunCheckpoint,
+  classFolderFile, openOutputDir, writeManifest, checkOutputFile,
 } from '@factorgen/shared';
 import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, recordedTokenizerDir, encodeImages, decodeToImages, reconstructImages,
-  writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, type TokenizerConfig,
+  writeTokenFile, readTokenFile, tokenDtype, configHash, gridSize, loadFrozenTeacher, TOKEN_FILE_MAGIC, type TokenizerConfig,
 } from '@factorgen/tokenizer';
 import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eval';
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
@@ -211,23 +211,24 @@ export function registerTokenizer(program: Command): void {
     .option('--grid <n>', 'images in the PNG grid', positiveInt, 16)
     .option('--out <dir>', 'folder for recon.png and metrics.json', 'out/reconstruct')
     .option('--batch <n>', 'batch size', positiveInt, 100)
+    .option('--overwrite', 'replace an earlier reconstruction in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
       await startBackend(f.backend, f.threads);
       const split = parseSplit(f.split);
-      refuseRunCheckpoint(f.out, '--out');
-      checkOutputDir(f.out, '--out');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);
+      // After the inputs are checked (a bad --tokenizer touches no folder), before the work.
+      const lock = openOutputDir(f.out, '--out', 'reconstructions', 'tokenizer reconstruct', { overwrite: f.overwrite });
       const n = Math.min(f.limit, data.n);
       const per = data.height * data.width * data.channels;
       const orig = data.images.subarray(0, n * per);
       const t0 = performance.now();
       const rec = await reconstructImages(tok, orig, n, f.batch);
       const seconds = (performance.now() - t0) / 1000;
-      fs.mkdirSync(f.out, { recursive: true });
+      writeManifest(f.out, 'reconstructions', ['recon.png', 'metrics.json']);
       const g = Math.min(f.grid, n);
       const pick = (src: Uint8Array) => Array.from({ length: g }, (_, i) => src.subarray(i * per, (i + 1) * per));
       const gridPath = path.join(f.out, 'recon.png');
@@ -241,6 +242,7 @@ export function registerTokenizer(program: Command): void {
         imagesPerSecond: n / seconds, grid: gridPath,
       };
       fs.writeFileSync(path.join(f.out, 'metrics.json'), JSON.stringify(metrics, null, 2));
+      lock.release();
       printJson(metrics);
       tok.params.dispose();
     });
@@ -253,12 +255,13 @@ export function registerTokenizer(program: Command): void {
     .option('--split <name>', 'train or test', 'train')
     .option('--limit <n>', 'encode only the first n images', positiveInt)
     .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--overwrite', 'replace an existing token file at --out (only a token file)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
       await startBackend(f.backend, f.threads);
       const split = parseSplit(f.split);
-      checkOutputFile(f.out, '--out');
+      checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: TOKEN_FILE_MAGIC });
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);

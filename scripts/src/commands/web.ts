@@ -57,11 +57,12 @@ export function registerReport(program: Command): void {
     .argument('<runs...>', 'run folders (each with metrics.jsonl)')
     .requiredOption('--out <file>', 'HTML file to write')
     .option('--title <text>', 'page title')
-    .action((dirs: string[], f: { out: string; title?: string }) => {
+    .option('--overwrite', 'replace an existing --out file', false)
+    .action((dirs: string[], f: { out: string; title?: string; overwrite: boolean }) => {
       // Runs are named by their folder; when two share a name, by the path as given.
       const base = dirs.map((d) => path.basename(path.resolve(d)));
       const names = base.map((b, i) => (base.indexOf(b) !== base.lastIndexOf(b) ? dirs[i] : b));
-      checkOutputFile(f.out, '--out');
+      checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
       const runs = dirs.map((d, i) => readRun(d, names[i]));
       const html = runReportHtml(runs, f.title);
       try {
