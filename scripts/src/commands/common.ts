@@ -30,6 +30,7 @@ export async function startBackend(choice: BackendChoice, threads: number | 'aut
   const n = resolveThreads(threads);
   const info = await initBackend(choice, { threads: n });
   process.stderr.write(describeBackend(info) + '\n');
+  if (threads === 'auto' && !info.threadsIgnored) note(`--threads auto: ${n} (the cores the load average leaves free)`);
   if (info.threadsIgnored) note(`--threads ${threads}: ignored, the ${info.name} backend runs its own way (only wasm takes --threads)`);
 }
 

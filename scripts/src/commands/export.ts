@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import {
   exportCheckpoint, hasCheckpoint, UserError, checkFolder, describeReadError, resolveCheckpointDir, refuseRunCheckpoint, isTrainingCheckpoint, checkOutputDir,
-  defaultExportContent, type ExportContent, type LoadedCheckpoint,
+  defaultExportContent, initBackend, type ExportContent, type LoadedCheckpoint,
 } from '@factorgen/shared';
 import { tokenizerExport } from '@factorgen/tokenizer';
 import { note, printJson } from './common';
@@ -51,6 +51,8 @@ export function registerExport(program: Command): void {
     .option('--tokenizer-path <path>', 'for a generator: where its tokenizer will live (recorded for `sample`)')
     .option('--overwrite', 'replace an earlier export in --to', false)
     .action(async (f: { from: string; to: string; tokenizerPath?: string; overwrite: boolean }) => {
+      // Export only copies tensors: the plain cpu backend, started quietly (no tfjs banner, no backend line).
+      await initBackend('cpu');
       if (!hasCheckpoint(resolveCheckpointDir(f.from))) {
         checkFolder(f.from); // missing or a file: say so
         throw new UserError(`--from ${f.from}: holds no checkpoint (no config.json or checkpoint/config.json)`);

@@ -94,7 +94,7 @@ export function registerSample(program: Command): void {
         },
       });
       progress?.done();
-      note(`wrote ${r.images} samples and ${r.grid} (${r.imagesPerSecond.toFixed(1)} images/s)`);
+      note(`wrote ${r.images} sample${r.images === 1 ? '' : 's'} and ${r.grid} (${r.imagesPerSecond.toFixed(1)} images/s)`);
       printJson(r);
     });
 }
