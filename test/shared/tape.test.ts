@@ -19,6 +19,23 @@ function buffers(): number {
   return (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
 }
 
+/**
+ * Value and gradient (w.r.t. w) of sum(body(h)^2), h = x * w[0, :8], through gradientsReleasing, and `saved`: the
+ * backend buffers alive when the loss was formed beyond those before (what the tape keeps for the backward pass).
+ */
+function squareLossAndSaved(x: tf.Tensor, w: tf.Variable, body: (h: tf.Tensor) => tf.Tensor): { value: number; grad: Float32Array; saved: number } {
+  const before = buffers();
+  let saved = 0;
+  const { value, grads } = gradientsReleasing(() => {
+    const loss = tf.sum(tf.square(body(tf.mul(x, tf.slice(w, [0, 0], [1, 8])))));
+    saved = buffers() - before;
+    return loss as tf.Scalar;
+  }, [w]);
+  const out = { value: value.dataSync()[0]!, grad: grads[0]!.dataSync().slice() as Float32Array, saved };
+  tf.dispose([value, grads[0]!]);
+  return out;
+}
+
 function gradsBoth(f: () => tf.Scalar, vars: tf.Variable[]) {
   const read = (r: { value: tf.Scalar; grads: tf.NamedTensorMap }) => {
     const out = { value: r.value.dataSync()[0], grads: Object.fromEntries(Object.entries(r.grads).map(([k, g]) => [k, g.dataSync().slice()])) };
@@ -129,27 +146,13 @@ describe.each(['wasm', 'cpu'])('recompute on %s', (backend) => {
       for (let i = 0; i < 6; i++) y = tf.tanh(tf.add(tf.matMul(y, ww), c));
       return y;
     };
-    let savedBuffers = { plain: 0, recomputed: 0 };
-    const run = (which: 'plain' | 'recomputed') => {
-      const before = buffers();
-      const { value, grads } = gradientsReleasing(() => {
-        const h = tf.mul(x, tf.slice(w, [0, 0], [1, 8]));
-        const y = which === 'plain' ? seg(h, w, shift) : recompute(seg, [h, w], [shift]);
-        const loss = tf.sum(tf.square(y));
-        savedBuffers[which] = buffers() - before;
-        return loss;
-      }, [w]);
-      const out = { value: value.dataSync()[0], grad: grads[0]!.dataSync().slice() };
-      tf.dispose([value, grads[0]!]);
-      return out;
-    };
     const before = tf.memory().numTensors;
-    const plain = run('plain');
-    const rec = run('recomputed');
+    const plain = squareLossAndSaved(x, w, (h) => seg(h, w, shift));
+    const rec = squareLossAndSaved(x, w, (h) => recompute(seg, [h, w], [shift]));
     expect(tf.memory().numTensors).toBe(before);
     expect(rec.value).toBe(plain.value);
     expect(rec.grad).toEqual(plain.grad);
-    expect(savedBuffers.recomputed).toBeLessThan(savedBuffers.plain - 10);
+    expect(rec.saved).toBeLessThan(plain.saved - 10);
     tf.dispose([w, x, shift]);
   });
 });
@@ -169,35 +172,16 @@ describe.each(['wasm', 'cpu'])('recomputeKeepingProducts on %s', (backend) => {
       return y;
     };
     const plainMatMul: KeptMatMul = (a, b) => tf.matMul(a, b);
-    const savedBuffers = { plain: 0, kept: 0, all: 0 };
-    const run = (which: 'plain' | 'kept' | 'all') => {
-      const before = buffers();
-      const { value, grads } = gradientsReleasing(() => {
-        const h = tf.mul(x, tf.slice(w, [0, 0], [1, 8]));
-        const y =
-          which === 'plain'
-            ? seg(plainMatMul, h, w, shift)
-            : which === 'all'
-              ? recompute((...t) => seg(plainMatMul, t[0]!, t[1]!, t[2]!), [h, w], [shift])
-              : recomputeKeepingProducts((mm, ...t) => seg(mm, t[0]!, t[1]!, t[2]!), [h, w], [shift]);
-        const loss = tf.sum(tf.square(y));
-        savedBuffers[which] = buffers() - before;
-        return loss;
-      }, [w]);
-      const out = { value: value.dataSync()[0], grad: grads[0]!.dataSync().slice() };
-      tf.dispose([value, grads[0]!]);
-      return out;
-    };
     const before = tf.memory().numTensors;
-    const plain = run('plain');
-    const kept = run('kept');
-    const all = run('all');
+    const plain = squareLossAndSaved(x, w, (h) => seg(plainMatMul, h, w, shift));
+    const kept = squareLossAndSaved(x, w, (h) => recomputeKeepingProducts((mm, ...t) => seg(mm, t[0]!, t[1]!, t[2]!), [h, w], [shift]));
+    const all = squareLossAndSaved(x, w, (h) => recompute((...t) => seg(plainMatMul, t[0]!, t[1]!, t[2]!), [h, w], [shift]));
     expect(tf.memory().numTensors).toBe(before);
     expect(kept.value).toBe(plain.value);
     expect(kept.grad).toEqual(plain.grad);
     // The kept path holds the layers' products on top of what 'all' holds, and less than the plain tape.
-    expect(savedBuffers.kept).toBe(savedBuffers.all + layers);
-    expect(savedBuffers.kept).toBeLessThan(savedBuffers.plain - 10);
+    expect(kept.saved).toBe(all.saved + layers);
+    expect(kept.saved).toBeLessThan(plain.saved - 10);
     tf.dispose([w, x, shift]);
   });
 

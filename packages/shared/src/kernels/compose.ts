@@ -8,6 +8,14 @@ export function makeTensor(backend: TensorBackend, shape: number[], dtype: tf.Da
   return { dataId: backend.write(values, shape, dtype), shape, dtype };
 }
 
+/**
+ * A replacement for a backend's built-in kernel: the built-in's name, backend and setup/dispose (its module state)
+ * with another kernelFunc, which hands the cases it does not cover back to the built-in.
+ */
+export function replaceBuiltin(builtin: tf.KernelConfig, kernelFunc: tf.KernelFunc): tf.KernelConfig {
+  return { kernelName: builtin.kernelName, backendName: builtin.backendName, setupFunc: builtin.setupFunc, disposeFunc: builtin.disposeFunc, kernelFunc };
+}
+
 /** Inputs as kernels take them: named tensors, or a list (Concat, AddN). */
 export type KernelInputs = tf.NamedTensorInfoMap | tf.TensorInfo[];
 

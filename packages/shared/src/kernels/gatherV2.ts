@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { replaceBuiltin } from './compose';
 import type { WasmBackend } from './slice';
 
 /**
@@ -9,34 +10,28 @@ import type { WasmBackend } from './slice';
  * [...ind] -> [...ind, ...rest]. Its gradient is tfjs's (UnsortedSegmentSum).
  */
 export function makeWasmGatherV2(builtin: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: 'GatherV2',
-    backendName: 'wasm',
-    setupFunc: builtin.setupFunc,
-    disposeFunc: builtin.disposeFunc,
-    kernelFunc: (args) => {
-      const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
-      const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
-      const rank = x.shape.length;
-      if ((axis < 0 ? axis + rank : axis) !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32' || rank === 0) {
-        return builtin.kernelFunc(args);
-      }
-      const backend = args.backend as WasmBackend;
-      const rows = x.shape[0]!;
-      const row = x.shape.slice(1).reduce((a, b) => a * b, 1);
-      const n = indices.shape.reduce((a, b) => a * b, 1);
-      const idx = backend.typedArrayFromHeap(indices) as Int32Array;
-      for (let i = 0; i < n; i++) if (!(idx[i]! >= 0 && idx[i]! < rows)) return builtin.kernelFunc(args);
-      const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
-      // Views after makeOutput: allocating may grow the heap, which detaches earlier views.
-      const ids = backend.typedArrayFromHeap(indices) as Int32Array;
-      const src = backend.typedArrayFromHeap(x);
-      const dst = backend.typedArrayFromHeap(out);
-      for (let i = 0; i < n; i++) {
-        const r = ids[i]!;
-        dst.set(src.subarray(r * row, (r + 1) * row), i * row);
-      }
-      return out;
-    },
-  };
+  return replaceBuiltin(builtin, (args) => {
+    const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = args.attrs as unknown as tf.GatherV2Attrs;
+    const rank = x.shape.length;
+    if ((axis < 0 ? axis + rank : axis) !== 0 || batchDims !== 0 || x.dtype === 'string' || indices.dtype !== 'int32' || rank === 0) {
+      return builtin.kernelFunc(args);
+    }
+    const backend = args.backend as WasmBackend;
+    const rows = x.shape[0]!;
+    const row = x.shape.slice(1).reduce((a, b) => a * b, 1);
+    const n = indices.shape.reduce((a, b) => a * b, 1);
+    const idx = backend.typedArrayFromHeap(indices) as Int32Array;
+    for (let i = 0; i < n; i++) if (!(idx[i]! >= 0 && idx[i]! < rows)) return builtin.kernelFunc(args);
+    const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    // Views after makeOutput: allocating may grow the heap, which detaches earlier views.
+    const ids = backend.typedArrayFromHeap(indices) as Int32Array;
+    const src = backend.typedArrayFromHeap(x);
+    const dst = backend.typedArrayFromHeap(out);
+    for (let i = 0; i < n; i++) {
+      const r = ids[i]!;
+      dst.set(src.subarray(r * row, (r + 1) * row), i * row);
+    }
+    return out;
+  });
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { replaceBuiltin } from './compose';
 import { groupReduce } from './heapGroupSum';
 import type { HeapBackend } from './heapKernel';
 
@@ -8,15 +9,9 @@ import type { HeapBackend } from './heapKernel';
  * transposes x first; every other mean goes to the built-in. No gradient change: Mean's gradient is backend-independent.
  */
 export function makeWasmMean(builtin: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: 'Mean',
-    backendName: 'wasm',
-    setupFunc: builtin.setupFunc,
-    disposeFunc: builtin.disposeFunc,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.MeanAttrs;
-      return groupReduce(args.backend as HeapBackend, x, axis, keepDims, true) ?? builtin.kernelFunc(args);
-    },
-  };
+  return replaceBuiltin(builtin, (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as tf.MeanAttrs;
+    return groupReduce(args.backend as HeapBackend, x, axis, keepDims, true) ?? builtin.kernelFunc(args);
+  });
 }

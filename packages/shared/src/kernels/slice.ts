@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { replaceBuiltin } from './compose';
 
 export type Heap = Float32Array | Int32Array | Uint8Array;
 
@@ -45,23 +46,17 @@ export function copyBox(src: Heap, shape: number[], begin: number[], size: numbe
  * tensor (split, the gradient of concat, per-batch loops) cost k full copies.
  */
 export function makeWasmSlice(builtin: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: 'Slice',
-    backendName: 'wasm',
-    setupFunc: builtin.setupFunc,
-    disposeFunc: builtin.disposeFunc,
-    kernelFunc: (args) => {
-      const x = args.inputs.x!;
-      if (x.dtype === 'string') return builtin.kernelFunc(args);
-      const backend = args.backend as WasmBackend;
-      const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
-      const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.TensorInfo & { shape: number[] }, begin, size);
-      const out = backend.makeOutput(size_, x.dtype);
-      if (size_.every((d) => d > 0)) {
-        // Views of the heap, taken after makeOutput (which may grow and so detach earlier views).
-        copyBox(backend.typedArrayFromHeap(x), x.shape, begin_, size_, backend.typedArrayFromHeap(out));
-      }
-      return out;
-    },
-  };
+  return replaceBuiltin(builtin, (args) => {
+    const x = args.inputs.x!;
+    if (x.dtype === 'string') return builtin.kernelFunc(args);
+    const backend = args.backend as WasmBackend;
+    const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
+    const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.TensorInfo & { shape: number[] }, begin, size);
+    const out = backend.makeOutput(size_, x.dtype);
+    if (size_.every((d) => d > 0)) {
+      // Views of the heap, taken after makeOutput (which may grow and so detach earlier views).
+      copyBox(backend.typedArrayFromHeap(x), x.shape, begin_, size_, backend.typedArrayFromHeap(out));
+    }
+    return out;
+  });
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { composite, type TensorBackend } from './compose';
+import { composite, type TensorBackend, replaceBuiltin } from './compose';
 import { heapColumnSumKernel } from './heapColumnSum';
 import { groupReduce } from './heapGroupSum';
 import type { HeapBackend } from './heapKernel';
@@ -20,39 +20,33 @@ export const sumMinRows = 256;
  * x: [...lead, ...rest], axis: the lead axes -> [...rest] (keepDims: [1,...,1, ...rest]).
  */
 export function makeWasmSum(builtin: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: 'Sum',
-    backendName: 'wasm',
-    setupFunc: builtin.setupFunc,
-    disposeFunc: builtin.disposeFunc,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
-      const grouped = groupReduce(args.backend as HeapBackend, x, axis, keepDims, false);
-      if (grouped) return grouped;
-      const rank = x.shape.length;
-      // In ascending order only: the built-in sums in the order the axes are given ([1, 0] runs axis 0 fastest).
-      const axes = tf.util.parseAxisParam(axis, x.shape);
-      const k = axes.length;
-      const leading = k > 0 && k < rank && axes.every((a, i) => a === i);
-      const R = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
-      const rest = x.shape.slice(k);
-      const C = rest.reduce((a, b) => a * b, 1);
-      if (x.dtype !== 'float32' || !leading || R < sumMinRows || C === 0) return builtin.kernelFunc(args);
-      const outShape = keepDims ? [...new Array<number>(k).fill(1), ...rest] : rest;
-      const backend = args.backend as HeapBackend;
-      const kernel = heapColumnSumKernel(backend);
-      if (kernel) {
-        // Offsets taken after makeOutput, which may grow the heap (offsets stay valid; views would not).
-        const out = backend.makeOutput(outShape, 'float32');
-        kernel.colsum(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), R, C);
-        return out;
-      }
-      return composite(args.backend as TensorBackend, 'wasm', (s) => {
-        const ones = s.make([1, R], 'float32', new Float32Array(R).fill(1));
-        const out = s.run('BatchMatMul', { a: ones, b: s.reshape(x, [R, C]) }, { transposeA: false, transposeB: false });
-        return s.reshape(out, outShape);
-      });
-    },
-  };
+  return replaceBuiltin(builtin, (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const grouped = groupReduce(args.backend as HeapBackend, x, axis, keepDims, false);
+    if (grouped) return grouped;
+    const rank = x.shape.length;
+    // In ascending order only: the built-in sums in the order the axes are given ([1, 0] runs axis 0 fastest).
+    const axes = tf.util.parseAxisParam(axis, x.shape);
+    const k = axes.length;
+    const leading = k > 0 && k < rank && axes.every((a, i) => a === i);
+    const R = x.shape.slice(0, k).reduce((a, b) => a * b, 1);
+    const rest = x.shape.slice(k);
+    const C = rest.reduce((a, b) => a * b, 1);
+    if (x.dtype !== 'float32' || !leading || R < sumMinRows || C === 0) return builtin.kernelFunc(args);
+    const outShape = keepDims ? [...new Array<number>(k).fill(1), ...rest] : rest;
+    const backend = args.backend as HeapBackend;
+    const kernel = heapColumnSumKernel(backend);
+    if (kernel) {
+      // Offsets taken after makeOutput, which may grow the heap (offsets stay valid; views would not).
+      const out = backend.makeOutput(outShape, 'float32');
+      kernel.colsum(backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId), R, C);
+      return out;
+    }
+    return composite(args.backend as TensorBackend, 'wasm', (s) => {
+      const ones = s.make([1, R], 'float32', new Float32Array(R).fill(1));
+      const out = s.run('BatchMatMul', { a: ones, b: s.reshape(x, [R, C]) }, { transposeA: false, transposeB: false });
+      return s.reshape(out, outShape);
+    });
+  });
 }

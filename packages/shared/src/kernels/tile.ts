@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { replaceBuiltin } from './compose';
 import type { Heap, WasmBackend } from './slice';
 
 /**
@@ -40,20 +41,14 @@ export function tileInto(src: Heap, shape: number[], reps: number[], dst: Heap):
  * step). Strings go to the built-in. No gradient change.
  */
 export function makeWasmTile(builtin: tf.KernelConfig): tf.KernelConfig {
-  return {
-    kernelName: 'Tile',
-    backendName: 'wasm',
-    setupFunc: builtin.setupFunc,
-    disposeFunc: builtin.disposeFunc,
-    kernelFunc: (args) => {
-      const x = args.inputs.x!;
-      if (x.dtype === 'string') return builtin.kernelFunc(args);
-      const { reps } = args.attrs as unknown as tf.TileAttrs;
-      const backend = args.backend as WasmBackend;
-      const out = backend.makeOutput(x.shape.map((d, i) => d * reps[i]!), x.dtype);
-      // Views of the heap, taken after makeOutput (which may grow and so detach earlier views).
-      if (out.shape.every((d) => d > 0)) tileInto(backend.typedArrayFromHeap(x), x.shape, reps, backend.typedArrayFromHeap(out));
-      return out;
-    },
-  };
+  return replaceBuiltin(builtin, (args) => {
+    const x = args.inputs.x!;
+    if (x.dtype === 'string') return builtin.kernelFunc(args);
+    const { reps } = args.attrs as unknown as tf.TileAttrs;
+    const backend = args.backend as WasmBackend;
+    const out = backend.makeOutput(x.shape.map((d, i) => d * reps[i]!), x.dtype);
+    // Views of the heap, taken after makeOutput (which may grow and so detach earlier views).
+    if (out.shape.every((d) => d > 0)) tileInto(backend.typedArrayFromHeap(x), x.shape, reps, backend.typedArrayFromHeap(out));
+    return out;
+  });
 }
