@@ -26,7 +26,7 @@ describe('single output files', () => {
     expectOneLine(
       await encode(notes, '--overwrite'),
       2,
-      `factorgen: --out ${notes}: already exists and is not a file factorgen writes here (no FGTOKEN1 header); --overwrite replaces only those`,
+      `factorgen: --out ${notes}: already exists and is not a file factorgen writes here (it does not start with "FGTOKEN1"); --overwrite replaces only those`,
     );
     expect(fs.readFileSync(notes, 'utf8')).toBe('# my notes\n');
 
@@ -44,7 +44,24 @@ describe('single output files', () => {
     const page = path.join(root, 'page.html');
     fs.writeFileSync(page, 'mine');
     expectOneLine(await runCliProcess(['report', 'pretrained/generator', '--out', page]), 2, `factorgen: --out ${page}: already exists; pass --overwrite to replace it`);
+    expectOneLine(
+      await runCliProcess(['report', 'pretrained/generator', '--out', page, '--overwrite']),
+      2,
+      `factorgen: --out ${page}: already exists and is not a file factorgen writes here (it does not start with "<!doctype html>"); --overwrite replaces only those`,
+    );
     expect(fs.readFileSync(page, 'utf8')).toBe('mine');
+    // A training run's own metrics log is never an output file, --overwrite or not (its checkpoint likewise).
+    const run = path.join(root, 'run');
+    fs.mkdirSync(run);
+    fs.writeFileSync(path.join(run, '.factorgen.json'), JSON.stringify({ factorgen: 1, kind: 'generator run', paths: ['metrics.jsonl'] }));
+    const log = path.join(run, 'metrics.jsonl');
+    fs.writeFileSync(log, '{"step":1}\n');
+    expectOneLine(
+      await runCliProcess(['report', 'pretrained/generator', '--out', log, '--overwrite']),
+      2,
+      `factorgen: --out ${log}: the metrics log of the training run ${run}, which only that run writes; choose another file`,
+    );
+    expect(fs.readFileSync(log, 'utf8')).toBe('{"step":1}\n');
   }, 60_000);
 
   it('tokenizer reconstruct: refuses a folder holding a user file, records what it wrote, replaces it only with --overwrite', async () => {

@@ -124,7 +124,7 @@ describe('fresh runs into non-empty folders, --overwrite', () => {
     expect(again.code).toBe(2);
     const samplesOverRun = await runCliProcess(sampleArgs('--out', genRun, '--overwrite'));
     expect(samplesOverRun.code).toBe(2);
-    expect(errorLines(samplesOverRun.stderr)).toEqual([`factorgen: --out ${genRun}: inside the training run ${path.relative(process.cwd(), genRun)}, whose checkpoint only that run writes; choose another folder`]);
+    expect(errorLines(samplesOverRun.stderr)).toEqual([`factorgen: --out ${genRun}: inside the training run ${genRun}, whose checkpoint only that run writes; choose another folder`]);
   }, 120_000);
 });
 
@@ -154,7 +154,7 @@ describe("nothing writes into a run's checkpoint but the run", () => {
     expect(errorLines(twice.stderr)).toEqual([`factorgen: --to ${out}: already holds a checkpoint; pass --overwrite to replace it or choose another folder`]);
     expect(overwritten.code, overwritten.stderr).toBe(0);
     expect(otherRun.code).toBe(2);
-    expect(errorLines(otherRun.stderr)).toEqual([`factorgen: --to ${ck}: inside the training run ${path.relative(process.cwd(), genRun)}, whose checkpoint only that run writes; choose another folder`]);
+    expect(errorLines(otherRun.stderr)).toEqual([`factorgen: --to ${ck}: inside the training run ${genRun}, whose checkpoint only that run writes; choose another folder`]);
     const third = await runCliProcess(['export', '--from', genRun, '--to', out, '--overwrite']);
     expect(third.code, third.stderr).toBe(0);
     expect(bytesOf(ck)).toEqual(before);

@@ -94,11 +94,12 @@ export function checkOutputDir(dir: string, flag: string, io?: Partial<OutputIo>
  * only if it starts with those bytes (a file of the kind the command writes). UserError naming `flag` otherwise.
  */
 export function checkOutputFile(file: string, flag: string, opts: { overwrite: boolean; magic?: string }, io?: Partial<OutputIo>): void {
+  refuseRunCheckpoint(file, flag);
   const st = statOrNull(file);
   if (st?.isDirectory()) throw new UserError(`${flag} ${file}: is a folder, not a file`);
   if (st && !opts.overwrite) throw new UserError(`${flag} ${file}: already exists; pass --overwrite to replace it`);
   if (st && opts.magic !== undefined && !startsWith(file, opts.magic)) {
-    throw new UserError(`${flag} ${file}: already exists and is not a file factorgen writes here (no ${opts.magic} header); --overwrite replaces only those`);
+    throw new UserError(`${flag} ${file}: already exists and is not a file factorgen writes here (it does not start with ${JSON.stringify(opts.magic)}); --overwrite replaces only those`);
   }
   const dir = path.dirname(path.resolve(file));
   const dst = statOrNull(dir);
@@ -109,7 +110,6 @@ export function checkOutputFile(file: string, flag: string, opts: { overwrite: b
     if (e instanceof UserError) throw new UserError(`${flag} ${file}: ${e.message.slice(`${flag} ${dir}: `.length)}`);
     throw e;
   }
-  refuseRunCheckpoint(file, flag);
 }
 
 /** Whether `file` starts with the latin1 bytes of `magic` (false when unreadable or shorter). */
@@ -398,8 +398,11 @@ export function refuseRunCheckpoint(p: string, flag: string): void {
   const run = enclosingRun(abs);
   if (!run) return;
   const ck = path.join(run, 'checkpoint');
+  // The run as the user would write it: absolute when the flag was, else relative to the working directory.
+  const shown = path.isAbsolute(p) ? run : path.relative(process.cwd(), run) || '.';
   const inside = abs === run || abs === ck || abs.startsWith(ck + path.sep) || path.basename(abs).startsWith('checkpoint.');
-  if (inside) throw new UserError(`${flag} ${p}: inside the training run ${path.relative(process.cwd(), run) || '.'}, whose checkpoint only that run writes; choose another folder`);
+  if (inside) throw new UserError(`${flag} ${p}: inside the training run ${shown}, whose checkpoint only that run writes; choose another folder`);
+  if (abs === path.join(run, 'metrics.jsonl')) throw new UserError(`${flag} ${p}: the metrics log of the training run ${shown}, which only that run writes; choose another file`);
 }
 
 /** Whether checkpoint folder `dir` holds training state (optimizer.bin): then it belongs to a run. */

@@ -61,7 +61,7 @@ export function registerEval(program: Command): void {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (f: DataFlags & { samples: string; out?: string; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
-      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
+      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: '{' });
       await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
@@ -90,7 +90,7 @@ export function registerEval(program: Command): void {
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (f: DataFlags & { tokenizer: string; limit: number; batch: number; out?: string; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
-      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
+      if (f.out) checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: '{' });
       await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');

@@ -62,7 +62,7 @@ export function registerReport(program: Command): void {
       // Runs are named by their folder; when two share a name, by the path as given.
       const base = dirs.map((d) => path.basename(path.resolve(d)));
       const names = base.map((b, i) => (base.indexOf(b) !== base.lastIndexOf(b) ? dirs[i] : b));
-      checkOutputFile(f.out, '--out', { overwrite: f.overwrite });
+      checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: '<!doctype html>' });
       const runs = dirs.map((d, i) => readRun(d, names[i]));
       const html = runReportHtml(runs, f.title);
       try {
