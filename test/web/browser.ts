@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { findChromium } from '../support/components';
 
 /**
- * Debian's chromium (apt-get install chromium; `.ci/run` installs it), or FACTORGEN_CHROMIUM. playwright-core drives
- * it; its own browser downloads are not used.
+ * FACTORGEN_CHROMIUM, else Debian's chromium (apt-get install chromium; `.ci/run` installs it), one on PATH, or on
+ * macOS Chrome/Chromium in /Applications (test/support/components.ts). playwright-core drives it; its own browser
+ * downloads are not used. Suites that use it are declared with describeWith('chromium', ...), which skips them when none is found.
  */
-export const chromiumPath = process.env.FACTORGEN_CHROMIUM ?? '/usr/bin/chromium';
+export const chromiumPath = findChromium() ?? process.env.FACTORGEN_CHROMIUM ?? '/usr/bin/chromium';
 
 /** Launches headless Chromium; as root it needs --no-sandbox (Chromium refuses to start sandboxed as root). */
 export async function launchChromium(): Promise<Browser> {

@@ -2,11 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { modelSite, serveSite, type Site } from '@factorgen/web';
 import { launchChromium, watchErrors } from './browser';
+import { describeWith } from '../support/components';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-page-'));
@@ -53,7 +54,7 @@ async function sampleInPage(page: Page, classes: number[], perClass: number, see
   return waitState(page, ['done', 'error'], 150_000);
 }
 
-describe('the sampling page in headless Chromium', () => {
+describeWith('chromium', 'the sampling page in headless Chromium', () => {
   let browser: Browser;
   let served: { url: string; child: ChildProcess };
   beforeAll(async () => {

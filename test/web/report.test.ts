@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { writeGrid } from '@factorgen/shared';
 import { writeReport } from '../../scripts/src/compare/report';
 import { launchChromium, watchErrors } from './browser';
+import { describeWith } from '../support/components';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-report-'));
@@ -62,7 +63,7 @@ async function inspect(page: Page, file: string, shot: string): Promise<{ charts
   return { charts, errors, requests };
 }
 
-describe('HTML reports in headless Chromium', () => {
+describeWith('chromium', 'HTML reports in headless Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
     browser = await launchChromium();
