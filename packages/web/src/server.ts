@@ -64,7 +64,11 @@ export function serveSite(site: Site, opts: { port: number; host?: string }): Pr
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
-        close: () => new Promise((r) => server.close(() => r())),
+        // Open keep-alive connections (a browser tab) would hold close() for minutes: end them too.
+        close: () => new Promise((r) => {
+          server.close(() => r());
+          server.closeAllConnections();
+        }),
       });
     });
   });

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { checkOutputDir, checkOutputFile, describeWriteError, UserError } from '@factorgen/shared';
 import { checkSiteFolder, modelSite, readRun, runReportHtml, serveSite, writeSite } from '@factorgen/web';
 import { note, printJson } from './common';
+import { watchLauncher } from './launcher';
 
 /** `factorgen serve`: the sampling page and the model's files on localhost. */
 export function registerServe(program: Command): void {
@@ -22,9 +23,20 @@ export function registerServe(program: Command): void {
       process.stdout.write(`${server.url}\n`);
       note(`serving ${f.generator} at ${server.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => {
-        const stop = () => void server.close().then(resolve);
+        let stopping = false;
+        const stop = () => {
+          if (stopping) return;
+          stopping = true;
+          void server.close().then(resolve);
+        };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        process.once('SIGHUP', stop);
+        // Killing npm (npx / npm run web) leaves this node orphaned: stop with the process that started us.
+        watchLauncher((why) => {
+          note(`stopping: ${why}`);
+          stop();
+        });
       });
     });
 }
