@@ -119,6 +119,18 @@ describeWith('egl', 'choosing the webgpu backend', () => {
     }
   });
 
+  it("`info --backend webgpu` in a terminal pipeline: the backend line comes first, none of Dawn's warnings (--verbose keeps them)", () => {
+    // Through a shell pipe as a user's terminal has (Node's spawn 'pipe' is a socket, where the chatter cannot be held back).
+    const both = (flags: string) => spawnSync('sh', ['-c', `"${process.execPath}" "${cliPath}" info --backend webgpu ${flags} 2>&1 | cat`], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, FACTORGEN_VERBOSE: '' } });
+    const quiet = both('');
+    expect(quiet.stdout.split('\n')[0]).toMatch(/^backend: webgpu \(/);
+    expect(quiet.stdout).not.toMatch(/Warning|artificially reduced|Couldn't load/);
+    const verbose = both('--verbose');
+    expect(verbose.stdout).toMatch(/^backend: webgpu \(/m);
+    // Dawn's OpenGL route (the software adapter CI uses) always warns about the reduced dynamic-buffer limits.
+    if (adapter.route === 'opengl') expect(verbose.stdout).toMatch(/^Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced/m);
+  });
+
   it('no adapter: `--backend webgpu` fails with exit 2 and one line naming what to install', () => {
     // Pinned to the OpenGL route with no EGL vendor library: nothing can start, whatever this machine has.
     const r = cli(['info', '--backend', 'webgpu'], { FACTORGEN_WEBGPU_BACKEND: 'opengl', __EGL_VENDOR_LIBRARY_FILENAMES: '/nonexistent/egl.json' });

@@ -3,6 +3,7 @@ import { registerTrainingKernels } from './kernels/register';
 import { shareSavedTensors } from './tape/shareSaved';
 import { UserError } from './errors';
 import { startThreadedWasm } from './wasmThreads';
+import { withNativeStderrQuiet } from './nativeStderr';
 import { describeAdapter, installWebGpuGlobals, probeWebGpu, WEBGPU_INSTALL_HINT, type WebGpuAdapterInfo, type WebGpuProbe, type WebGpuRoute } from './webgpu';
 
 export const backendChoices = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -125,15 +126,20 @@ async function tryWebGpu(choice: 'auto' | 'webgpu'): Promise<{ adapter: WebGpuAd
     const adapter = await startWebGpu(null);
     return { adapter, probeMs: performance.now() - t0, why: adapter ? '' : 'the webgpu backend did not start' };
   }
-  const { probe, why } = await probeWebGpu(choice === 'auto' ? { routes: ['default'], allowSoftware: false } : { routes: webGpuRoutes(), allowSoftware: true });
+  const routes = choice === 'auto' ? { routes: ['default'] as WebGpuRoute[], allowSoftware: false } : { routes: webGpuRoutes(), allowSoftware: true };
   let adapter: WebGpuAdapterInfo | null = null;
-  let failure = why;
-  try {
-    adapter = await startWebGpu(probe);
-    if (!adapter && probe) failure = `tfjs could not open a device on ${describeAdapter(probe.info)}`;
-  } catch (e) {
-    failure = `the adapter did not start: ${(e as Error).message}`;
-  }
+  let failure = '';
+  // Dawn's native warnings while it finds the adapter and opens the device stay out of the terminal (FACTORGEN_VERBOSE=1 keeps them).
+  await withNativeStderrQuiet(async () => {
+    const { probe, why } = await probeWebGpu(routes);
+    failure = why;
+    try {
+      adapter = await startWebGpu(probe);
+      if (!adapter && probe) failure = `tfjs could not open a device on ${describeAdapter(probe.info)}`;
+    } catch (e) {
+      failure = `the adapter did not start: ${(e as Error).message}`;
+    }
+  });
   if (!adapter && choice === 'webgpu') throw new UserError(`--backend webgpu: no usable WebGPU adapter (${failure}); install ${WEBGPU_INSTALL_HINT}`);
   return { adapter, probeMs: performance.now() - t0, why: failure };
 }

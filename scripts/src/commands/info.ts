@@ -12,7 +12,9 @@ export function registerInfo(program: Command): void {
     .description('print the compute backend, versions and the datasets it can find')
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (opts: { backend: BackendChoice; threads: number | 'auto' }) => {
+    .option('--verbose', "keep the GPU library's own messages (Dawn's warnings) on stderr; FACTORGEN_VERBOSE=1 does this for every command")
+    .action(async (opts: { backend: BackendChoice; threads: number | 'auto'; verbose?: boolean }) => {
+      if (opts.verbose) process.env.FACTORGEN_VERBOSE = '1';
       const info = await initBackend(opts.backend, { threads: resolveThreads(opts.threads) });
       const root = repoRoot();
       const exists = (p: string) => fs.existsSync(path.join(root, p));
