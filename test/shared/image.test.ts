@@ -78,12 +78,12 @@ describe('writeGrid', () => {
     const { data, info } = await readRaw(file);
     expect([info.width, info.height, info.channels]).toEqual([87, 38, 3]);
     const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)];
-    // the "T" glyph, drawn at (pad, row top + (16-7)/2) = (2, 6), pixel for pixel
+    // the "T" glyph (9 rows: 7 to the baseline, 2 for descenders), drawn at (pad, row top + (16-9)/2) = (2, 5), pixel for pixel
     const rowsT = glyphRows('T');
-    for (let r = 0; r < 7; r++) {
+    for (let r = 0; r < 9; r++) {
       for (let c = 0; c < fontAdvance - 1; c++) {
         const on = (rowsT[r] >> (4 - c)) & 1;
-        expect(at(2 + c, 6 + r)).toEqual(on ? [0, 0, 0] : [255, 255, 255]);
+        expect(at(2 + c, 5 + r)).toEqual(on ? [0, 0, 0] : [255, 255, 255]);
       }
     }
     expect(at(2 + 31 + 3, 2 + 3)).toEqual([255, 0, 0]); // first cell of row 0
@@ -106,6 +106,7 @@ describe('writeGrid', () => {
     expect(layout.fontScale).toBe(2); // 56-px cells get 2x text
     const meta = await sharp(file).metadata();
     expect([meta.width, meta.height, meta.channels]).toEqual([layout.width, layout.height, 1]);
-    expect(layout.width).toBe(2 + (8 * 6 - 1) * 2 + 2 + 2 * (56 + 2));
+    // pad 2 x font scale = 4: border, label "original" (8 glyphs of 6 px, less the last gap, x2), gap, 2 cells + gaps
+    expect(layout.width).toBe(4 + (8 * 6 - 1) * 2 + 4 + 2 * (56 + 4));
   });
 });

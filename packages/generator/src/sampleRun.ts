@@ -71,6 +71,8 @@ export type SampleRequest = {
   out: string;
   classes?: string;
   perClass: number;
+  /** grid.png's upscaling of each image (default: defaultGridScale, 3 for 28-px images). */
+  gridScale?: number;
   batch: number;
   seed: string;
   cfgScale: number;
@@ -158,7 +160,7 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
     });
     const seconds = (performance.now() - t0) / 1000;
     const grid = path.join(req.out, 'grid.png');
-    await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C);
+    await writeGrid(grid, classes.map((c) => ({ label: `${c} ${names[c]}`, images: rows.get(c) ?? [] })), S, S, C, { scale: req.gridScale });
     writeIndex(seconds);
     // The sampled token grids as a token file: `factorgen tokenizer decode --tokens` reads it, tests compare it.
     writeTokenFile(path.join(req.out, 'samples.tokens'), {

@@ -1,7 +1,9 @@
 /**
- * A tiny built-in 5x7 bitmap font for printable ASCII (0x20..0x7E), so image labels need no system fonts
- * (a fresh machine or CI may have none). Each glyph is 7 rows, top to bottom, two hex digits a row;
- * bit 4 is the leftmost of the 5 columns. Glyphs drawn for this project.
+ * A tiny built-in bitmap font for printable ASCII (0x20..0x7E), so image labels need no system fonts
+ * (a fresh machine or CI may have none). Glyphs are 5 columns wide; capitals and digits are 7 rows tall on the
+ * baseline, and g, j, p, q, y, comma and semicolon drop two rows below it (`descenders`), so "bag" does not read "ba9".
+ * Each glyph in `glyphHex` is 7 rows, top to bottom, two hex digits a row; bit 4 is the leftmost of the 5 columns.
+ * Glyphs drawn for this project.
  */
 const glyphHex: readonly string[] = [
   '00000000000000', '04040404040004', '0a0a0000000000', '0a0a1f0a1f0a0a', '040f140e051e04', '18190204081303', '0c12140815120d', '04040000000000', //   ! " # $ % & '
@@ -18,16 +20,33 @@ const glyphHex: readonly string[] = [
   '0000110a040a11', '000011110f010e', '00001f0204081f', '02040408040402', '04040404040404', '08040402040408', '00000815020000', // x y z { | } ~
 ];
 
+/**
+ * The glyphs that reach below the baseline, as 9 rows (the 7 of the line and 2 below it). Their bodies sit on the
+ * x-height (rows 2-6) like a, c, e; the tails fill rows 7-8.
+ */
+const descenders: Readonly<Record<string, string>> = {
+  g: '00000f1111110f010e',
+  j: '02000602020202120c',
+  p: '00001e1111111e1010',
+  q: '00000f1111110f0101',
+  y: '0000111111130d010e',
+  ',': '00000000000c0c0408',
+  ';': '000c0c00000c0c0408',
+};
+
 export const fontGlyphWidth = 5;
-export const fontGlyphHeight = 7;
+/** Rows above and on the baseline (capitals, digits). */
+export const fontBaselineRows = 7;
+/** Rows of a glyph cell: the 7 of the line and 2 for descenders. */
+export const fontGlyphHeight = 9;
 /** Horizontal advance per character: the glyph plus one blank column. */
 export const fontAdvance = 6;
 
-/** The 7 row bitmasks of `ch`; characters outside printable ASCII draw as '?'. */
+/** The 9 row bitmasks of `ch` (rows 7-8 below the baseline); characters outside printable ASCII draw as '?'. */
 export function glyphRows(ch: string): number[] {
   let code = ch.charCodeAt(0);
   if (!(code >= 0x20 && code <= 0x7e)) code = 0x3f;
-  const hex = glyphHex[code - 0x20];
+  const hex = descenders[String.fromCharCode(code)] ?? `${glyphHex[code - 0x20]}0000`;
   const rows: number[] = [];
   for (let r = 0; r < fontGlyphHeight; r++) rows.push(parseInt(hex.slice(2 * r, 2 * r + 2), 16));
   return rows;

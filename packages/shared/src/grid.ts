@@ -1,24 +1,33 @@
 import { drawText, fontGlyphHeight, textWidth } from './font5x7';
 
 export type GridOptions = {
-  /** Nearest-neighbour upscaling of each image (default 1). */
+  /** Nearest-neighbour upscaling of each image (default: defaultGridScale, e.g. 3 for 28-px images). */
   scale?: number;
-  /** Gap between cells and around the border, in output pixels (default 2). */
+  /** Gap between cells and around the border, in output pixels (default 2 x the font scale). */
   pad?: number;
   /** Size of a font pixel (default 2 when a cell is >= 48 px tall, else 1). */
   fontScale?: number;
 };
+
+/** Cells at least this many pixels on their longer side by default: a 28-px Fashion-MNIST image is drawn 3x (84 px). */
+export const READABLE_CELL_PX = 84;
+
+/** The default upscaling for [h,w] images: the smallest integer that makes a cell READABLE_CELL_PX or more, at least 1. */
+export function defaultGridScale(h: number, w: number): number {
+  return Math.max(1, Math.ceil(READABLE_CELL_PX / Math.max(h, w, 1)));
+}
 
 /** Pixel layout of a grid, exposed so tests and callers can locate cells and labels. */
 export type GridLayout = { width: number; height: number; labelWidth: number; cellWidth: number; cellHeight: number; rowHeight: number; pad: number; fontScale: number };
 
 /** Computes the layout writeGrid uses for `rows` of images [h,w]. */
 export function gridLayout(rows: { label: string; images: Uint8Array[] }[], h: number, w: number, opts: GridOptions = {}): GridLayout {
-  const scale = opts.scale ?? 1;
-  const pad = opts.pad ?? 2;
+  const scale = opts.scale ?? defaultGridScale(h, w);
   const cellWidth = w * scale;
   const cellHeight = h * scale;
   const fontScale = opts.fontScale ?? (cellHeight >= 48 ? 2 : 1);
+  // Gaps grow with the text so large cells do not touch.
+  const pad = opts.pad ?? 2 * fontScale;
   const maxText = Math.max(0, ...rows.map((r) => textWidth(r.label, fontScale)));
   const labelWidth = maxText > 0 ? maxText + pad : 0;
   const cols = Math.max(1, ...rows.map((r) => r.images.length));
@@ -37,7 +46,7 @@ export function gridLayout(rows: { label: string; images: Uint8Array[] }[], h: n
 
 /**
  * Composes pixel images (each [h,w,c] uint8) into one grid image on white: one row per entry of `rows`, its label
- * drawn in black on the left with the built-in 5x7 font (no system fonts needed). Returns the pixels
+ * drawn in black on the left with the built-in bitmap font (font5x7.ts, with descenders) (no system fonts needed). Returns the pixels
  * [layout.height, layout.width, c] and the layout. No files: writeGrid saves it as a PNG, the web page draws it.
  */
 export function renderGrid(
@@ -48,7 +57,7 @@ export function renderGrid(
   opts: GridOptions = {},
 ): { pixels: Uint8Array; layout: GridLayout } {
   const layout = gridLayout(rows, h, w, opts);
-  const scale = opts.scale ?? 1;
+  const scale = layout.cellWidth / w;
   const { width, height, pad, labelWidth, cellWidth, cellHeight, rowHeight, fontScale } = layout;
   const canvas = new Uint8Array(width * height * c).fill(255);
   const black = new Array<number>(c).fill(0);

@@ -33,3 +33,4 @@ export * from './ops/linearCrossEntropy';
 export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEntropySaved } from './kernels/codeEntropy';
 export * from './ops/dropout';
 export * from './nativeStderr';
+export * from './font5x7';

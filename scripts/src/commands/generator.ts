@@ -75,11 +75,13 @@ export function registerSample(program: Command): void {
     .option('--no-cache', 'recompute the whole prefix every step (slow; for checks)')
     .option('--overwrite', 'replace an earlier sample run in --out (only the files factorgen wrote there)', false)
     .option('--force', 'guide (--cfg other than 1) a generator trained with --class-dropout 0', false)
+    .option('--scale <n>', 'grid.png: draw each image n times its size (default: cells of at least 84 px, 3 for 28-px images)', positiveInt)
     .addOption(backendOption())
     .addOption(threadsOption())
     .action(async (f: {
       generator: string; tokenizer?: string; out: string; classes: string; perClass: number; cfg: number; temperature: number;
       topK: number; topP: number; seed: string; batch: number; cache: boolean; overwrite: boolean; force: boolean; backend: 'auto'; threads: number | 'auto';
+      scale?: number;
     }) => {
       await startBackend(f.backend, f.threads);
       let progress: Progress | undefined;
@@ -87,7 +89,7 @@ export function registerSample(program: Command): void {
       const r = await sampleToFolder({
         generator: f.generator, tokenizer: f.tokenizer, out: f.out, classes: f.classes, perClass: f.perClass, batch: f.batch,
         seed: f.seed, cfgScale: f.cfg, temperature: f.temperature, topK: f.topK, topP: f.topP, useCache: f.cache,
-        overwrite: f.overwrite, force: f.force, warn: note,
+        overwrite: f.overwrite, force: f.force, warn: note, gridScale: f.scale,
         onProgress: (done, total) => {
           progress ??= new Progress(total, 'sample', { startedAt, startStep: 0, unit: 'image' });
           progress.update(done, {});
