@@ -16,6 +16,20 @@ import { DISC_PREFIX, STATE_PREFIX, exportRecordOf } from './restore';
 export { DISC_PREFIX, STATE_PREFIX };
 const USAGE_TENSORS = { counts: `${STATE_PREFIX}usageCounts`, window: `${STATE_PREFIX}usageWindow`, windowSizes: `${STATE_PREFIX}usageWindowSizes` } as const;
 
+/**
+ * What the tokenizer's progress line shows: what tells a person training works. The reconstruction loss (mean
+ * squared error on [-1,1] pixels; the total loss holds the entropy term, which is negative) and the percentage of each
+ * sub-codebook's codes used over the usage window, both current at every step (the loop reads them each step), and
+ * lr. metrics.jsonl keeps every term.
+ */
+export function tokenizerProgressFields(m: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (m.recon !== undefined) out.recon = m.recon;
+  for (let k = 0; m[`usage${k}`] !== undefined; k++) out[`codes${k}%`] = Math.round(m[`usage${k}`]! * 1000) / 10;
+  if (m.lr !== undefined) out.lr = m.lr;
+  return out;
+}
+
 /** Training hyper-parameters (plain data; stored in the checkpoint's `extra` for the record). */
 export type TokenizerTrainConfig = {
   steps: number;
@@ -164,6 +178,8 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       }
       Object.assign(m, terms);
       hist.add(indices!);
+      // Code usage over the window after this batch, for the progress line (read with the NaN check each step).
+      hist.usageScalars().forEach((u, k) => (m[`usage${k}`] = u));
       if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
         m.restarted = await restartDeadCodes(tok, await hist.read(), subCodes, rng);
       }
@@ -214,6 +230,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       metrics: run.metrics,
       periodic,
       logEvery: tc.logEvery,
+      progress: { readEveryStep: ['recon', ...sizes.map((_, k) => `usage${k}`)], show: tokenizerProgressFields },
       itemsPerStep: tc.batch,
       itemName: 'images',
     });

@@ -174,6 +174,16 @@ export class DeviceCodeHistogram {
     });
   }
 
+  /** Fraction of codes used in the window, per sub-codebook, as device scalars (new tensors; the caller disposes them). */
+  usageScalars(): tf.Scalar[] {
+    let o = 0;
+    return this.sizes.map((v) => {
+      const start = o;
+      o += v;
+      return tf.tidy(() => tf.mean(tf.cast(tf.greater(tf.slice(this.counts, [start], [v]), 0), 'float32')) as tf.Scalar);
+    });
+  }
+
   /** The state on the host as a CodeHistogram (usage, perplexity, unused codes, exportState). One read of the device. */
   async read(): Promise<CodeHistogram> {
     const [counts, ...batches] = await Promise.all([this.counts.data(), ...this.batches.map((b) => b.data())]);

@@ -36,6 +36,12 @@ export type TrainLoopOptions = {
   /** Extra metrics merged into the log line every `logEvery` steps (e.g. codebook usage). */
   periodic?: (stepsDone: number) => StepMetrics | Promise<StepMetrics>;
   logEvery: number;
+  /**
+   * The progress line: device metrics read every step (in the same single read as the NaN check, so they are
+   * current, not the last log point's) and what to show from the step's metrics. Default: every metric, device ones
+   * as of the last log point.
+   */
+  progress?: { readEveryStep: string[]; show: (m: StepMetrics) => Record<string, number> };
   /** Images or tokens per step, for throughput in the log. */
   itemsPerStep?: number;
   itemName?: string;
@@ -48,19 +54,26 @@ export type TrainLoopResult = { stepsDone: number; seconds: number; itemsPerSeco
  * finite (one flag read per step decides that). Disposes the tensors. Resolves to the numbers read and, if any metric
  * is NaN/Inf, the first such one (in the record's order).
  */
-export async function readStepMetrics(out: StepOutput, all: boolean): Promise<{ metrics: StepMetrics; bad: [string, number] | null }> {
+export async function readStepMetrics(out: StepOutput, all: boolean, always: readonly string[] = []): Promise<{ metrics: StepMetrics; bad: [string, number] | null }> {
   const entries = Object.entries(out);
   const tensors = entries.filter((e): e is [string, tf.Scalar] => e[1] instanceof tf.Tensor);
   try {
     let read = all;
+    // `always`: read with the flag in one [1 + n] read (one device sync per step, as before).
+    const picked = tensors.filter(([k]) => always.includes(k));
+    const early = new Map<string, number>();
     if (!read && tensors.length > 0) {
-      const flag = tf.tidy(() => tf.all(tf.isFinite(tf.stack(tensors.map(([, t]) => tf.cast(tf.reshape(t, []), 'float32'))))));
-      const ok = (await flag.data())[0];
-      flag.dispose();
-      read = !ok;
+      const packed = tf.tidy(() => {
+        const flag = tf.all(tf.isFinite(tf.stack(tensors.map(([, t]) => tf.cast(tf.reshape(t, []), 'float32')))));
+        return tf.concat([tf.reshape(tf.cast(flag, 'float32'), [1]), ...picked.map(([, t]) => tf.reshape(tf.cast(t, 'float32'), [1]))]);
+      });
+      const d = await packed.data();
+      packed.dispose();
+      read = !d[0];
+      picked.forEach(([k], i) => early.set(k, d[i + 1]!));
     }
     const values = read ? await Promise.all(tensors.map(([, t]) => t.data())) : [];
-    const byName = new Map(tensors.map(([k], i) => [k, values[i]?.[0]]));
+    const byName = new Map(tensors.map(([k], i) => [k, values[i]?.[0] ?? early.get(k)]));
     const metrics: StepMetrics = {};
     let bad: [string, number] | null = null;
     for (const [k, v] of entries) {
@@ -97,7 +110,7 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
   try {
     while (step < o.totalSteps) {
       const logged = (step + 1) % o.logEvery === 0 || step + 1 === o.totalSteps;
-      const { metrics: m, bad } = await readStepMetrics(await o.step(step, logged), logged);
+      const { metrics: m, bad } = await readStepMetrics(await o.step(step, logged), logged, o.progress?.readEveryStep);
       if (bad) {
         const kept = lastSaved > 0 ? `${o.checkpointDir} (step ${lastSaved}) is kept` : 'no checkpoint was written yet';
         throw new UserError(`training diverged: ${bad[0]} is ${bad[1]} at step ${step + 1}; stopped, ${kept}`, 3);
@@ -114,7 +127,7 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
         const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed, cpuSeconds: (c.user + c.system) / 1e6 };
         o.metrics.write(record);
       }
-      progress.update(step, shown);
+      progress.update(step, o.progress ? o.progress.show(shown) : shown);
       // A step may never yield (the cpu backend's reads resolve at once): give SIGINT/SIGTERM a turn of the event loop.
       await new Promise<void>((resolve) => setImmediate(resolve));
       const signal = stop.requested();
