@@ -34,6 +34,8 @@ function checkRequiredAfterUnknown(cmd: Command): void {
   });
 }
 
+import { styleHelp } from './help';
+
 /** The factorgen CLI: parses flags and calls the packages; no model code lives here. */
 export function buildProgram(): Command {
   const program = new Command('factorgen')
@@ -52,6 +54,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerWeb(program);
   registerReport(program);
+  styleHelp(program);
   checkRequiredAfterUnknown(program);
   return program;
 }

@@ -12,7 +12,7 @@ export function registerCompare(program: Command): void {
   addDataOptions(cmd);
   cmd
     .requiredOption('--out <dir>', 'report folder (each variant trains in a subfolder)')
-    .addOption(new Option('--budget <name>', 'small: ~20 min on 2 cores; medium/large for real runs').choices(Object.keys(budgets)).default('small'))
+    .addOption(new Option('--budget <name>', "smoke: a check that it runs; small: took 7.8 min in a newcomer's trial on the shared 2-core machine (wasm, 1 thread); medium/large: for real runs, hours").choices(Object.keys(budgets)).default('small'))
     .option('--bits <n>', 'bits per position of the single-codebook baseline (V = 2^bits)', positiveInt, 10)
     .option('--many-k', 'also K=3 and K=8 (UniTok-style)', false)
     .option('--generators', 'also train a generator per variant and score its samples', false)

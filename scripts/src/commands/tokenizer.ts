@@ -160,7 +160,7 @@ export function registerTokenizer(program: Command): void {
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
     .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); encoding, decoding and export use it', emaDecay, 0)
     .option('--flip', 'random horizontal flips', false)
-    .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given (needs --teacher)").choices(['fqgan']))
+    .addOption(new Option('--preset <name>', "fqgan: for each of these flags not given, FQGAN's value at this scale: --quantizer fq --sub-codebooks 2 --factorize branch --code-dim 8 --beta 0.25 --entropy-weight 0.03 --entropy-temperature 0.01 --disentangle-weight 0.1 --disentangle-on quantized --perceptual-weight 1 --align-target 1:<--teacher> --align-target-weight 0.5 --adversarial-weight 0.5 --adversarial-start <10% of --steps> --ema 0.995 (needs --teacher)").choices(['fqgan']))
     .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
       // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
