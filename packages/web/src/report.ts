@@ -23,9 +23,14 @@ function runKind(dir: string, records: Record<string, unknown>[]): string {
   return 'run';
 }
 
+/** The overview pictures factorgen writes into an output folder: sample grids, reconstructions, probe grids. */
+const OVERVIEW_PNG = /^(grid|recon|grid-k\d+)\.png$/;
+
 /**
- * Reads a run folder: `metrics.jsonl` (required) and its grids: `*.png` directly in it and `grid.png` one folder
- * down (e.g. a sample folder inside the run). Names the folder and the cause in a one-line UserError.
+ * Reads a run folder: `metrics.jsonl` (required) and its images: `*.png` directly in it, and one folder down the
+ * overview pictures of an output written there (`grid.png` of `factorgen sample --out RUN/samples`, `recon.png` of
+ * `tokenizer reconstruct --out RUN/recon`, `grid-k<k>.png` of `eval probe`). Names the folder and the cause in a
+ * one-line UserError.
  */
 export function readRun(dir: string, name = path.basename(path.resolve(dir))): ReportRun {
   checkFolder(dir, 'a run folder with metrics.jsonl');
@@ -42,8 +47,14 @@ export function readRun(dir: string, name = path.basename(path.resolve(dir))): R
   const grids: { name: string; file: string }[] = [];
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (e.isFile() && e.name.endsWith('.png')) grids.push({ name: e.name, file: path.join(dir, e.name) });
-    else if (e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'grid.png'))) {
-      grids.push({ name: `${e.name}/grid.png`, file: path.join(dir, e.name, 'grid.png') });
+    else if (e.isDirectory() && e.name !== 'checkpoint') {
+      let inside: string[];
+      try {
+        inside = fs.readdirSync(path.join(dir, e.name)).filter((f) => OVERVIEW_PNG.test(f)).sort();
+      } catch {
+        continue; // unreadable subfolder: not a picture of ours
+      }
+      for (const f of inside) grids.push({ name: `${e.name}/${f}`, file: path.join(dir, e.name, f) });
     }
   }
   return { name, dir, kind: runKind(dir, records), records, grids };
@@ -67,9 +78,20 @@ const order = ['loss', 'valLoss', 'recon', 'codebook', 'commitment', 'entropy', 
 
 /**
  * The charts of one or several runs: one per metric family (every loss term, learning rate, per-sub-codebook usage
- * and perplexity, validation loss, …), the runs overlaid (series "run key" when there are several).
+ * and perplexity, validation loss, …), the runs overlaid (series "run key" when there are several). Runs of different
+ * kinds (a tokenizer and a generator) never share an axis: each kind gets its own charts, titled "kind: …", since
+ * their losses measure different things on different scales.
  */
 export function runCharts(runs: ReportRun[]): ChartSpec[] {
+  const kinds = [...new Set(runs.map((r) => r.kind))];
+  if (kinds.length > 1) {
+    return kinds.flatMap((k) => chartsOfKind(runs.filter((r) => r.kind === k), runs.length > 1).map((c) => ({ ...c, title: `${k}: ${c.title}` })));
+  }
+  return chartsOfKind(runs, runs.length > 1);
+}
+
+/** runCharts for runs of one kind; `named`: series carry the run's name (several runs in the report). */
+function chartsOfKind(runs: ReportRun[], named: boolean): ChartSpec[] {
   const fams = new Map<string, Set<string>>();
   for (const r of runs) {
     for (const rec of r.records) {
@@ -89,7 +111,7 @@ export function runCharts(runs: ReportRun[]): ChartSpec[] {
       const keys = [...(fams.get(f) as Set<string>)].sort();
       const series = runs.flatMap((r) =>
         keys.map((k) => ({
-          name: runs.length > 1 ? `${r.name} ${k}` : k,
+          name: named ? `${r.name} ${k}` : k,
           points: r.records.filter((rec) => k in rec).map((rec) => [rec.step as number, rec[k] as number | null] as [number, number | null]),
         })),
       );
@@ -145,7 +167,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child,th:f
 ${rows.join('\n')}</table>
 <h2>Training curves</h2>
 ${chartsHtml(runCharts(runs))}
-${grids.length ? `<h2>Grids</h2><div class="grids">${grids.join('\n')}</div>` : ''}
+${grids.length ? `<h2>Images</h2><div class="grids">${grids.join('\n')}</div>` : ''}
 </body></html>
 `;
 }
