@@ -46,13 +46,14 @@ export function launchChain(): number[] {
   return chain;
 }
 
+/** Ended, or (Linux, where /proc is cheap to read) a zombie its parent has not reaped yet. */
 function gone(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ESRCH';
   }
-  return readProc(pid)?.state === 'Z';
+  return process.platform === 'linux' && readProc(pid)?.state === 'Z';
 }
 
 /**
@@ -63,7 +64,8 @@ export function watchLauncher(onGone: (why: string) => void, everyMs = 500): () 
   const chain = launchChain();
   const parent = process.ppid;
   const timer = setInterval(() => {
-    const now = readProc(process.pid)?.ppid ?? parent;
+    // Our current parent: /proc on Linux; elsewhere only the chain's ends are watched (no `ps` every tick).
+    const now = process.platform === 'linux' ? readProc(process.pid)?.ppid ?? parent : parent;
     const dead = chain.find(gone);
     if (now !== parent || dead !== undefined) {
       clearInterval(timer);
