@@ -61,6 +61,21 @@ def rope_table(mode: str, grid_h: int, grid_w: int, head_dim: int, base: float =
     return torch.cat([cos, cos], 1).float(), torch.cat([sin, sin], 1).float()
 
 
+class Dropout(nn.Module):
+    """Dropout whose masks can come from a keyed source (``keyed(x, p)``, installed by the trainer so that masks follow
+    the global sample index under DDP); torch's own dropout otherwise. Identity in eval mode or at p = 0."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.keyed = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p <= 0:
+            return x
+        return self.keyed(x, self.p) if self.keyed is not None else F.dropout(x, self.p, True)
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     """concat(-x2, x1) for x = concat(x1, x2) on the last axis."""
     h = x.shape[-1] // 2
@@ -133,7 +148,7 @@ class TransformerBlock(nn.Module):
         self.attention = Attention(dim, heads)
         self.ffn_norm = RMSNorm(dim)
         self.feed_forward = FeedForward(dim, hidden)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x, rope, past: Optional[KV]):
         a, kv = self.attention(self.attention_norm(x), rope, past)
@@ -166,7 +181,7 @@ class Generator(nn.Module):
         self.tok_embeddings = nn.ModuleList([nn.Embedding(V, e) for V in Vs])
         self.tok_proj = nn.Linear(K * e, C, bias=False)
         self.cls_embedding = LabelEmbedder(cfg["numClasses"], C)
-        self.tok_dropout = nn.Dropout(cfg["dropout"])
+        self.tok_dropout = Dropout(cfg["dropout"])
         self.layers = nn.ModuleList([TransformerBlock(C, cfg["heads"], cfg["mlpHidden"], cfg["dropout"]) for _ in range(cfg["depth"])])
         self.norm = RMSNorm(C)
         self.head = FactorizedHead(cfg)
@@ -233,7 +248,7 @@ class FactorizedHead(nn.Module):
         self.in_proj = nn.Linear(cfg["width"], hw, bias=False) if hw != cfg["width"] else None
         self.sub_embeddings = nn.ModuleList([nn.Embedding(Vs[k], hw) for k in range(K - 1)])
         self.slot_pos = nn.Parameter(torch.zeros(K, hw))
-        self.drop = nn.Dropout(cfg["dropout"])
+        self.drop = Dropout(cfg["dropout"])
         self.layers = nn.ModuleList(
             [TransformerBlock(hw, cfg["headHeads"], cfg["headMlpHidden"], cfg["dropout"]) for _ in range(cfg["headLayers"])]
         )
