@@ -103,7 +103,7 @@ def main(argv=None) -> int:
         else:
             roundtrip(a.checkpoint, a.out, a.format)
     except (UserError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"factorgen_twin: {e}", file=sys.stderr)
         return 2
     return 0
 

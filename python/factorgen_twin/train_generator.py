@@ -147,9 +147,17 @@ def clip_grads(params: List[torch.nn.Parameter], max_norm: float) -> float:
     return float(norm)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (``factorgen_twin: <flag>: <cause>``) and exit 2, as factorgen's CLI."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"factorgen_twin: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     d = DEFAULTS
-    p = argparse.ArgumentParser(prog="python -m factorgen_twin.train_generator", description=__doc__.split("\n\n")[0])
+    p = OneLineParser(prog="python -m factorgen_twin.train_generator", description=__doc__.split("\n\n")[0])
     p.add_argument("--tokens", required=True, help="training token file (from `factorgen tokenizer encode`)")
     p.add_argument("--out", required=True, help="run folder: checkpoint/ and metrics.jsonl go here")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint (factorgen's or the twin's)")
@@ -177,7 +185,7 @@ def main(argv=None) -> int:
     try:
         return train(a)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"factorgen_twin: {e}", file=sys.stderr)
         return 2
 
 
@@ -194,7 +202,10 @@ def train(a: argparse.Namespace) -> int:
     for flag in ("steps", "batch", "checkpoint_every", "log_every"):
         if getattr(a, flag) < 1:
             fail(f"--{flag.replace('_', '-')} {getattr(a, flag)}: must be a positive integer")
-    tokens = read_token_file(a.tokens)
+    try:
+        tokens = read_token_file(a.tokens)
+    except UserError as e:
+        raise UserError(f"--tokens {e}") from None
     h = tokens.header
     if h["count"] < 1:
         fail(f"--tokens {a.tokens}: the token file holds no sequences")

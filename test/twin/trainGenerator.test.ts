@@ -81,6 +81,19 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     expect(defaults.mlpHiddenPerWidth).toBe(3);
   });
 
+  it('a bad flag or input is one line on stderr and exit 2, naming the flag and the cause', async () => {
+    const missing = path.join(work, 'missing.tokens');
+    const cases: [string[], string][] = [
+      [['--tokens', missing, '--out', path.join(work, 'bad')], `factorgen_twin: --tokens ${missing}: no such file`],
+      [['--tokens', tokensFile, '--out', path.join(work, 'bad'), '--batch', '0'], 'factorgen_twin: --batch 0: must be a positive integer'],
+      [['--tokens', tokensFile, '--out', path.join(work, 'bad'), '--steps', 'x'], "factorgen_twin: argument --steps: invalid int value: 'x'"],
+    ];
+    for (const [args, line] of cases) {
+      const r = await twinTrain(args);
+      expect([r.code, r.out.trim().split('\n')]).toEqual([2, [line]]);
+    }
+  });
+
   it('resumes a run factorgen started (step 2 of 4) and ends where factorgen ends: weights, EMA and AdamW moments within 2e-5 of their scale', async () => {
     const tokens = readTokenFile(tokensFile);
     const h = tokens.header;
