@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     g = sub.add_parser("generator")
     g.add_argument("--checkpoint", required=True)
     g.add_argument("--dump", required=True)
+    t = sub.add_parser("tokenizer")
+    t.add_argument("--checkpoint", required=True)
+    t.add_argument("--dump", required=True)
     r = sub.add_parser("roundtrip")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--out", required=True)
@@ -100,12 +103,46 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "generator":
             print(json.dumps(generator_parity(a.checkpoint, a.dump)))
+        elif a.cmd == "tokenizer":
+            print(json.dumps(tokenizer_parity(a.checkpoint, a.dump)))
         else:
             roundtrip(a.checkpoint, a.out, a.format)
     except (UserError, ValueError) as e:
         print(f"factorgen_twin: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+
+def tokenizer_parity(checkpoint: str, dump: str) -> dict:
+    """Against a dump with images [B, H, W, C], factorgen's indices [B, h, w, K] and its decodeTokens of them
+    ``recon`` [B, H, W, C]: index agreement, each flip's cosine margin (how near a tie it was in the twin), and the
+    reconstruction difference when both decode factorgen's indices."""
+    from .tokenizer import Tokenizer
+
+    tok = Tokenizer.load(checkpoint)
+    d = load_checkpoint(dump, "twin-parity")
+    x = torch.from_numpy(d.tensors["images"]).permute(0, 3, 1, 2).contiguous()
+    ref_idx = torch.from_numpy(d.tensors["indices"].astype(np.int64))
+    with torch.no_grad():
+        sims = tok.similarities(tok.codes(x))
+    idx = torch.stack([s.argmax(-1) for s in sims], -1)
+    flips = (idx != ref_idx)
+    margins = []
+    for k, s in enumerate(sims):
+        f = flips[..., k]
+        if f.any():
+            mine = s.gather(-1, idx[..., k : k + 1])[..., 0][f]
+            theirs = s.gather(-1, ref_idx[..., k : k + 1])[..., 0][f]
+            margins += (mine - theirs).tolist()
+    recon = tok.decode(ref_idx).permute(0, 2, 3, 1).numpy()
+    return {
+        "positions": int(idx.numel()),
+        "flips": int(flips.sum()),
+        "maxFlipMargin": max(margins) if margins else 0.0,
+        "recon": _max_abs(recon, d.tensors["recon"]),
+        "reconScale": float(np.max(np.abs(d.tensors["recon"]))),
+    }
 
 
 if __name__ == "__main__":
