@@ -139,3 +139,29 @@ def write_safetensors(path: str, tensors: Mapping[str, np.ndarray], metadata: Op
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def main(argv=None) -> int:
+    """``python -m factorgen_twin.safetensors FILE...``: validates each file and lists its tensors (name dtype shape),
+    one line per problem and exit 2 on a bad file."""
+    import sys
+
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("factorgen_twin: usage: python -m factorgen_twin.safetensors FILE...", file=sys.stderr)
+        return 2
+    for path in paths:
+        try:
+            tensors, meta = read_safetensors(path)
+        except UserError as e:
+            print(f"factorgen_twin: {e}", file=sys.stderr)
+            return 2
+        for name, a in tensors.items():
+            print(f"{path}\t{name}\t{_CODE[np.dtype(a.dtype).newbyteorder('<') if a.dtype.itemsize > 1 else a.dtype]}\t{list(a.shape)}")
+        if meta:
+            print(f"{path}\t__metadata__\t{json.dumps(meta, sort_keys=True)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
