@@ -167,6 +167,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                       ("heads", int), ("head-layers", int), ("dropout", float), ("class-dropout", float)]:
         key = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(flag.split("-")))
         p.add_argument(f"--{flag}", type=typ, default=d[key], help=f"default {d[key]}")
+    p.add_argument("--val", help="held-out token file for the validation loss")
+    p.add_argument("--val-every", type=int, default=d["valEvery"], help=f"validation loss every n steps (0 = at the end only; default {d['valEvery']})")
+    p.add_argument("--val-limit", type=int, default=d["valLimit"], help=f"score at most n held-out sequences (default {d['valLimit']})")
     p.add_argument("--mlp-hidden", type=int, default=None, help="SwiGLU hidden size (default 3 x width)")
     p.add_argument("--head-mode", choices=["ar", "parallel"], default=d["headMode"])
     p.add_argument("--rope", choices=["1d", "2d"], default=d["rope"])
@@ -233,6 +236,19 @@ def train(a: argparse.Namespace) -> int:
             f"{len(h['classNames'])} classes; the generator expects {cfg['gridH']}x{cfg['gridW']}, "
             f"[{','.join(map(str, cfg['subCodebookSizes']))}], {cfg['numClasses']} classes"
         )
+    val = None
+    if a.val:
+        try:
+            val = read_token_file(a.val)
+        except UserError as e:
+            raise UserError(f"--val {e}") from None
+        vh = val.header
+        if (vh["gridH"], vh["gridW"], list(vh["subCodebookSizes"]), len(vh["classNames"])) != (cfg["gridH"], cfg["gridW"], list(cfg["subCodebookSizes"]), cfg["numClasses"]):
+            fail(f"--val: token file has grid {vh['gridH']}x{vh['gridW']}, sub-codebooks [{','.join(map(str, vh['subCodebookSizes']))}], "
+                 f"{len(vh['classNames'])} classes; the generator expects {cfg['gridH']}x{cfg['gridW']}, "
+                 f"[{','.join(map(str, cfg['subCodebookSizes']))}], {cfg['numClasses']} classes")
+        if vh["tokenizerId"] != h["tokenizerId"]:
+            fail(f"--val: written by tokenizer {vh['tokenizerId']}, --tokens by {h['tokenizerId']}")
     if resumed is not None and isinstance(resumed.extra, dict):
         prev_id = resumed.extra.get("tokenizerId")
         if prev_id and prev_id != h["tokenizerId"]:
@@ -273,7 +289,7 @@ def train(a: argparse.Namespace) -> int:
     train_cfg = {
         "steps": a.steps, "batch": a.batch, "lr": a.lr, "warmup": a.warmup, "minLrRatio": DEFAULTS["minLrRatio"], "clip": a.clip,
         "adamw": {**DEFAULTS["adamw"], "weightDecay": a.weight_decay}, "seed": a.seed, "checkpointEvery": a.checkpoint_every,
-        "logEvery": a.log_every, "valEvery": 0, "valLimit": 0, "ema": a.ema,
+        "logEvery": a.log_every, "valEvery": a.val_every, "valLimit": a.val_limit, "ema": a.ema,
     }
     extra = {"train": train_cfg, "tokens": a.tokens, "tokenizerId": h["tokenizerId"], "tokenizerPath": h["tokenizerPath"],
              "classNames": h["classNames"], "twin": {"processes": world, "device": device.type, "torch": torch.__version__}}
@@ -336,6 +352,8 @@ def train(a: argparse.Namespace) -> int:
                 K = len(subs)
                 rec.update({f"acc{k}": float(vals[1 + K + k]) for k in range(K)})
                 rec.update({f"loss{k}": float(vals[1 + k]) for k in range(K)})
+                if val is not None and ((a.val_every > 0 and done % a.val_every == 0) or done == a.steps):
+                    rec["valLoss"] = evaluate_loss(model, val, a.batch, a.val_limit, device)
                 rec.update({"tokensPerSec": (done - step0) * a.batch * T / max(el, 1e-9), "seconds": el, "processes": world})
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -348,6 +366,22 @@ def train(a: argparse.Namespace) -> int:
     if rank == 0:
         print(json.dumps({"checkpoint": ck_dir, "steps": a.steps, "processes": world}))
     return 0
+
+
+@torch.no_grad()
+def evaluate_loss(model: Generator, val, batch: int, limit: int, device) -> float:
+    """factorgen's evaluateLoss: mean loss of the first ``limit`` held-out sequences, no dropout or label drop (rank 0)."""
+    was = model.training
+    model.eval()
+    n = min(limit, val.header["count"])
+    total = 0.0
+    for i in range(0, n, batch):
+        b = min(batch, n - i)
+        tok = torch.from_numpy(val.tokens[i : i + b]).to(device)
+        lab = torch.from_numpy(val.labels[i : i + b]).to(device)
+        total += float(model.loss(tok, lab)[0]) * b
+    model.train(was)
+    return total / max(1, n)
 
 
 def loss_of(ddp, model: Generator, tok: torch.Tensor, lab: torch.Tensor):

@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { initBackend, loadCheckpoint, type LoadedTensor } from '@factorgen/shared';
-import { makeGeneratorConfig, trainGenerator } from '@factorgen/generator';
+import { assignParams, initBackend, loadCheckpoint, withoutEma, type LoadedTensor } from '@factorgen/shared';
+import { createGenerator, evaluateLoss, makeGeneratorConfig, trainGenerator, type GeneratorConfig } from '@factorgen/generator';
 import { readTokenFile } from '@factorgen/tokenizer';
 import { describeWith, systemPython } from '../support/components';
 import { cliPath, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
@@ -74,7 +74,7 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
       ['steps', 'steps'], ['batch', 'batch'], ['lr', 'lr'], ['warmup', 'warmup'], ['weight-decay', 'weightDecay'], ['clip', 'clip'],
       ['seed', 'seed'], ['checkpoint-every', 'checkpointEvery'], ['log-every', 'logEvery'], ['width', 'width'], ['depth', 'depth'],
       ['heads', 'heads'], ['head-mode', 'headMode'], ['head-layers', 'headLayers'], ['dropout', 'dropout'], ['class-dropout', 'classDropout'],
-      ['rope', 'rope'], ['ema', 'ema'],
+      ['rope', 'rope'], ['ema', 'ema'], ['val-every', 'valEvery'], ['val-limit', 'valLimit'],
     ];
     for (const [flag, key] of flags) expect(shown(flag), flag).toEqual(defaults[key]);
     expect(help).toContain('SwiGLU hidden size (default 3 x width)');
@@ -131,11 +131,22 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     expect(steps).toEqual([1, 2, 3, 4]);
   });
 
-  it('torchrun --nproc_per_node 2 (gloo) at global batch 8 equals 1 process at batch 8 (dropout and label drop on), and factorgen samples its checkpoint', async () => {
+  it('torchrun --nproc_per_node 2 (gloo) at global batch 8 equals 1 process at batch 8 (dropout and label drop on); validation loss as factorgen computes it; factorgen samples the checkpoint', async () => {
     const common = ['--tokens', tokensFile, '--steps', '3', '--batch', '8', '--width', '16', '--depth', '1', '--heads', '2', '--dropout', '0.2',
       '--class-dropout', '0.3', '--lr', '1e-2', '--warmup', '1', '--ema', '0.5', '--log-every', '1', '--format', '1'];
-    const one = await twinTrain([...common, '--out', path.join(work, 'one')]);
+    const one = await twinTrain([...common, '--out', path.join(work, 'one'), '--val', tokensFile, '--val-every', '2']);
     expect(one.code, one.out).toBe(0);
+    // Validation as factorgen's evaluateLoss on the raw (not EMA) weights, at steps 2 and 3 (the end).
+    const oneCk = await loadCheckpoint(path.join(work, 'one', 'checkpoint'), 'generator');
+    const raw = createGenerator(oneCk.config as GeneratorConfig, 'val');
+    assignParams(raw.params.vars, withoutEma(oneCk.tensors), 'one');
+    const expected = await evaluateLoss(raw, readTokenFile(tokensFile), 8, 2000);
+    raw.params.dispose();
+    const vals = fs.readFileSync(path.join(work, 'one', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; valLoss?: number })
+      .filter((m) => m.valLoss !== undefined);
+    expect(vals.map((m) => m.step)).toEqual([2, 3]);
+    console.log(`twin valLoss ${vals[1].valLoss} vs factorgen evaluateLoss ${expected}`);
+    expect(Math.abs(vals[1].valLoss! - expected)).toBeLessThanOrEqual(1e-5 * expected);
     const port = String(29500 + Math.floor(Math.random() * 400));
     // Debian's torchrun crashes at start without --redirects/--tee (its log-redirect default).
     const two = await run('torchrun', ['--nproc_per_node', '2', '--master_port', port, '--redirects', '2', '--tee', '1', '-m', 'factorgen_twin.train_generator', ...common, '--out', path.join(work, 'two')]);
