@@ -166,17 +166,89 @@ def parse_args(argv=None) -> argparse.Namespace:
                       ("seed", str), ("checkpoint-every", int), ("log-every", int), ("ema", float), ("width", int), ("depth", int),
                       ("heads", int), ("head-layers", int), ("dropout", float), ("class-dropout", float)]:
         key = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(flag.split("-")))
-        p.add_argument(f"--{flag}", type=typ, default=d[key], help=f"default {d[key]}")
+        # default None: filled by resolve_flags (from the run on --resume, else from generator_defaults.json)
+        p.add_argument(f"--{flag}", type=typ, default=None, help=f"default {d[key]}")
     p.add_argument("--val", help="held-out token file for the validation loss")
-    p.add_argument("--val-every", type=int, default=d["valEvery"], help=f"validation loss every n steps (0 = at the end only; default {d['valEvery']})")
-    p.add_argument("--val-limit", type=int, default=d["valLimit"], help=f"score at most n held-out sequences (default {d['valLimit']})")
+    p.add_argument("--val-every", type=int, default=None, help=f"validation loss every n steps (0 = at the end only; default {d['valEvery']})")
+    p.add_argument("--val-limit", type=int, default=None, help=f"score at most n held-out sequences (default {d['valLimit']})")
     p.add_argument("--mlp-hidden", type=int, default=None, help="SwiGLU hidden size (default 3 x width)")
-    p.add_argument("--head-mode", choices=["ar", "parallel"], default=d["headMode"])
-    p.add_argument("--rope", choices=["1d", "2d"], default=d["rope"])
+    p.add_argument("--head-mode", choices=["ar", "parallel"], default=None, help=f"default {d['headMode']}")
+    p.add_argument("--rope", choices=["1d", "2d"], default=None, help=f"default {d['rope']}")
     p.add_argument("--format", type=int, choices=[1, 2], default=2, help="checkpoint layout: 2 safetensors (default), 1 legacy")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--no-autocast", action="store_true", help="train in float32 on CUDA too (default: bf16 autocast there)")
     return p.parse_args(argv)
+
+
+def _train(*keys):
+    def get(ck: Checkpoint):
+        v = (ck.extra or {}).get("train") if isinstance(ck.extra, dict) else None
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+    return get
+
+
+def _cfg(key):
+    return lambda ck: ck.config.get(key)
+
+
+# flag -> (argparse attribute, where the run records it, may it change on resume), as factorgen's generatorResumeTable
+RESUME_TABLE = {
+    "--steps": ("steps", _train("steps"), True),
+    "--checkpoint-every": ("checkpoint_every", _train("checkpointEvery"), True),
+    "--log-every": ("log_every", _train("logEvery"), True),
+    "--val-every": ("val_every", _train("valEvery"), True),
+    "--val-limit": ("val_limit", _train("valLimit"), True),
+    "--batch": ("batch", _train("batch"), False),
+    "--lr": ("lr", _train("lr"), False),
+    "--warmup": ("warmup", _train("warmup"), False),
+    "--weight-decay": ("weight_decay", _train("adamw", "weightDecay"), False),
+    "--clip": ("clip", _train("clip"), False),
+    "--seed": ("seed", _train("seed"), False),
+    "--width": ("width", _cfg("width"), False),
+    "--depth": ("depth", _cfg("depth"), False),
+    "--heads": ("heads", _cfg("heads"), False),
+    "--mlp-hidden": ("mlp_hidden", _cfg("mlpHidden"), False),
+    "--head-mode": ("head_mode", _cfg("headMode"), False),
+    "--head-layers": ("head_layers", _cfg("headLayers"), False),
+    "--dropout": ("dropout", _cfg("dropout"), False),
+    "--class-dropout": ("class_dropout", _cfg("classDropout"), False),
+    "--rope": ("rope", _cfg("rope"), False),
+    "--ema": ("ema", lambda ck: (_train("ema")(ck) or 0), False),
+}
+_DEFAULT_KEY = {"steps": "steps", "checkpoint_every": "checkpointEvery", "log_every": "logEvery", "val_every": "valEvery",
+                "val_limit": "valLimit", "batch": "batch", "lr": "lr", "warmup": "warmup", "weight_decay": "weightDecay",
+                "clip": "clip", "seed": "seed", "width": "width", "depth": "depth", "heads": "heads", "head_mode": "headMode",
+                "head_layers": "headLayers", "dropout": "dropout", "class_dropout": "classDropout", "rope": "rope", "ema": "ema"}
+
+
+def _show(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, list) else v if isinstance(v, str) else json.dumps(v)
+
+
+def resolve_flags(a: argparse.Namespace, resumed: Optional[Checkpoint]) -> None:
+    """Fills the flags left out: on --resume from the run (factorgen's fillFlagsOnResume: a given flag contradicting the
+    run is refused, except those that may change), else from generator_defaults.json."""
+    if resumed is not None:
+        bad = []
+        for flag, (attr, stored_of, may_change) in RESUME_TABLE.items():
+            stored = stored_of(resumed)
+            if stored is None:
+                continue
+            given = getattr(a, attr)
+            if given is None:
+                setattr(a, attr, stored)
+            elif not may_change and given != stored:
+                bad.append(f"{flag} {_show(given)} (trained with {_show(stored)})")
+        if bad:
+            fail(f"--resume: {', '.join(bad)} {'contradicts' if len(bad) == 1 else 'contradict'} the run in {a.out}; "
+                 "a resumed run keeps its settings: leave these flags out, or start a new run in another folder")
+    for attr, key in _DEFAULT_KEY.items():
+        if getattr(a, attr) is None:
+            setattr(a, attr, DEFAULTS[key])
+    if resumed is not None and a.steps <= resumed.step:
+        fail(f"--steps {a.steps}: the run in {a.out} is already at step {resumed.step}; give --steps > {resumed.step} to continue")
 
 
 def fail(msg: str) -> None:
@@ -200,11 +272,6 @@ def train(a: argparse.Namespace) -> int:
     device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
     if use_cuda:
         torch.cuda.set_device(device)
-    if a.batch % world:
-        fail(f"--batch {a.batch}: must be a multiple of the {world} processes (it is the global batch)")
-    for flag in ("steps", "batch", "checkpoint_every", "log_every"):
-        if getattr(a, flag) < 1:
-            fail(f"--{flag.replace('_', '-')} {getattr(a, flag)}: must be a positive integer")
     try:
         tokens = read_token_file(a.tokens)
     except UserError as e:
@@ -217,6 +284,13 @@ def train(a: argparse.Namespace) -> int:
     resumed: Optional[Checkpoint] = None
     if a.resume:
         resumed = load_checkpoint(ck_dir, "generator")
+    resolve_flags(a, resumed)
+    for flag in ("steps", "batch", "checkpoint_every", "log_every"):
+        if getattr(a, flag) < 1:
+            fail(f"--{flag.replace('_', '-')} {getattr(a, flag)}: must be a positive integer")
+    if a.batch % world:
+        fail(f"--batch {a.batch}: must be a multiple of the {world} processes (it is the global batch)")
+    if resumed is not None:
         cfg = resumed.config
     else:
         if os.path.exists(os.path.join(ck_dir, "config.json")) and not a.overwrite:

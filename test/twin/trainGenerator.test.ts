@@ -111,10 +111,8 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     const twinRun = path.join(work, 'resume-twin');
     fs.cpSync(fgRun, twinRun, { recursive: true });
     await trainGenerator({ out: fgRun, resume: true, config, tokens, tokensPath: tokensFile, train: train(4) });
-    const r = await twinTrain([
-      '--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '4', '--batch', '6', '--lr', '1e-2', '--warmup', '2', '--weight-decay', '0.01',
-      '--ema', '0.9', '--seed', '0', '--log-every', '1', '--format', '1',
-    ]);
+    // Only --steps: batch, lr, warmup, weight decay, clip, seed, EMA and the model come from the run, as factorgen's --resume.
+    const r = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '4', '--format', '1']);
     expect(r.code, r.out).toBe(0);
     const a = await loadCheckpoint(path.join(fgRun, 'checkpoint'), 'generator');
     const b = await loadCheckpoint(path.join(twinRun, 'checkpoint'), 'generator');
@@ -129,6 +127,13 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     // The twin's metrics continue factorgen's: steps 3 and 4 appended to its metrics.jsonl.
     const steps = fs.readFileSync(path.join(twinRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
     expect(steps).toEqual([1, 2, 3, 4]);
+    // A setting that contradicts the run is refused in one line, as factorgen refuses it; so is a --steps already reached.
+    const bad = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '6', '--lr', '0.5', '--width', '32']);
+    expect([bad.code, bad.out.trim()]).toEqual([2,
+      `factorgen_twin: --resume: --lr 0.5 (trained with 0.01), --width 32 (trained with 16) contradict the run in ${twinRun}; ` +
+        'a resumed run keeps its settings: leave these flags out, or start a new run in another folder']);
+    const done = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '4']);
+    expect([done.code, done.out.trim()]).toEqual([2, `factorgen_twin: --steps 4: the run in ${twinRun} is already at step 4; give --steps > 4 to continue`]);
   });
 
   it('torchrun --nproc_per_node 2 (gloo) at global batch 8 equals 1 process at batch 8 (dropout and label drop on); validation loss as factorgen computes it; factorgen samples the checkpoint', async () => {
