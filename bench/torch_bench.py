@@ -6,9 +6,9 @@ Mirrors, layer for layer and parameter for parameter:
              presetFashion('fq', 2, 256, baseChannels 24), perceptual and adversarial losses off;
              training step = forward + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no decay),
              reading back every loss term and the indices (as trainTokenizer does).
-  generator  packages/generator/src/{layers,gpt,head,model}.ts: Llama-style blocks (RMSNorm eps 1e-6, separate
-             bias-free q/k/v/out, 2-D RoPE in the rotate-half layout, causal softmax attention, SwiGLU), class token,
-             factorized AR head over the K sub-tokens of a position; dropout 0.1 and class dropout 0.1 in training.
+  generator  the PyTorch twin (python/factorgen_twin/generator.py) of packages/generator/src/{layers,gpt,head,model}.ts:
+             Llama-style blocks (RMSNorm eps 1e-6, bias-free q/k/v fused in one matrix as LlamaGen's wqkv, bias-free
+             out, 2-D RoPE in the rotate-half layout, causal softmax attention, SwiGLU), class token, factorized AR head over the K sub-tokens of a position; dropout 0.1 and class dropout 0.1 in training.
   sampling   packages/generator/src/sampler.ts: classifier-free guidance over [cond; null] rows, temperature 1,
              with a KV cache (backbone and head) or recomputing the prefix every step.
 
@@ -31,6 +31,12 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+# The generator is the twin's (python/factorgen_twin), the tokenizer is still this file's own (the twin's tokenizer
+# has no training path yet).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
+from factorgen_twin.generator import Generator as TwinGenerator  # noqa: E402
+from factorgen_twin.train_generator import init_generator  # noqa: E402
 
 WORKLOADS = ['tokenizerTrain', 'generatorTrain', 'sampleCached', 'sampleUncached']
 BATCH = {'tokenizer': 32, 'generator': 32, 'sample': 20, 'cfgScale': 2.0}
@@ -217,183 +223,57 @@ class FQTokenizer(nn.Module):
 # ----------------------------------------------------------------------------------------------------------- generator
 GENERATOR = {
     'gridH': 7, 'gridW': 7, 'subCodebookSizes': [256, 256], 'numClasses': 10, 'width': 128, 'depth': 4, 'heads': 4,
-    'mlpHidden': 384, 'headLayers': 1, 'headWidth': 128, 'headHeads': 4, 'headMlpHidden': 384, 'dropout': 0.1,
-    'classDropout': 0.1,
+    'mlpHidden': 384, 'headMode': 'ar', 'headLayers': 1, 'headWidth': 128, 'headHeads': 4, 'headMlpHidden': 384,
+    'dropout': 0.1, 'classDropout': 0.1, 'rope': '2d',
 }
 
 
-def backbone_rope(grid_h, grid_w, head_dim, base=10000.0):
-    """layers.ts backboneRope('2d'): position 0 (class) unrotated, x_{p-1} by (row, col); rotate-half layout."""
-    length, half = grid_h * grid_w, head_dim // 2
-    axis = half // 2
-    cos = torch.ones(length, head_dim)
-    sin = torch.zeros(length, head_dim)
-    for p in range(1, length):
-        idx = p - 1
-        for m in range(half):
-            j = m % axis
-            coord = idx // grid_w if m < axis else idx % grid_w
-            a = coord * base ** (-2 * j / (2 * axis))
-            cos[p, m] = cos[p, half + m] = math.cos(a)
-            sin[p, m] = sin[p, half + m] = math.sin(a)
-    return cos, sin
+class Generator(TwinGenerator):
+    """The twin's generator (python/factorgen_twin/generator.py: factorgen's architecture, checked against it by
+    test/twin/generatorParity.test.ts) with factorgen's initialization and the training step's label dropout."""
 
-
-class RMSNorm(nn.Module):
-    def __init__(self, c, eps=1e-6):
-        super().__init__()
-        self.weight, self.eps = nn.Parameter(torch.ones(c)), eps
-
-    def forward(self, x):
-        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + self.eps) * self.weight
-
-
-class Block(nn.Module):
-    """Pre-norm block: x + Attn(RMSNorm(x)), then + SwiGLU(RMSNorm(.)); bias-free projections; optional KV cache."""
-
-    def __init__(self, width, hidden, heads, depth):
-        super().__init__()
-        self.heads = heads
-        self.norm1, self.norm2 = RMSNorm(width), RMSNorm(width)
-        self.q, self.k, self.v, self.out = (nn.Linear(width, width, bias=False) for _ in range(4))
-        self.gate, self.up = nn.Linear(width, hidden, bias=False), nn.Linear(width, hidden, bias=False)
-        self.down = nn.Linear(hidden, width, bias=False)
-        out_std = 0.02 / math.sqrt(2 * depth)
-        for lin in (self.q, self.k, self.v, self.gate, self.up):
-            nn.init.normal_(lin.weight, std=0.02)
-        for lin in (self.out, self.down):
-            nn.init.normal_(lin.weight, std=out_std)
-
-    def forward(self, x, rope, past, p_drop):
-        B, L, C = x.shape
-        H, dh = self.heads, C // self.heads
-        h = self.norm1(x)
-        q, k, v = (lin(h).view(B, L, H, dh).transpose(1, 2) for lin in (self.q, self.k, self.v))
-        if rope is not None:
-            cos, sin = rope
-
-            def rot(t):
-                return torch.cat((-t[..., dh // 2:], t[..., : dh // 2]), -1)
-
-            q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
-        past_len = 0
-        if past is not None:
-            past_len = past[0].shape[2]
-            k, v = torch.cat((past[0], k), 2), torch.cat((past[1], v), 2)
-        scores = (q * (1 / math.sqrt(dh))) @ k.transpose(-1, -2)
-        if L > 1:
-            mask = torch.full((L, past_len + L), -1e9).triu(past_len + 1)
-            scores = scores + mask
-        ctx = torch.softmax(scores, -1) @ v
-        x = x + F.dropout(self.out(ctx.transpose(1, 2).reshape(B, L, C)), p_drop, self.training)
-        n = self.norm2(x)
-        x = x + F.dropout(self.down(F.silu(self.gate(n)) * self.up(n)), p_drop, self.training)
-        return x, (k, v)
-
-
-class Generator(nn.Module):
     def __init__(self, c):
-        super().__init__()
-        self.c = c
-        K, W, hw = len(c['subCodebookSizes']), c['width'], c['headWidth']
-        e = W // K
-        self.tok = nn.ParameterList(nn.Parameter(torch.randn(V, e) * 0.02) for V in c['subCodebookSizes'])
-        self.in_proj = nn.Parameter(torch.randn(K * e, W) * 0.02)
-        self.cls = nn.Parameter(torch.randn(c['numClasses'] + 1, W) * 0.02)
-        self.blocks = nn.ModuleList(Block(W, c['mlpHidden'], c['heads'], c['depth']) for _ in range(c['depth']))
-        self.norm_out = RMSNorm(W)
-        self.head_in = nn.Linear(W, hw, bias=False) if hw != W else None
-        self.head_emb = nn.ParameterList(nn.Parameter(torch.randn(V, hw) * 0.02) for V in c['subCodebookSizes'][:-1])
-        self.slot_pos = nn.Parameter(torch.randn(K, hw) * 0.02)
-        self.head_blocks = nn.ModuleList(
-            Block(hw, c['headMlpHidden'], c['headHeads'], c['headLayers']) for _ in range(c['headLayers']))
-        self.head_norm = RMSNorm(hw)
-        self.head_out = nn.ModuleList(nn.Linear(hw, V) for V in c['subCodebookSizes'])
-        for lin in self.head_out:  # zero output layers (LlamaGen): uniform predictions at init
-            nn.init.zeros_(lin.weight)
-            nn.init.zeros_(lin.bias)
-        cos, sin = backbone_rope(c['gridH'], c['gridW'], W // c['heads'])
-        self.register_buffer('rope_cos', cos, persistent=False)
-        self.register_buffer('rope_sin', sin, persistent=False)
-
-    def p_drop(self):
-        return self.c['dropout'] if self.training else 0.0
-
-    def embed_tokens(self, tokens):  # [R, L, K] -> [R, L, W]
-        return torch.cat([t[tokens[..., k]] for k, t in enumerate(self.tok)], -1) @ self.in_proj
-
-    def backbone(self, x, start, cache):
-        L = x.shape[1]
-        rope = (self.rope_cos[start:start + L], self.rope_sin[start:start + L])
-        y = F.dropout(x, self.p_drop(), self.training)
-        nxt = []
-        for i, blk in enumerate(self.blocks):
-            y, kv = blk(y, rope, cache[i] if cache else None, self.p_drop())
-            nxt.append(kv)
-        return self.norm_out(y), nxt
-
-    def head_slots(self, start, h, sub):  # h: [N, W] (slot 0), sub: [N, n] sub-tokens for slots max(start,1)..
-        parts = []
-        if start == 0:
-            parts.append((self.head_in(h) if self.head_in is not None else h)[:, None])
-        if sub is not None:
-            first = max(start, 1)
-            parts += [self.head_emb[first + i - 1][sub[:, i]][:, None] for i in range(sub.shape[1])]
-        x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
-        return x + self.slot_pos[start:start + x.shape[1]]
-
-    def head(self, x, start, cache):
-        y = F.dropout(x, self.p_drop(), self.training)
-        nxt = []
-        for i, blk in enumerate(self.head_blocks):
-            y, kv = blk(y, None, cache[i] if cache else None, self.p_drop())
-            nxt.append(kv)
-        y = self.head_norm(y)
-        return [self.head_out[start + i](y[:, i]) for i in range(y.shape[1])], nxt
+        super().__init__(c)
+        self.c = self.cfg
+        init_generator(self, '0')
 
     def loss(self, tokens, labels):
         """tokens: [B, T, K] long, labels: [B] -> mean sub-token cross-entropy, sub-losses, sub-accuracies."""
         c = self.c
-        B, T, K = tokens.shape
         if self.training and c['classDropout'] > 0:
-            labels = torch.where(torch.rand(B) < c['classDropout'], torch.full_like(labels, c['numClasses']), labels)
-        x = torch.cat((self.cls[labels][:, None], self.embed_tokens(tokens[:, : T - 1])), 1)
-        h, _ = self.backbone(x, 0, None)
-        flat = tokens.reshape(B * T, K)
-        logits, _ = self.head(self.head_slots(0, h.reshape(B * T, -1), flat[:, : K - 1]), 0, None)
-        subs = [F.cross_entropy(l, flat[:, k]) for k, l in enumerate(logits)]
-        with torch.no_grad():
-            accs = [(l.argmax(-1) == flat[:, k]).float().mean() for k, l in enumerate(logits)]
-        return sum(subs) / K, subs, accs
+            labels = torch.where(torch.rand(labels.shape[0]) < c['classDropout'], torch.full_like(labels, c['numClasses']), labels)
+        return super().loss(tokens, labels)
 
 
 @torch.no_grad()
 def sample(gen, labels, cfg_scale, use_cache, rng, temperature=1.0):
-    """sampler.ts decode(): rows [cond (B); null (B)], guided logits, one categorical draw per row and sub-token."""
+    """sampler.ts decode() on the twin's modules: rows [cond (B); null (B)], guided logits, one categorical draw per row
+    and sub-token (torch.multinomial here; factorgen and the twin's own sampler draw on the host)."""
     c = gen.c
     T, K, B = c['gridH'] * c['gridW'], len(c['subCodebookSizes']), labels.shape[0]
     rows = torch.cat((labels, torch.full_like(labels, c['numClasses'])))
     out = torch.zeros(B, T, K, dtype=torch.long)
+    head = gen.head
     cache = None
     for t in range(T):
         if use_cache:
-            x = gen.cls[rows][:, None] if t == 0 else gen.embed_tokens(out[:, t - 1:t].repeat(2, 1, 1))
+            x = gen.cls_embedding(rows) if t == 0 else gen.embed_tokens(out[:, t - 1:t].repeat(2, 1, 1))
             h, cache = gen.backbone(x, t, cache)
             h = h[:, 0]
         else:
-            x = gen.cls[rows][:, None]
+            x = gen.cls_embedding(rows)
             if t > 0:
                 x = torch.cat((x, gen.embed_tokens(out[:, :t].repeat(2, 1, 1))), 1)
             h = gen.backbone(x, 0, None)[0][:, t]
         head_cache = None
         for k in range(K):
             if use_cache:
-                slots = gen.head_slots(0, h, None) if k == 0 else gen.head_slots(k, None, out[:, t, k - 1:k].repeat(2, 1))
-                logits, head_cache = gen.head(slots, k, head_cache)
-                logits = logits[0]
+                slots = head.slots(0, h, None) if k == 0 else head.slots(k, None, out[:, t, k - 1:k].repeat(2, 1))
+                y, head_cache = head.transformer(slots, head_cache)
+                logits = head.output[k](y[:, 0])
             else:
-                slots = gen.head_slots(0, h, out[:, t, :k].repeat(2, 1) if k > 0 else None)
-                logits = gen.head(slots, 0, None)[0][k]
+                y, _ = head.transformer(head.slots(0, h, out[:, t, :k].repeat(2, 1) if k > 0 else None), None)
+                logits = head.output[k](y[:, k])
             guided = logits[B:] + cfg_scale * (logits[:B] - logits[B:])
             out[:, t, k] = torch.multinomial(torch.softmax(guided / temperature, -1), 1, generator=rng)[:, 0]
     return out

@@ -1,0 +1,175 @@
+/**
+ * Training with the twin (python -m factorgen_twin.train_generator): its defaults are the CLI's; it resumes a run that
+ * factorgen started and continues it as factorgen does; under torchrun (gloo, 2 processes) it equals one process at the
+ * same global batch; and factorgen samples from the checkpoint it writes.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { assignParams, initBackend, loadCheckpoint, withoutEma, type LoadedTensor } from '@factorgen/shared';
+import { createGenerator, evaluateLoss, makeGeneratorConfig, trainGenerator, type GeneratorConfig } from '@factorgen/generator';
+import { readTokenFile } from '@factorgen/tokenizer';
+import { describeWith, systemPython } from '../support/components';
+import { cliPath, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
+
+const env = { ...process.env, PYTHONPATH: path.join(repoRoot, 'python'), OMP_NUM_THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE' };
+let work: string;
+
+/** Runs a command to completion (async, so vitest's timers keep running); resolves with its exit code and output. */
+function run(cmd: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+const twinTrain = (args: string[]) => run(systemPython, ['-m', 'factorgen_twin.train_generator', ...args]);
+
+/** Largest |a - b| over every tensor of two checkpoints (same names required), and the largest |a|. */
+function maxDiff(a: Map<string, LoadedTensor>, b: Map<string, LoadedTensor>): { diff: number; scale: number; name: string } {
+  expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
+  let diff = 0;
+  let scale = 0;
+  let name = '';
+  for (const [n, t] of a) {
+    const u = b.get(n)!.data;
+    t.data.forEach((x, i) => {
+      scale = Math.max(scale, Math.abs(x));
+      if (Math.abs(x - u[i]) > diff) [diff, name] = [Math.abs(x - u[i]), n];
+    });
+  }
+  return { diff, scale, name };
+}
+
+describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', () => {
+  let tokDir: string;
+  let tokensFile: string;
+  beforeAll(async () => {
+    await initBackend('cpu');
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'factorgen-twin-train-'));
+    tokDir = await makeTokenizer(path.join(work, 'tok'), 'twin', 2);
+    tokensFile = path.join(work, 'train.tokens');
+    await makeTokenFile(tokDir, tokensFile);
+  });
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("defaults are `factorgen generator train`'s (generator_defaults.json against the CLI's --help)", () => {
+    const defaults = JSON.parse(fs.readFileSync(path.join(repoRoot, 'python/factorgen_twin/generator_defaults.json'), 'utf8')) as Record<string, unknown>;
+    const help = spawnSync(process.execPath, [cliPath, 'generator', 'train', '--help'], { encoding: 'utf8' }).stdout;
+    const shown = (flag: string): unknown => {
+      const m = new RegExp(`--${flag} <[^>]+>((?:(?!\\n  --)[\\s\\S])*?)default:\\s*([^)]+)\\)`).exec(help);
+      if (!m) throw new Error(`--${flag}: no default in --help`);
+      const v = m[2].replace(/\s+/g, ' ').trim();
+      return v.startsWith('"') ? JSON.parse(v) : Number(v);
+    };
+    const flags: [string, string][] = [
+      ['steps', 'steps'], ['batch', 'batch'], ['lr', 'lr'], ['warmup', 'warmup'], ['weight-decay', 'weightDecay'], ['clip', 'clip'],
+      ['seed', 'seed'], ['checkpoint-every', 'checkpointEvery'], ['log-every', 'logEvery'], ['width', 'width'], ['depth', 'depth'],
+      ['heads', 'heads'], ['head-mode', 'headMode'], ['head-layers', 'headLayers'], ['dropout', 'dropout'], ['class-dropout', 'classDropout'],
+      ['rope', 'rope'], ['ema', 'ema'], ['val-every', 'valEvery'], ['val-limit', 'valLimit'],
+    ];
+    for (const [flag, key] of flags) expect(shown(flag), flag).toEqual(defaults[key]);
+    expect(help).toContain('SwiGLU hidden size (default 3 x width)');
+    expect(defaults.mlpHiddenPerWidth).toBe(3);
+  });
+
+  it('a bad flag or input is one line on stderr and exit 2, naming the flag and the cause', async () => {
+    const missing = path.join(work, 'missing.tokens');
+    const cases: [string[], string][] = [
+      [['--tokens', missing, '--out', path.join(work, 'bad')], `factorgen_twin: --tokens ${missing}: no such file`],
+      [['--tokens', tokensFile, '--out', path.join(work, 'bad'), '--batch', '0'], 'factorgen_twin: --batch 0: must be a positive integer'],
+      [['--tokens', tokensFile, '--out', path.join(work, 'bad'), '--steps', 'x'], "factorgen_twin: argument --steps: invalid int value: 'x'"],
+    ];
+    for (const [args, line] of cases) {
+      const r = await twinTrain(args);
+      expect([r.code, r.out.trim().split('\n')]).toEqual([2, [line]]);
+    }
+  });
+
+  it('resumes a run factorgen started (step 2 of 4) and ends where factorgen ends: weights, EMA and AdamW moments within 2e-5 of their scale', async () => {
+    const tokens = readTokenFile(tokensFile);
+    const h = tokens.header;
+    const config = makeGeneratorConfig({
+      gridH: h.gridH, gridW: h.gridW, subCodebookSizes: h.subCodebookSizes, numClasses: h.classNames.length, width: 16, depth: 2, heads: 2,
+      mlpHidden: 48, headMode: 'ar', headLayers: 1, headWidth: 16, headHeads: 2, headMlpHidden: 48, dropout: 0, rope: '2d', classDropout: 0.5,
+    });
+    // warmup 2: the learning rates of steps 0 and 1 do not depend on the total, so a 2-step run is the first half of a 4-step one.
+    const train = (steps: number) => ({
+      steps, batch: 6, lr: 1e-2, warmup: 2, minLrRatio: 0.1, clip: 1, adamw: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.01 },
+      seed: '0', checkpointEvery: 100, logEvery: 1, valEvery: 0, valLimit: 8, ema: 0.9,
+    });
+    const fgRun = path.join(work, 'resume-fg');
+    await trainGenerator({ out: fgRun, resume: false, config, tokens, tokensPath: tokensFile, train: train(2) });
+    const twinRun = path.join(work, 'resume-twin');
+    fs.cpSync(fgRun, twinRun, { recursive: true });
+    await trainGenerator({ out: fgRun, resume: true, config, tokens, tokensPath: tokensFile, train: train(4) });
+    // Only --steps: batch, lr, warmup, weight decay, clip, seed, EMA and the model come from the run, as factorgen's --resume.
+    const r = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '4', '--format', '1']);
+    expect(r.code, r.out).toBe(0);
+    const a = await loadCheckpoint(path.join(fgRun, 'checkpoint'), 'generator');
+    const b = await loadCheckpoint(path.join(twinRun, 'checkpoint'), 'generator');
+    expect([b.step, b.optimizer!.step]).toEqual([4, 4]);
+    const w = maxDiff(a.tensors, b.tensors);
+    const m = maxDiff(a.optimizer!.m, b.optimizer!.m);
+    const v = maxDiff(a.optimizer!.v, b.optimizer!.v);
+    console.log(`twin resume vs factorgen after 4 steps: weights ${JSON.stringify(w)}, m ${JSON.stringify(m)}, v ${JSON.stringify(v)}`);
+    expect(w.diff, w.name).toBeLessThanOrEqual(2e-5 * w.scale);
+    expect(m.diff, m.name).toBeLessThanOrEqual(2e-5 * m.scale);
+    expect(v.diff, v.name).toBeLessThanOrEqual(2e-5 * v.scale);
+    // The twin's metrics continue factorgen's: steps 3 and 4 appended to its metrics.jsonl.
+    const steps = fs.readFileSync(path.join(twinRun, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
+    expect(steps).toEqual([1, 2, 3, 4]);
+    // A setting that contradicts the run is refused in one line, as factorgen refuses it; so is a --steps already reached.
+    const bad = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '6', '--lr', '0.5', '--width', '32']);
+    expect([bad.code, bad.out.trim()]).toEqual([2,
+      `factorgen_twin: --resume: --lr 0.5 (trained with 0.01), --width 32 (trained with 16) contradict the run in ${twinRun}; ` +
+        'a resumed run keeps its settings: leave these flags out, or start a new run in another folder']);
+    const done = await twinTrain(['--tokens', tokensFile, '--out', twinRun, '--resume', '--steps', '4']);
+    expect([done.code, done.out.trim()]).toEqual([2, `factorgen_twin: --steps 4: the run in ${twinRun} is already at step 4; give --steps > 4 to continue`]);
+  });
+
+  it('torchrun --nproc_per_node 2 (gloo) at global batch 8 equals 1 process at batch 8 (dropout and label drop on); validation loss as factorgen computes it; factorgen samples the checkpoint', async () => {
+    const common = ['--tokens', tokensFile, '--steps', '3', '--batch', '8', '--width', '16', '--depth', '1', '--heads', '2', '--dropout', '0.2',
+      '--class-dropout', '0.3', '--lr', '1e-2', '--warmup', '1', '--ema', '0.5', '--log-every', '1', '--format', '1'];
+    const one = await twinTrain([...common, '--out', path.join(work, 'one'), '--val', tokensFile, '--val-every', '2']);
+    expect(one.code, one.out).toBe(0);
+    // Validation as factorgen's evaluateLoss on the raw (not EMA) weights, at steps 2 and 3 (the end).
+    const oneCk = await loadCheckpoint(path.join(work, 'one', 'checkpoint'), 'generator');
+    const raw = createGenerator(oneCk.config as GeneratorConfig, 'val');
+    assignParams(raw.params.vars, withoutEma(oneCk.tensors), 'one');
+    const expected = await evaluateLoss(raw, readTokenFile(tokensFile), 8, 2000);
+    raw.params.dispose();
+    const vals = fs.readFileSync(path.join(work, 'one', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; valLoss?: number })
+      .filter((m) => m.valLoss !== undefined);
+    expect(vals.map((m) => m.step)).toEqual([2, 3]);
+    console.log(`twin valLoss ${vals[1].valLoss} vs factorgen evaluateLoss ${expected}`);
+    expect(Math.abs(vals[1].valLoss! - expected)).toBeLessThanOrEqual(1e-5 * expected);
+    const port = String(29500 + Math.floor(Math.random() * 400));
+    // Debian's torchrun crashes at start without --redirects/--tee (its log-redirect default).
+    const two = await run('torchrun', ['--nproc_per_node', '2', '--master_port', port, '--redirects', '2', '--tee', '1', '-m', 'factorgen_twin.train_generator', ...common, '--out', path.join(work, 'two')]);
+    expect(two.code, two.out).toBe(0);
+    const a = await loadCheckpoint(path.join(work, 'one', 'checkpoint'), 'generator');
+    const b = await loadCheckpoint(path.join(work, 'two', 'checkpoint'), 'generator');
+    const w = maxDiff(a.tensors, b.tensors);
+    console.log(`twin DDP 2 x 4 vs 1 x 8 after 3 steps: ${JSON.stringify(w)}`);
+    expect(w.diff, w.name).toBeLessThanOrEqual(1e-5 * w.scale);
+    const twoLast = JSON.parse(fs.readFileSync(path.join(work, 'two', 'metrics.jsonl'), 'utf8').trim().split('\n').pop()!) as { processes: number; loss: number };
+    const oneLast = JSON.parse(fs.readFileSync(path.join(work, 'one', 'metrics.jsonl'), 'utf8').trim().split('\n').pop()!) as { processes: number; loss: number };
+    expect([twoLast.processes, oneLast.processes]).toEqual([2, 1]);
+    expect(Math.abs(twoLast.loss - oneLast.loss)).toBeLessThanOrEqual(1e-5 * oneLast.loss);
+
+    const out = path.join(work, 'samples');
+    const s = await runCliProcess(['sample', '--generator', path.join(work, 'two', 'checkpoint'), '--per-class', '1', '--out', out, '--backend', 'cpu']);
+    expect(s.code, s.stderr).toBe(0);
+    const pngs = fs.readdirSync(out, { recursive: true }).filter((f) => String(f).endsWith('.png'));
+    expect(pngs.length).toBe(3 + 1); // one image for each of the 3 classes, and grid.png
+  });
+});
