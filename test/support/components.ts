@@ -90,6 +90,8 @@ function probeWebGpuAdapter(): ComponentStatus {
 
 /** The python the PyTorch suites run: FACTORGEN_PYTHON, else /usr/bin/python3 (Debian's python3-torch installs there). */
 export const pythonPath = process.env.FACTORGEN_PYTHON ?? '/usr/bin/python3';
+/** The same python, under the name the twin's suites use. */
+export const systemPython = pythonPath;
 
 function probeTorch(): ComponentStatus {
   const r = spawnSync(pythonPath, ['-c', 'import torch; print(torch.__version__)'], {
