@@ -50,3 +50,11 @@ describe('--preset fqgan', () => {
     expect(tokenizerConfigFromFlags(plain, 28, 1).factorize).toBe('branch');
   });
 });
+
+describe('--quant-proj attn (UniTok)', () => {
+  it('a new config attends bidirectionally unless --attn-proj-attention causal; linear configs carry no attention field', () => {
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).attnProjAttention).toBe('bidirectional');
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn', '--attn-proj-attention', 'causal']), 28, 1).attnProjAttention).toBe('causal');
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).attnProjAttention).toBeUndefined();
+  });
+});

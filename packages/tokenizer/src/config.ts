@@ -82,9 +82,15 @@ export type TokenizerConfig = {
   branchBlocks?: number;
   /**
    * The projections around the quantizer: 'linear' (also when absent) = 1x1 convs; 'attn' = UniTok's AttnProjection
-   * (multi-head causal attention over raster positions + a linear skip + GeGLU MLP, before and after quantization).
+   * (multi-head attention over the positions + a linear skip + GeGLU MLP, before and after quantization).
    */
   quantProj?: 'linear' | 'attn';
+  /**
+   * The attention inside quantProj 'attn': 'bidirectional' (what new configs get: UniTok's PlainAttention since its
+   * commit b015f87, April 2025) or 'causal' over raster order (UniTok's first release; also when absent: configs
+   * written before this field keep it). Read it through attnProjCausal.
+   */
+  attnProjAttention?: 'causal' | 'bidirectional';
   align?: AlignConfig;
   /** weight of the teacher-feature perceptual loss (0 disables it) */
   perceptualWeight: number;
@@ -131,6 +137,9 @@ export function configErrors(cfg: unknown): string[] {
     errs.push(`branchBlocks must be an integer >= 0 (got ${show(c.branchBlocks)})`);
   }
   if (c.quantProj !== undefined && c.quantProj !== 'linear' && c.quantProj !== 'attn') errs.push(`quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
+  if (c.attnProjAttention !== undefined && c.attnProjAttention !== 'causal' && c.attnProjAttention !== 'bidirectional') {
+    errs.push(`attnProjAttention must be "causal" or "bidirectional" (got ${show(c.attnProjAttention)})`);
+  }
   if (c.quantProj === 'attn' && isPosInt(c.latentChannels)) {
     // UniTok's AttnProjection needs in and out widths that divide one another.
     const subs = (c.quantizer as { subCodebooks?: { dim?: unknown }[] } | undefined)?.subCodebooks;
@@ -283,6 +292,11 @@ export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookCo
 /** The temperature on cosine logits that gives the configured entropy loss ('sq-dist' at T = 'cosine' at T/2). */
 export function cosineEntropyTemperature(q: QuantizerConfig): number {
   return q.entropyLogits === 'sq-dist' ? q.entropyTemperature / 2 : q.entropyTemperature;
+}
+
+/** Whether quantProj 'attn' attends causally over raster order: configs without attnProjAttention were trained so. */
+export function attnProjCausal(cfg: TokenizerConfig): boolean {
+  return cfg.attnProjAttention !== 'bidirectional';
 }
 
 /** Sub-codebooks get their own encoder branch (FQGAN) rather than a projection of one shared latent. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
-import { codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } from './config';
+import { attnProjCausal, codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } from './config';
 import { createSubCodebook, lookupSub, quantizeProjected, quantizeSub } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';
 import { createLinear, dense } from './layers';
@@ -56,13 +56,13 @@ export const fqQuantizer: Quantizer = {
 
 /** Concatenated codes [B,h,w,sum d_k] -> decoder input [B,h,w,latentChannels]: 1x1 conv, or UniTok's attention projection. */
 function post(store: ParamStore, cfg: TokenizerConfig, codes: tf.Tensor4D): tf.Tensor4D {
-  return cfg.quantProj === 'attn' ? attnProjection(store, 'quant/attn_post', codes, cfg.latentChannels) : dense(store, 'quant/post', codes);
+  return cfg.quantProj === 'attn' ? attnProjection(store, 'quant/attn_post', codes, cfg.latentChannels, attnProjCausal(cfg)) : dense(store, 'quant/post', codes);
 }
 
 /** UniTok's quant_proj: the latent(s) through the attention projection, split into the K chunks, each quantized. */
 function attnSubs(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[], temp: number | null) {
   const subs = cfg.quantizer.subCodebooks;
-  if (isBranched(cfg)) return subs.map((s, k) => quantizeProjected(store, k, attnProjection(store, `quant/k${k}/attn_pre`, latents[k], s.dim), temp));
-  const chunks = tf.split(attnProjection(store, 'quant/attn_pre', latents[0], codeDim(cfg)), subs.map((s) => s.dim), 3) as tf.Tensor4D[];
+  if (isBranched(cfg)) return subs.map((s, k) => quantizeProjected(store, k, attnProjection(store, `quant/k${k}/attn_pre`, latents[k], s.dim, attnProjCausal(cfg)), temp));
+  const chunks = tf.split(attnProjection(store, 'quant/attn_pre', latents[0], codeDim(cfg), attnProjCausal(cfg)), subs.map((s) => s.dim), 3) as tf.Tensor4D[];
   return chunks.map((c, k) => quantizeProjected(store, k, c, temp));
 }
