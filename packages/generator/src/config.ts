@@ -7,7 +7,8 @@ import { check, type ParamStore } from '@factorgen/shared';
  * Positional encoding (`rope`): '2d' is the default. The backbone sees a 2-D token grid in raster order; 2-D RoPE
  * (LlamaGen's c2i choice) rotates half of each head's channel pairs by the token's row and half by its column, so
  * a token's vertical neighbour (gridW steps back in raster order) is as "close" as its horizontal one. '1d' rotates
- * by the raster index instead. The class token gets the identity rotation in both modes, as in LlamaGen.
+ * by the raster index instead. The class token's rotation is `classRope` (see backboneRope): 'zero' (cos = sin = 0)
+ * as LlamaGen's and FAR's code, or 'identity', which configs written before the field keep.
  * The head's K slots use learned slot embeddings (K is tiny and every slot has its own output layer).
  */
 export type GeneratorConfig = {
@@ -35,7 +36,14 @@ export type GeneratorConfig = {
   rope: '1d' | '2d';
   /** Probability that a training label is replaced by the null class. */
   classDropout: number;
+  /** The class token's rotary embedding (see backboneRope); absent (configs written before it) = 'identity'. */
+  classRope?: 'identity' | 'zero';
 };
+
+/** The class token's rotary embedding of a config: configs without the field were trained with the identity. */
+export function classRopeOf(cfg: GeneratorConfig): 'identity' | 'zero' {
+  return cfg.classRope ?? 'identity';
+}
 
 /** A small preset for 7x7 token grids with two 1024-entry sub-codebooks (9.6 M parameters). */
 export const smallGenerator7x7: GeneratorConfig = {
@@ -94,6 +102,7 @@ export function validateGeneratorConfig(cfg: GeneratorConfig): void {
   check(cfg.headWidth % cfg.headHeads === 0, what, `headHeads (${cfg.headHeads}) must divide headWidth (${cfg.headWidth})`);
   check(cfg.dropout >= 0 && cfg.dropout < 1, what, `dropout must be in [0, 1) (got ${cfg.dropout})`);
   check(cfg.classDropout >= 0 && cfg.classDropout < 1, what, `classDropout must be in [0, 1) (got ${cfg.classDropout})`);
+  check(cfg.classRope === undefined || cfg.classRope === 'identity' || cfg.classRope === 'zero', what, `classRope must be 'identity' or 'zero' (got ${String(cfg.classRope)})`);
 }
 
 /** T: positions per image. */

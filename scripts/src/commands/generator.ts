@@ -7,7 +7,7 @@ import { addTrainOptions, backendOption, threadsOption, startBackend, note, prin
 
 type GenTrainFlags = TrainFlags & {
   tokens: string; val?: string; width: number; depth: number; heads: number; mlpHidden?: number; headMode: 'ar' | 'parallel';
-  headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; valEvery: number; valLimit: number; ema: number;
+  headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; classRope: 'identity' | 'zero'; valEvery: number; valLimit: number; ema: number;
 };
 
 export function registerGenerator(program: Command): void {
@@ -27,9 +27,10 @@ export function registerGenerator(program: Command): void {
     .option('--dropout <p>', 'dropout', probability, 0.1)
     .option('--class-dropout <p>', 'probability a label is replaced by the null class (for guidance)', probability, 0.1)
     .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
+    .addOption(new Option('--class-rope <kind>', "the class token's rotary embedding: zero (cos = sin = 0, LlamaGen's and FAR's code) or identity (unrotated)").choices(['zero', 'identity']).default('zero'))
     .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, 500)
     .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
-    .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); sampling and export use it', emaDecay, 0)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; sampling and export use it', emaDecay, 0)
     .action(async (_flags: GenTrainFlags, cmd: Command) => {
       const f = cmd.opts<GenTrainFlags>(); // on --resume, filled from the run (fillFlagsOnResume)
       await startBackend(f.backend, f.threads);
@@ -42,7 +43,7 @@ export function registerGenerator(program: Command): void {
         gridH: h.gridH, gridW: h.gridW, subCodebookSizes: h.subCodebookSizes, numClasses: h.classNames.length,
         width: f.width, depth: f.depth, heads, mlpHidden: f.mlpHidden ?? 3 * f.width, headMode: f.headMode,
         headLayers: f.headLayers, headWidth: f.width, headHeads: heads, headMlpHidden: f.mlpHidden ?? 3 * f.width,
-        dropout: f.dropout, rope: f.rope, classDropout: f.classDropout,
+        dropout: f.dropout, rope: f.rope, classDropout: f.classDropout, classRope: f.classRope,
       });
       const result = await trainGenerator({
         out: f.out, resume: f.resume, overwrite: f.overwrite, config, tokens, tokensPath: f.tokens, val,

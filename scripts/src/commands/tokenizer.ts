@@ -20,6 +20,7 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
   factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
   alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number; ema: number; preset?: 'fqgan'; quantProj: 'linear' | 'attn';
+  attnProjAttention: 'causal' | 'bidirectional';
 };
 
 /** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
@@ -66,6 +67,8 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
     quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
+    // written out for every new attn config: a config without it is one from before, and stays causal
+    attnProjAttention: f.quantProj === 'attn' ? f.attnProjAttention : undefined,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -158,10 +161,11 @@ export function registerTokenizer(program: Command): void {
     .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
     .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
-    .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); encoding, decoding and export use it', emaDecay, 0)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, 0)
     .option('--flip', 'random horizontal flips', false)
     .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given (needs --teacher)").choices(['fqgan']))
     .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
+    .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default('bidirectional'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
       // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
       const f = applyPreset(cmd.opts<TokTrainFlags>(), (k) => cmd.getOptionValueSource(k) !== 'cli');
