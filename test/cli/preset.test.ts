@@ -57,4 +57,9 @@ describe('--quant-proj attn (UniTok)', () => {
     expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn', '--attn-proj-attention', 'causal']), 28, 1).attnProjAttention).toBe('causal');
     expect(tokenizerConfigFromFlags(parse([]), 28, 1).attnProjAttention).toBeUndefined();
   });
+
+  it("averages the quantizer losses over K as UniTok; fq with linear projections sums them as FQGAN", () => {
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).quantizer.lossOverK).toBe('mean');
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).quantizer.lossOverK).toBe('sum');
+  });
 });

@@ -30,6 +30,13 @@ export type QuantizerConfig = {
    * pre-quantization codes.
    */
   disentangleOn?: 'quantized' | 'pre';
+  /**
+   * How the K sub-codebooks' codebook, commitment and entropy losses combine: 'mean' (UniTok's VectorQuantizerM,
+   * which divides its summed vq and entropy losses by num_codebooks; what new `--quant-proj attn` configs get) or
+   * 'sum' (FQGAN's, which adds its two quantizers' losses; also when absent: configs written before the field).
+   * Read it through lossesOverK.
+   */
+  lossOverK?: 'sum' | 'mean';
 };
 
 /**
@@ -183,6 +190,9 @@ export function configErrors(cfg: unknown): string[] {
     if (q.entropyLogits !== undefined && q.entropyLogits !== 'cosine' && q.entropyLogits !== 'sq-dist') {
       errs.push(`quantizer.entropyLogits must be "cosine" or "sq-dist" (got ${show(q.entropyLogits)})`);
     }
+    if (q.lossOverK !== undefined && q.lossOverK !== 'sum' && q.lossOverK !== 'mean') {
+      errs.push(`quantizer.lossOverK must be "sum" or "mean" (got ${show(q.lossOverK)})`);
+    }
     if (q.disentangleOn !== undefined && q.disentangleOn !== 'quantized' && q.disentangleOn !== 'pre') {
       errs.push(`quantizer.disentangleOn must be "quantized" or "pre" (got ${show(q.disentangleOn)})`);
     }
@@ -292,6 +302,11 @@ export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookCo
 /** The temperature on cosine logits that gives the configured entropy loss ('sq-dist' at T = 'cosine' at T/2). */
 export function cosineEntropyTemperature(q: QuantizerConfig): number {
   return q.entropyLogits === 'sq-dist' ? q.entropyTemperature / 2 : q.entropyTemperature;
+}
+
+/** How the K sub-codebooks' quantizer losses combine: configs without lossOverK sum them (as they were trained). */
+export function lossesOverK(q: QuantizerConfig): 'sum' | 'mean' {
+  return q.lossOverK ?? 'sum';
 }
 
 /** Whether quantProj 'attn' attends causally over raster order: configs without attnProjAttention were trained so. */

@@ -63,6 +63,8 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
       entropyLogits: 'sq-dist',
       disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
       disentangleOn: f.disentangleOn,
+      // UniTok (the attention projection) averages its quantizer losses over the K codebooks; FQGAN sums them
+      lossOverK: f.quantProj === 'attn' ? 'mean' : 'sum',
     },
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
