@@ -21,8 +21,10 @@ describe('--preset fqgan', () => {
     expect(f).toMatchObject({
       quantizer: 'fq', subCodebooks: 2, factorize: 'branch', disentangleWeight: 0.1, disentangleOn: 'quantized', entropyWeight: 0.05,
       entropyTemperature: 0.01, perceptualWeight: 1, alignTarget: ['1:runs/teacher'], alignTargetWeight: 0.5, adversarialWeight: 0.5,
-      adversarialStart: 300, ema: 0.995,
+      adversarialStart: 300, ema: 0.995, restartDeadEvery: 0,
     });
+    // FQGAN restarts no codes; given on the command line, the flag still wins
+    expect(parse(['--preset', 'fqgan', '--teacher', 'runs/teacher', '--restart-dead-every', '50']).restartDeadEvery).toBe(50);
     const cfg = tokenizerConfigFromFlags(f, 28, 1, 128, [128]);
     expect(cfg.alignTargets).toEqual([{ subCodebook: 1, teacher: 0, teacherDim: 128, weight: 0.5, layers: 1, heads: 4 }]);
     expect(cfg.quantizer).toMatchObject({ entropyWeight: 0.05, entropyTemperature: 0.01, entropyLogits: 'sq-dist', disentangleOn: 'quantized' });
@@ -46,7 +48,7 @@ describe('--preset fqgan', () => {
   it('without --teacher it fails with one line; without the preset nothing changes', () => {
     expect(() => parse(['--preset', 'fqgan'])).toThrow('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
     const plain = parse([]);
-    expect(plain).toMatchObject({ entropyWeight: 0.1, entropyTemperature: 0.02, ema: 0, alignTarget: [], adversarialWeight: 0 });
+    expect(plain).toMatchObject({ entropyWeight: 0.1, entropyTemperature: 0.02, ema: 0, alignTarget: [], adversarialWeight: 0, restartDeadEvery: 100 });
     expect(tokenizerConfigFromFlags(plain, 28, 1).factorize).toBe('branch');
   });
 });

@@ -95,7 +95,8 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
  * 0.03 at temperature 0.01 on -||z-c||^2; beta 0.25; code dim 8; sub-codebook 1 aligned to the --teacher (class-token
  * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
  * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
- * an EMA of the weights with decay 0.995 (runs here are thousands of steps, not FQGAN's 200k).
+ * no dead-code restarts (FQGAN has none: its codebook_used only counts usage). Ours, not FQGAN's: an EMA of the
+ * weights with decay 0.995 (FQGAN's tokenizer script, train_fqgan_dual.sh, trains without --ema).
  * FQGAN-Triple: --align-target flags replace the default target; when they name sub-codebooks beyond 1 and
  * --sub-codebooks is not given, K becomes one more than the highest one named (e.g. `--align-target 1:A
  * --align-target 2:B` gives K = 3: sub-codebook 0 left to pixels, 1 and 2 aligned to two teachers, as FQGAN-Triple).
@@ -123,6 +124,7 @@ export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFl
   set('alignTargetWeight', 0.5);
   set('adversarialWeight', 0.5);
   set('adversarialStart', Math.round(0.1 * f.steps));
+  set('restartDeadEvery', 0);
   set('ema', 0.995);
   return out;
 }
@@ -165,7 +167,7 @@ export function registerTokenizer(program: Command): void {
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
     .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, 0)
     .option('--flip', 'random horizontal flips', false)
-    .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given (needs --teacher)").choices(['fqgan']))
+    .addOption(new Option('--preset <name>', "fqgan: FQGAN's losses and factorization at this scale for every flag not given, no dead-code restarts (FQGAN has none); ours, not FQGAN's: --ema 0.995 and a 1-block alignment head (FQGAN: 3) (needs --teacher)").choices(['fqgan']))
     .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
     .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default('bidirectional'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
