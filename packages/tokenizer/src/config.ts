@@ -51,7 +51,11 @@ export type QuantizerConfig = {
  */
 export type Factorization = 'projection' | 'branch';
 
-/** Representation alignment of one sub-codebook's codes with a frozen teacher's image embedding (InfoNCE). */
+/**
+ * The older alignment, ours rather than FQGAN's: one sub-codebook's codes, mean-pooled through an MLP, matched to a
+ * frozen teacher's image embedding by a symmetric (CLIP-style) InfoNCE. Kept so that configs using it load and
+ * resume; new runs get it only from --align-weight. FQGAN's alignment is AlignTarget.
+ */
 export type AlignConfig = { subCodebook: number; teacherDim: number; weight: number; temperature: number };
 
 /**
@@ -322,14 +326,14 @@ export function isBranched(cfg: TokenizerConfig): boolean {
 /**
  * CPU-sized preset for 28x28 grayscale Fashion-MNIST: 7x7 grid (channelMult [1,2,2]), widths 32/64/64
  * (`baseChannels` scales them; 16 is ~3-4x cheaper), one ResBlock per level, mid attention over 49 positions. `K` sub-codebooks of `V` codes, dim 8 each
- * (LlamaGen/FQGAN use dim 8 with cosine codebooks). With `teacherDim` and K >= 2 the last sub-codebook is
- * aligned to the teacher (FQGAN: codebook 0 = visual detail, the others semantic).
+ * (LlamaGen/FQGAN use dim 8 with cosine codebooks). No alignment: FQGAN's is `alignTargets` (the CLI's
+ * --align-target); the older `align` form (mean-pooled MLP, symmetric InfoNCE) is ours, not FQGAN's, and no preset sets it.
  */
 export function presetFashion(
   kind: 'vq' | 'fq',
   K: number,
   V: number,
-  opts: { teacherDim?: number; baseChannels?: number } = {},
+  opts: { baseChannels?: number } = {},
 ): TokenizerConfig {
   if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
   const cfg: TokenizerConfig = {
@@ -347,7 +351,6 @@ export function presetFashion(
     // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
     factorize: kind === 'fq' ? 'branch' : 'projection',
   };
-  if (opts.teacherDim !== undefined && K >= 2) cfg.align = { subCodebook: K - 1, teacherDim: opts.teacherDim, weight: 0.1, temperature: 0.1 };
   assertValidConfig(cfg, 'presetFashion');
   return cfg;
 }
