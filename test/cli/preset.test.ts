@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
+import { smallGenerator7x7 } from '@factorgen/generator';
 import { applyPreset, registerTokenizer, tokenizerConfigFromFlags } from '../../scripts/src/commands/tokenizer';
+import { registerGenerator } from '../../scripts/src/commands/generator';
 
 /** Parses `tokenizer train ...args` with the real option definitions and returns the flags as the action sees them. */
 function parse(args: string[]): ReturnType<typeof applyPreset> {
@@ -63,5 +65,20 @@ describe('--quant-proj attn (UniTok)', () => {
   it("averages the quantizer losses over K as UniTok; fq with linear projections sums them as FQGAN", () => {
     expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).quantizer.lossOverK).toBe('mean');
     expect(tokenizerConfigFromFlags(parse([]), 28, 1).quantizer.lossOverK).toBe('sum');
+  });
+});
+
+describe('generator train defaults (issue 23, chosen by short paired runs)', () => {
+  it('weight decay 0.05 (LlamaGen, FAR), 3 head layers (FAR-L), the class token unrotated', () => {
+    const program = new Command().exitOverride();
+    registerGenerator(program);
+    const train = program.commands.find((c) => c.name() === 'generator')!.commands.find((c) => c.name() === 'train')!;
+    let got: Record<string, unknown> | null = null;
+    train.action((flags: Record<string, unknown>) => {
+      got = flags;
+    });
+    program.parse(['node', 'factorgen', 'generator', 'train', '--out', '/tmp/x', '--tokens', 't']);
+    expect(got).toMatchObject({ weightDecay: 0.05, headLayers: 3, classRope: 'identity' });
+    expect(smallGenerator7x7).toMatchObject({ headLayers: 3, classRope: 'identity' });
   });
 });
