@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
+import { smallGenerator7x7 } from '@factorgen/generator';
 import { applyPreset, registerTokenizer, tokenizerConfigFromFlags } from '../../scripts/src/commands/tokenizer';
+import { registerGenerator } from '../../scripts/src/commands/generator';
 
 /** Parses `tokenizer train ...args` with the real option definitions and returns the flags as the action sees them. */
 function parse(args: string[]): ReturnType<typeof applyPreset> {
@@ -21,8 +23,10 @@ describe('--preset fqgan', () => {
     expect(f).toMatchObject({
       quantizer: 'fq', subCodebooks: 2, factorize: 'branch', disentangleWeight: 0.1, disentangleOn: 'quantized', entropyWeight: 0.05,
       entropyTemperature: 0.01, perceptualWeight: 1, alignTarget: ['1:runs/teacher'], alignTargetWeight: 0.5, adversarialWeight: 0.5,
-      adversarialStart: 300, ema: 0.995,
+      adversarialStart: 300, ema: 0.995, restartDeadEvery: 0,
     });
+    // FQGAN restarts no codes; given on the command line, the flag still wins
+    expect(parse(['--preset', 'fqgan', '--teacher', 'runs/teacher', '--restart-dead-every', '50']).restartDeadEvery).toBe(50);
     const cfg = tokenizerConfigFromFlags(f, 28, 1, 128, [128]);
     expect(cfg.alignTargets).toEqual([{ subCodebook: 1, teacher: 0, teacherDim: 128, weight: 0.5, layers: 1, heads: 4 }]);
     expect(cfg.quantizer).toMatchObject({ entropyWeight: 0.05, entropyTemperature: 0.01, entropyLogits: 'sq-dist', disentangleOn: 'quantized' });
@@ -46,7 +50,35 @@ describe('--preset fqgan', () => {
   it('without --teacher it fails with one line; without the preset nothing changes', () => {
     expect(() => parse(['--preset', 'fqgan'])).toThrow('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
     const plain = parse([]);
-    expect(plain).toMatchObject({ entropyWeight: 0.1, entropyTemperature: 0.02, ema: 0, alignTarget: [], adversarialWeight: 0 });
+    expect(plain).toMatchObject({ entropyWeight: 0.1, entropyTemperature: 0.02, ema: 0, alignTarget: [], adversarialWeight: 0, restartDeadEvery: 100 });
     expect(tokenizerConfigFromFlags(plain, 28, 1).factorize).toBe('branch');
+  });
+});
+
+describe('--quant-proj attn (UniTok)', () => {
+  it('a new config attends bidirectionally unless --attn-proj-attention causal; linear configs carry no attention field', () => {
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).attnProjAttention).toBe('bidirectional');
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn', '--attn-proj-attention', 'causal']), 28, 1).attnProjAttention).toBe('causal');
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).attnProjAttention).toBeUndefined();
+  });
+
+  it("averages the quantizer losses over K as UniTok; fq with linear projections sums them as FQGAN", () => {
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).quantizer.lossOverK).toBe('mean');
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).quantizer.lossOverK).toBe('sum');
+  });
+});
+
+describe('generator train defaults (issue 23, chosen by short paired runs)', () => {
+  it('weight decay 0.05 (LlamaGen, FAR), 3 head layers (FAR-L), the class token unrotated', () => {
+    const program = new Command().exitOverride();
+    registerGenerator(program);
+    const train = program.commands.find((c) => c.name() === 'generator')!.commands.find((c) => c.name() === 'train')!;
+    let got: Record<string, unknown> | null = null;
+    train.action((flags: Record<string, unknown>) => {
+      got = flags;
+    });
+    program.parse(['node', 'factorgen', 'generator', 'train', '--out', '/tmp/x', '--tokens', 't']);
+    expect(got).toMatchObject({ weightDecay: 0.05, headLayers: 3, classRope: 'identity' });
+    expect(smallGenerator7x7).toMatchObject({ headLayers: 3, classRope: 'identity' });
   });
 });

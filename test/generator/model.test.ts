@@ -68,7 +68,7 @@ describe('config', () => {
     withGen(createGenerator(smallGenerator7x7, 1), (gen) => {
       const n = gen.params.count();
       expect(n).toBeGreaterThan(5e6);
-      expect(n).toBeLessThan(10e6);
+      expect(n).toBeLessThan(11e6); // 10.5 M since its head has 3 blocks (was 2: 9.6 M)
     });
   });
   it('rejects invalid fields with one-line UserErrors', () => {

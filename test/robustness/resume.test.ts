@@ -161,6 +161,40 @@ describe('EMA on resume', () => {
   });
 });
 
+describe('EMA settings of runs made before them', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('a run whose record lacks emaWarmup / emaFollowRestarts resumes with the plain average, bit for bit; a new run gets both', async () => {
+    const N = 6;
+    const config = tinyTokenizerConfig();
+    const data = tinyDataset();
+    const plain = { ema: 0.9, restartDeadEvery: 2, usageWindow: 3, checkpointEvery: 3, emaWarmup: false, emaFollowRestarts: false };
+    const { restartDeadEvery, usageWindow, checkpointEvery, ema } = plain;
+    // the run as it trains before the change: half, then its record stripped of the new fields, as an old checkpoint is
+    const { straight, resumed } = await straightAndResumed('ema-old', N, async (out, resume) => {
+      if (resume) {
+        const file = path.join(out, 'checkpoint', 'config.json');
+        const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { extra: { train: Record<string, unknown> } };
+        delete rec.extra.train.emaWarmup;
+        delete rec.extra.train.emaFollowRestarts;
+        fs.writeFileSync(file, JSON.stringify(rec, null, 1));
+        // resumed as the CLI does: without the new fields in the request
+        return trainTokenizer({ out, resume, config, data, train: tinyTokenizerTrain({ steps: N, restartDeadEvery, usageWindow, checkpointEvery, ema }) });
+      }
+      return trainTokenizer({ out, resume, config, data, train: tinyTokenizerTrain({ steps: N, ...plain }) });
+    });
+    expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
+    // a new run without the fields gets warm-up and restart following: other averages
+    const fresh = path.join(root, 'ema-new');
+    await trainTokenizer({ out: fresh, resume: false, config, data, train: tinyTokenizerTrain({ steps: N, restartDeadEvery, usageWindow, checkpointEvery, ema }) });
+    expect(bytes(fresh, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(false);
+    const rec = JSON.parse(fs.readFileSync(path.join(fresh, 'checkpoint', 'config.json'), 'utf8')) as { extra: { train: Record<string, unknown> } };
+    expect([rec.extra.train.emaWarmup, rec.extra.train.emaFollowRestarts]).toEqual([true, true]);
+  });
+});
+
 describe('no leaks in the training steps', () => {
   beforeAll(async () => {
     await initBackend('cpu');

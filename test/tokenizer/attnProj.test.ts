@@ -4,7 +4,7 @@ import { initBackend } from '../../packages/shared/src/backend';
 import { ParamStore } from '../../packages/shared/src/params';
 import { Rng } from '../../packages/shared/src/rng';
 import { attnProjection, attnProjectionHeads, createAttnProjection } from '../../packages/tokenizer/src/attnProj';
-import { configErrors, quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
+import { attnProjCausal, configErrors, quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
 import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '../../packages/tokenizer/src/model';
 
 beforeAll(async () => {
@@ -17,7 +17,7 @@ const rand = (n: number, seed: string) => {
 };
 
 describe("UniTok's attention projection", () => {
-  it.each([[8, 4], [4, 8]])('%i -> %i: shapes, head count, and causal over raster order (position p sees positions <= p only)', (inDim, outDim) => {
+  it.each([[8, 4], [4, 8]])('%i -> %i, causal option: shapes, head count, and causal over raster order (position p sees positions <= p only)', (inDim, outDim) => {
     expect(attnProjectionHeads(inDim, outDim)).toBe(2);
     const store = new ParamStore(new Rng(`ap${inDim}`));
     createAttnProjection(store, 'p', inDim, outDim);
@@ -25,8 +25,8 @@ describe("UniTok's attention projection", () => {
     for (const [name, v] of store.vars) if (name.endsWith('/b') || name.endsWith('/beta')) v.assign(tf.tensor(rand(v.size, name), v.shape));
     const x = rand(2 * 2 * 3 * inDim, 'x');
     const y2 = x.slice();
-    for (let c = 0; c < inDim; c++) y2[(2 * 3 - 1) * inDim + c] += 1; // change the last position of image 0 only
-    const [a, b] = tf.tidy(() => [x, y2].map((v) => Array.from(attnProjection(store, 'p', tf.tensor4d(v, [2, 2, 3, inDim]), outDim).dataSync())));
+    for (let c = 0; c < inDim; c++) y2[(2 * 3 - 1) * inDim + c] += c; // change the last position of image 0 only (not by a constant, which LayerNorm removes)
+    const [a, b] = tf.tidy(() => [x, y2].map((v) => Array.from(attnProjection(store, 'p', tf.tensor4d(v, [2, 2, 3, inDim]), outDim, true).dataSync())));
     expect(a.length).toBe(2 * 6 * outDim);
     // image 0: positions 0..4 unchanged, position 5 changed; image 1 unchanged
     for (let p = 0; p < 12; p++) {
@@ -34,6 +34,40 @@ describe("UniTok's attention projection", () => {
       expect(same, `position ${p}`).toBe(p !== 5);
     }
     store.dispose();
+  });
+
+  it.each([[8, 4], [4, 8]])('%i -> %i, bidirectional (UniTok since b015f87): a change at the last position changes every position of that image, and the layer commutes with a permutation of the positions', (inDim, outDim) => {
+    const store = new ParamStore(new Rng(`bi${inDim}`));
+    createAttnProjection(store, 'p', inDim, outDim);
+    // every parameter random (at init the zero output layers would hide the attention branch); small, so that no
+    // softmax saturates to exact zeros
+    for (const [name, v] of store.vars) v.assign(tf.tensor(rand(v.size, name).map((u) => 0.2 * u), v.shape));
+    const x = rand(2 * 6 * inDim, 'x');
+    const y2 = x.slice();
+    for (let c = 0; c < inDim; c++) y2[5 * inDim + c] += c; // the last position of image 0 (not a constant: LayerNorm would remove it)
+    // positions of image 0 reversed: 5,4,...,0
+    const rev = x.slice();
+    for (let p = 0; p < 6; p++) rev.splice(p * inDim, inDim, ...x.slice((5 - p) * inDim, (6 - p) * inDim));
+    const [a, b, r] = tf.tidy(() => [x, y2, rev].map((v) => Array.from(attnProjection(store, 'p', tf.tensor4d(v, [2, 2, 3, inDim]), outDim, false).dataSync())));
+    for (let p = 0; p < 12; p++) {
+      const same = a.slice(p * outDim, (p + 1) * outDim).every((v, i) => v === b[p * outDim + i]);
+      expect(same, `position ${p}`).toBe(p >= 6); // image 0: all six change (causal: only position 5); image 1: none
+    }
+    for (let p = 0; p < 6; p++) {
+      for (let i = 0; i < outDim; i++) expect(r[p * outDim + i], `reversed position ${p}`).toBeCloseTo(a[(5 - p) * outDim + i], 5);
+    }
+    store.dispose();
+  });
+
+  it('configs without attnProjAttention (written before it) stay causal; the field is checked', () => {
+    const base: TokenizerConfig = {
+      imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 2, latentChannels: 8,
+      quantizer: quantizerDefaults('fq', [{ size: 8, dim: 4 }, { size: 8, dim: 4 }]), perceptualWeight: 0, quantProj: 'attn',
+    };
+    expect(attnProjCausal(base)).toBe(true);
+    expect(attnProjCausal({ ...base, attnProjAttention: 'causal' })).toBe(true);
+    expect(attnProjCausal({ ...base, attnProjAttention: 'bidirectional' })).toBe(false);
+    expect(configErrors({ ...base, attnProjAttention: 'both' })).toEqual(['attnProjAttention must be "causal" or "bidirectional" (got "both")']);
   });
 
   it('the wrong widths are rejected, in the config and in the layer', () => {

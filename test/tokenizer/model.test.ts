@@ -14,6 +14,7 @@ import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tok
 import { lookupCodes } from '../../packages/tokenizer/src/quantizer';
 import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '../../packages/tokenizer/src/teacher';
 import { CodeHistogram } from '../../packages/tokenizer/src/usage';
+import { Ema } from '@factorgen/shared';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -358,6 +359,32 @@ describe('restartDeadCodes', () => {
       for (const code of [6, 7]) expect(rows).toContain(Array.from(after.slice(code * 4, code * 4 + 4)).join());
       expect(tok.params.get('quant/k1/codebook').dataSync()).toEqual(other);
       tf.dispose(sub);
+    });
+  });
+
+  it("the EMA follows the restarted rows (the trainer's onRestart): those rows of the average become the new codes, every other value stays", async () => {
+    await withTokenizer(tinyConfig('fq'), 's', async (tok) => {
+      const ema = new Ema(tok.params.vars, 0.9);
+      // move the raw codebooks away from their averages, so that an unchanged average is told apart from a copy
+      for (const k of [0, 1]) tf.tidy(() => tok.params.get(`quant/k${k}/codebook`).assign(tf.add(tok.params.get(`quant/k${k}/codebook`), 0.5)));
+      const avg0 = ema.shadow.get('quant/k0/codebook')!.dataSync().slice();
+      const avg1 = ema.shadow.get('quant/k1/codebook')!.dataSync().slice();
+      const hist = new CodeHistogram([8, 8]);
+      hist.add(new Int32Array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0, 6, 0, 7])); // sub-codebook 0: 6 and 7 dead
+      const sub = [tf.tensor4d(Array.from({ length: 16 }, (_, i) => i + 1), [1, 2, 2, 4]), tf.zeros([1, 2, 2, 4])];
+      const told: [string, number[]][] = [];
+      await restartDeadCodes(tok, hist, sub, new Rng('restart'), (name, rows) => {
+        told.push([name, rows]);
+        ema.copyRows(tok.params.vars, name, rows);
+      });
+      expect(told).toEqual([['quant/k0/codebook', [6, 7]]]);
+      const raw = tok.params.get('quant/k0/codebook').dataSync();
+      const got = ema.shadow.get('quant/k0/codebook')!.dataSync();
+      expect(Array.from(got.slice(24))).toEqual(Array.from(raw.slice(24))); // rows 6, 7: the restarted codes
+      expect(Array.from(got.slice(0, 24))).toEqual(Array.from(avg0.slice(0, 24))); // rows 0..5: the average as it was
+      expect(Array.from(ema.shadow.get('quant/k1/codebook')!.dataSync())).toEqual(Array.from(avg1));
+      tf.dispose(sub);
+      ema.dispose();
     });
   });
 });

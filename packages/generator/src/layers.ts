@@ -51,13 +51,15 @@ const ropeCache = new Map<string, RopeTable>();
 
 /**
  * Rotary tables for the backbone's input sequence [class, x_0, ..., x_{T-2}] (length T = gridH*gridW).
- * Position 0 (the class token) gets the identity rotation; position p >= 1 holds token x_{p-1}, rotated by its
+ * Position 0 (the class token) gets cos = 1, sin = 0 (`classRope` 'identity': its q and k pass unrotated) or
+ * cos = sin = 0 ('zero': LlamaGen's precompute_freqs_cis_2d, whose cls_token_num rows are zeros, as FQGAN's FAR: its
+ * q and k become zero, so every query gives the class key the score 0 and the class token attends uniformly); position p >= 1 holds token x_{p-1}, rotated by its
  * raster index p-1 ('1d') or by its (row, col) on the grid ('2d': the first headDim/4 channel pairs by the row, the
  * rest by the column). Pair j of an axis with n pairs turns at base^(-j/n) per step (= base^(-2j/d) over its d = 2n
  * channels), as in LlamaGen. Memoized.
  */
-export function backboneRope(mode: '1d' | '2d', gridH: number, gridW: number, headDim: number, base = 10000): RopeTable {
-  const key = `${mode}:${gridH}:${gridW}:${headDim}:${base}`;
+export function backboneRope(mode: '1d' | '2d', gridH: number, gridW: number, headDim: number, base = 10000, classRope: 'identity' | 'zero' = 'identity'): RopeTable {
+  const key = `${mode}:${gridH}:${gridW}:${headDim}:${base}:${classRope}`;
   const hit = ropeCache.get(key);
   if (hit) return hit;
   const length = gridH * gridW;
@@ -77,8 +79,9 @@ export function backboneRope(mode: '1d' | '2d', gridH: number, gridW: number, he
           angle = coord * Math.pow(base, (-2 * j) / (2 * axisPairs));
         }
       }
-      const c = Math.cos(angle);
-      const s = Math.sin(angle);
+      const zero = p === 0 && classRope === 'zero';
+      const c = zero ? 0 : Math.cos(angle);
+      const s = zero ? 0 : Math.sin(angle);
       cos[p * headDim + m] = c;
       cos[p * headDim + half + m] = c;
       sin[p * headDim + m] = s;

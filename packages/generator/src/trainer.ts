@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  optimizerStep, startEma, withoutEma, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, startEma, emaOptionsOf, withoutEma, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -25,6 +25,8 @@ export type GeneratorTrainConfig = {
   valLimit: number;
   /** decay of the EMA of the generator's weights (0 = none); the average is what sampling and export use */
   ema?: number;
+  /** EMA warm-up (EmaOptions); a new run left without it gets it, a resumed run keeps its own */
+  emaWarmup?: boolean;
 };
 
 export type GeneratorTrainRequest = {
@@ -118,7 +120,9 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
     // The run's class names stay its own: a token file naming other classes (or the same in another order) is refused.
     if (Array.isArray(prev?.classNames)) checkClassNames(`--tokens ${req.tokensPath}`, h.classNames, prev.classNames, "the run's");
   }
-  const tc = req.train;
+  // New runs get the EMA warm-up; a resumed run keeps what it recorded (none before emaWarmup existed).
+  const emaOpts = emaOptionsOf(run.resumed ? (run.resumed.extra ?? {}) : null, { warmup: req.train.emaWarmup });
+  const tc = { ...req.train, emaWarmup: emaOpts.warmup };
   const gen = createGenerator(config, tc.seed);
   let opt: AdamState = initAdamState();
   let startStep = 0;
@@ -127,7 +131,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
     if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
     startStep = run.resumed.step;
   }
-  const ema = startEma(gen.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir);
+  const ema = startEma(gen.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir, emaOpts.warmup);
   const T = h.gridH * h.gridW;
   const K = h.subCodebookSizes.length;
   const tokens = new Int32Array(tc.batch * T * K);
@@ -152,7 +156,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
       subs = out.subLosses.map((a) => tf.keep(a));
       return out.loss;
     }, gen.params.vars, opt, tc.adamw, lr, tc.clip);
-    ema?.update(gen.params.vars);
+    ema?.update(gen.params.vars, s);
     tokT.dispose();
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };

@@ -6,10 +6,12 @@ import { createLinear, dense } from './layers';
 /**
  * UniTok's AttnProjection (the quant_proj / post_quant_proj around its multi-codebook quantizer), for token maps
  * [B,h,w,in] -> [B,h,w,out], parameters under `name/`:
- *   y = proj(LN3(x)) + CausalAttention(LN1(x));  y = y + GeGLU-MLP(LN2(y))  (MLP ratio 2, its own LN, eps 1e-6)
- * CausalAttention: heads = max(in,out)/min(in,out); q, k, v from one bias-free matrix plus q and v biases (no k
- * bias); causal attention over the raster order of the positions; for in > out the heads (each of width out) are
- * averaged, for in < out they are concatenated (heads x in = out); then a linear `out -> out`.
+ *   y = proj(LN3(x)) + Attention(LN1(x));  y = y + GeGLU-MLP(LN2(y))  (MLP ratio 2, its own LN, eps 1e-6)
+ * Attention: heads = max(in,out)/min(in,out); q, k, v from one bias-free matrix plus q and v biases (no k bias);
+ * every position attends to every position (`causal` false: UniTok's PlainAttention since commit b015f87) or to
+ * itself and the positions before it in raster order (`causal` true: UniTok's first release, its CausalAttention);
+ * for in > out the heads (each of width out) are averaged, for in < out they are concatenated (heads x in = out);
+ * then a linear `out -> out`.
  * in and out must divide one another (UniTok asserts the same).
  */
 export function attnProjectionHeads(inDim: number, outDim: number): number {
@@ -37,8 +39,8 @@ export function createAttnProjection(store: ParamStore, name: string, inDim: num
   createLinear(store, `${name}/mlp/w2`, 2 * outDim, outDim);
 }
 
-/** x: [B,h,w,in] -> [B,h,w,out] (see createAttnProjection). */
-export function attnProjection(store: ParamStore, name: string, x: tf.Tensor4D, outDim: number): tf.Tensor4D {
+/** x: [B,h,w,in] -> [B,h,w,out] (see createAttnProjection); `causal` as the config's attnProjCausal says. */
+export function attnProjection(store: ParamStore, name: string, x: tf.Tensor4D, outDim: number, causal: boolean): tf.Tensor4D {
   const [B, h, w, inDim] = x.shape;
   const N = h * w;
   const heads = attnProjectionHeads(inDim, outDim);
@@ -53,8 +55,8 @@ export function attnProjection(store: ParamStore, name: string, x: tf.Tensor4D, 
   const qkv = tf.reshape(tf.add(wq, tf.mul(bias, kMask)), [B, N, 3, heads, hd]);
   const part = (i: number) => tf.reshape(tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, i, 0, 0], [B, N, 1, heads, hd]), [2]), [0, 2, 1, 3]), [B * heads, N, hd]) as tf.Tensor3D;
   const [q, k, v] = [part(0), part(1), part(2)];
-  const causal = tf.linalg.bandPart(tf.ones([N, N]), -1, 0); // lower triangle: position i sees 0..i
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), tf.mul(tf.sub(1, causal), -1e9));
+  let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd));
+  if (causal) scores = tf.add(scores, tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([N, N]), -1, 0)), -1e9)); // lower triangle: i sees 0..i
   const att = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, heads, N, hd]);
   const merged = inDim > outDim ? tf.mean(att, 1) : tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, N, outDim]);
   const attnOut = dense(store, `${name}/attn_proj`, merged);

@@ -30,6 +30,13 @@ export type QuantizerConfig = {
    * pre-quantization codes.
    */
   disentangleOn?: 'quantized' | 'pre';
+  /**
+   * How the K sub-codebooks' codebook, commitment and entropy losses combine: 'mean' (UniTok's VectorQuantizerM,
+   * which divides its summed vq and entropy losses by num_codebooks; what new `--quant-proj attn` configs get) or
+   * 'sum' (FQGAN's, which adds its two quantizers' losses; also when absent: configs written before the field).
+   * Read it through lossesOverK.
+   */
+  lossOverK?: 'sum' | 'mean';
 };
 
 /**
@@ -44,7 +51,11 @@ export type QuantizerConfig = {
  */
 export type Factorization = 'projection' | 'branch';
 
-/** Representation alignment of one sub-codebook's codes with a frozen teacher's image embedding (InfoNCE). */
+/**
+ * The older alignment, ours rather than FQGAN's: one sub-codebook's codes, mean-pooled through an MLP, matched to a
+ * frozen teacher's image embedding by a symmetric (CLIP-style) InfoNCE. Kept so that configs using it load and
+ * resume; new runs get it only from --align-weight. FQGAN's alignment is AlignTarget.
+ */
 export type AlignConfig = { subCodebook: number; teacherDim: number; weight: number; temperature: number };
 
 /**
@@ -82,9 +93,15 @@ export type TokenizerConfig = {
   branchBlocks?: number;
   /**
    * The projections around the quantizer: 'linear' (also when absent) = 1x1 convs; 'attn' = UniTok's AttnProjection
-   * (multi-head causal attention over raster positions + a linear skip + GeGLU MLP, before and after quantization).
+   * (multi-head attention over the positions + a linear skip + GeGLU MLP, before and after quantization).
    */
   quantProj?: 'linear' | 'attn';
+  /**
+   * The attention inside quantProj 'attn': 'bidirectional' (what new configs get: UniTok's PlainAttention since its
+   * commit b015f87, April 2025) or 'causal' over raster order (UniTok's first release; also when absent: configs
+   * written before this field keep it). Read it through attnProjCausal.
+   */
+  attnProjAttention?: 'causal' | 'bidirectional';
   align?: AlignConfig;
   /** weight of the teacher-feature perceptual loss (0 disables it) */
   perceptualWeight: number;
@@ -131,6 +148,9 @@ export function configErrors(cfg: unknown): string[] {
     errs.push(`branchBlocks must be an integer >= 0 (got ${show(c.branchBlocks)})`);
   }
   if (c.quantProj !== undefined && c.quantProj !== 'linear' && c.quantProj !== 'attn') errs.push(`quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
+  if (c.attnProjAttention !== undefined && c.attnProjAttention !== 'causal' && c.attnProjAttention !== 'bidirectional') {
+    errs.push(`attnProjAttention must be "causal" or "bidirectional" (got ${show(c.attnProjAttention)})`);
+  }
   if (c.quantProj === 'attn' && isPosInt(c.latentChannels)) {
     // UniTok's AttnProjection needs in and out widths that divide one another.
     const subs = (c.quantizer as { subCodebooks?: { dim?: unknown }[] } | undefined)?.subCodebooks;
@@ -173,6 +193,9 @@ export function configErrors(cfg: unknown): string[] {
     if (!isNonNeg(q.disentangleWeight)) errs.push(`quantizer.disentangleWeight must be a number >= 0 (got ${show(q.disentangleWeight)})`);
     if (q.entropyLogits !== undefined && q.entropyLogits !== 'cosine' && q.entropyLogits !== 'sq-dist') {
       errs.push(`quantizer.entropyLogits must be "cosine" or "sq-dist" (got ${show(q.entropyLogits)})`);
+    }
+    if (q.lossOverK !== undefined && q.lossOverK !== 'sum' && q.lossOverK !== 'mean') {
+      errs.push(`quantizer.lossOverK must be "sum" or "mean" (got ${show(q.lossOverK)})`);
     }
     if (q.disentangleOn !== undefined && q.disentangleOn !== 'quantized' && q.disentangleOn !== 'pre') {
       errs.push(`quantizer.disentangleOn must be "quantized" or "pre" (got ${show(q.disentangleOn)})`);
@@ -285,6 +308,16 @@ export function cosineEntropyTemperature(q: QuantizerConfig): number {
   return q.entropyLogits === 'sq-dist' ? q.entropyTemperature / 2 : q.entropyTemperature;
 }
 
+/** How the K sub-codebooks' quantizer losses combine: configs without lossOverK sum them (as they were trained). */
+export function lossesOverK(q: QuantizerConfig): 'sum' | 'mean' {
+  return q.lossOverK ?? 'sum';
+}
+
+/** Whether quantProj 'attn' attends causally over raster order: configs without attnProjAttention were trained so. */
+export function attnProjCausal(cfg: TokenizerConfig): boolean {
+  return cfg.attnProjAttention !== 'bidirectional';
+}
+
 /** Sub-codebooks get their own encoder branch (FQGAN) rather than a projection of one shared latent. */
 export function isBranched(cfg: TokenizerConfig): boolean {
   return cfg.factorize === 'branch';
@@ -293,14 +326,14 @@ export function isBranched(cfg: TokenizerConfig): boolean {
 /**
  * CPU-sized preset for 28x28 grayscale Fashion-MNIST: 7x7 grid (channelMult [1,2,2]), widths 32/64/64
  * (`baseChannels` scales them; 16 is ~3-4x cheaper), one ResBlock per level, mid attention over 49 positions. `K` sub-codebooks of `V` codes, dim 8 each
- * (LlamaGen/FQGAN use dim 8 with cosine codebooks). With `teacherDim` and K >= 2 the last sub-codebook is
- * aligned to the teacher (FQGAN: codebook 0 = visual detail, the others semantic).
+ * (LlamaGen/FQGAN use dim 8 with cosine codebooks). No alignment: FQGAN's is `alignTargets` (the CLI's
+ * --align-target); the older `align` form (mean-pooled MLP, symmetric InfoNCE) is ours, not FQGAN's, and no preset sets it.
  */
 export function presetFashion(
   kind: 'vq' | 'fq',
   K: number,
   V: number,
-  opts: { teacherDim?: number; baseChannels?: number } = {},
+  opts: { baseChannels?: number } = {},
 ): TokenizerConfig {
   if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
   const cfg: TokenizerConfig = {
@@ -318,7 +351,6 @@ export function presetFashion(
     // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
     factorize: kind === 'fq' ? 'branch' : 'projection',
   };
-  if (opts.teacherDim !== undefined && K >= 2) cfg.align = { subCodebook: K - 1, teacherDim: opts.teacherDim, weight: 0.1, temperature: 0.1 };
   assertValidConfig(cfg, 'presetFashion');
   return cfg;
 }

@@ -10,9 +10,16 @@ import type { CodeHistogram } from './usage';
  * where the encoder actually puts mass. subCodes: K maps [B,h,w,d_k] (the forward pass's normalized
  * pre-quantization codes; not disposed). Returns how many codes were restarted. Optimizer moments of those
  * rows are left as they are (they decay within a few steps). Reads the codebook and sub-code maps back (only the
- * sub-codebooks that have dead codes): call it every few hundred steps, not every step.
+ * sub-codebooks that have dead codes): call it every few hundred steps, not every step. `onRestart` (when given) is
+ * told each overwritten codebook's parameter name and rows, after the rows are written (the trainer's EMA copies them).
  */
-export async function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subCodes: tf.Tensor[], rng: Rng): Promise<number> {
+export async function restartDeadCodes(
+  tok: Tokenizer,
+  hist: CodeHistogram,
+  subCodes: tf.Tensor[],
+  rng: Rng,
+  onRestart?: (param: string, rows: number[]) => void,
+): Promise<number> {
   const K = tok.cfg.quantizer.subCodebooks.length;
   if (subCodes.length !== K) throw new Error(`restartDeadCodes: ${subCodes.length} sub-code maps for K = ${K}`);
   let restarted = 0;
@@ -31,6 +38,7 @@ export async function restartDeadCodes(tok: Tokenizer, hist: CodeHistogram, subC
       rows.set(src.subarray(j * d, (j + 1) * d), code * d);
     }
     tf.tidy(() => cb.assign(tf.tensor2d(rows, [V, d])));
+    onRestart?.(`${subPrefix(k)}/codebook`, dead.filter((code) => code < V));
     restarted += dead.length;
   }
   return restarted;

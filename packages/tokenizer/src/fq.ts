@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/shared';
-import { codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } from './config';
+import { attnProjCausal, codeDim, cosineEntropyTemperature, isBranched, lossesOverK, type TokenizerConfig } from './config';
 import { createSubCodebook, lookupSub, quantizeProjected, quantizeSub } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';
 import { createLinear, dense } from './layers';
@@ -33,15 +33,17 @@ export const fqQuantizer: Quantizer = {
     // One shared latent ('projection') or one per sub-codebook ('branch').
     const subs = cfg.quantProj === 'attn' ? attnSubs(store, cfg, latents, temp) : q.subCodebooks.map((_s, k) => quantizeSub(store, k, latents.length === 1 ? latents[0] : latents[k], temp));
     const zqs = subs.map((s) => s.zq);
+    // Sum over the K sub-codebooks (FQGAN), or their mean (UniTok); 1/K is applied to the sum, so 'sum' is unchanged.
+    const overK = lossesOverK(q) === 'mean' ? (t: tf.Tensor) => tf.div(t, subs.length) as tf.Scalar : (t: tf.Tensor) => t as tf.Scalar;
     return {
       quantized: post(store, cfg, tf.concat(zqs, 3)),
       indices: tf.stack(subs.map((s) => s.indices), 3) as tf.Tensor4D,
       subCodes: subs.map((s) => s.z),
       quantizedSub: zqs,
       losses: {
-        codebook: tf.addN(subs.map((s) => s.codebook)),
-        commitment: tf.mul(tf.addN(subs.map((s) => s.commitment)), q.beta),
-        entropy: tf.mul(tf.addN(subs.map((s) => s.entropy)), q.entropyWeight),
+        codebook: overK(tf.addN(subs.map((s) => s.codebook))),
+        commitment: tf.mul(overK(tf.addN(subs.map((s) => s.commitment))), q.beta),
+        entropy: tf.mul(overK(tf.addN(subs.map((s) => s.entropy))), q.entropyWeight),
       },
     };
   },
@@ -56,13 +58,13 @@ export const fqQuantizer: Quantizer = {
 
 /** Concatenated codes [B,h,w,sum d_k] -> decoder input [B,h,w,latentChannels]: 1x1 conv, or UniTok's attention projection. */
 function post(store: ParamStore, cfg: TokenizerConfig, codes: tf.Tensor4D): tf.Tensor4D {
-  return cfg.quantProj === 'attn' ? attnProjection(store, 'quant/attn_post', codes, cfg.latentChannels) : dense(store, 'quant/post', codes);
+  return cfg.quantProj === 'attn' ? attnProjection(store, 'quant/attn_post', codes, cfg.latentChannels, attnProjCausal(cfg)) : dense(store, 'quant/post', codes);
 }
 
 /** UniTok's quant_proj: the latent(s) through the attention projection, split into the K chunks, each quantized. */
 function attnSubs(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[], temp: number | null) {
   const subs = cfg.quantizer.subCodebooks;
-  if (isBranched(cfg)) return subs.map((s, k) => quantizeProjected(store, k, attnProjection(store, `quant/k${k}/attn_pre`, latents[k], s.dim), temp));
-  const chunks = tf.split(attnProjection(store, 'quant/attn_pre', latents[0], codeDim(cfg)), subs.map((s) => s.dim), 3) as tf.Tensor4D[];
+  if (isBranched(cfg)) return subs.map((s, k) => quantizeProjected(store, k, attnProjection(store, `quant/k${k}/attn_pre`, latents[k], s.dim, attnProjCausal(cfg)), temp));
+  const chunks = tf.split(attnProjection(store, 'quant/attn_pre', latents[0], codeDim(cfg), attnProjCausal(cfg)), subs.map((s) => s.dim), 3) as tf.Tensor4D[];
   return chunks.map((c, k) => quantizeProjected(store, k, c, temp));
 }

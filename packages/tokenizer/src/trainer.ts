@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  optimizerStep, startEma, withoutEma, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
+  optimizerStep, startEma, emaOptionsOf, withoutEma, splitAdamState, mergeAdamStates, ParamStore, disposeAdamState, initAdamState, restoreAdamState, saveCheckpoint, assignParams,
   warmupCosine, batchIndices, flipMask, gatherImages, toFloat, openRunDir, runTrainLoop, type RunDir, type LoadedCheckpoint, UserError, Rng,
   type AdamState, type AdamWConfig, type ImageDataset, type StepOutput, type TrainLoopResult,
 } from '@factorgen/shared';
@@ -49,6 +49,9 @@ export type TokenizerTrainConfig = {
   restartDeadEvery: number;
   /** decay of the EMA of the tokenizer's weights (0 = none); the average is what encoding, decoding and export use */
   ema?: number;
+  /** EMA warm-up and restart following (EmaOptions); a new run left without them gets both, a resumed run its own */
+  emaWarmup?: boolean;
+  emaFollowRestarts?: boolean;
 };
 
 export type TokenizerTrainRequest = {
@@ -100,7 +103,9 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       `--resume: ${run.checkpointDir} holds an exported tokenizer (no optimizer state, discriminator, code-usage window or alignment heads); only the run's own checkpoint resumes`,
     );
   }
-  const tc = req.train;
+  // New runs get the EMA warm-up (and the tokenizer's restart following); a resumed run keeps what it recorded.
+  const emaOpts = emaOptionsOf(run.resumed ? (run.resumed.extra ?? {}) : null, { warmup: req.train.emaWarmup, followRestarts: req.train.emaFollowRestarts });
+  const tc = { ...req.train, emaWarmup: emaOpts.warmup, emaFollowRestarts: emaOpts.followRestarts };
   const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
   if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
   for (const t of config.alignTargets ?? []) {
@@ -139,7 +144,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     }
     startStep = run.resumed.step;
   }
-  const ema = startEma(tok.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir);
+  const ema = startEma(tok.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir, emaOpts.warmup);
   const [H, W, C] = [d.height, d.width, d.channels];
 
   const step = async (s: number): Promise<StepOutput> => {
@@ -164,7 +169,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
       return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
     }, tok.params.vars, opt, tc.adamw, lr, tc.clip);
-    ema?.update(tok.params.vars);
+    ema?.update(tok.params.vars, s);
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };
     try {
@@ -181,7 +186,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       // Code usage over the window after this batch, for the progress line (read with the NaN check each step).
       hist.usageScalars().forEach((u, k) => (m[`usage${k}`] = u));
       if (tc.restartDeadEvery > 0 && (s + 1) % tc.restartDeadEvery === 0) {
-        m.restarted = await restartDeadCodes(tok, await hist.read(), subCodes, rng);
+        m.restarted = await restartDeadCodes(tok, await hist.read(), subCodes, rng, ema && emaOpts.followRestarts ? (name, rows) => ema.copyRows(tok.params.vars, name, rows) : undefined);
       }
     } finally {
       tf.dispose([x, indices!, ...subCodes]);

@@ -59,7 +59,7 @@ export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<
 const mapsShown = new Set<string>();
 
 /** Training flags shared by every trainer. */
-export function addTrainOptions(cmd: Command, d: { steps: number; batch: number; lr: number; warmup: number }): Command {
+export function addTrainOptions(cmd: Command, d: { steps: number; batch: number; lr: number; warmup: number; weightDecay?: number }): Command {
   return cmd
     .requiredOption('--out <dir>', 'run folder: checkpoint/ and metrics.jsonl go here')
     .option('--resume', 'continue the run in --out from its checkpoint', false)
@@ -68,7 +68,7 @@ export function addTrainOptions(cmd: Command, d: { steps: number; batch: number;
     .option('--batch <n>', 'batch size', positiveInt, d.batch)
     .option('--lr <x>', 'peak learning rate', positiveFloat, d.lr)
     .option('--warmup <n>', 'linear warmup steps', nonNegativeInt, d.warmup)
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices only)', nonNegativeFloat, 0)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay (matrices only)', nonNegativeFloat, d.weightDecay ?? 0)
     .option('--clip <x>', 'clip gradients to this global norm (0 = off)', nonNegativeFloat, 1)
     .option('--seed <s>', 'seed for data order, initializers and everything random', '0')
     .option('--checkpoint-every <n>', 'write a checkpoint every n steps', positiveInt, 500)

@@ -99,6 +99,13 @@ export const tokenizerResumeTable: ResumeTable = {
   '--align-layers': { stored: (ck) => (ck.config as { alignTargets?: { layers: number }[] }).alignTargets?.[0]?.layers },
   '--align-heads': { stored: (ck) => (ck.config as { alignTargets?: { heads: number }[] }).alignTargets?.[0]?.heads },
   '--quant-proj': { stored: (ck) => (ck.config as { quantProj?: string }).quantProj ?? 'linear' },
+  // attn configs from before the field attended causally; linear ones have no attention to set
+  '--attn-proj-attention': {
+    stored: (ck) => {
+      const c = ck.config as { quantProj?: string; attnProjAttention?: string };
+      return c.quantProj === 'attn' ? (c.attnProjAttention ?? 'causal') : undefined;
+    },
+  },
   // runs from before --ema kept no average
   '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };
@@ -118,6 +125,8 @@ export const generatorResumeTable: ResumeTable = {
   '--dropout': cfgField('dropout'),
   '--class-dropout': cfgField('classDropout'),
   '--rope': cfgField('rope'),
+  // runs from before the field used the identity
+  '--class-rope': { stored: (ck) => (ck.config as { classRope?: string }).classRope ?? 'identity' },
   // runs from before --ema kept no average
   '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };

@@ -20,6 +20,7 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
   factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
   alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number; ema: number; preset?: 'fqgan'; quantProj: 'linear' | 'attn';
+  attnProjAttention: 'causal' | 'bidirectional';
 };
 
 /** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
@@ -62,10 +63,14 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
       entropyLogits: 'sq-dist',
       disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
       disentangleOn: f.disentangleOn,
+      // UniTok (the attention projection) averages its quantizer losses over the K codebooks; FQGAN sums them
+      lossOverK: f.quantProj === 'attn' ? 'mean' : 'sum',
     },
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
     quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
+    // written out for every new attn config: a config without it is one from before, and stays causal
+    attnProjAttention: f.quantProj === 'attn' ? f.attnProjAttention : undefined,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -90,7 +95,8 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
  * 0.03 at temperature 0.01 on -||z-c||^2; beta 0.25; code dim 8; sub-codebook 1 aligned to the --teacher (class-token
  * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
  * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
- * an EMA of the weights with decay 0.995 (runs here are thousands of steps, not FQGAN's 200k).
+ * no dead-code restarts (FQGAN has none: its codebook_used only counts usage). Ours, not FQGAN's: an EMA of the
+ * weights with decay 0.995 (FQGAN's tokenizer script, train_fqgan_dual.sh, trains without --ema).
  * FQGAN-Triple: --align-target flags replace the default target; when they name sub-codebooks beyond 1 and
  * --sub-codebooks is not given, K becomes one more than the highest one named (e.g. `--align-target 1:A
  * --align-target 2:B` gives K = 3: sub-codebook 0 left to pixels, 1 and 2 aligned to two teachers, as FQGAN-Triple).
@@ -118,6 +124,7 @@ export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFl
   set('alignTargetWeight', 0.5);
   set('adversarialWeight', 0.5);
   set('adversarialStart', Math.round(0.1 * f.steps));
+  set('restartDeadEvery', 0);
   set('ema', 0.995);
   return out;
 }
@@ -148,8 +155,8 @@ export function registerTokenizer(program: Command): void {
     .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
     .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
     .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
-    .option('--align-weight <x>', 'align one sub-codebook to the teacher embedding (InfoNCE; needs --teacher)', nonNegativeFloat, 0)
-    .option('--align-sub-codebook <k>', 'which sub-codebook to align (default the last)', nonNegativeInt)
+    .option('--align-weight <x>', "ours, not FQGAN's (FQGAN's is --align-target): align one sub-codebook to the --teacher embedding by a mean-pooled MLP and symmetric InfoNCE", nonNegativeFloat, 0)
+    .option('--align-sub-codebook <k>', 'with --align-weight: which sub-codebook to align (default the last)', nonNegativeInt)
     .option('--align-target <k:dir>', "FQGAN alignment: sub-codebook k's class-token head is matched to this teacher's embedding (repeat for FQGAN-Triple)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--align-target-weight <x>', 'weight of each --align-target InfoNCE (FQGAN: 0.5)', nonNegativeFloat, 0.5)
     .option('--align-layers <n>', 'transformer blocks in each --align-target head (FQGAN: 3)', nonNegativeInt, 1)
@@ -158,10 +165,11 @@ export function registerTokenizer(program: Command): void {
     .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
     .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
     .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
-    .option('--ema <decay>', 'keep an EMA of the weights with this decay (e.g. 0.999; 0 = none); encoding, decoding and export use it', emaDecay, 0)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, 0)
     .option('--flip', 'random horizontal flips', false)
-    .addOption(new Option('--preset <name>', "fqgan: for each of these flags not given, FQGAN's value at this scale: --quantizer fq --sub-codebooks 2 --factorize branch --code-dim 8 --beta 0.25 --entropy-weight 0.03 --entropy-temperature 0.01 --disentangle-weight 0.1 --disentangle-on quantized --perceptual-weight 1 --align-target 1:<--teacher> --align-target-weight 0.5 --adversarial-weight 0.5 --adversarial-start <10% of --steps> --ema 0.995 (needs --teacher)").choices(['fqgan']))
+    .addOption(new Option('--preset <name>', "fqgan: for each of these flags not given, FQGAN's value at this scale: --quantizer fq --sub-codebooks 2 --factorize branch --code-dim 8 --beta 0.25 --entropy-weight 0.03 --entropy-temperature 0.01 --disentangle-weight 0.1 --disentangle-on quantized --restart-dead-every 0 --perceptual-weight 1 --align-target 1:<--teacher> --align-target-weight 0.5 --adversarial-weight 0.5 --adversarial-start <10% of --steps> --ema 0.995 (needs --teacher). FQGAN restarts no dead codes; ours, not FQGAN's: --ema 0.995 and a 1-block alignment head (FQGAN: 3)").choices(['fqgan']))
     .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
+    .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default('bidirectional'))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
       // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
       const f = applyPreset(cmd.opts<TokTrainFlags>(), (k) => cmd.getOptionValueSource(k) !== 'cli');
