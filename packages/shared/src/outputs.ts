@@ -267,7 +267,8 @@ export type Manifest = { factorgen: 1; kind: OutputKind; paths: string[] };
 /** Kinds named in the plural ("already holds samples", not "a samples"). */
 const PLURAL_KINDS: ReadonlySet<string> = new Set(['samples', 'decoded tokens', 'reconstructions']);
 
-const RUN_FILE = /^(metrics\.jsonl|checkpoint(\.(tmp|old)-\d+-\d+)?\/(config\.json|weights\.bin|optimizer\.bin))$/;
+// A run's files: its metrics and its checkpoint's, in format 2 (safetensors) or the legacy format 1 (.bin).
+const RUN_FILE = /^(metrics\.jsonl|checkpoint(\.(tmp|old)-\d+-\d+)?\/(config\.json|model\.safetensors|optimizer\.safetensors|weights\.bin|optimizer\.bin))$/;
 const isRunKind = (k: string) => k.endsWith(' run');
 
 /** Reads OUT/.factorgen.json; null when absent or not ours. */

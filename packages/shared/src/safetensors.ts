@@ -118,7 +118,7 @@ export function parseSafetensors(buf: Uint8Array, shown: string): SafetensorsFil
     const t = (cause: string) => bad(`tensor "${name}" ${cause}`);
     if (!isObject(e)) throw t('is not an object');
     if (typeof e.dtype !== 'string') throw t('has no dtype');
-    if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, e.dtype)) throw t(`has unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (!Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_BYTES, e.dtype)) throw t(`has unknown dtype ${JSON.stringify(e.dtype)}`);
     const dtype = e.dtype as SafetensorsDtype;
     const shape = e.shape;
     if (!Array.isArray(shape) || !shape.every(isCount)) throw t('has an invalid shape');
