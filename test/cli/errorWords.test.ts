@@ -146,12 +146,12 @@ describe('writers say the cause in words', () => {
     expect((err(() => log.write({ step: 1 })) as UserError).message).toBe(`${file}: is a folder, expected a file`);
 
     const metrics = path.join(genRun, 'metrics.jsonl');
-    const weights = fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin'));
+    const weights = fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors'));
     fs.rmSync(metrics);
     fs.mkdirSync(metrics);
     const r = await runCliProcess(['generator', 'train', '--resume', '--out', genRun, '--steps', '3', '--backend', 'wasm']);
     expectOneLine(r, 2, `factorgen: --out ${genRun}: metrics.jsonl: is a folder, expected a file`);
-    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin')).equals(weights)).toBe(true);
+    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors')).equals(weights)).toBe(true);
   }, 60_000);
 
   it('web build --out under a file is refused before any work; serve on an address that is not this machine\'s names --host', async () => {

@@ -76,9 +76,13 @@ describe('export of a tokenizer', () => {
     expect(bytesOf(ck.tensors.get('decoder/conv_out/w')!).equals(bytesOf(s.tensors.get('ema/decoder/conv_out/w')!))).toBe(true);
     expect(ck.config).toEqual(s.config);
     expect(ck.optimizer).toBeUndefined();
-    const written = JSON.parse(exported.stdout) as { bytes: number; sourceBytes: number };
-    expect(written.bytes).toBe(fs.statSync(path.join(exp, 'weights.bin')).size);
-    expect(written.sourceBytes).toBe(fs.statSync(path.join(src, 'weights.bin')).size);
+    const written = JSON.parse(exported.stdout) as { format: string; bytes: number; sourceBytes: number };
+    expect(written.format).toBe('safetensors');
+    expect(fs.readdirSync(exp).sort()).toEqual(['config.json', 'model.safetensors']);
+    // bytes: the tensors' data, i.e. model.safetensors less its 8-byte length and its header
+    const dataBytes = (file: string) => fs.statSync(file).size - 8 - fs.readFileSync(file).readUInt32LE(0);
+    expect(written.bytes).toBe(dataBytes(path.join(exp, 'model.safetensors')));
+    expect(written.sourceBytes).toBe(dataBytes(path.join(src, 'model.safetensors')));
     expect(written.bytes).toBeLessThan(written.sourceBytes / 2);
 
     const recorded = readTokenFile(R('src.tokens')).header.tokenizerId;
@@ -93,7 +97,21 @@ describe('export of a tokenizer', () => {
     const again = await runCliProcess(['export', '--from', exp, '--to', R('again')]);
     expect(again.code, again.stderr).toBe(0);
     expect(tokenizerIdOf(await loadCheckpoint(R('again'), 'tokenizer'))).toBe(recorded);
-    expect(fs.readFileSync(R('again/weights.bin')).equals(fs.readFileSync(path.join(exp, 'weights.bin')))).toBe(true);
+    expect(fs.readFileSync(R('again/model.safetensors')).equals(fs.readFileSync(path.join(exp, 'model.safetensors')))).toBe(true);
+    // --format factorgen writes the legacy folder (config.json with the index, weights.bin) with the same tensors and
+    // id; exporting that back to safetensors gives the same bytes as the first export
+    const legacy = await runCliProcess(['export', '--from', exp, '--to', R('legacy'), '--format', 'factorgen']);
+    expect(legacy.code, legacy.stderr).toBe(0);
+    expect(fs.readdirSync(R('legacy')).sort()).toEqual(['config.json', 'weights.bin']);
+    const lck = await loadCheckpoint(R('legacy'), 'tokenizer');
+    expect(lck.format).toBe(1);
+    expect(tokenizerIdOf(lck)).toBe(recorded);
+    for (const [name, t] of ck.tensors) expect(bytesOf(lck.tensors.get(name)!).equals(bytesOf(t)), name).toBe(true);
+    expect((JSON.parse(legacy.stdout) as { bytes: number }).bytes).toBe(fs.statSync(R('legacy/weights.bin')).size);
+    const back = await runCliProcess(['export', '--from', R('legacy'), '--to', R('back')]);
+    expect(back.code, back.stderr).toBe(0);
+    expect(fs.readFileSync(R('back/model.safetensors')).equals(fs.readFileSync(path.join(exp, 'model.safetensors')))).toBe(true);
+    expect(fs.readFileSync(R('back/config.json')).equals(fs.readFileSync(path.join(exp, 'config.json')))).toBe(true);
     // an export changed afterwards no longer claims the id: one weight off by one ulp gives another id
     const w = ck.tensors.get('decoder/conv_out/b')!.data as Float32Array;
     new Int32Array(w.buffer, w.byteOffset, w.length)[0] += 1;

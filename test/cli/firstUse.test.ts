@@ -53,7 +53,7 @@ async function parseOnly(args: string[]): Promise<{ code: number; err: string; o
 
 describe('--resume past the requested total', () => {
   it('is refused in one line for tokenizer, generator and teacher; the checkpoint stays as it was', async () => {
-    const before = fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin'));
+    const before = fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors'));
     const [tok, gen, genEqual, teacher] = await Promise.all([
       runCliProcess(['tokenizer', 'train', '--resume', '--out', tokRun, '--steps', '1', '--backend', 'wasm']),
       runCliProcess(['generator', 'train', '--resume', '--out', genRun, '--tokens', tokens, '--steps', '1', '--backend', 'wasm']),
@@ -66,7 +66,7 @@ describe('--resume past the requested total', () => {
     expectOneLine(genEqual, 2, `factorgen: --steps 2: the run in ${genRun} is already at step 2; give --steps > 2 to continue`);
     expectOneLine(teacher, 2, `factorgen: --steps 1: the run in ${teacherRun} is already at step 2; give --steps > 2 to continue`);
     expect([stepOf(tokRun), stepOf(genRun), stepOf(teacherRun)]).toEqual([2, 2, 2]);
-    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin')).equals(before)).toBe(true);
+    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors')).equals(before)).toBe(true);
   }, 180_000);
 });
 

@@ -111,14 +111,22 @@ describe('token files', () => {
 
 describe('checkpoints', () => {
   it('truncated, shapes not matching the config, newer format, wrong kind, missing tokenizer: exit 2', async () => {
-    const truncWeights = brokenCopy(tok1, 'ck-trunc', (d) => truncate(path.join(d, 'weights.bin'), 1000));
-    const wbytes = fs.statSync(path.join(tok1, 'weights.bin')).size;
+    // The safetensors header's length (the first 8 bytes, little-endian; these headers are far below 2^32).
+    const headerLength = (file: string) => fs.readFileSync(file).readUInt32LE(0);
+    const truncWeights = brokenCopy(tok1, 'ck-trunc', (d) => truncate(path.join(d, 'model.safetensors'), 20));
+    const wheader = headerLength(path.join(tok1, 'model.safetensors'));
     const shapes = brokenCopy(tok1, 'ck-shapes', (d) => editJson(path.join(d, 'config.json'), (j) => ((j.config as { baseChannels: number }).baseChannels = 16)));
-    const newer = brokenCopy(tok1, 'ck-newer', (d) => editJson(path.join(d, 'config.json'), (j) => (j.format = 2)));
-    const genTrunc = brokenCopy(gen, 'gen-trunc', (d) => truncate(path.join(d, 'weights.bin'), 100));
-    const gbytes = fs.statSync(path.join(gen, 'weights.bin')).size;
-    const optTrunc = brokenCopy(gen, 'gen-opt', (d) => truncate(path.join(d, 'optimizer.bin'), 64));
-    const obytes = fs.statSync(path.join(gen, 'optimizer.bin')).size;
+    const newer = brokenCopy(tok1, 'ck-newer', (d) => editJson(path.join(d, 'config.json'), (j) => (j.format = 3)));
+    const genTrunc = brokenCopy(gen, 'gen-trunc', (d) => truncate(path.join(d, 'model.safetensors'), 100));
+    const gheader = headerLength(path.join(gen, 'model.safetensors'));
+    const optTrunc = brokenCopy(gen, 'gen-opt', (d) => truncate(path.join(d, 'optimizer.safetensors'), 64));
+    const oheader = headerLength(path.join(gen, 'optimizer.safetensors'));
+    // The legacy format (weights.bin) is still read, with its own checks.
+    const legacy = path.join(root, 'gen-legacy');
+    const exported = await runCliProcess(['export', '--from', gen, '--to', legacy, '--format', 'factorgen']);
+    expect(exported.code, exported.stderr).toBe(0);
+    const legacyTrunc = brokenCopy(legacy, 'gen-legacy-trunc', (d) => truncate(path.join(d, 'weights.bin'), 100));
+    const lbytes = fs.statSync(path.join(legacy, 'weights.bin')).size;
     const lostTok = brokenCopy(gen, 'gen-lost', (d) =>
       editJson(path.join(d, 'config.json'), (j) => ((j.extra as { tokenizerPath: string }).tokenizerPath = path.join(root, 'gone'))),
     );
@@ -126,22 +134,51 @@ describe('checkpoints', () => {
 
     await expectAll([
       { args: ['tokenizer', 'reconstruct', '--tokenizer', truncWeights], code: 2,
-        line: `factorgen: --tokenizer ${truncWeights}: checkpoint/weights.bin: truncated: expected ${wbytes} bytes, found 1000` },
+        line: `factorgen: --tokenizer ${truncWeights}: checkpoint/model.safetensors: header of ${wheader} bytes is longer than the file (20 bytes)` },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', shapes], code: 2,
         line: new RegExp(`^factorgen: --tokenizer ${shapes}: checkpoint: checkpoint does not match the model: encoder/conv_in/w: checkpoint \\[3,3,1,8\\] vs model \\[3,3,1,16\\]; .* and \\d+ more$`) },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', newer], code: 2,
-        line: `factorgen: --tokenizer ${newer}: checkpoint/config.json: was written by a newer factorgen (format 2, this version reads 1)` },
+        line: `factorgen: --tokenizer ${newer}: checkpoint/config.json: was written by a newer factorgen (format 3, this version reads 1 and 2)` },
       { args: ['tokenizer', 'reconstruct', '--tokenizer', genRun], code: 2,
         line: `factorgen: --tokenizer ${genRun}: checkpoint: expected a tokenizer checkpoint, found a generator checkpoint` },
       { args: ['sample', '--generator', genTrunc, '--per-class', '1', '--out', path.join(root, 's2')], code: 2,
-        line: `factorgen: --generator ${genTrunc}: checkpoint/weights.bin: truncated: expected ${gbytes} bytes, found 100` },
+        line: `factorgen: --generator ${genTrunc}: checkpoint/model.safetensors: header of ${gheader} bytes is longer than the file (100 bytes)` },
+      { args: ['sample', '--generator', legacyTrunc, '--per-class', '1', '--out', path.join(root, 's4')], code: 2,
+        line: `factorgen: --generator ${legacyTrunc}: checkpoint/weights.bin: truncated: expected ${lbytes} bytes, found 100` },
       { args: ['generator', 'train', '--resume', '--tokens', t1, '--out', optTrunc, '--width', '16', '--depth', '1', '--heads', '2', '--steps', '50'], code: 2,
-        line: `factorgen: --out ${optTrunc}: checkpoint/optimizer.bin: truncated: expected ${obytes} bytes, found 64` },
+        line: `factorgen: --out ${optTrunc}: checkpoint/optimizer.safetensors: header of ${oheader} bytes is longer than the file (64 bytes)` },
       { args: ['sample', '--generator', lostTok, '--per-class', '1', '--out', path.join(root, 's3')], code: 2,
         line: `factorgen: --tokenizer: not given, and the tokenizer recorded in ${path.join(ck(lostTok), 'config.json')} (${path.join(root, 'gone')}) was not found, nor ${path.join(root, 'tokenizer')}; pass --tokenizer DIR` },
     ]);
     // The failed resume left its (broken) checkpoint as it was: nothing was written over it.
-    expect(fs.statSync(path.join(ck(optTrunc), 'optimizer.bin')).size).toBe(64);
+    expect(fs.statSync(path.join(ck(optTrunc), 'optimizer.safetensors')).size).toBe(64);
+  });
+
+  it('a hostile model.safetensors (header over the file or 100 MB, not JSON, duplicate names, unknown dtype, size mismatch, offsets out of range or overlapping): one line, exit 2', async () => {
+    /** A copy of tok1 whose model.safetensors is the 8-byte length of `header`, `header` and `data` (`length` overrides the length). */
+    const hostile = (name: string, header: string, data = 8, length?: number) =>
+      brokenCopy(tok1, name, (d) => {
+        const h = Buffer.from(header);
+        const len = Buffer.alloc(8);
+        len.writeUInt32LE(length ?? h.length, 0);
+        fs.writeFileSync(path.join(d, 'model.safetensors'), Buffer.concat([len, h, Buffer.alloc(data)]));
+      });
+    const T = (name: string, dtype: string, shape: string, begin: number, end: number) =>
+      `"${name}":{"dtype":"${dtype}","shape":${shape},"data_offsets":[${begin},${end}]}`;
+    const cases: [string, string][] = [
+      [hostile('h-long', '{}', 0, 4000), 'header of 4000 bytes is longer than the file (10 bytes)'],
+      [hostile('h-huge', '{}', 0, 100_000_001), 'header of 100000001 bytes is over the 100 MB limit (not a safetensors file?)'],
+      [hostile('h-json', '{"a":', 0), 'header is not valid JSON'],
+      [hostile('h-dup', `{${T('w', 'F32', '[1]', 0, 4)},${T('w', 'F32', '[1]', 4, 8)}}`), 'tensor "w" appears twice in the header'],
+      [hostile('h-dtype', `{${T('w', 'Q4', '[2]', 0, 8)}}`), 'tensor "w" has unknown dtype "Q4"'],
+      [hostile('h-size', `{${T('w', 'F32', '[3]', 0, 8)}}`), 'tensor "w" has shape [3] of F32, 12 bytes, but data_offsets [0,8] hold 8'],
+      [hostile('h-range', `{${T('w', 'F32', '[4]', 0, 16)}}`), 'tensor "w" has data_offsets [0,16] out of range (the data is 8 bytes)'],
+      [hostile('h-overlap', `{${T('a', 'F32', '[2]', 0, 8)},${T('b', 'F32', '[1]', 4, 8)}}`), 'tensors "a" (bytes 0..8) and "b" (bytes 4..8) overlap'],
+    ];
+    await expectAll(cases.map(([run, cause]) => ({
+      args: ['tokenizer', 'reconstruct', '--tokenizer', run], code: 2,
+      line: `factorgen: --tokenizer ${run}: checkpoint/model.safetensors: ${cause}`,
+    })));
   });
 });
 

@@ -35,7 +35,7 @@ const tail = 'a resumed run keeps its settings: leave these flags out, or start 
 
 describe('--resume with flags', () => {
   it('contradicting flags are refused naming each flag and both values; nothing is written', async () => {
-    const before = fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin'));
+    const before = fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors'));
     const [model, run, tok, head] = await Promise.all([
       runCliProcess(genResume('--width', '32', '--depth', '2', '--heads', '4')),
       runCliProcess(genResume('--batch', '8', '--seed', '1', '--lr', '0.01')),
@@ -50,7 +50,7 @@ describe('--resume with flags', () => {
     expectLine(run, `factorgen: --resume: --batch 8 (trained with 4), --lr 0.01 (trained with 0.003), --seed 1 (trained with robust) contradict the run in ${genRun}; ${tail}`);
     expectLine(tok, `factorgen: --resume: --sub-codebooks 3 (trained with 2), --codebook-size 32 (trained with 16,16), --base-channels 16 (trained with 8) contradict the run in ${tokRun}; ${tail}`);
     expectLine(head, `factorgen: --resume: --head-mode parallel (trained with ar) contradicts the run in ${genRun}; ${tail}`);
-    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'weights.bin')).equals(before)).toBe(true);
+    expect(fs.readFileSync(path.join(genRun, 'checkpoint', 'model.safetensors')).equals(before)).toBe(true);
   }, 120_000);
 
   it('flags left out take the run\'s values (not the defaults); --steps may change', async () => {

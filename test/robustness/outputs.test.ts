@@ -158,7 +158,7 @@ describe("nothing writes into a run's checkpoint but the run", () => {
     const third = await runCliProcess(['export', '--from', genRun, '--to', out, '--overwrite']);
     expect(third.code, third.stderr).toBe(0);
     expect(bytesOf(ck)).toEqual(before);
-    expect(fs.existsSync(path.join(ck, 'optimizer.bin'))).toBe(true);
+    expect(fs.existsSync(path.join(ck, 'optimizer.safetensors'))).toBe(true);
   }, 120_000);
 });
 

@@ -1,6 +1,8 @@
 /**
  * Exact resume: N steps in one run == N/2 steps, a stop (as SIGINT does it: the loop saves and throws StopRequested),
- * then --resume for the rest, bit for bit (weights.bin and optimizer.bin), on the cpu and wasm backends.
+ * then --resume for the rest, bit for bit (model.safetensors and optimizer.safetensors), on the cpu and wasm backends,
+ * from a checkpoint in the current format and from one rewritten in the legacy format 1 (weights.bin, optimizer.bin:
+ * what runs made before safetensors hold).
  * Also: the tensor count stays flat over the training steps (no leak per step).
  */
 import * as fs from 'node:fs';
@@ -9,6 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, loadCheckpoint, StopRequested, UserError, type CheckpointData, type CheckpointIo, type TrainLoopOptions } from '../../packages/shared/src';
+import * as shared from '@factorgen/shared';
 import { trainTokenizer } from '../../packages/tokenizer/src/trainer';
 import { trainGenerator } from '../../packages/generator/src/trainer';
 import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
@@ -72,11 +75,34 @@ afterAll(() => {
 const bytes = (dir: string, file: string) => fs.readFileSync(path.join(dir, 'checkpoint', file));
 const stepOf = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
 
-/** Runs `train(out, resume)` straight through and as stop-at-half + resume; returns the two run folders. */
+/**
+ * Rewrites the checkpoint of run `run` in the legacy format 1 (config.json with the indexes, weights.bin, optimizer.bin),
+ * as a run made before safetensors left it: the same config, step, rng, extra, tensors and moments.
+ */
+async function rewriteAsLegacy(run: string): Promise<void> {
+  const dir = path.join(run, 'checkpoint');
+  const ck = await shared.loadCheckpoint(dir);
+  expect(ck.format).toBe(2);
+  const params = new Map([...ck.tensors].map(([n, t]) => [n, tf.tensor(t.data, t.shape, t.dtype)] as const));
+  const optimizer = ck.optimizer ? shared.restoreAdamState(ck.optimizer) : undefined;
+  await shared.saveCheckpoint(dir, {
+    kind: ck.kind, config: ck.config, step: ck.step, params, ...(optimizer ? { optimizer } : {}),
+    ...(ck.rng ? { rng: ck.rng } : {}), ...(ck.extra ? { extra: ck.extra } : {}), format: 1,
+  });
+  for (const t of params.values()) t.dispose();
+  if (optimizer) shared.disposeAdamState(optimizer);
+  expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'optimizer.bin', 'weights.bin']);
+}
+
+/**
+ * Runs `train(out, resume)` straight through and as stop-at-half + resume (from the checkpoint rewritten in format 1
+ * when `legacy`); returns the two run folders.
+ */
 async function straightAndResumed(
   name: string,
   n: number,
   train: (out: string, resume: boolean) => Promise<unknown>,
+  legacy = false,
 ): Promise<{ straight: string; resumed: string }> {
   const straight = path.join(root, `${name}-straight`);
   const resumed = path.join(root, `${name}-resumed`);
@@ -90,6 +116,7 @@ async function straightAndResumed(
   expect(stopped).toBeInstanceOf(StopRequested);
   expect((stopped as StopRequested).code).toBe(130);
   expect(stepOf(resumed)).toBe(n / 2);
+  if (legacy) await rewriteAsLegacy(resumed);
   hook.stopAfter = -1;
   await train(resumed, true);
   expect(stepOf(resumed)).toBe(n);
@@ -101,35 +128,35 @@ describe.each(['cpu', 'wasm'] as const)('exact resume on %s', (backend) => {
     await initBackend(backend);
   });
 
-  it('tokenizer: N steps == N/2 + stop + resume, bit-identical (flips, dead-code restarts, adversarial loss, EMA on)', async () => {
+  it.each([['format 2', false], ['legacy format 1', true]] as const)('tokenizer: N steps == N/2 + stop + resume from a %s checkpoint, bit-identical (flips, dead-code restarts, adversarial loss, EMA on)', async (what, legacy) => {
     const N = 6;
     // restarts every 2 steps over a 3-batch window: the step after the resume restarts codes, so the window must be restored;
     // the discriminator starts at step 2, so its params, moments and step count must be too.
     const config = tinyTokenizerConfig({ adversarial: { weight: 0.1, startStep: 2, baseChannels: 8, layers: 1 } });
     const train = tinyTokenizerTrain({ steps: N, restartDeadEvery: 2, usageWindow: 3, checkpointEvery: 3, ema: 0.9 });
     const data = tinyDataset();
-    const { straight, resumed } = await straightAndResumed(`tok-${backend}`, N, (out, resume) =>
-      trainTokenizer({ out, resume, config, data, train }),
+    const { straight, resumed } = await straightAndResumed(`tok-${backend}-${legacy}`, N, (out, resume) =>
+      trainTokenizer({ out, resume, config, data, train }), legacy,
     );
-    // weights.bin holds the ema/ averages too: they continue exactly
+    // model.safetensors holds the ema/ averages too: they continue exactly
     const ck = await loadCheckpoint(path.join(resumed, 'checkpoint'));
     expect([...ck.tensors.keys()].filter((n) => n.startsWith('ema/')).length).toBe([...ck.tensors.keys()].filter((n) => !/^(ema|disc|state)\//.test(n)).length);
-    expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
-    expect(bytes(resumed, 'optimizer.bin').equals(bytes(straight, 'optimizer.bin'))).toBe(true);
+    expect(bytes(resumed, 'model.safetensors').equals(bytes(straight, 'model.safetensors'))).toBe(true);
+    expect(bytes(resumed, 'optimizer.safetensors').equals(bytes(straight, 'optimizer.safetensors'))).toBe(true);
   });
 
-  it('generator: N steps == N/2 + stop + resume, bit-identical (dropout, label dropout and EMA on)', async () => {
+  it.each([['format 2', false], ['legacy format 1', true]] as const)('generator: N steps == N/2 + stop + resume from a %s checkpoint, bit-identical (dropout, label dropout and EMA on)', async (what, legacy) => {
     const N = 8;
-    const tokFile = path.join(root, `gen-${backend}.tokens`);
-    await makeTokenFile(await makeTokenizer(path.join(root, `gen-tok-${backend}`)), tokFile);
+    const tokFile = path.join(root, `gen-${backend}-${legacy}.tokens`);
+    await makeTokenFile(await makeTokenizer(path.join(root, `gen-tok-${backend}-${legacy}`)), tokFile);
     const tokens = readTokenFile(tokFile);
     const config = tinyGeneratorConfig();
     const train = tinyGeneratorTrain({ steps: N, checkpointEvery: 3, ema: 0.9 });
-    const { straight, resumed } = await straightAndResumed(`gen-${backend}`, N, (out, resume) =>
-      trainGenerator({ out, resume, config, tokens, tokensPath: tokFile, train }),
+    const { straight, resumed } = await straightAndResumed(`gen-${backend}-${legacy}`, N, (out, resume) =>
+      trainGenerator({ out, resume, config, tokens, tokensPath: tokFile, train }), legacy,
     );
-    expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
-    expect(bytes(resumed, 'optimizer.bin').equals(bytes(straight, 'optimizer.bin'))).toBe(true);
+    expect(bytes(resumed, 'model.safetensors').equals(bytes(straight, 'model.safetensors'))).toBe(true);
+    expect(bytes(resumed, 'optimizer.safetensors').equals(bytes(straight, 'optimizer.safetensors'))).toBe(true);
   });
 });
 
@@ -143,14 +170,14 @@ describe('EMA on resume', () => {
     const out = path.join(root, 'ema-contra');
     const req = { out, config: tinyTokenizerConfig(), data: tinyDataset() };
     await trainTokenizer({ ...req, resume: false, train: tinyTokenizerTrain({ steps: 2, ema: 0.9 }) });
-    const before = bytes(out, 'weights.bin');
+    const before = bytes(out, 'model.safetensors');
     const e = await trainTokenizer({ ...req, resume: true, train: tinyTokenizerTrain({ steps: 4 }) }).then(() => null, (err: unknown) => err);
     expect((e as UserError).message).toBe(`--ema: ${out}/checkpoint was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
     const plain = path.join(root, 'ema-none');
     await trainTokenizer({ ...req, out: plain, resume: false, train: tinyTokenizerTrain({ steps: 2 }) });
     const e2 = await trainTokenizer({ ...req, out: plain, resume: true, train: tinyTokenizerTrain({ steps: 4, ema: 0.5 }) }).then(() => null, (err: unknown) => err);
     expect((e2 as UserError).message).toBe(`--ema 0.5: ${plain}/checkpoint holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
-    expect(bytes(out, 'weights.bin').equals(before)).toBe(true);
+    expect(bytes(out, 'model.safetensors').equals(before)).toBe(true);
     // what loads is the average: the loaded weights equal the ema/ tensors
     const ck = await loadCheckpoint(path.join(out, 'checkpoint'));
     const t = await loadTokenizer(out);

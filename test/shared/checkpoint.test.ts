@@ -14,6 +14,7 @@ import {
   type CheckpointIo,
   type LoadedTensor,
 } from '../../packages/shared/src/checkpoint';
+import { readSafetensors, safetensorsBytes, type SafetensorsTensor } from '@factorgen/shared';
 import { UserError } from '../../packages/shared/src/errors';
 import { adamwStep, defaultAdamW, disposeAdamState, initAdamState, type AdamState } from '../../packages/shared/src/optim';
 import { Rng } from '../../packages/shared/src/rng';
@@ -68,7 +69,10 @@ function siblingsOf(dir: string): string[] {
 }
 
 describe('saveCheckpoint / loadCheckpoint', () => {
-  it('round-trips params, optimizer, rng and extra bit-exactly, and AdamW continues identically', async () => {
+  it.each([
+    [2, ['config.json', 'model.safetensors', 'optimizer.safetensors']],
+    [1, ['config.json', 'optimizer.bin', 'weights.bin']],
+  ] as const)('format %i: round-trips params, optimizer, rng and extra bit-exactly, and AdamW continues identically', async (format, files) => {
     const before = tf.memory().numTensors;
     const dir = freshDir();
     const params = makeParams(1);
@@ -92,13 +96,16 @@ describe('saveCheckpoint / loadCheckpoint', () => {
       optimizer: opt,
       rng: rng.state(),
       extra: { bestLoss: 0.125 },
+      format,
     };
     // Also store the NaN/-0/subnormal values under another name to check bit-exactness.
     ck.params.set('raw/w', params.get('enc/w') as tf.Variable);
     await saveCheckpoint(dir, ck);
-    expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'optimizer.bin', 'weights.bin']);
+    expect(fs.readdirSync(dir).sort()).toEqual(files);
 
     const loaded = await loadCheckpoint(dir, 'tokenizer');
+    expect(loaded.format).toBe(format);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).format).toBe(format);
     expect(loaded.kind).toBe('tokenizer');
     expect(loaded.step).toBe(2);
     expect(loaded.config).toEqual({ channels: [8, 16], name: 'tiny' });
@@ -231,10 +238,10 @@ describe('saveCheckpoint / loadCheckpoint', () => {
 });
 
 describe('loadCheckpoint errors', () => {
-  async function saved(): Promise<string> {
+  async function saved(format: 1 | 2 = 1): Promise<string> {
     const dir = freshDir();
     const p = makeParams(1);
-    await saveCheckpoint(dir, { kind: 'generator', config: { a: 1 }, step: 3, params: p });
+    await saveCheckpoint(dir, { kind: 'generator', config: { a: 1 }, step: 3, params: p, format });
     disposeAll(p);
     return dir;
   }
@@ -260,10 +267,55 @@ describe('loadCheckpoint errors', () => {
     expect((await errorOf(loadCheckpoint(dir, 'tokenizer'))).message).toBe(
       `${dir}: expected a tokenizer checkpoint, found a generator checkpoint`,
     );
-    editConfig(dir, (j) => (j.format = 2));
+    editConfig(dir, (j) => (j.format = 3));
     expect((await errorOf(loadCheckpoint(dir))).message).toBe(
-      `${dir}/config.json: was written by a newer factorgen (format 2, this version reads 1)`,
+      `${dir}/config.json: was written by a newer factorgen (format 3, this version reads 1 and 2)`,
     );
+  });
+
+  it('format 2: a missing, truncated or hostile model.safetensors is one line naming it', async () => {
+    const dir = await saved(2);
+    const file = path.join(dir, 'model.safetensors');
+    const full = new Uint8Array(fs.readFileSync(file));
+    const n = full[0] + full[1] * 256; // the header's length (small)
+    expect(full.byteLength).toBe(8 + n + 44);
+    fs.writeFileSync(file, full.subarray(0, full.byteLength - 4));
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(
+      `${file}: tensor "enc/b" has data_offsets [32,44] out of range (the data is 40 bytes)`,
+    );
+    fs.writeFileSync(file, full.subarray(0, 100));
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: header of ${n} bytes is longer than the file (100 bytes)`);
+    fs.rmSync(file);
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: missing`);
+  });
+
+  it('format 2: optimizer.safetensors with a bad step, a stray tensor or a shape unlike its weight is one line', async () => {
+    const dir = freshDir();
+    const p = makeParams(1);
+    const opt = initAdamState();
+    for (const [n, v] of p) {
+      opt.m.set(n, tf.onesLike(v));
+      opt.v.set(n, tf.onesLike(v));
+    }
+    opt.step = 4;
+    await saveCheckpoint(dir, { kind: 'generator', config: {}, step: 4, params: p, optimizer: opt });
+    const file = path.join(dir, 'optimizer.safetensors');
+    const good = readSafetensors(new Uint8Array(fs.readFileSync(file)), 'x');
+    expect(good.metadata).toEqual({ step: '4' });
+    expect([...good.tensors.keys()]).toEqual(['m/enc/w', 'm/enc/b', 'v/enc/w', 'v/enc/b']);
+    const rewrite = (tensors: Map<string, SafetensorsTensor>, metadata: Record<string, string>) => fs.writeFileSync(file, safetensorsBytes(tensors, metadata));
+    rewrite(good.tensors, { step: '4.5' });
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: has no valid "step" in __metadata__ (a decimal count, e.g. {"step": "123"})`);
+    rewrite(new Map([...good.tensors, ['adam/x', good.tensors.get('m/enc/b')!]]), { step: '4' });
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: tensor "adam/x" is neither m/<parameter> nor v/<parameter>`);
+    rewrite(new Map([...good.tensors, ['m/enc/b', { shape: [1, 3], dtype: 'float32', data: new Float32Array(3) }]]), { step: '4' });
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: tensor "m/enc/b" is float32 [1,3] but the weight is float32 [3]`);
+    rewrite(new Map([...good.tensors].filter(([n]) => n !== 'v/enc/b')), { step: '4' });
+    expect((await errorOf(loadCheckpoint(dir))).message).toBe(`${file}: m/ and v/ tensors name different parameters`);
+    rewrite(good.tensors, { step: '4' });
+    expect((await loadCheckpoint(dir)).optimizer?.step).toBe(4);
+    disposeAdamState(opt);
+    disposeAll(p);
   });
 
   it('truncated or oversized weights.bin', async () => {

@@ -90,7 +90,7 @@ const tokTrain = (out: string, threads: number) =>
   ['tokenizer', 'train', '--dataset', 'folder', '--data', images, '--size', '16', '--channels', '1', '--sub-codebooks', '2',
     '--codebook-size', '16', '--code-dim', '4', '--base-channels', '16', '--channel-mult', '1,2', '--no-attention', '--latent-channels', '8',
     '--batch', '8', '--steps', '3', '--log-every', '1', '--backend', 'wasm', '--threads', String(threads), '--out', out];
-const weights = (run: string) => fs.readFileSync(path.join(run, 'checkpoint', 'weights.bin'));
+const weights = (run: string) => fs.readFileSync(path.join(run, 'checkpoint', 'model.safetensors'));
 const checkpointStep = (run: string) => (JSON.parse(fs.readFileSync(path.join(run, 'checkpoint', 'config.json'), 'utf8')) as { step: number }).step;
 
 describe('--threads through the CLI', () => {

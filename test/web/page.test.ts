@@ -98,9 +98,9 @@ describeWith('chromium', 'the sampling page in headless Chromium', () => {
     expect(fs.statSync(path.join(work, 'page.png')).size).toBeGreaterThan(10_000);
   });
 
-  it('loads an exported tokenizer (inference tensors only) under the id the generator recorded, and samples with it', async () => {
+  it('loads an exported tokenizer in the legacy format 1 (weights.bin) under the id the generator recorded, and samples with it', async () => {
     const exported = path.join(work, 'tok-export');
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'export', '--from', 'pretrained/tokenizer', '--to', exported], {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'export', '--from', 'pretrained/tokenizer', '--to', exported, '--format', 'factorgen'], {
       cwd: root, encoding: 'utf8', timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);
@@ -139,17 +139,17 @@ describeWith('chromium', 'the sampling page in headless Chromium', () => {
   it('a missing or mismatched model file is one line in the page, not a blank screen', async () => {
     const site = await modelSite({ generator: path.join(root, 'pretrained/generator') });
     const missing = new Map(site);
-    missing.delete('model/tokenizer/weights.bin');
+    missing.delete('model/tokenizer/model.safetensors');
     // Same shapes, one weight changed: a different tokenizer than the generator was trained with.
-    const weights = new Uint8Array(fs.readFileSync(path.join(root, 'pretrained/tokenizer/weights.bin')));
-    weights[100] ^= 1;
+    const weights = new Uint8Array(fs.readFileSync(path.join(root, 'pretrained/tokenizer/model.safetensors')));
+    weights[8 + Buffer.from(weights).readUInt32LE(0) + 100] ^= 1; // a byte of the data, after the 8-byte length and the header
     // The id the shipped generator records for its tokenizer (what the page must name).
     const trainedWith = (JSON.parse(fs.readFileSync(path.join(root, 'pretrained/generator/config.json'), 'utf8')) as { extra: { tokenizerId: string } }).extra.tokenizerId;
     expect(trainedWith).toMatch(/^[0-9a-f]{16}$/);
     const swapped = new Map(site);
-    swapped.set('model/tokenizer/weights.bin', { data: weights });
+    swapped.set('model/tokenizer/model.safetensors', { data: weights });
     const cases: [Site, RegExp][] = [
-      [missing, /^model\/tokenizer\/weights\.bin: missing \(HTTP 404\)$/],
+      [missing, /^model\/tokenizer\/model\.safetensors: missing \(HTTP 404\)$/],
       [swapped, new RegExp(`^model/tokenizer: tokenizer [0-9a-f]{16} is not the one the generator was trained with \\(${trainedWith}\\)$`)],
     ];
     for (const [s, message] of cases) {

@@ -22,10 +22,10 @@ describe('factorgen web build', () => {
     expect(r.code, r.err).toBe(0);
     expect(list(out)).toEqual([
       'app.js', 'index.html',
-      'model/generator/config.json', 'model/generator/weights.bin', 'model/tokenizer/config.json', 'model/tokenizer/weights.bin',
+      'model/generator/config.json', 'model/generator/model.safetensors', 'model/tokenizer/config.json', 'model/tokenizer/model.safetensors',
       'wasm/tfjs-backend-wasm-simd.wasm', 'wasm/tfjs-backend-wasm-threaded-simd.wasm', 'wasm/tfjs-backend-wasm.wasm',
     ]);
-    for (const f of ['generator/weights.bin', 'tokenizer/config.json']) {
+    for (const f of ['generator/model.safetensors', 'tokenizer/config.json']) {
       expect(fs.readFileSync(path.join(out, 'model', f)).equals(fs.readFileSync(path.join(root, 'pretrained', f)))).toBe(true);
     }
     expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).toContain('<script type="module" src="app.js"></script>');

@@ -20,3 +20,4 @@ export * from './tape/withoutTape';
 export * from './ops/linearCrossEntropy';
 export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEntropySaved } from './kernels/codeEntropy';
 export * from './ops/dropout';
+export * from './safetensors';

@@ -1,14 +1,22 @@
 /**
- * Checkpoints: one folder per checkpoint.
+ * Checkpoints: one folder per checkpoint (docs/formats.md, "Checkpoint folder").
  *
+ * Format 2 (written by default):
+ *   config.json            { format: 2, kind, config, step, rng?, extra? }
+ *   model.safetensors      every parameter tensor (safetensors.ts), named as the model names its variables, in
+ *                          tfjs layouts (dense kernels [in, out], conv kernels HWIO), F32 (I32 for int tensors).
+ *   optimizer.safetensors  training state only: AdamW moments as `m/<param>` and `v/<param>`, the optimizer step
+ *                          in `__metadata__` as `{"step": "<n>"}`.
+ *
+ * Format 1 (legacy: still read; written by `factorgen export --format factorgen` for older readers):
  *   config.json    { format: 1, kind, config, step, rng?, extra?, weights: Index, optimizer?: Index & { step } }
- *                  The tensor indexes live in config.json itself (not a separate weights.json) so that one
- *                  JSON file describes the whole folder.
  *   weights.bin    all parameter tensors back to back, little-endian, in `weights.entries` order.
  *   optimizer.bin  AdamW moments: `optimizer.m` entries then `optimizer.v` entries, same encoding.
- *
  * An Index is `{ file, bytes, entries: { name, shape, dtype, offset, length }[] }`; offset and length are in
  * BYTES within `file`, and `bytes` is the file's exact size.
+ *
+ * Both formats hold the same tensors with the same bytes, and config.json's `config` and `extra` are the same JSON:
+ * ids computed from a checkpoint (a tokenizer's id: config and tensors) do not depend on the format.
  *
  * Saving is atomic: everything is written and fsynced into a sibling `<dir>.tmp-<pid>-<n>`, then the current
  * `<dir>` (if any) is renamed to `<dir>.old-<pid>-<n>`, the temp folder is renamed to `<dir>`, and the old one is
@@ -21,8 +29,10 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import {
-  CHECKPOINT_FORMAT, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
+  CHECKPOINT_FORMAT, LEGACY_CHECKPOINT_FORMAT, LITTLE_ENDIAN, MODEL_FILE, MOMENT_PREFIXES, OPTIMIZER_FILE, parseCheckpoint, swap32,
+  type CheckpointFormat, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
 } from './checkpointFormat';
+import { serializeSafetensors } from './safetensors';
 import { UserError } from './errors';
 import { describeReadError } from './fsErrors';
 import type { AdamState } from './optim';
@@ -39,6 +49,8 @@ export type CheckpointData = {
   optimizer?: AdamState;
   rng?: RngState;
   extra?: object;
+  /** The format to write: CHECKPOINT_FORMAT (default, safetensors) or LEGACY_CHECKPOINT_FORMAT (weights.bin). */
+  format?: CheckpointFormat;
 };
 
 /** The filesystem operations saveCheckpoint uses; tests replace one of them to inject failures. */
@@ -185,29 +197,48 @@ export async function saveCheckpoint(dir: string, ck: CheckpointData, io: Partia
 
   // Both reads start before any await, so params and moments are a snapshot of the same step.
   const [params, opt] = await Promise.all([readTensors(ck.params), ck.optimizer ? readAdamState(ck.optimizer) : undefined]);
-  const weights = pack(params);
-  let optimizer: { index: object; chunks: Uint8Array[] } | undefined;
   if (opt) {
     for (const name of opt.m.keys()) {
       if (!ck.params.has(name)) throw new Error(`checkpoint: optimizer state for unknown parameter ${name}`);
     }
-    const m = pack(opt.m);
-    const v = pack(opt.v, m.end);
-    optimizer = {
-      index: { file: 'optimizer.bin', step: opt.step, bytes: v.end, m: m.entries, v: v.entries },
-      chunks: [...m.chunks, ...v.chunks],
-    };
   }
-  const json = {
-    format: CHECKPOINT_FORMAT,
+  const format = ck.format ?? CHECKPOINT_FORMAT;
+  const common = {
+    format,
     kind: ck.kind,
     config: ck.config,
     step: ck.step,
     ...(ck.rng ? { rng: ck.rng } : {}),
     ...(ck.extra ? { extra: ck.extra } : {}),
-    weights: { file: 'weights.bin', bytes: weights.end, entries: weights.entries },
-    ...(optimizer ? { optimizer: optimizer.index } : {}),
   };
+  // The data files to write (name -> chunks), and config.json's content.
+  const files: [string, Uint8Array[]][] = [];
+  let json: object;
+  if (format === LEGACY_CHECKPOINT_FORMAT) {
+    const weights = pack(params);
+    files.push(['weights.bin', weights.chunks]);
+    let optimizerIndex: object | undefined;
+    if (opt) {
+      const m = pack(opt.m);
+      const v = pack(opt.v, m.end);
+      optimizerIndex = { file: 'optimizer.bin', step: opt.step, bytes: v.end, m: m.entries, v: v.entries };
+      files.push(['optimizer.bin', [...m.chunks, ...v.chunks]]);
+    }
+    json = {
+      ...common,
+      weights: { file: 'weights.bin', bytes: weights.end, entries: weights.entries },
+      ...(optimizerIndex ? { optimizer: optimizerIndex } : {}),
+    };
+  } else {
+    files.push([MODEL_FILE, serializeSafetensors(params)]);
+    if (opt) {
+      const moments = new Map<string, LoadedTensor>();
+      for (const [name, t] of opt.m) moments.set(MOMENT_PREFIXES.m + name, t);
+      for (const [name, t] of opt.v) moments.set(MOMENT_PREFIXES.v + name, t);
+      files.push([OPTIMIZER_FILE, serializeSafetensors(moments, { step: String(opt.step) })]);
+    }
+    json = common;
+  }
   const configBytes = new TextEncoder().encode(JSON.stringify(json, null, 1) + '\n');
 
   const n = saveCounter++;
@@ -229,8 +260,7 @@ export async function saveCheckpoint(dir: string, ck: CheckpointData, io: Partia
     });
     await fsp.rm(tmp, { recursive: true, force: true });
     await ops.mkdir(tmp);
-    await ops.writeFile(path.join(tmp, 'weights.bin'), weights.chunks);
-    if (optimizer) await ops.writeFile(path.join(tmp, 'optimizer.bin'), optimizer.chunks);
+    for (const [name, chunks] of files) await ops.writeFile(path.join(tmp, name), chunks);
     await ops.writeFile(path.join(tmp, 'config.json'), [configBytes]);
     await ops.syncDir(tmp);
     if (existing) {
@@ -288,6 +318,14 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
       } catch (e) {
         const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : describeReadError(e);
         throw new UserError(`${path.join(shown, name)}: ${cause}`);
+      }
+    },
+    async readIfPresent(name) {
+      try {
+        return await fsp.readFile(path.join(folder, name));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw new UserError(`${path.join(shown, name)}: ${describeReadError(e)}`);
       }
     },
   }, expectKind);

@@ -1,14 +1,26 @@
 /**
- * The checkpoint format without the filesystem: validating config.json, cutting weights.bin / optimizer.bin into
- * tensors, and copying tensors into a model. checkpoint.ts reads and writes folders with it; the web page parses
- * files it fetched with it (so both refuse the same bad files with the same messages). See checkpoint.ts for the
- * layout.
+ * The checkpoint format without the filesystem: validating config.json, reading model.safetensors /
+ * optimizer.safetensors (format 2) or cutting the legacy weights.bin / optimizer.bin (format 1) into tensors, and
+ * copying tensors into a model. checkpoint.ts reads and writes folders with it; the web page parses files it fetched
+ * with it (so both refuse the same bad files with the same messages). See checkpoint.ts and docs/formats.md
+ * ("Checkpoint folder") for the layouts.
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from './errors';
 import type { RngState } from './rng';
+import { readSafetensors } from './safetensors';
 
-export const CHECKPOINT_FORMAT = 1;
+/** The checkpoint format written by default: config.json + model.safetensors (+ optimizer.safetensors). */
+export const CHECKPOINT_FORMAT = 2;
+/** The legacy format, still read and written on request: config.json holding the indexes + weights.bin (+ optimizer.bin). */
+export const LEGACY_CHECKPOINT_FORMAT = 1;
+export type CheckpointFormat = typeof CHECKPOINT_FORMAT | typeof LEGACY_CHECKPOINT_FORMAT;
+
+/** File names of a format-2 checkpoint folder. */
+export const MODEL_FILE = 'model.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+/** Tensor-name prefixes of AdamW's first and second moments in optimizer.safetensors (`m/<param>`, `v/<param>`). */
+export const MOMENT_PREFIXES = { m: 'm/', v: 'v/' } as const;
 
 export type TensorDtype = 'float32' | 'int32';
 
@@ -30,6 +42,8 @@ export type LoadedCheckpoint = {
   optimizer?: LoadedOptimizer;
   /** The folder actually read: `dir`, or a leftover `<dir>.old-*` when `dir` was missing. */
   from: string;
+  /** The format of its files (config.json's "format"): which weight file it has (weights.bin or model.safetensors). */
+  format: CheckpointFormat;
 };
 
 /** Whether this host stores numbers little-endian (the files are little-endian). */
@@ -118,8 +132,13 @@ export type CheckpointSource = {
   shown: string;
   /** How messages name a file of it ("DIR/weights.bin"). */
   file(name: string): string;
-  /** The bytes of 'weights.bin' or 'optimizer.bin'; throws a UserError naming the file when it cannot be read. */
-  read(name: 'weights.bin' | 'optimizer.bin'): Promise<Uint8Array>;
+  /** The bytes of a file of the folder (weights.bin, model.safetensors, ...); throws a UserError naming it when it cannot be read. */
+  read(name: string): Promise<Uint8Array>;
+  /**
+   * The bytes of a file that may be absent (optimizer.safetensors), null when it is; other failures throw like read.
+   * Needed only to read format-2 optimizer state (parseCheckpoint's withOptimizer).
+   */
+  readIfPresent?(name: string): Promise<Uint8Array | null>;
 };
 
 /**
@@ -137,9 +156,10 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
   const bad = (cause: string) => new UserError(`${configFile}: ${cause}`);
   if (!isObject(json)) throw bad('not a JSON object');
   const format = json.format;
-  if (!isCount(format) || format < 1) throw bad(`unknown format ${JSON.stringify(format)} (this version reads ${CHECKPOINT_FORMAT})`);
+  const reads = `${LEGACY_CHECKPOINT_FORMAT} and ${CHECKPOINT_FORMAT}`;
+  if (!isCount(format) || format < 1) throw bad(`unknown format ${JSON.stringify(format)} (this version reads ${reads})`);
   if (format > CHECKPOINT_FORMAT) {
-    throw bad(`was written by a newer factorgen (format ${format}, this version reads ${CHECKPOINT_FORMAT})`);
+    throw bad(`was written by a newer factorgen (format ${format}, this version reads ${reads})`);
   }
   if (typeof json.kind !== 'string' || json.kind === '') throw bad('missing "kind"');
   if (expectKind !== undefined && json.kind !== expectKind) {
@@ -149,6 +169,18 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
   if (!isCount(json.step)) throw bad('missing or invalid "step"');
   if (json.rng !== undefined && !isRngState(json.rng)) throw bad('invalid "rng" state');
   if (json.extra !== undefined && !isObject(json.extra)) throw bad('"extra" is not an object');
+
+  const common = {
+    kind: json.kind,
+    config: json.config,
+    step: json.step,
+    ...(json.rng !== undefined ? { rng: json.rng as RngState } : {}),
+    ...(json.extra !== undefined ? { extra: json.extra as Record<string, unknown> } : {}),
+  };
+  if (format === CHECKPOINT_FORMAT) {
+    const { tensors, optimizer } = await readSafetensorFiles(src, withOptimizer);
+    return { ...common, tensors, ...(optimizer ? { optimizer } : {}), from: src.shown, format };
+  }
 
   const w = checkIndex(json.weights, 'weights', configFile);
   if (!isObject(json.weights) || json.weights.file !== 'weights.bin') throw bad('weights index must name file "weights.bin"');
@@ -171,16 +203,41 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
     }
     optimizer = { step: raw.step, m, v };
   }
-  return {
-    kind: json.kind,
-    config: json.config,
-    step: json.step,
-    ...(json.rng !== undefined ? { rng: json.rng as RngState } : {}),
-    ...(json.extra !== undefined ? { extra: json.extra as Record<string, unknown> } : {}),
-    tensors,
-    ...(optimizer ? { optimizer } : {}),
-    from: src.shown,
-  };
+  return { ...common, tensors, ...(optimizer ? { optimizer } : {}), from: src.shown, format: LEGACY_CHECKPOINT_FORMAT };
+}
+
+/**
+ * Format 2: the weights from model.safetensors and, when `withOptimizer` and the folder has one, AdamW's state from
+ * optimizer.safetensors (tensors `m/<param>` and `v/<param>` for the same parameters, shaped like them; the step in
+ * `__metadata__.step`, a decimal string).
+ */
+async function readSafetensorFiles(src: CheckpointSource, withOptimizer: boolean): Promise<{ tensors: Map<string, LoadedTensor>; optimizer?: LoadedOptimizer }> {
+  const tensors = readSafetensors(await src.read(MODEL_FILE), src.file(MODEL_FILE)).tensors;
+  if (!withOptimizer) return { tensors };
+  if (!src.readIfPresent) throw new Error('parseCheckpoint: reading optimizer state needs CheckpointSource.readIfPresent');
+  const bytes = await src.readIfPresent(OPTIMIZER_FILE);
+  if (!bytes) return { tensors };
+  const shown = src.file(OPTIMIZER_FILE);
+  const bad = (cause: string) => new UserError(`${shown}: ${cause}`);
+  const file = readSafetensors(bytes, shown);
+  const stepText = file.metadata.step;
+  const step = stepText !== undefined && /^(0|[1-9][0-9]*)$/.test(stepText) ? Number(stepText) : NaN;
+  if (!Number.isSafeInteger(step)) throw bad('has no valid "step" in __metadata__ (a decimal count, e.g. {"step": "123"})');
+  const m = new Map<string, LoadedTensor>();
+  const v = new Map<string, LoadedTensor>();
+  for (const [name, t] of file.tensors) {
+    const which = name.startsWith(MOMENT_PREFIXES.m) ? m : name.startsWith(MOMENT_PREFIXES.v) ? v : null;
+    if (!which) throw bad(`tensor "${name}" is neither m/<parameter> nor v/<parameter>`);
+    const param = name.slice(2);
+    const p = tensors.get(param);
+    if (!p) throw bad(`optimizer state for "${param}", which is not in ${MODEL_FILE}`);
+    if (fmtShape(p.shape) !== fmtShape(t.shape) || t.dtype !== p.dtype) {
+      throw bad(`tensor "${name}" is ${t.dtype} ${fmtShape(t.shape)} but the weight is ${p.dtype} ${fmtShape(p.shape)}`);
+    }
+    which.set(param, t);
+  }
+  if (!sameNames(m, v)) throw bad('m/ and v/ tensors name different parameters');
+  return { tensors, optimizer: { step, m, v } };
 }
 
 /**

@@ -34,3 +34,4 @@ export { codeEntropyKernel, codeEntropyForward, codeEntropyBackward, type CodeEn
 export * from './ops/dropout';
 export * from './nativeStderr';
 export * from './font5x7';
+export * from './safetensors';

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserError } from './errors';
 import { describeNotAFolder } from './fsErrors';
+import { OPTIMIZER_FILE } from './checkpointFormat';
 
 export const LOCK_FILE = '.factorgen.lock';
 export const MANIFEST_FILE = '.factorgen.json';
@@ -266,7 +267,8 @@ export type Manifest = { factorgen: 1; kind: OutputKind; paths: string[] };
 /** Kinds named in the plural ("already holds samples", not "a samples"). */
 const PLURAL_KINDS: ReadonlySet<string> = new Set(['samples', 'decoded tokens', 'reconstructions']);
 
-const RUN_FILE = /^(metrics\.jsonl|checkpoint(\.(tmp|old)-\d+-\d+)?\/(config\.json|weights\.bin|optimizer\.bin))$/;
+// A run's files: its metrics and its checkpoint's, in format 2 (safetensors) or the legacy format 1 (.bin).
+const RUN_FILE = /^(metrics\.jsonl|checkpoint(\.(tmp|old)-\d+-\d+)?\/(config\.json|model\.safetensors|optimizer\.safetensors|weights\.bin|optimizer\.bin))$/;
 const isRunKind = (k: string) => k.endsWith(' run');
 
 /** Reads OUT/.factorgen.json; null when absent or not ours. */
@@ -384,7 +386,7 @@ export function prepareFreshOutput(dir: string, flag: string, kind: OutputKind, 
 export function enclosingRun(p: string): string | null {
   for (let d = path.resolve(p); ; d = path.dirname(d)) {
     const m = readManifest(d);
-    if ((m && isRunKind(m.kind)) || fs.existsSync(path.join(d, 'checkpoint', 'optimizer.bin'))) return d;
+    if ((m && isRunKind(m.kind)) || isTrainingCheckpoint(path.join(d, 'checkpoint'))) return d;
     if (path.dirname(d) === d) return null;
   }
 }
@@ -405,9 +407,9 @@ export function refuseRunCheckpoint(p: string, flag: string): void {
   if (abs === path.join(run, 'metrics.jsonl')) throw new UserError(`${flag} ${p}: the metrics log of the training run ${shown}, which only that run writes; choose another file`);
 }
 
-/** Whether checkpoint folder `dir` holds training state (optimizer.bin): then it belongs to a run. */
+/** Whether checkpoint folder `dir` holds training state (optimizer.safetensors, or optimizer.bin in format 1): then it belongs to a run. */
 export function isTrainingCheckpoint(dir: string): boolean {
-  return fs.existsSync(path.join(dir, 'optimizer.bin'));
+  return fs.existsSync(path.join(dir, OPTIMIZER_FILE)) || fs.existsSync(path.join(dir, 'optimizer.bin'));
 }
 
 /**

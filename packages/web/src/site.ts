@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { describeWriteError, loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
+import { describeWriteError, LEGACY_CHECKPOINT_FORMAT, loadCheckpoint, MODEL_FILE, resolveCheckpointDir, UserError } from '@factorgen/shared';
 import { tokenizerIdOf } from '@factorgen/tokenizer';
 import { findTokenizerDir, type GeneratorProvenance } from '@factorgen/generator';
 import { bundlePage } from './bundle';
@@ -10,7 +10,7 @@ import { pageHtml } from './html';
 /** One file of the site: a file on disk or bytes in memory. */
 export type SiteFile = { file: string } | { data: Uint8Array | string };
 
-/** The static site: URL path (no leading slash, e.g. "model/generator/weights.bin") -> content. */
+/** The static site: URL path (no leading slash, e.g. "model/generator/model.safetensors") -> content. */
 export type Site = Map<string, SiteFile>;
 
 const require = createRequire(import.meta.url);
@@ -26,7 +26,7 @@ function wasmFiles(): [string, SiteFile][] {
 
 /**
  * The site for a generator: index.html, app.js (the bundled page), the wasm binaries, and the generator's and its
- * tokenizer's config.json + weights.bin under model/ (no optimizer state). The tokenizer is `tokenizer`, else the
+ * tokenizer's config.json + model.safetensors (weights.bin for a format-1 checkpoint) under model/ (no optimizer state). The tokenizer is `tokenizer`, else the
  * one the generator records (as `factorgen sample` finds it). Refuses, with a one-line UserError, a generator or
  * tokenizer that does not load or a tokenizer the generator was not trained with.
  */
@@ -45,8 +45,9 @@ export async function modelSite(opts: { generator: string; tokenizer?: string })
   site.set('index.html', { data: pageHtml() });
   site.set('app.js', { data: await bundlePage() });
   for (const [url, f] of wasmFiles()) site.set(url, f);
-  for (const [name, dir] of [['generator', gck.from], ['tokenizer', tck.from]] as const) {
-    for (const f of ['config.json', 'weights.bin']) site.set(`model/${name}/${f}`, { file: path.join(dir, f) });
+  for (const [name, ck] of [['generator', gck], ['tokenizer', tck]] as const) {
+    const weights = ck.format === LEGACY_CHECKPOINT_FORMAT ? 'weights.bin' : MODEL_FILE;
+    for (const f of ['config.json', weights]) site.set(`model/${name}/${f}`, { file: path.join(ck.from, f) });
   }
   return site;
 }

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import {
   exportCheckpoint, hasCheckpoint, UserError, checkFolder, describeReadError, resolveCheckpointDir, refuseRunCheckpoint, isTrainingCheckpoint, checkOutputDir,
-  defaultExportContent, initBackend, type ExportContent, type LoadedCheckpoint,
+  defaultExportContent, initBackend, CHECKPOINT_FORMAT, LEGACY_CHECKPOINT_FORMAT, type ExportContent, type LoadedCheckpoint,
 } from '@factorgen/shared';
 import { tokenizerExport } from '@factorgen/tokenizer';
 import { note, printJson } from './common';
@@ -49,8 +49,13 @@ export function registerExport(program: Command): void {
     .requiredOption('--from <dir>', 'run or checkpoint folder')
     .requiredOption('--to <dir>', 'destination checkpoint folder (not inside a training run)')
     .option('--tokenizer-path <path>', 'for a generator: where its tokenizer will live (recorded for `sample`)')
+    .addOption(
+      new Option('--format <name>', 'weight files: safetensors (config.json + model.safetensors) or factorgen (the legacy config.json + weights.bin, for older factorgen readers)')
+        .choices(['safetensors', 'factorgen'])
+        .default('safetensors'),
+    )
     .option('--overwrite', 'replace an earlier export in --to', false)
-    .action(async (f: { from: string; to: string; tokenizerPath?: string; overwrite: boolean }) => {
+    .action(async (f: { from: string; to: string; tokenizerPath?: string; format: 'safetensors' | 'factorgen'; overwrite: boolean }) => {
       // Export only copies tensors: the plain cpu backend, started quietly (no tfjs banner, no backend line).
       await initBackend('cpu');
       if (!hasCheckpoint(resolveCheckpointDir(f.from))) {
@@ -59,8 +64,9 @@ export function registerExport(program: Command): void {
       }
       checkExportTarget(f.from, f.to, f.overwrite);
       checkOutputDir(path.dirname(path.resolve(f.to)), '--to');
-      const { bytes, sourceBytes } = await exportCheckpoint(f.from, f.to, (ck) => exportContent(ck, f.tokenizerPath));
+      const format = f.format === 'factorgen' ? LEGACY_CHECKPOINT_FORMAT : CHECKPOINT_FORMAT;
+      const { bytes, sourceBytes } = await exportCheckpoint(f.from, f.to, (ck) => exportContent(ck, f.tokenizerPath), format);
       note(`exported ${f.from} to ${f.to} (${(bytes / 1e6).toFixed(1)} MB of weights; the source held ${(sourceBytes / 1e6).toFixed(1)} MB)`);
-      printJson({ to: f.to, bytes, sourceBytes });
+      printJson({ to: f.to, format: f.format, bytes, sourceBytes });
     });
 }

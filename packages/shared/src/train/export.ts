@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, saveCheckpoint, type LoadedCheckpoint, type LoadedTensor } from '../checkpoint';
+import { loadCheckpoint, saveCheckpoint, type CheckpointFormat, type LoadedCheckpoint, type LoadedTensor } from '../checkpoint';
 import { resolveCheckpointDir } from './runDir';
 import { preferEma } from './ema';
 
@@ -12,12 +12,15 @@ export const defaultExportContent = (ck: LoadedCheckpoint): ExportContent => ({ 
 /**
  * Copies a run's checkpoint to `to` without optimizer state, with the tensors and `extra` that `content` picks
  * (default: defaultExportContent): what is shipped (e.g. pretrained/) is the model, not the training state.
+ * `format` is the checkpoint format written (default CHECKPOINT_FORMAT: model.safetensors; LEGACY_CHECKPOINT_FORMAT:
+ * weights.bin for older readers); the tensors and config are the same in both.
  * Returns the bytes of weights written and the bytes of weights the source held (all its tensors, ema/ included).
  */
 export async function exportCheckpoint(
   from: string,
   to: string,
   content: (ck: LoadedCheckpoint) => ExportContent = defaultExportContent,
+  format?: CheckpointFormat,
 ): Promise<{ bytes: number; sourceBytes: number }> {
   const ck = await loadCheckpoint(resolveCheckpointDir(from));
   const { tensors, extra } = content(ck);
@@ -30,7 +33,7 @@ export async function exportCheckpoint(
   let sourceBytes = 0;
   for (const t of ck.tensors.values()) sourceBytes += t.data.byteLength;
   try {
-    await saveCheckpoint(to, { kind: ck.kind, config: ck.config, step: ck.step, params, extra });
+    await saveCheckpoint(to, { kind: ck.kind, config: ck.config, step: ck.step, params, extra, ...(format ? { format } : {}) });
   } finally {
     for (const t of params.values()) t.dispose();
   }

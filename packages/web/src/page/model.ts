@@ -15,7 +15,10 @@ async function fetchBytes(url: string, shown: string): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** Fetches and validates the checkpoint at `dir` (config.json and weights.bin; the optimizer is never needed here). */
+/**
+ * Fetches and validates the checkpoint at `dir`: config.json, then model.safetensors (format 2) or weights.bin (format 1,
+ * as config.json says); the optimizer state is never needed here.
+ */
 export async function fetchCheckpoint(dir: string, kind: 'generator' | 'tokenizer'): Promise<LoadedCheckpoint> {
   const text = new TextDecoder().decode(await fetchBytes(`${dir}/config.json`, `${dir}/config.json`));
   return parseCheckpoint(
