@@ -259,7 +259,7 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
 // ---- manifests and --overwrite ------------------------------------------------------------------------
 
 /** What an output folder holds: a training run of a model kind, a sample folder, decoded token maps. */
-export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'probe' | 'comparison';
+export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'probe' | 'comparison' | 'site';
 
 export type Manifest = { factorgen: 1; kind: OutputKind; paths: string[] };
 
@@ -289,8 +289,8 @@ export function writeManifest(dir: string, kind: OutputKind, paths: string[], io
   }
 }
 
-/** Every file under `dir` (relative paths with '/'), folders excluded. */
-function listFiles(dir: string, rel = ''): string[] {
+/** Every file under `dir` (relative paths with '/'), folders excluded; an empty folder is listed as `name/`. */
+export function listFiles(dir: string, rel = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
