@@ -110,3 +110,48 @@ export function nameFlagOf(message: string, argv: string[]): string {
   const flag = [...best.flags][0];
   return `${flag} ${best.value}: ${best.rest ? `${best.rest}: ` : ''}${message.slice(colon + 2)}`;
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether the bytes of a file name are valid UTF-8 (Node turns invalid bytes into U+FFFD, a name that then does not exist). */
+export function isUtf8Name(name: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A file name (bytes from readdir, or a string) safe to print on one terminal line: valid UTF-8 is kept, control
+ * characters (newlines, ESC of terminal escape sequences, DEL, C1) and bytes that are not UTF-8 are written as \xHH,
+ * a backslash as \\. "caf\xe9" for the Latin-1 bytes of "café".
+ */
+export function printableName(name: Uint8Array | string): string {
+  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    let ch: string | null = null;
+    if (len > 0 && i + len <= bytes.length) {
+      try {
+        ch = strictUtf8.decode(bytes.subarray(i, i + len));
+      } catch {
+        ch = null;
+      }
+    }
+    if (ch === null) {
+      out += `\\x${b.toString(16).padStart(2, '0')}`;
+      i += 1;
+      continue;
+    }
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else if (c === 0x2028 || c === 0x2029) out += `\\u{${c.toString(16)}}`;
+    else out += ch === '\\' ? '\\\\' : ch;
+    i += len;
+  }
+  return out;
+}
