@@ -1,4 +1,4 @@
-import { assignParams, preferEma, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, preferEma, tensorElements, UserError, type LoadedCheckpoint } from '@factorgen/shared';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
 import { createGenerator, type Generator } from './model';
 
@@ -11,7 +11,13 @@ export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; 
  */
 export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { gen: Generator; provenance: GeneratorProvenance } {
   const config = ck.config as GeneratorConfig;
-  validateGeneratorConfig(config);
+  try {
+    validateGeneratorConfig(config);
+  } catch (e) {
+    // Name the file the bad field is in (was: "generator config: …" with no file).
+    if (e instanceof UserError) throw new UserError(`${where}/config.json: ${e.message}`);
+    throw e;
+  }
   const provenance = ck.extra as GeneratorProvenance | undefined;
   if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
     throw new UserError(`${where}: generator checkpoint lacks its tokenizer id or class names`);
@@ -20,7 +26,7 @@ export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   if (provenance.classNames.length !== config.numClasses) {
     throw new UserError(`${where}: config.json lists ${provenance.classNames.length} class names for ${config.numClasses} classes`);
   }
-  const gen = createGenerator(config, 'load');
+  const gen = createGenerator(config, 'load', { elements: tensorElements(ck), where });
   try {
     // With EMA the averaged weights are what samples come from.
     assignParams(gen.params.vars, preferEma(ck.tensors), where);

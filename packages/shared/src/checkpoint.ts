@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import {
-  CHECKPOINT_FORMAT, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
+  CHECKPOINT_FORMAT, checkBinSize, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
 } from './checkpointFormat';
 import { UserError } from './errors';
 import { describeReadError } from './fsErrors';
@@ -282,10 +282,15 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
   return parseCheckpoint(text, {
     shown,
     file: (name) => path.join(shown, name),
-    async read(name) {
+    async read(name, bytes) {
       try {
+        // Sized before read: a device file, a FIFO or a file of another size is refused without reading it.
+        const st = await fsp.stat(path.join(folder, name));
+        if (!st.isFile()) throw new UserError(`${path.join(shown, name)}: not a regular file`);
+        checkBinSize(path.join(shown, name), bytes, st.size);
         return await fsp.readFile(path.join(folder, name));
       } catch (e) {
+        if (e instanceof UserError) throw e;
         const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : describeReadError(e);
         throw new UserError(`${path.join(shown, name)}: ${cause}`);
       }

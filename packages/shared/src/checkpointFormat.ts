@@ -47,6 +47,13 @@ export function swap32(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** The float32/int32 values a checkpoint's weights hold in all (bounded by weights.bin's byte length / 4). */
+export function tensorElements(ck: LoadedCheckpoint): number {
+  let n = 0;
+  for (const t of ck.tensors.values()) n += t.data.length;
+  return n;
+}
+
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const fmtShape = (shape: number[]) => `[${shape.join(',')}]`;
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -89,10 +96,15 @@ function checkIndex(raw: unknown, what: 'weights' | 'optimizer', configFile: str
   return { bytes, lists };
 }
 
+/** Throws the one-line UserError for a binary file of `found` bytes where the index says `bytes`; nothing when equal. */
+export function checkBinSize(shown: string, bytes: number, found: number): void {
+  if (found < bytes) throw new UserError(`${shown}: truncated: expected ${bytes} bytes, found ${found}`);
+  if (found > bytes) throw new UserError(`${shown}: wrong size: expected ${bytes} bytes, found ${found}`);
+}
+
 /** Cuts a binary file whose exact size the index states into tensors (aligned copies). `shown` names it in errors. */
 function cutBin(buf: Uint8Array, shown: string, bytes: number, lists: IndexEntry[][]): Map<string, LoadedTensor>[] {
-  if (buf.byteLength < bytes) throw new UserError(`${shown}: truncated: expected ${bytes} bytes, found ${buf.byteLength}`);
-  if (buf.byteLength > bytes) throw new UserError(`${shown}: wrong size: expected ${bytes} bytes, found ${buf.byteLength}`);
+  checkBinSize(shown, bytes, buf.byteLength);
   return lists.map((entries) => {
     const out = new Map<string, LoadedTensor>();
     for (const e of entries) {
@@ -118,8 +130,12 @@ export type CheckpointSource = {
   shown: string;
   /** How messages name a file of it ("DIR/weights.bin"). */
   file(name: string): string;
-  /** The bytes of 'weights.bin' or 'optimizer.bin'; throws a UserError naming the file when it cannot be read. */
-  read(name: 'weights.bin' | 'optimizer.bin'): Promise<Uint8Array>;
+  /**
+   * The bytes of 'weights.bin' or 'optimizer.bin', whose index in config.json says it holds `bytes` bytes; throws a
+   * UserError naming the file when it cannot be read. A source that can learn the size first (a file: stat) refuses
+   * a file of another size before reading it, so a huge or endless file is never read into memory.
+   */
+  read(name: 'weights.bin' | 'optimizer.bin', bytes: number): Promise<Uint8Array>;
 };
 
 /**
@@ -152,7 +168,7 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
 
   const w = checkIndex(json.weights, 'weights', configFile);
   if (!isObject(json.weights) || json.weights.file !== 'weights.bin') throw bad('weights index must name file "weights.bin"');
-  const [tensors] = cutBin(await src.read('weights.bin'), src.file('weights.bin'), w.bytes, w.lists);
+  const [tensors] = cutBin(await src.read('weights.bin', w.bytes), src.file('weights.bin'), w.bytes, w.lists);
 
   let optimizer: LoadedOptimizer | undefined;
   if (json.optimizer !== undefined && withOptimizer) {
@@ -160,7 +176,7 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
     const o = checkIndex(raw, 'optimizer', configFile);
     if (!isObject(raw) || raw.file !== 'optimizer.bin') throw bad('optimizer index must name file "optimizer.bin"');
     if (!isCount(raw.step)) throw bad('optimizer has no valid "step"');
-    const [m, v] = cutBin(await src.read('optimizer.bin'), src.file('optimizer.bin'), o.bytes, o.lists);
+    const [m, v] = cutBin(await src.read('optimizer.bin', o.bytes), src.file('optimizer.bin'), o.bytes, o.lists);
     if (!sameNames(m, v)) throw bad('optimizer m and v name different parameters');
     for (const [name, t] of m) {
       const p = tensors.get(name);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng';
+import { UserError } from './errors';
 
 /** How a parameter starts: drawn from the project's seeded Rng so every backend starts from the same numbers. */
 export type Init =
@@ -38,12 +39,29 @@ function fill(shape: number[], init: Init, rng: Rng): Float32Array {
  */
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
+  private elements = 0;
 
-  constructor(private readonly rng: Rng) {}
+  /**
+   * `budget`: when the store is built to receive a checkpoint, the most float32 elements it may hold (what the
+   * checkpoint's weights.bin holds, already checked against that file's byte length) and how to name the checkpoint.
+   * A config edited or corrupted to describe a larger model is refused before the parameter that exceeds it is
+   * allocated, instead of growing by gigabytes before the shapes are compared.
+   */
+  constructor(
+    private readonly rng: Rng,
+    private readonly budget?: { elements: number; where: string },
+  ) {}
 
   /** Creates a variable; throws if the name exists (two layers sharing a name is always a bug). */
   create(name: string, shape: number[], init: Init, trainable = true): tf.Variable {
     if (this.vars.has(name)) throw new Error(`parameter ${name} created twice`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (this.budget && this.elements + size > this.budget.elements) {
+      throw new UserError(
+        `${this.budget.where}: config.json describes a larger model than weights.bin holds (${name} [${shape.join(',')}] alone brings it past the ${this.budget.elements} values in weights.bin); config.json does not belong to these weights`,
+      );
+    }
+    this.elements += size;
     // tfjs variable names are process-global; ours live in this map so several models can coexist in one process.
     const initial = tf.tensor(fill(shape, init, this.rng), shape, 'float32');
     const v = tf.variable(initial, trainable);

@@ -1,4 +1,4 @@
-import { assignParams, preferEma, Sha256, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
+import { assignParams, preferEma, Sha256, tensorElements, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 
@@ -89,7 +89,7 @@ export function tokenizerFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   assertValidConfig(config, `${where}/config.json`);
   // Built without the alignment heads, and given only the inference tensors: a training checkpoint and its export
   // load alike. With EMA the averaged weights are the model.
-  const tok = createTokenizer(config, 'load', { alignHeads: false });
+  const tok = createTokenizer(config, 'load', { alignHeads: false, budget: { elements: tensorElements(ck), where } });
   const modelTensors = inferenceTensors(ck.tensors);
   try {
     assignParams(tok.params.vars, modelTensors, where);

@@ -1,0 +1,66 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { loadCheckpoint, UserError } from '@factorgen/shared';
+import { generatorFromCheckpoint } from '@factorgen/generator';
+import { tokenizerFromCheckpoint } from '@factorgen/tokenizer';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-bounds-'));
+
+/** A copy of a shipped checkpoint with its config.json's model config changed by `edit`. */
+function edited(kind: 'generator' | 'tokenizer', edit: (cfg: Record<string, unknown>) => void): string {
+  const dir = path.join(work, `${kind}-${Math.random().toString(36).slice(2)}`);
+  fs.mkdirSync(dir);
+  for (const f of ['config.json', 'weights.bin']) fs.copyFileSync(path.join(root, 'pretrained', kind, f), path.join(dir, f));
+  const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { config: Record<string, unknown> };
+  edit(j.config);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(j));
+  return dir;
+}
+
+describe('a config.json is checked against its weights and sane limits before anything is allocated', () => {
+  it('refuses a generator config edited to width 65536, depth 64 at once, naming the file (was: 6.4 GB in 60 s)', async () => {
+    await tf.setBackend('cpu');
+    const dir = edited('generator', (c) => Object.assign(c, { width: 65536, depth: 64, headWidth: 128 }));
+    const ck = await loadCheckpoint(dir, 'generator');
+    const before = tf.memory().numBytes;
+    expect(() => generatorFromCheckpoint(ck, dir)).toThrow(new UserError(`${dir}/config.json: generator config: width 65536 is over the limit 16384`));
+    expect(tf.memory().numBytes).toBe(before);
+  });
+
+  it('refuses a generator config within the limits that describes more parameters than weights.bin holds, allocating only up to that', async () => {
+    await tf.setBackend('cpu');
+    const dir = edited('generator', (c) => Object.assign(c, { width: 8192, depth: 64, heads: 64 }));
+    const ck = await loadCheckpoint(dir, 'generator');
+    const before = tf.memory().numBytes;
+    // weights.bin holds 1216128 values; gpt/tok0 [256,4096] (1048576) fits, gpt/tok1 brings the total past it.
+    expect(() => generatorFromCheckpoint(ck, dir)).toThrow(
+      new UserError(`${dir}: config.json describes a larger model than weights.bin holds (gpt/tok1 [256,4096] alone brings it past the 1216128 values in weights.bin); config.json does not belong to these weights`),
+    );
+    expect(tf.memory().numBytes).toBe(before); // what was created before the refusal is disposed
+  });
+
+  it('refuses a tokenizer config past its limits or its weights', async () => {
+    await tf.setBackend('cpu');
+    let dir = edited('tokenizer', (c) => Object.assign(c, { imageSize: 1 << 20 }));
+    let ck = await loadCheckpoint(dir, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(new UserError(`${dir}/config.json: imageSize 1048576 is over the limit 4096`));
+    dir = edited('tokenizer', (c) => Object.assign(c, { baseChannels: 2048, normGroups: 8 }));
+    ck = await loadCheckpoint(dir, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(/config\.json describes a larger model than weights\.bin holds \(encoder\/.* alone brings it past the 588841 values in weights\.bin\)/);
+  });
+
+  it('sizes weights.bin before reading it: a larger (sparse, 64 GiB) file is refused from its size, a FIFO is not opened', async () => {
+    const dir = edited('generator', () => {});
+    const w = path.join(dir, 'weights.bin');
+    fs.truncateSync(w, 64 * 2 ** 30); // sparse: no disk used, and reading it would need 64 GiB of memory
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: wrong size: expected 4864512 bytes, found ${64 * 2 ** 30}`));
+    fs.unlinkSync(w);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [w]);
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: not a regular file`));
+  });
+});
