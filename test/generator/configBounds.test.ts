@@ -64,3 +64,24 @@ describe('a config.json is checked against its weights and sane limits before an
     await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: not a regular file`));
   });
 });
+
+describe('checkpoint config.json and dataset images are regular files', () => {
+  it('refuses a FIFO as config.json and as an image, without waiting on it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = path.join(work, 'fifo-ck');
+    fs.mkdirSync(dir);
+    execFileSync('mkfifo', [path.join(dir, 'config.json')]);
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${dir}/config.json: is a FIFO (named pipe), expected a regular file of known size`));
+    const missing = path.join(work, 'empty-ck');
+    fs.mkdirSync(missing);
+    await expect(loadCheckpoint(missing, 'generator')).rejects.toThrow(new UserError(`${missing}/config.json: missing (not a factorgen checkpoint folder)`));
+    const { listImageFolder } = await import('@factorgen/shared');
+    const data = path.join(work, 'fifo-data');
+    for (const c of ['a', 'b']) {
+      fs.mkdirSync(path.join(data, c), { recursive: true });
+      fs.writeFileSync(path.join(data, c, '0.png'), '');
+    }
+    execFileSync('mkfifo', [path.join(data, 'b', '1.png')]);
+    expect(() => listImageFolder(data)).toThrow(new UserError(`${path.join(data, 'b', '1.png')}: is a FIFO (named pipe), expected an image file`));
+  });
+});

@@ -24,7 +24,7 @@ import {
   CHECKPOINT_FORMAT, checkBinSize, LITTLE_ENDIAN, parseCheckpoint, swap32, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
 } from './checkpointFormat';
 import { UserError } from './errors';
-import { describeReadError } from './fsErrors';
+import { describeReadError, readSmallFile } from './fsErrors';
 import type { AdamState } from './optim';
 import type { RngState } from './rng';
 
@@ -273,8 +273,13 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
   const configFile = path.join(shown, 'config.json');
   let text: string;
   try {
-    text = await fsp.readFile(path.join(folder, 'config.json'), 'utf8');
+    // A regular file of bounded size: a FIFO or a device in its place is refused, not waited on or read forever.
+    text = readSmallFile(path.join(folder, 'config.json')).toString('utf8');
   } catch (e) {
+    if (e instanceof UserError) {
+      const cause = e.message.slice(path.join(folder, 'config.json').length + 2);
+      throw new UserError(`${configFile}: ${cause === 'no such file' ? 'missing (not a factorgen checkpoint folder)' : cause}`);
+    }
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`${configFile}: missing (not a factorgen checkpoint folder)`);
     throw new UserError(`${configFile}: ${describeReadError(e)}`);

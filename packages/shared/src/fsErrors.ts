@@ -155,3 +155,65 @@ export function printableName(name: Uint8Array | string): string {
   }
   return out;
 }
+
+/** What a non-regular file is, in words ("a FIFO (named pipe)", "a character device"). */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens an input file for reading and sizes it before anything is read: it must be a regular file (a device such as
+ * /dev/zero would be read until memory runs out, a FIFO would block: it is opened non-blocking and refused). Returns
+ * the open descriptor (the caller closes it) and the size in bytes. UserError "<path>: <cause>" otherwise.
+ */
+export function openRegularFile(file: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw new UserError(`${file}: ${describeReadError(e)}`);
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    const kind = kindOf(st);
+    if (st.isDirectory()) throw new UserError(`${file}: is a folder, expected a file`);
+    throw new UserError(`${file}: is ${kind.startsWith('not') ? 'not a regular file' : kind}, expected a regular file of known size`);
+  }
+  return { fd, size: st.size };
+}
+
+/**
+ * Reads `length` bytes at `position` of an open file into a new Buffer, in chunks (one read call is limited to 2 GiB,
+ * and a Buffer to about 4 GiB: larger reads are the caller's to avoid). Throws a UserError naming `file` when the
+ * file ends early (it changed since it was sized).
+ */
+export function readAt(fd: number, file: string, position: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, Math.min(length - done, 1 << 30), position + done);
+    if (n === 0) throw new UserError(`${file}: ended after ${position + done} bytes while reading (did it change?)`);
+    done += n;
+  }
+  return buf;
+}
+
+/**
+ * The whole of a small input file (a config, a JSON record), refused unless it is a regular file of at most
+ * `maxBytes` (default 64 MiB): a corrupt path to a huge file or a device is named, not read into memory.
+ */
+export function readSmallFile(file: string, maxBytes = 64 * 2 ** 20): Buffer {
+  const { fd, size } = openRegularFile(file);
+  try {
+    if (size > maxBytes) throw new UserError(`${file}: ${size} bytes, more than the ${maxBytes} a file of this kind can hold`);
+    return readAt(fd, file, 0, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -124,6 +124,17 @@ function checkLink(p: string): void {
   }
 }
 
+/** An image that is a FIFO or a device would block or never end in the decoder: refused, naming it. */
+function checkRegular(p: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return; // gone: the decoder names it
+  }
+  if (!st.isFile()) throw new UserError(`${printableName(p)}: ${st.isFIFO() ? 'is a FIFO (named pipe)' : 'is not a regular file'}, expected an image file`);
+}
+
 /**
  * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored. UserErrors: missing root,
  * no class folders, a class folder without images, a single class (class-conditional training needs >= 2), an entry
@@ -144,6 +155,7 @@ export function listImageFolder(root: string): FolderListing {
     const images = readFolder(dir, 'image file')
       .filter((f) => !f.startsWith('.') && (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase()))
       .filter((f) => (checkLink(path.join(dir, f)), !isDir(path.join(dir, f))))
+      .filter((f) => (checkRegular(path.join(dir, f)), true))
       .sort();
     if (images.length === 0) throw new UserError(`${dir}: class folder has no images (.png, .jpg, .jpeg, .webp)`);
     images.forEach((f, k) => files.push({ file: path.join(dir, f), label, indexInClass: k }));
