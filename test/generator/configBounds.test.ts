@@ -85,3 +85,21 @@ describe('checkpoint config.json and dataset images are regular files', () => {
     expect(() => listImageFolder(data)).toThrow(new UserError(`${path.join(data, 'b', '1.png')}: is a FIFO (named pipe), expected an image file`));
   });
 });
+
+describe('NaN weights in a tokenizer', () => {
+  it('are refused at load, naming the tensor (was: encode wrote all-zero ids, reconstruct reported a PSNR)', async () => {
+    const dir = edited('tokenizer', () => {});
+    const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { weights: { entries: { name: string; offset: number; length: number }[] } };
+    const e = j.weights.entries.find((x) => !x.name.startsWith('disc/') && !x.name.startsWith('state/') && !x.name.startsWith('align/'))!;
+    const fd = fs.openSync(path.join(dir, 'weights.bin'), 'r+');
+    const nan = Buffer.alloc(8);
+    nan.writeFloatLE(NaN, 0);
+    nan.writeFloatLE(Infinity, 4);
+    fs.writeSync(fd, nan, 0, 8, e.offset);
+    fs.closeSync(fd);
+    const ck = await loadCheckpoint(dir, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
+      new UserError(`${dir}: weights.bin: ${e.name} holds 2 NaN or infinite values (of ${e.length / 4}); the checkpoint is broken (a diverged run, or a damaged file)`),
+    );
+  });
+});
