@@ -76,6 +76,11 @@ export async function evalSamples(samples: ImageDataset, test: ImageDataset, net
   checkGeometry(samples, test);
   const k = opts.k ?? 3;
   if (samples.n <= k) throw new UserError(`${samples.name}: ${samples.n} samples; need more than k=${k} for precision/recall`);
+  // Precision/recall compare k-NN radii within a real subset as large as the samples: a small test split (a folder
+  // dataset's test split is every 10th image of each class) must have more than k images too.
+  if (test.n <= k) {
+    throw new UserError(`${test.name}: the test split has ${test.n} image${test.n === 1 ? '' : 's'}; precision/recall need more than k=${k} (a folder dataset's test split is every 10th image of each class)`);
+  }
   const real = await extract(net, test, true);
   const fake = await extract(net, samples, false);
   const fid = frechetDistance(fake.stats, real.stats);

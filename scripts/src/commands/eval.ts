@@ -95,6 +95,11 @@ export function registerEval(program: Command): void {
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      // Shapes before any work (reconstruction, the feature net's first training): as reconstruct, encode and probe.
+      if (test.height !== tok.cfg.imageSize || test.width !== tok.cfg.imageSize || test.channels !== tok.cfg.channels) {
+        tok.params.dispose();
+        throw new UserError(`--dataset ${f.dataset}: images are ${test.height}x${test.width}x${test.channels}, the tokenizer ${dir} expects ${tok.cfg.imageSize}x${tok.cfg.imageSize}x${tok.cfg.channels}`);
+      }
       const n = Math.min(f.limit, test.n);
       const orig = randomSubset(test, n);
       const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: await reconstructImages(tok, orig.images, n, f.batch) };
