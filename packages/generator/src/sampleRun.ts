@@ -4,7 +4,7 @@ import {
   loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, classKey, UserError, classFolderFile,
   openOutputDir, writeManifest, type OutputIo, type ClassFolderRecord,
 } from '@factorgen/shared';
-import { configHash, decodeToImages, loadTokenizer, missingRecordedTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
+import { configHash, decodeToImages, loadTokenizer, missingRecordedTokenizer, recordedPathCandidates, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
 import { generatorFromCheckpoint, type GeneratorProvenance } from './restore';
 import { classLabels, sampleInBatches } from './plan';
@@ -20,14 +20,14 @@ export async function loadGenerator(dir: string): Promise<LoadedGenerator> {
 
 /**
  * Where the tokenizer of a generator is: the --tokenizer flag, else the path recorded at encode time
- * (absolute, or relative to the working directory), else a `tokenizer` folder beside the generator's folder.
+ * (absolute; relative: against the generator's checkpoint folder, then the working directory), else a `tokenizer` folder beside the generator's folder.
  */
 export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: string): string {
   if (flag) return flag;
   const runDir = path.basename(genDir) === 'checkpoint' ? path.dirname(genDir) : genDir;
-  const candidates = [p.tokenizerPath, path.join(path.dirname(runDir), 'tokenizer')];
+  const candidates = [...recordedPathCandidates(p.tokenizerPath, path.join(genDir, 'config.json')), path.join(path.dirname(runDir), 'tokenizer')];
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  throw missingRecordedTokenizer(p.tokenizerPath, path.join(genDir, 'config.json'), candidates.slice(1));
+  throw missingRecordedTokenizer(p.tokenizerPath, path.join(genDir, 'config.json'), candidates.filter((c) => c !== p.tokenizerPath));
 }
 
 /** The class named `name`: the same name as typed (classKey), else the same slug; -1 when none; UserError when several. */
