@@ -45,3 +45,23 @@ describe('a reader of a sample folder says when it is partial', () => {
     expect([ds.n, [...ds.labels]]).toEqual([2, [0, 1]]);
   });
 });
+
+describe('a failed image write says why and leaves no partial file', () => {
+  it('names the cause (ENOSPC from a full disk; was: "write error") and leaves no 0-byte PNG', async () => {
+    const { describeWriteError, writeClassFolders, UserError } = await import('@factorgen/shared');
+    // /dev/full fails every write with ENOSPC, as a full disk does.
+    let err: unknown;
+    try {
+      fs.writeFileSync('/dev/full', 'x');
+    } catch (e) {
+      err = e;
+    }
+    expect(describeWriteError(err)).toBe('cannot write (ENOSPC: no space left on device)');
+    const out = path.join(work, 'blocked');
+    fs.mkdirSync(path.join(out, '0-a', '0000.png'), { recursive: true }); // a folder where the image goes
+    await expect(writeClassFolders(out, new Uint8Array(8 * 8), [0], ['a'], 8, 8, 1)).rejects.toThrow(
+      new UserError(`${path.join(out, '0-a', '0000.png')}: is a folder, expected a file`),
+    );
+    expect(fs.readdirSync(path.join(out, '0-a'))).toEqual(['0000.png']); // no temporary file left
+  });
+});
