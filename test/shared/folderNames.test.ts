@@ -75,3 +75,35 @@ describe('every entry of a dataset folder is used or named', () => {
     expect(printableName('\u2028')).toBe('\\u{2028}');
   });
 });
+
+describe('image messages name the right cause', () => {
+  it('a valid 5000000x1 PNG is "could not be resized", not "corrupt"', async () => {
+    const { decodeImage } = await import('@factorgen/shared');
+    const zlib = await import('node:zlib');
+    const crc = (b: Buffer) => {
+      let c = ~0;
+      for (const x of b) {
+        c ^= x;
+        for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+      }
+      return ~c >>> 0;
+    };
+    const chunk = (type: string, data: Buffer) => {
+      const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(data.length);
+      const c = Buffer.alloc(4);
+      c.writeUInt32BE(crc(td));
+      return Buffer.concat([len, td, c]);
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(5_000_000, 0);
+    ihdr.writeUInt32BE(1, 4);
+    ihdr[8] = 8; // 8-bit grey
+    const file = path.join(work, 'wide.png');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.alloc(5_000_001))), chunk('IEND', Buffer.alloc(0))]));
+    await expect(decodeImage(file, 32, 1)).rejects.toThrow(
+      new UserError(`${file}: a 5000000x1 image could not be resized to cover 32x32 (affine: output coordinates out of range); crop it to a less extreme shape`),
+    );
+  });
+});
