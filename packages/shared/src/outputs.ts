@@ -199,6 +199,11 @@ export type OutputLock = { dir: string; release(): void };
 const heldLocks = new Map<string, () => void>(); // lock file -> its release, run at exit at the latest
 let exitHookInstalled = false;
 
+/** The output folders this process holds locks on now (what an interrupted command leaves incomplete). */
+export function heldOutputDirs(): string[] {
+  return [...heldLocks.keys()].map((f) => path.dirname(f));
+}
+
 function releaseAllAtExit(): void {
   for (const release of [...heldLocks.values()]) release();
 }
