@@ -217,3 +217,14 @@ export function readSmallFile(file: string, maxBytes = 64 * 2 ** 20): Buffer {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * A message line safe to print on a terminal: control characters (a class name or file name holding ESC [31m or a
+ * newline, read from a file) are written as \xHH, so a file cannot recolour, rewrite or split factorgen's lines.
+ */
+export function printableLine(line: string): string {
+  return line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.codePointAt(0)!;
+    return code > 0xff ? `\\u{${code.toString(16)}}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}

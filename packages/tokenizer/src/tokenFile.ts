@@ -106,6 +106,16 @@ function parseHeader(path: string, buf: Buffer): TokenFileHeader {
     Array.isArray(h.classNames) && h.classNames.length >= 1 && Number.isInteger(h.count) && h.count >= 0 &&
     (h.dtype === 'uint16' || h.dtype === 'int32') && typeof h.tokenizerId === 'string';
   if (!ok) throw new UserError(`${path}: token file header is missing or has invalid fields`);
+  // Sane limits on every size in the header, before it sizes anything (the generator's config takes them).
+  const over = [
+    h.gridH > 256 && `gridH ${h.gridH} (limit 256)`,
+    h.gridW > 256 && `gridW ${h.gridW} (limit 256)`,
+    h.subCodebookSizes.length > 64 && `${h.subCodebookSizes.length} sub-codebooks (limit 64)`,
+    h.subCodebookSizes.some((v) => v > 2 ** 20) && `a sub-codebook of ${Math.max(...h.subCodebookSizes)} codes (limit ${2 ** 20})`,
+    h.classNames.length > 1_000_000 && `${h.classNames.length} classes (limit 1000000)`,
+    !h.classNames.every((c) => typeof c === 'string') && 'a class name that is not text',
+  ].filter((x): x is string => typeof x === 'string');
+  if (over.length > 0) throw new UserError(`${path}: token file header has ${over.join(', ')}`);
   return h;
 }
 

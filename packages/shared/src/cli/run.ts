@@ -7,7 +7,7 @@
  *   anything else  -> the stack trace (a bug), exit 1
  */
 import { UserError } from '../errors';
-import { nameFlagOf } from '../fsErrors';
+import { nameFlagOf, printableLine } from '../fsErrors';
 import { exitCodeFor, type StopSignal } from './signals';
 import { heldOutputDirs } from '../outputs';
 
@@ -77,7 +77,7 @@ export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Prom
       exit(2);
     } else if (e instanceof UserError) {
       // One line, whatever the message holds.
-      const line = e.message.replace(/\s*\n\s*/g, ' ').trim();
+      const line = printableLine(e.message.replace(/\s*\n\s*/g, ' ').trim());
       stderr.write(`factorgen: ${nameFlagOf(line, io.argv ?? process.argv.slice(2))}\n`);
       exit(e.exitCode);
     } else {
