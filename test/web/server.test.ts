@@ -71,6 +71,11 @@ describe('serve: no request stops the server, and only intended clients get file
     expect(r.body).toBe('this server answers only to loopback host names (localhost, 127.0.0.1, [::1]), not "attacker.example"\n');
     for (const h of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `app.localhost:${port}`]) expect((await get(port, '/', { host: h })).status, h).toBe(200);
     expect(await raw(port, 'GET / HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 [^]*missing Host header/);
+    // Own cases: userinfo in Host is malformed, IPv4-mapped loopback is loopback, a 100 kB target is 400 and the server goes on.
+    expect((await get(port, '/', { host: 'evil@127.0.0.1' })).status).toBe(400);
+    expect((await get(port, '/', { host: `[::ffff:127.0.0.1]:${port}` })).status).toBe(200);
+    expect(await raw(port, `GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 4\d\d /);
+    expect((await get(port, '/')).status).toBe(200);
   });
 
   it('refuses requests a browser marks as cross-site (an <img> or fetch from another page) and marks its files same-origin', async () => {
@@ -100,7 +105,7 @@ describe('serve --host: a user-chosen network address answers any host name', ()
   });
 
   it('knows loopback names', () => {
-    expect(['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', 'a.localhost', 'LOCALHOST'].map(isLoopbackHost)).toEqual(Array(7).fill(true));
+    expect(['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]', 'a.localhost', 'LOCALHOST', '[::ffff:7f00:1]'].map(isLoopbackHost)).toEqual(Array(8).fill(true));
     expect(['0.0.0.0', '192.168.1.2', 'localhost.evil.com', '127.0.0.1.nip.io', 'example.com'].map(isLoopbackHost)).toEqual(Array(5).fill(false));
   });
 });

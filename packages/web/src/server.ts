@@ -35,7 +35,8 @@ function listenError(e: NodeJS.ErrnoException, port: number, host: string): stri
 /** Whether `host` (an address or name given to --host) means this machine only. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+  // IPv4-mapped loopback as a URL spells it (::ffff:127.0.0.1 -> ::ffff:7f00:1).
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:(127\.\d+\.\d+\.\d+|7f[0-9a-f]{2}:[0-9a-f]{1,4})$/.test(h);
 }
 
 /** A request refused: status code and the one-line plain-text body. */
@@ -52,6 +53,8 @@ export function refuseRequest(req: { method?: string; headers: http.IncomingHttp
   if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: 'method not allowed' };
   const hostHeader = req.headers.host;
   if (hostHeader === undefined) return { status: 400, body: 'missing Host header' };
+  // A Host header is host[:port]: userinfo ("evil@127.0.0.1") or spaces are not something a browser sends.
+  if (/[@\s/\\]/.test(hostHeader)) return { status: 400, body: 'malformed Host header' };
   let hostName: string;
   try {
     hostName = new URL(`http://${hostHeader}`).hostname;
