@@ -31,16 +31,19 @@ describe('a config.json is checked against its weights and sane limits before an
     expect(tf.memory().numBytes).toBe(before);
   });
 
-  it('refuses a generator config within the limits that describes more parameters than weights.bin holds, allocating only up to that', async () => {
+  it('refuses a generator config within the limits that describes another model (width 8192, depth 64), allocating none of what the weights lack', async () => {
     await tf.setBackend('cpu');
     const dir = edited('generator', (c) => Object.assign(c, { width: 8192, depth: 64, heads: 64 }));
     const ck = await loadCheckpoint(dir, 'generator');
     const before = tf.memory().numBytes;
-    // weights.bin holds 1216128 values; gpt/tok0 [256,4096] (1048576) fits, gpt/tok1 brings the total past it.
+    // Every parameter whose name or shape weights.bin lacks is listed, none allocated (gpt/inProj alone would be 256 MB).
     expect(() => generatorFromCheckpoint(ck, dir)).toThrow(
-      new UserError(`${dir}: config.json describes a larger model than weights.bin holds (gpt/tok1 [256,4096] alone brings it past the 1216128 values in weights.bin); config.json does not belong to these weights`),
+      new UserError(
+        `${dir}: checkpoint does not match the model: missing gpt/block4/norm1, gpt/block4/attn/q, gpt/block4/attn/k and 538 more; ` +
+          'gpt/tok0: checkpoint [256,64] vs model [256,4096]; gpt/tok1: checkpoint [256,64] vs model [256,4096]; gpt/inProj: checkpoint [128,128] vs model [8192,8192] and 38 more',
+      ),
     );
-    expect(tf.memory().numBytes).toBe(before); // what was created before the refusal is disposed
+    expect(tf.memory().numBytes).toBe(before); // nothing left allocated
   });
 
   it('refuses a tokenizer config past its limits or its weights', async () => {
@@ -50,7 +53,11 @@ describe('a config.json is checked against its weights and sane limits before an
     expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(new UserError(`${dir}/config.json: imageSize 1048576 is over the limit 4096`));
     dir = edited('tokenizer', (c) => Object.assign(c, { baseChannels: 2048, normGroups: 8 }));
     ck = await loadCheckpoint(dir, 'tokenizer');
-    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(/config\.json describes a larger model than weights\.bin holds \(encoder\/.* alone brings it past the 588841 values in weights\.bin\)/);
+    const before = tf.memory().numBytes;
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
+      new UserError(`${dir}: checkpoint does not match the model: encoder/conv_in/w: checkpoint [3,3,1,24] vs model [3,3,1,2048]; encoder/conv_in/b: checkpoint [24] vs model [2048]; encoder/down0/res0/norm1/gamma: checkpoint [24] vs model [2048] and 158 more`),
+    );
+    expect(tf.memory().numBytes).toBe(before);
   });
 
   it('sizes weights.bin before reading it: a larger (sparse, 64 GiB) file is refused from its size, a FIFO is not opened', async () => {

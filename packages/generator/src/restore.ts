@@ -1,4 +1,4 @@
-import { assignParams, preferEma, tensorElements, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, preferEma, UserError, type LoadedCheckpoint } from '@factorgen/shared';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
 import { createGenerator, type Generator } from './model';
 
@@ -26,10 +26,12 @@ export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   if (provenance.classNames.length !== config.numClasses) {
     throw new UserError(`${where}: config.json lists ${provenance.classNames.length} class names for ${config.numClasses} classes`);
   }
-  const gen = createGenerator(config, 'load', { elements: tensorElements(ck), where });
+  // With EMA the averaged weights are what samples come from. The model is built against them: a parameter the
+  // checkpoint lacks, or holds in another shape, is listed, not allocated.
+  const tensors = preferEma(ck.tensors);
+  const gen = createGenerator(config, 'load', { shapes: tensors, where });
   try {
-    // With EMA the averaged weights are what samples come from.
-    assignParams(gen.params.vars, preferEma(ck.tensors), where);
+    assignParams(gen.params.vars, tensors, where);
   } catch (e) {
     gen.params.dispose();
     throw e;

@@ -47,13 +47,6 @@ export function swap32(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The float32/int32 values a checkpoint's weights hold in all (bounded by weights.bin's byte length / 4). */
-export function tensorElements(ck: LoadedCheckpoint): number {
-  let n = 0;
-  for (const t of ck.tensors.values()) n += t.data.length;
-  return n;
-}
-
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const fmtShape = (shape: number[]) => `[${shape.join(',')}]`;
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -205,26 +198,35 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
  * listing what does not match, prefixed with `where` (usually the checkpoint folder).
  */
 export function assignParams(vars: Map<string, tf.Variable>, loaded: Map<string, LoadedTensor>, where: string): void {
-  const missing = [...vars.keys()].filter((n) => !loaded.has(n));
-  const unexpected = [...loaded.keys()].filter((n) => !vars.has(n));
-  const mismatched: string[] = [];
-  for (const [name, v] of vars) {
-    const t = loaded.get(name);
-    if (!t) continue;
-    if (fmtShape(t.shape) !== fmtShape(v.shape)) mismatched.push(`${name}: checkpoint ${fmtShape(t.shape)} vs model ${fmtShape(v.shape)}`);
-    else if (t.dtype !== v.dtype) mismatched.push(`${name}: checkpoint ${t.dtype} vs model ${v.dtype}`);
-  }
-  if (missing.length || unexpected.length || mismatched.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${listShort(missing)}`);
-    if (unexpected.length) parts.push(`unexpected ${listShort(unexpected)}`);
-    if (mismatched.length) parts.push(listShort(mismatched, '; '));
-    throw new UserError(`${where}: checkpoint does not match the model: ${parts.join('; ')}`);
-  }
+  const model = new Map([...vars].map(([n, v]) => [n, { shape: v.shape, dtype: v.dtype as string }]));
+  const mismatch = describeMismatch(model, loaded);
+  if (mismatch) throw new UserError(`${where}: checkpoint does not match the model: ${mismatch}`);
   for (const [name, v] of vars) {
     const t = loaded.get(name) as LoadedTensor;
     tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, t.dtype)));
   }
+}
+
+/**
+ * What differs between a model's parameters (name -> shape, dtype) and a checkpoint's tensors, in one line
+ * ("missing a, b; unexpected c; d: checkpoint [3,3,1,8] vs model [3,3,1,16]; … and 79 more"), or null when they match.
+ */
+export function describeMismatch(model: Map<string, { shape: number[]; dtype?: string }>, loaded: Map<string, { shape: number[]; dtype: string }>): string | null {
+  const missing = [...model.keys()].filter((n) => !loaded.has(n));
+  const unexpected = [...loaded.keys()].filter((n) => !model.has(n));
+  const mismatched: string[] = [];
+  for (const [name, v] of model) {
+    const t = loaded.get(name);
+    if (!t) continue;
+    if (fmtShape(t.shape) !== fmtShape(v.shape)) mismatched.push(`${name}: checkpoint ${fmtShape(t.shape)} vs model ${fmtShape(v.shape)}`);
+    else if (v.dtype !== undefined && t.dtype !== v.dtype) mismatched.push(`${name}: checkpoint ${t.dtype} vs model ${v.dtype}`);
+  }
+  if (!missing.length && !unexpected.length && !mismatched.length) return null;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing ${listShort(missing)}`);
+  if (unexpected.length) parts.push(`unexpected ${listShort(unexpected)}`);
+  if (mismatched.length) parts.push(listShort(mismatched, '; '));
+  return parts.join('; ');
 }
 
 /** "a, b, c and 4 more": keeps error messages to one short line. */

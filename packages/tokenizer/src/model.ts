@@ -23,7 +23,7 @@ export type Tokenizer = { cfg: TokenizerConfig; params: ParamStore };
 export function createTokenizer(
   cfg: TokenizerConfig,
   seed: string | number,
-  opts: { alignHeads?: boolean; budget?: { elements: number; where: string } } = {},
+  opts: { alignHeads?: boolean; budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string } } = {},
 ): Tokenizer {
   assertValidConfig(cfg);
   // budget: built to receive a checkpoint, it may not grow past what the checkpoint holds (see ParamStore).
@@ -36,6 +36,7 @@ export function createTokenizer(
       if (cfg.align) createAlignHead(params, cfg);
       (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
     }
+    params.assertMatches();
   } catch (e) {
     params.dispose();
     throw e;
