@@ -62,7 +62,7 @@ describe('folder locks', () => {
     expect(await firstDone, stderr).toBe(130);
     expect(second.code, second.stderr).toBe(2);
     expect(errorLines(second.stderr)).toEqual([
-      expect.stringMatching(new RegExp(`^factorgen: --out ${run}: in use by "factorgen generator train" \\(pid ${first.pid}, started .*\\); wait for it to finish or choose another folder$`)),
+      expect.stringMatching(new RegExp(`^factorgen: --out ${run}: in use by "factorgen generator train" \\(pid ${first.pid}, started .*\\); wait for it to finish or choose another folder; if that process is gone, remove ${run}/\\.factorgen\\.lock$`)),
     ]);
     const steps = readMetrics(metrics).map((r) => r.step);
     expect(steps).toEqual(steps.map((_, i) => i + 1));

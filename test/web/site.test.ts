@@ -21,7 +21,7 @@ describe('factorgen web build', () => {
     const r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', out);
     expect(r.code, r.err).toBe(0);
     expect(list(out)).toEqual([
-      'app.js', 'index.html',
+      '.factorgen.json', 'app.js', 'index.html',
       'model/generator/config.json', 'model/generator/model.safetensors', 'model/tokenizer/config.json', 'model/tokenizer/model.safetensors',
       'wasm/tfjs-backend-wasm-simd.wasm', 'wasm/tfjs-backend-wasm-threaded-simd.wasm', 'wasm/tfjs-backend-wasm.wasm',
     ]);
@@ -39,11 +39,37 @@ describe('factorgen web build', () => {
     fs.writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
     let r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', foreign);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`factorgen: --out ${foreign}: folder is not empty and holds no site (refusing to write into it)\n`);
+    expect(r.err).toBe(`factorgen: --out ${foreign}: folder is not empty and holds no site factorgen built (no .factorgen.json of kind "site"); refusing to write into it, choose an empty or new folder\n`);
     expect(fs.readdirSync(foreign)).toEqual(['notes.txt']);
     // A generator given as its own tokenizer: wrong kind, one line.
     r = cli('serve', '--generator', 'pretrained/generator', '--tokenizer', 'pretrained/generator', '--port', '0');
     expect(r.code).toBe(2);
     expect(r.err).toBe('factorgen: pretrained/generator: expected a tokenizer checkpoint, found a generator checkpoint\n');
   });
+
+  it("refuses a user's own site (index.html, app.js, model/) instead of taking it for an earlier build, and a build with files added", () => {
+    const mine = path.join(work, 'mine');
+    fs.mkdirSync(path.join(mine, 'model/generator'), { recursive: true });
+    const own = { 'index.html': '<p>my page</p>', 'app.js': 'alert(1)', 'model/generator/config.json': '{"mine":true}' };
+    for (const [f, c] of Object.entries(own)) fs.writeFileSync(path.join(mine, f), c);
+    let r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', mine);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`factorgen: --out ${mine}: folder is not empty and holds no site factorgen built (no .factorgen.json of kind "site"); refusing to write into it, choose an empty or new folder\n`);
+    for (const [f, c] of Object.entries(own)) expect(fs.readFileSync(path.join(mine, f), 'utf8')).toBe(c);
+    expect(list(mine)).toEqual(['app.js', 'index.html', 'model/generator/config.json']);
+    // A manifest of another kind does not make a folder a site either.
+    fs.writeFileSync(path.join(mine, '.factorgen.json'), JSON.stringify({ factorgen: 1, kind: 'samples', paths: ['index.html', 'app.js'] }));
+    r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', mine);
+    expect(r.err).toBe(`factorgen: --out ${mine}: folder is not empty and holds samples, not a site; refusing to write into it, choose an empty or new folder\n`);
+    expect(fs.readFileSync(path.join(mine, 'index.html'), 'utf8')).toBe(own['index.html']);
+
+    // A site factorgen built, to which the user added a page: the rebuild refuses, naming it, and touches nothing.
+    const built = path.join(work, 'built');
+    expect(cli('web', 'build', '--generator', 'pretrained/generator', '--out', built).code).toBe(0);
+    fs.writeFileSync(path.join(built, 'about.html'), 'about me');
+    r = cli('web', 'build', '--generator', 'pretrained/generator', '--out', built);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`factorgen: --out ${built}: also holds files factorgen did not write ("about.html"); a rebuild replaces only the site's own files, so move them or choose another folder\n`);
+    expect(fs.readFileSync(path.join(built, 'about.html'), 'utf8')).toBe('about me');
+  }, 120_000);
 });

@@ -76,6 +76,11 @@ export async function evalSamples(samples: ImageDataset, test: ImageDataset, net
   checkGeometry(samples, test);
   const k = opts.k ?? 3;
   if (samples.n <= k) throw new UserError(`${samples.name}: ${samples.n} samples; need more than k=${k} for precision/recall`);
+  // Precision/recall compare k-NN radii within a real subset as large as the samples: a small test split (a folder
+  // dataset's test split is every 10th image of each class) must have more than k images too.
+  if (test.n <= k) {
+    throw new UserError(`${test.name}: the test split has ${test.n} image${test.n === 1 ? '' : 's'}; precision/recall need more than k=${k} (a folder dataset's test split is every 10th image of each class)`);
+  }
   const real = await extract(net, test, true);
   const fake = await extract(net, samples, false);
   const fid = frechetDistance(fake.stats, real.stats);
@@ -152,6 +157,36 @@ const CLASS_FOLDER = /^(\d+)(?:-(.*))?$/;
 const LAYOUT = 'expected <index>-<slug>/ folders of PNGs, e.g. 7-sneaker/0003.png';
 
 /**
+ * Whether a sample folder holds less than its sample run planned: `factorgen sample` records every image it will
+ * write in the folder's manifest (.factorgen.json) before writing them, so a killed run leaves fewer PNGs than listed.
+ * Returns one warning line naming how many are present and which class folders are empty, or null when complete (or
+ * when the folder has no factorgen manifest: made by another tool, nothing to compare with).
+ */
+export function partialSampleFolderWarning(dir: string, flag = '--samples'): string | null {
+  let planned: string[];
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, '.factorgen.json'), 'utf8')) as { kind?: string; paths?: unknown };
+    if (m.kind !== 'samples' || !Array.isArray(m.paths)) return null;
+    planned = m.paths.filter((p): p is string => typeof p === 'string' && p.endsWith('.png') && p.includes('/'));
+  } catch {
+    return null;
+  }
+  const missing = planned.filter((p) => !fs.existsSync(path.join(dir, p)));
+  if (missing.length === 0) return null;
+  const byClass = new Map<string, { planned: number; present: number }>();
+  for (const p of planned) {
+    const c = p.split('/')[0];
+    const e = byClass.get(c) ?? { planned: 0, present: 0 };
+    e.planned++;
+    byClass.set(c, e);
+  }
+  for (const p of planned) if (!missing.includes(p)) byClass.get(p.split('/')[0])!.present++;
+  const empty = [...byClass].filter(([, e]) => e.present === 0).map(([c]) => c);
+  const emptyText = empty.length ? `; ${empty.length} class folder${empty.length > 1 ? 's are' : ' is'} empty (${empty.slice(0, 4).join(', ')}${empty.length > 4 ? ', …' : ''})` : '';
+  return `warning: ${flag} ${dir}: partial: ${planned.length - missing.length} of the ${planned.length} images its sample run planned are present${emptyText}; the run was interrupted, so these scores are of a partial set`;
+}
+
+/**
  * Reads generated samples laid out as dir/<classIndex>-<slug>/*.png (e.g. 7-sneaker/0003.png) into an ImageDataset
  * [N,size,size,channels]; the label is the folder's index prefix. Files at the top level are ignored; PNGs are decoded
  * like dataset images (shared decodeImage: other sizes are cover-resized, grey/RGB converted). UserError (one line)
@@ -165,7 +200,8 @@ export async function readSampleFolder(dir: string, classNames: string[], size: 
   } catch (e) {
     throw new UserError(`${dir}: ${describeReadError(e, 'folder')}`);
   }
-  const classDirs = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  // Hidden folders (.ipynb_checkpoints, .git) are not class folders: editors and notebooks make them.
+  const classDirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
   if (classDirs.length === 0) throw new UserError(`${dir}: no class folders (${LAYOUT})`);
   const files: { file: string; label: number }[] = [];
   const parsed = classDirs.map((name) => {

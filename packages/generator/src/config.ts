@@ -88,12 +88,22 @@ export function validateGeneratorConfig(cfg: GeneratorConfig): void {
     check(isPosInt(cfg[f]), what, `${f} must be a positive integer (got ${String(cfg[f])})`);
   }
   check(cfg.gridH * cfg.gridW >= 1, what, 'the grid must have at least one position');
+  // Sane limits, checked before anything is allocated: a corrupt or crafted config.json must not make a load grow
+  // without bound (the weights file bounds the parameters, these bound the rest: caches, masks, positions).
+  const limits = { gridH: 256, gridW: 256, numClasses: 1_000_000, width: 16384, depth: 512, heads: 1024, mlpHidden: 65536 } as const;
+  for (const [f, max] of Object.entries(limits) as [keyof typeof limits, number][]) {
+    check(cfg[f] <= max, what, `${f} ${cfg[f]} is over the limit ${max}`);
+  }
+  check(cfg.gridH * cfg.gridW <= 4096, what, `the grid ${cfg.gridH}x${cfg.gridW} has more than 4096 positions`);
+
   check(
     Array.isArray(cfg.subCodebookSizes) && cfg.subCodebookSizes.length >= 1,
     what,
     'subCodebookSizes must list at least one sub-codebook size',
   );
   for (const v of cfg.subCodebookSizes) check(isPosInt(v) && v >= 2, what, `every sub-codebook size must be an integer >= 2 (got ${v})`);
+  check(cfg.subCodebookSizes.length <= 64, what, `subCodebookSizes lists ${cfg.subCodebookSizes.length} sub-codebooks, over the limit 64`);
+  for (const v of cfg.subCodebookSizes) check(v <= 2 ** 20, what, `sub-codebook size ${v} is over the limit ${2 ** 20}`);
   check(cfg.width >= cfg.subCodebookSizes.length, what, `width (${cfg.width}) must be at least the number of sub-codebooks`);
   check(cfg.width % cfg.heads === 0, what, `heads (${cfg.heads}) must divide width (${cfg.width})`);
   const dh = cfg.width / cfg.heads;
@@ -105,6 +115,7 @@ export function validateGeneratorConfig(cfg: GeneratorConfig): void {
   for (const f of ['headWidth', 'headHeads', 'headMlpHidden'] as const) {
     check(isPosInt(cfg[f]), what, `${f} must be a positive integer (got ${String(cfg[f])})`);
   }
+  check(cfg.headMlpHidden <= 65536 && cfg.headHeads <= 1024, what, `headMlpHidden (${cfg.headMlpHidden}) or headHeads (${cfg.headHeads}) is over its limit (65536, 1024)`);
   check(cfg.headWidth <= cfg.width, what, `headWidth (${cfg.headWidth}) must not exceed width (${cfg.width})`);
   check(cfg.headWidth % cfg.headHeads === 0, what, `headHeads (${cfg.headHeads}) must divide headWidth (${cfg.headWidth})`);
   check(cfg.dropout >= 0 && cfg.dropout < 1, what, `dropout must be in [0, 1) (got ${cfg.dropout})`);

@@ -12,11 +12,18 @@ export type { Generator } from './config';
  * Parameter names live under 'gpt/' (backbone) and 'head/'; tf variable names are process-global, so dispose
  * gen.params before creating another generator in the same process.
  */
-export function createGenerator(cfg: GeneratorConfig, seed: string | number): Generator {
+export function createGenerator(cfg: GeneratorConfig, seed: string | number, budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string }): Generator {
   validateGeneratorConfig(cfg);
-  const params = new ParamStore(new Rng(`${seed}`).derive('generator'));
-  createBackboneParams(params, cfg);
-  createHeadParams(params, cfg);
+  // budget: built to receive a checkpoint, it may not grow past what the checkpoint holds (see ParamStore).
+  const params = new ParamStore(new Rng(`${seed}`).derive('generator'), budget);
+  try {
+    createBackboneParams(params, cfg);
+    createHeadParams(params, cfg);
+    params.assertMatches();
+  } catch (e) {
+    params.dispose();
+    throw e;
+  }
   return { cfg, params };
 }
 

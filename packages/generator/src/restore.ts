@@ -11,7 +11,13 @@ export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; 
  */
 export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { gen: Generator; provenance: GeneratorProvenance } {
   const config = ck.config as GeneratorConfig;
-  validateGeneratorConfig(config);
+  try {
+    validateGeneratorConfig(config);
+  } catch (e) {
+    // Name the file the bad field is in (was: "generator config: …" with no file).
+    if (e instanceof UserError) throw new UserError(`${where}/config.json: ${e.message}`);
+    throw e;
+  }
   const provenance = ck.extra as GeneratorProvenance | undefined;
   if (!provenance?.tokenizerId || !Array.isArray(provenance.classNames)) {
     throw new UserError(`${where}: generator checkpoint lacks its tokenizer id or class names`);
@@ -20,10 +26,12 @@ export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   if (provenance.classNames.length !== config.numClasses) {
     throw new UserError(`${where}: config.json lists ${provenance.classNames.length} class names for ${config.numClasses} classes`);
   }
-  const gen = createGenerator(config, 'load');
+  // With EMA the averaged weights are what samples come from. The model is built against them: a parameter the
+  // checkpoint lacks, or holds in another shape, is listed, not allocated.
+  const tensors = preferEma(ck.tensors);
+  const gen = createGenerator(config, 'load', { shapes: tensors, where });
   try {
-    // With EMA the averaged weights are what samples come from.
-    assignParams(gen.params.vars, preferEma(ck.tensors), where);
+    assignParams(gen.params.vars, tensors, where);
   } catch (e) {
     gen.params.dispose();
     throw e;

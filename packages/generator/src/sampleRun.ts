@@ -4,7 +4,7 @@ import {
   loadCheckpoint, resolveCheckpointDir, writeClassFolders, writeGrid, slugify, classKey, UserError, classFolderFile,
   openOutputDir, writeManifest, type OutputIo, type ClassFolderRecord,
 } from '@factorgen/shared';
-import { configHash, decodeToImages, loadTokenizer, missingRecordedTokenizer, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
+import { configHash, decodeToImages, loadTokenizer, missingRecordedTokenizer, recordedPathCandidates, tokenDtype, writeTokenFile } from '@factorgen/tokenizer';
 import type { Generator } from './model';
 import { generatorFromCheckpoint, type GeneratorProvenance } from './restore';
 import { classLabels, sampleInBatches } from './plan';
@@ -20,14 +20,14 @@ export async function loadGenerator(dir: string): Promise<LoadedGenerator> {
 
 /**
  * Where the tokenizer of a generator is: the --tokenizer flag, else the path recorded at encode time
- * (absolute, or relative to the working directory), else a `tokenizer` folder beside the generator's folder.
+ * (absolute; relative: against the generator's checkpoint folder, then the working directory), else a `tokenizer` folder beside the generator's folder.
  */
 export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: string): string {
   if (flag) return flag;
   const runDir = path.basename(genDir) === 'checkpoint' ? path.dirname(genDir) : genDir;
-  const candidates = [p.tokenizerPath, path.join(path.dirname(runDir), 'tokenizer')];
+  const candidates = [...recordedPathCandidates(p.tokenizerPath, path.join(genDir, 'config.json')), path.join(path.dirname(runDir), 'tokenizer')];
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  throw missingRecordedTokenizer(p.tokenizerPath, path.join(genDir, 'config.json'), candidates.slice(1));
+  throw missingRecordedTokenizer(p.tokenizerPath, path.join(genDir, 'config.json'), candidates.filter((c) => c !== p.tokenizerPath));
 }
 
 /** The class named `name`: the same name as typed (classKey), else the same slug; -1 when none; UserError when several. */
@@ -43,8 +43,11 @@ function classByName(name: string, classNames: string[]): number {
  * against the class names. A number that is an index and also the name of another class is refused, naming both.
  */
 export function parseClasses(spec: string | undefined, classNames: string[]): number[] {
-  if (!spec || spec === 'all') return classNames.map((_, i) => i);
+  if (spec === undefined || spec === 'all') return classNames.map((_, i) => i);
+  // An empty list is a mistake (a shell variable that was not set), not "every class".
+  if (spec.split(',').every((s) => s.trim() === '')) throw new UserError(`--classes: no class given (${JSON.stringify(spec)}); give indices or names, or all`);
   const out: number[] = [];
+  const given: string[] = [];
   const valid = () => `indices 0..${classNames.length - 1} or names: ${classNames.map(slugify).join(', ')}`;
   for (const raw of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
     const forced = /^(index|name):(.*)$/.exec(raw);
@@ -59,9 +62,14 @@ export function parseClasses(spec: string | undefined, classNames: string[]): nu
     }
     const idx = asName >= 0 ? asName : asIndex;
     if (idx < 0) throw new UserError(`--classes: unknown class "${raw}" (${valid()})`);
+    const seen = out.indexOf(idx);
+    if (seen >= 0) {
+      // Rows would repeat without a word; --per-class is how to ask for more images of a class.
+      throw new UserError(`--classes: class ${idx} "${classNames[idx]}" is given twice ("${given[seen]}" and "${raw}"); give each class once (--per-class sets how many images)`);
+    }
     out.push(idx);
+    given.push(raw);
   }
-  if (out.length === 0) throw new UserError('--classes: no class given');
   return out;
 }
 
@@ -134,6 +142,15 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
       counters.set(c, index + 1);
       return classFolderFile(c, names[c], index);
     });
+    // Output names are checked before the work: a class folder name over the file system's 255-byte limit would
+    // fail (ENAMETOOLONG) only after all sampling was done.
+    for (const c of classes) {
+      const folder = path.dirname(classFolderFile(c, names[c], 0));
+      const bytes = Buffer.byteLength(folder, 'utf8');
+      if (bytes > 255) {
+        throw new UserError(`--out ${req.out}: the folder for class ${c} would be named ${bytes} bytes long (${JSON.stringify(folder.slice(0, 40))}…), over the 255 bytes a file name may have; leave that class out with --classes, or rename the class in the dataset and retrain`);
+      }
+    }
     writeManifest(req.out, 'samples', ['grid.png', 'samples.json', 'samples.tokens', ...planned], req.io);
     const opts = { cfgScale: req.cfgScale, temperature: req.temperature, topK: req.topK, topP: req.topP, useCache: req.useCache };
     const settings = { ...opts, seed: req.seed, batch: req.batch, perClass: req.perClass, generator: g.dir, tokenizer: t.dir, tokenizerId: t.id };

@@ -29,12 +29,12 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import {
-  CHECKPOINT_FORMAT, LEGACY_CHECKPOINT_FORMAT, LITTLE_ENDIAN, MODEL_FILE, MOMENT_PREFIXES, OPTIMIZER_FILE, parseCheckpoint, swap32,
+  CHECKPOINT_FORMAT, checkBinSize, LEGACY_CHECKPOINT_FORMAT, LITTLE_ENDIAN, MODEL_FILE, MOMENT_PREFIXES, OPTIMIZER_FILE, parseCheckpoint, swap32,
   type CheckpointFormat, type LoadedCheckpoint, type LoadedOptimizer, type LoadedTensor, type IndexEntry,
 } from './checkpointFormat';
 import { serializeSafetensors } from './safetensors';
 import { UserError } from './errors';
-import { describeReadError } from './fsErrors';
+import { describeReadError, readSmallFile } from './fsErrors';
 import type { AdamState } from './optim';
 import type { RngState } from './rng';
 
@@ -303,8 +303,13 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
   const configFile = path.join(shown, 'config.json');
   let text: string;
   try {
-    text = await fsp.readFile(path.join(folder, 'config.json'), 'utf8');
+    // A regular file of bounded size: a FIFO or a device in its place is refused, not waited on or read forever.
+    text = readSmallFile(path.join(folder, 'config.json')).toString('utf8');
   } catch (e) {
+    if (e instanceof UserError) {
+      const cause = e.message.slice(path.join(folder, 'config.json').length + 2);
+      throw new UserError(`${configFile}: ${cause === 'no such file' ? 'missing (not a factorgen checkpoint folder)' : cause}`);
+    }
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UserError(`${configFile}: missing (not a factorgen checkpoint folder)`);
     throw new UserError(`${configFile}: ${describeReadError(e)}`);
@@ -312,18 +317,26 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
   return parseCheckpoint(text, {
     shown,
     file: (name) => path.join(shown, name),
-    async read(name) {
+    async read(name, bytes) {
       try {
+        // Sized before read: a device file, a FIFO or a file of another size is refused without reading it.
+        const st = await fsp.stat(path.join(folder, name));
+        if (!st.isFile()) throw new UserError(`${path.join(shown, name)}: not a regular file`);
+        if (bytes !== undefined) checkBinSize(path.join(shown, name), bytes, st.size);
         return await fsp.readFile(path.join(folder, name));
       } catch (e) {
+        if (e instanceof UserError) throw e;
         const cause = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : describeReadError(e);
         throw new UserError(`${path.join(shown, name)}: ${cause}`);
       }
     },
     async readIfPresent(name) {
       try {
+        const st = await fsp.stat(path.join(folder, name));
+        if (!st.isFile()) throw new UserError(`${path.join(shown, name)}: not a regular file`);
         return await fsp.readFile(path.join(folder, name));
       } catch (e) {
+        if (e instanceof UserError) throw e;
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
         throw new UserError(`${path.join(shown, name)}: ${describeReadError(e)}`);
       }

@@ -103,10 +103,15 @@ function checkIndex(raw: unknown, what: 'weights' | 'optimizer', configFile: str
   return { bytes, lists };
 }
 
+/** Throws the one-line UserError for a binary file of `found` bytes where the index says `bytes`; nothing when equal. */
+export function checkBinSize(shown: string, bytes: number, found: number): void {
+  if (found < bytes) throw new UserError(`${shown}: truncated: expected ${bytes} bytes, found ${found}`);
+  if (found > bytes) throw new UserError(`${shown}: wrong size: expected ${bytes} bytes, found ${found}`);
+}
+
 /** Cuts a binary file whose exact size the index states into tensors (aligned copies). `shown` names it in errors. */
 function cutBin(buf: Uint8Array, shown: string, bytes: number, lists: IndexEntry[][]): Map<string, LoadedTensor>[] {
-  if (buf.byteLength < bytes) throw new UserError(`${shown}: truncated: expected ${bytes} bytes, found ${buf.byteLength}`);
-  if (buf.byteLength > bytes) throw new UserError(`${shown}: wrong size: expected ${bytes} bytes, found ${buf.byteLength}`);
+  checkBinSize(shown, bytes, buf.byteLength);
   return lists.map((entries) => {
     const out = new Map<string, LoadedTensor>();
     for (const e of entries) {
@@ -132,8 +137,13 @@ export type CheckpointSource = {
   shown: string;
   /** How messages name a file of it ("DIR/weights.bin"). */
   file(name: string): string;
-  /** The bytes of a file of the folder (weights.bin, model.safetensors, ...); throws a UserError naming it when it cannot be read. */
-  read(name: string): Promise<Uint8Array>;
+  /**
+   * The bytes of a file of the folder (weights.bin, model.safetensors, ...); throws a UserError naming it when it
+   * cannot be read. `bytes`: the size an index in config.json states (format 1's weights.bin / optimizer.bin); a source
+   * that can learn the size first (a file: stat) refuses a file of another size before reading it, so a huge or
+   * endless file is never read into memory. A self-describing file (safetensors) is read without it.
+   */
+  read(name: string, bytes?: number): Promise<Uint8Array>;
   /**
    * The bytes of a file that may be absent (optimizer.safetensors), null when it is; other failures throw like read.
    * Needed only to read format-2 optimizer state (parseCheckpoint's withOptimizer).
@@ -184,7 +194,7 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
 
   const w = checkIndex(json.weights, 'weights', configFile);
   if (!isObject(json.weights) || json.weights.file !== 'weights.bin') throw bad('weights index must name file "weights.bin"');
-  const [tensors] = cutBin(await src.read('weights.bin'), src.file('weights.bin'), w.bytes, w.lists);
+  const [tensors] = cutBin(await src.read('weights.bin', w.bytes), src.file('weights.bin'), w.bytes, w.lists);
 
   let optimizer: LoadedOptimizer | undefined;
   if (json.optimizer !== undefined && withOptimizer) {
@@ -192,7 +202,7 @@ export async function parseCheckpoint(text: string, src: CheckpointSource, expec
     const o = checkIndex(raw, 'optimizer', configFile);
     if (!isObject(raw) || raw.file !== 'optimizer.bin') throw bad('optimizer index must name file "optimizer.bin"');
     if (!isCount(raw.step)) throw bad('optimizer has no valid "step"');
-    const [m, v] = cutBin(await src.read('optimizer.bin'), src.file('optimizer.bin'), o.bytes, o.lists);
+    const [m, v] = cutBin(await src.read('optimizer.bin', o.bytes), src.file('optimizer.bin'), o.bytes, o.lists);
     if (!sameNames(m, v)) throw bad('optimizer m and v name different parameters');
     for (const [name, t] of m) {
       const p = tensors.get(name);
@@ -246,26 +256,35 @@ async function readSafetensorFiles(src: CheckpointSource, withOptimizer: boolean
  * listing what does not match, prefixed with `where` (usually the checkpoint folder).
  */
 export function assignParams(vars: Map<string, tf.Variable>, loaded: Map<string, LoadedTensor>, where: string): void {
-  const missing = [...vars.keys()].filter((n) => !loaded.has(n));
-  const unexpected = [...loaded.keys()].filter((n) => !vars.has(n));
-  const mismatched: string[] = [];
-  for (const [name, v] of vars) {
-    const t = loaded.get(name);
-    if (!t) continue;
-    if (fmtShape(t.shape) !== fmtShape(v.shape)) mismatched.push(`${name}: checkpoint ${fmtShape(t.shape)} vs model ${fmtShape(v.shape)}`);
-    else if (t.dtype !== v.dtype) mismatched.push(`${name}: checkpoint ${t.dtype} vs model ${v.dtype}`);
-  }
-  if (missing.length || unexpected.length || mismatched.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${listShort(missing)}`);
-    if (unexpected.length) parts.push(`unexpected ${listShort(unexpected)}`);
-    if (mismatched.length) parts.push(listShort(mismatched, '; '));
-    throw new UserError(`${where}: checkpoint does not match the model: ${parts.join('; ')}`);
-  }
+  const model = new Map([...vars].map(([n, v]) => [n, { shape: v.shape, dtype: v.dtype as string }]));
+  const mismatch = describeMismatch(model, loaded);
+  if (mismatch) throw new UserError(`${where}: checkpoint does not match the model: ${mismatch}`);
   for (const [name, v] of vars) {
     const t = loaded.get(name) as LoadedTensor;
     tf.tidy(() => v.assign(tf.tensor(t.data, t.shape, t.dtype)));
   }
+}
+
+/**
+ * What differs between a model's parameters (name -> shape, dtype) and a checkpoint's tensors, in one line
+ * ("missing a, b; unexpected c; d: checkpoint [3,3,1,8] vs model [3,3,1,16]; … and 79 more"), or null when they match.
+ */
+export function describeMismatch(model: Map<string, { shape: number[]; dtype?: string }>, loaded: Map<string, { shape: number[]; dtype: string }>): string | null {
+  const missing = [...model.keys()].filter((n) => !loaded.has(n));
+  const unexpected = [...loaded.keys()].filter((n) => !model.has(n));
+  const mismatched: string[] = [];
+  for (const [name, v] of model) {
+    const t = loaded.get(name);
+    if (!t) continue;
+    if (fmtShape(t.shape) !== fmtShape(v.shape)) mismatched.push(`${name}: checkpoint ${fmtShape(t.shape)} vs model ${fmtShape(v.shape)}`);
+    else if (v.dtype !== undefined && t.dtype !== v.dtype) mismatched.push(`${name}: checkpoint ${t.dtype} vs model ${v.dtype}`);
+  }
+  if (!missing.length && !unexpected.length && !mismatched.length) return null;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing ${listShort(missing)}`);
+  if (unexpected.length) parts.push(`unexpected ${listShort(unexpected)}`);
+  if (mismatched.length) parts.push(listShort(mismatched, '; '));
+  return parts.join('; ');
 }
 
 /** "a, b, c and 4 more": keeps error messages to one short line. */

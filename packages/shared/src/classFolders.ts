@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { slugify } from './data';
 import { writePng } from './image';
 import { UserError } from './errors';
+import { describeWriteError } from './outputs';
 
 /** One image written by writeClassFolders: its path relative to the output folder, class and index in that class. */
 export type ClassFolderRecord = { file: string; class: number; className: string; index: number };
@@ -37,7 +38,7 @@ export async function writeClassFolders(
     try {
       await writePng(path.join(out, file), pixels.subarray(i * per, (i + 1) * per), h, w, c);
     } catch (e) {
-      throw new UserError(`${path.join(out, file)}: could not write (${(e as Error).message.split('\n')[0]})`);
+      throw new UserError(`${path.join(out, file)}: ${describeWriteError(e)}`);
     }
     records.push({ file, class: cls, className: classNames[cls], index });
   }

@@ -110,3 +110,121 @@ export function nameFlagOf(message: string, argv: string[]): string {
   const flag = [...best.flags][0];
   return `${flag} ${best.value}: ${best.rest ? `${best.rest}: ` : ''}${message.slice(colon + 2)}`;
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether the bytes of a file name are valid UTF-8 (Node turns invalid bytes into U+FFFD, a name that then does not exist). */
+export function isUtf8Name(name: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A file name (bytes from readdir, or a string) safe to print on one terminal line: valid UTF-8 is kept, control
+ * characters (newlines, ESC of terminal escape sequences, DEL, C1) and bytes that are not UTF-8 are written as \xHH,
+ * a backslash as \\. "caf\xe9" for the Latin-1 bytes of "café".
+ */
+export function printableName(name: Uint8Array | string): string {
+  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    let ch: string | null = null;
+    if (len > 0 && i + len <= bytes.length) {
+      try {
+        ch = strictUtf8.decode(bytes.subarray(i, i + len));
+      } catch {
+        ch = null;
+      }
+    }
+    if (ch === null) {
+      out += `\\x${b.toString(16).padStart(2, '0')}`;
+      i += 1;
+      continue;
+    }
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c < 0xa0)) out += `\\x${c.toString(16).padStart(2, '0')}`;
+    else if (c === 0x2028 || c === 0x2029) out += `\\u{${c.toString(16)}}`;
+    else out += ch === '\\' ? '\\\\' : ch;
+    i += len;
+  }
+  return out;
+}
+
+/** What a non-regular file is, in words ("a FIFO (named pipe)", "a character device"). */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens an input file for reading and sizes it before anything is read: it must be a regular file (a device such as
+ * /dev/zero would be read until memory runs out, a FIFO would block: it is opened non-blocking and refused). Returns
+ * the open descriptor (the caller closes it) and the size in bytes. UserError "<path>: <cause>" otherwise.
+ */
+export function openRegularFile(file: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    throw new UserError(`${file}: ${describeReadError(e)}`);
+  }
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) {
+    fs.closeSync(fd);
+    const kind = kindOf(st);
+    if (st.isDirectory()) throw new UserError(`${file}: is a folder, expected a file`);
+    throw new UserError(`${file}: is ${kind.startsWith('not') ? 'not a regular file' : kind}, expected a regular file of known size`);
+  }
+  return { fd, size: st.size };
+}
+
+/**
+ * Reads `length` bytes at `position` of an open file into a new Buffer, in chunks (one read call is limited to 2 GiB,
+ * and a Buffer to about 4 GiB: larger reads are the caller's to avoid). Throws a UserError naming `file` when the
+ * file ends early (it changed since it was sized).
+ */
+export function readAt(fd: number, file: string, position: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, Math.min(length - done, 1 << 30), position + done);
+    if (n === 0) throw new UserError(`${file}: ended after ${position + done} bytes while reading (did it change?)`);
+    done += n;
+  }
+  return buf;
+}
+
+/**
+ * The whole of a small input file (a config, a JSON record), refused unless it is a regular file of at most
+ * `maxBytes` (default 64 MiB): a corrupt path to a huge file or a device is named, not read into memory.
+ */
+export function readSmallFile(file: string, maxBytes = 64 * 2 ** 20): Buffer {
+  const { fd, size } = openRegularFile(file);
+  try {
+    if (size > maxBytes) throw new UserError(`${file}: ${size} bytes, more than the ${maxBytes} a file of this kind can hold`);
+    return readAt(fd, file, 0, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A message line safe to print on a terminal: control characters (a class name or file name holding ESC [31m or a
+ * newline, read from a file) are written as \xHH, so a file cannot recolour, rewrite or split factorgen's lines.
+ */
+export function printableLine(line: string): string {
+  return line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.codePointAt(0)!;
+    return code > 0xff ? `\\u{${code.toString(16)}}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}

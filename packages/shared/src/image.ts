@@ -15,7 +15,23 @@ export async function writePng(file: string, pixels: Uint8Array, height: number,
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels } });
   // Without an explicit colourspace sharp would write a 1-channel buffer as an RGB PNG.
-  await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').png().toFile(file);
+  const png = await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').png().toBuffer();
+  writeFileAtomically(file, png);
+}
+
+/**
+ * Writes `data` to `file` through a temporary file and a rename: a failed write (a full disk) leaves no partial or
+ * 0-byte file, and the error keeps its cause (sharp's toFile says only "write error"; fs says ENOSPC).
+ */
+export function writeFileAtomically(file: string, data: Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** Reads one image file as [size,size,channels] uint8, converted like ImageFolder images (see decodeImage). */

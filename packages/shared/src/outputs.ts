@@ -130,7 +130,7 @@ function startsWith(file: string, magic: string): boolean {
 
 // ---- locks ---------------------------------------------------------------------------------------------
 
-type LockInfo = { pid: number; host: string; command: string; started: string };
+type LockInfo = { pid: number; host: string; command: string; started: string; procStart?: string };
 
 function isAlive(pid: number): boolean {
   try {
@@ -138,6 +138,31 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * When process `pid` started, as the kernel says (Linux: boot id + start time in clock ticks, /proc/PID/stat field
+ * 22), so that a lock whose pid was reused by another process (after a kill -9, in a container where every run is
+ * pid 1) is told from a live one; null where /proc is not available.
+ */
+function processStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return `${boot}/${fields[19]}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether live process `pid` could be a factorgen run (a node process), judged by its command line where readable. */
+function couldBeFactorgen(pid: number): boolean {
+  try {
+    return /node|factorgen/i.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return true; // cannot tell: keep it
   }
 }
 
@@ -156,17 +181,29 @@ function readLock(file: string): { info: LockInfo | null; raw: string } | null {
   }
 }
 
-/** Whether a lock still belongs to a running process (on another host we cannot tell, so it counts as held). */
+/**
+ * Whether a lock still belongs to a running process: its pid is alive and is the same process (its recorded start
+ * time matches; for older locks without one, a node process). On another host we cannot tell: it counts as held.
+ */
 function held(info: LockInfo | null): boolean {
   if (!info) return false;
   if (info.host !== os.hostname()) return true;
-  return info.pid === process.pid || isAlive(info.pid);
+  if (info.pid === process.pid) return true;
+  if (!isAlive(info.pid)) return false;
+  const now = processStart(info.pid);
+  if (info.procStart !== undefined && now !== null) return now === info.procStart;
+  return couldBeFactorgen(info.pid);
 }
 
 export type OutputLock = { dir: string; release(): void };
 
 const heldLocks = new Map<string, () => void>(); // lock file -> its release, run at exit at the latest
 let exitHookInstalled = false;
+
+/** The output folders this process holds locks on now (what an interrupted command leaves incomplete). */
+export function heldOutputDirs(): string[] {
+  return [...heldLocks.keys()].map((f) => path.dirname(f));
+}
 
 function releaseAllAtExit(): void {
   for (const release of [...heldLocks.values()]) release();
@@ -182,7 +219,14 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
   const created = !fs.existsSync(dir);
   checkOutputDir(dir, flag, io);
   const file = path.resolve(dir, LOCK_FILE);
-  const content = JSON.stringify({ pid: process.pid, host: os.hostname(), command, started: new Date().toISOString() } satisfies LockInfo);
+  const procStart = processStart(process.pid);
+  const content = JSON.stringify({
+    pid: process.pid,
+    host: os.hostname(),
+    command,
+    started: new Date().toISOString(),
+    ...(procStart !== null ? { procStart } : {}),
+  } satisfies LockInfo);
   const tmp = `${file}.${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     ops.writeFile(tmp, content);
@@ -207,7 +251,9 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
         if (cur && held(cur.info)) {
           const i = cur.info!;
           const who = i.pid === process.pid && i.host === os.hostname() ? 'this process' : `pid ${i.pid}${i.host === os.hostname() ? '' : ` on ${i.host}`}`;
-          throw new UserError(`${flag} ${dir}: in use by "factorgen ${i.command}" (${who}, started ${i.started}); wait for it to finish or choose another folder`);
+          // Always say how to clear it: a lock from another host, or one we cannot judge, may be stale.
+          const clear = who === 'this process' ? '' : `; if that process is gone, remove ${path.join(dir, LOCK_FILE)}`;
+          throw new UserError(`${flag} ${dir}: in use by "factorgen ${i.command}" (${who}, started ${i.started}); wait for it to finish or choose another folder${clear}`);
         }
         if (attempt >= 3) throw new UserError(`${flag} ${dir}: could not take the lock ${LOCK_FILE} (it keeps changing)`);
         // Stale (its process is gone): remove it, unless another process replaced it meanwhile.
@@ -260,7 +306,7 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
 // ---- manifests and --overwrite ------------------------------------------------------------------------
 
 /** What an output folder holds: a training run of a model kind, a sample folder, decoded token maps. */
-export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'probe' | 'comparison';
+export type OutputKind = 'tokenizer run' | 'generator run' | 'teacher run' | 'samples' | 'decoded tokens' | 'reconstructions' | 'probe' | 'comparison' | 'site';
 
 export type Manifest = { factorgen: 1; kind: OutputKind; paths: string[] };
 
@@ -291,8 +337,8 @@ export function writeManifest(dir: string, kind: OutputKind, paths: string[], io
   }
 }
 
-/** Every file under `dir` (relative paths with '/'), folders excluded. */
-function listFiles(dir: string, rel = ''): string[] {
+/** Every file under `dir` (relative paths with '/'), folders excluded; an empty folder is listed as `name/`. */
+export function listFiles(dir: string, rel = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
@@ -332,6 +378,15 @@ function inferManifest(dir: string): Manifest | null {
   return null;
 }
 
+/** Whether run folder `dir` holds a checkpoint (or the leftover of an interrupted save) that --resume could load. */
+function holdsCheckpoint(dir: string): boolean {
+  try {
+    return fs.readdirSync(dir).some((n) => (n === 'checkpoint' || n.startsWith('checkpoint.')) && fs.existsSync(path.join(dir, n, 'config.json')));
+  } catch {
+    return false;
+  }
+}
+
 const short = (items: string[], max = 3) => (items.length > max ? `${items.slice(0, max).join(', ')} and ${items.length - max} more` : items.join(', '));
 
 /**
@@ -344,7 +399,10 @@ export function prepareFreshOutput(dir: string, flag: string, kind: OutputKind, 
   const present = listFiles(dir).filter((f) => f !== LOCK_FILE && !f.startsWith('.factorgen-probe-'));
   if (present.length === 0) return;
   const manifest = readManifest(dir) ?? inferManifest(dir);
-  if (!overwrite) {
+  // A run of this kind stopped (refused, out of memory, killed) before its first checkpoint left only its manifest
+  // and metrics: there is nothing to --resume, so a fresh run replaces those files as --overwrite would.
+  const savedNothing = manifest !== null && manifest.kind === kind && isRunKind(kind) && !holdsCheckpoint(dir);
+  if (!overwrite && !savedNothing) {
     const what = manifest ? `already holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}` : `is not empty (${short(present)})`;
     const resume = manifest && isRunKind(manifest.kind) && manifest.kind === kind ? 'pass --resume to continue it, ' : '';
     throw new UserError(`${flag} ${dir}: ${what}; ${resume}pass --overwrite to replace it or choose another folder`);

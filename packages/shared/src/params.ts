@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng';
+import { UserError } from './errors';
+import { describeMismatch } from './checkpointFormat';
 
 /** How a parameter starts: drawn from the project's seeded Rng so every backend starts from the same numbers. */
 export type Init =
@@ -39,17 +41,56 @@ function fill(shape: number[], init: Init, rng: Rng): Float32Array {
 export class ParamStore {
   readonly vars = new Map<string, tf.Variable>();
 
-  constructor(private readonly rng: Rng) {}
+  /**
+   * `budget`: when the store is built to receive a checkpoint: the checkpoint's tensors (name -> shape) and how to
+   * name it. A parameter whose name or shape the checkpoint does not have is not allocated (a zero-size placeholder
+   * stands in while the model is built, and assertMatches() then lists every difference), so a config edited or
+   * corrupted to describe a larger model (width 8192, depth 64) allocates nothing beyond what weights.bin holds.
+   */
+  constructor(
+    private readonly rng: Rng,
+    private readonly budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string },
+  ) {}
+
+  /** Parameters the config asked for that the checkpoint lacks or holds in another shape (not allocated). */
+  private readonly unmatched = new Map<string, number[]>();
+  private readonly placeholders: tf.Variable[] = [];
 
   /** Creates a variable; throws if the name exists (two layers sharing a name is always a bug). */
   create(name: string, shape: number[], init: Init, trainable = true): tf.Variable {
-    if (this.vars.has(name)) throw new Error(`parameter ${name} created twice`);
+    if (this.vars.has(name) || this.unmatched.has(name)) throw new Error(`parameter ${name} created twice`);
+    if (this.budget) {
+      const ck = this.budget.shapes.get(name);
+      if (!ck || ck.shape.join(',') !== shape.join(',')) {
+        this.unmatched.set(name, shape);
+        const empty = tf.zeros([0]);
+        const placeholder = tf.variable(empty, false);
+        empty.dispose();
+        this.placeholders.push(placeholder);
+        return placeholder;
+      }
+    }
     // tfjs variable names are process-global; ours live in this map so several models can coexist in one process.
     const initial = tf.tensor(fill(shape, init, this.rng), shape, 'float32');
     const v = tf.variable(initial, trainable);
     initial.dispose(); // the variable holds its own copy
     this.vars.set(name, v);
     return v;
+  }
+
+  /**
+   * For a store built against a checkpoint: throws one UserError line listing every parameter the model and the
+   * checkpoint disagree on (names and shapes; the format of assignParams), disposing what was allocated.
+   */
+  assertMatches(): void {
+    if (!this.budget) return;
+    const model = new Map<string, { shape: number[] }>([...this.vars].map(([n, v]) => [n, { shape: v.shape }]));
+    for (const [n, shape] of this.unmatched) model.set(n, { shape });
+    const mismatch = describeMismatch(model, this.budget.shapes);
+    if (mismatch) {
+      this.dispose();
+      throw new UserError(`${this.budget.where}: checkpoint does not match the model: ${mismatch}`);
+    }
   }
 
   get(name: string): tf.Variable {
@@ -78,6 +119,7 @@ export class ParamStore {
   }
 
   dispose(): void {
+    for (const v of this.placeholders.splice(0)) v.dispose();
     for (const v of this.vars.values()) v.dispose();
     this.vars.clear();
   }

@@ -163,6 +163,28 @@ export function configErrors(cfg: unknown): string[] {
       errs.push(`quantProj "attn" needs latentChannels ${L} and the code widths (${c.factorize === 'branch' ? dims.join(', ') : total}, and their sum ${total}) to divide one another`);
     }
   }
+  // Sane limits, so that a corrupt or crafted config is refused before anything is allocated (a tokenizer's images,
+  // activations and codebooks grow with these; the largest presets use a fraction of them).
+  const limits: [string, unknown, number][] = [
+    ['imageSize', c.imageSize, 4096],
+    ['baseChannels', c.baseChannels, 4096],
+    ['blocksPerLevel', c.blocksPerLevel, 64],
+    ['latentChannels', c.latentChannels, 8192],
+    ['branchBlocks', c.branchBlocks, 64],
+  ];
+  for (const [name, v, max] of limits) if (typeof v === 'number' && v > max) errs.push(`${name} ${v} is over the limit ${max}`);
+  if (multOk && (mult as number[]).length > 12) errs.push(`channelMult has ${(mult as number[]).length} levels, over the limit 12`);
+  if (multOk && isPosInt(c.baseChannels) && (mult as number[]).some((m) => m * (c.baseChannels as number) > 16384)) {
+    errs.push(`channelMult ${show(mult)} times baseChannels ${c.baseChannels} makes a level wider than the limit 16384`);
+  }
+  const qq = c.quantizer as { subCodebooks?: unknown } | null | undefined;
+  if (qq && Array.isArray(qq.subCodebooks)) {
+    if (qq.subCodebooks.length > 64) errs.push(`quantizer.subCodebooks has ${qq.subCodebooks.length} entries, over the limit 64`);
+    (qq.subCodebooks as { size?: unknown; dim?: unknown }[]).forEach((sc, i) => {
+      if (typeof sc?.size === 'number' && sc.size > 2 ** 20) errs.push(`quantizer.subCodebooks[${i}].size ${sc.size} is over the limit ${2 ** 20}`);
+      if (typeof sc?.dim === 'number' && sc.dim > 8192) errs.push(`quantizer.subCodebooks[${i}].dim ${sc.dim} is over the limit 8192`);
+    });
+  }
   if (!isNonNeg(c.perceptualWeight)) errs.push(`perceptualWeight must be a number >= 0 (got ${show(c.perceptualWeight)})`);
 
   const q = c.quantizer as Record<string, unknown> | undefined;

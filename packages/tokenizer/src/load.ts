@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { loadCheckpoint, resolveCheckpointDir, UserError } from '@factorgen/shared';
 import type { Tokenizer } from './model';
 import { tokenizerFromCheckpoint } from './restore';
@@ -23,8 +24,21 @@ export function missingRecordedTokenizer(recorded: string, recordedIn: string, a
   return new UserError(`--tokenizer: not given, and the tokenizer recorded in ${recordedIn} (${recorded}) was not found${nor}; pass --tokenizer DIR`);
 }
 
+/**
+ * Where a path recorded in a file may be: absolute as recorded; relative, first against the folder of the file that
+ * records it (so a run folder moved whole keeps working whatever the working directory), then against the working
+ * directory (how factorgen records paths today: the shipped generator records pretrained/tokenizer from the
+ * repository root).
+ */
+export function recordedPathCandidates(recorded: string, recordedIn: string): string[] {
+  if (!recorded) return [];
+  if (path.isAbsolute(recorded)) return [recorded];
+  const besideFile = path.join(path.dirname(recordedIn), recorded);
+  return besideFile === path.normalize(recorded) ? [recorded] : [besideFile, recorded];
+}
+
 /** The tokenizer folder `recordedIn` recorded, for a command run without --tokenizer; missingRecordedTokenizer when it is gone. */
 export function recordedTokenizerDir(recorded: string, recordedIn: string): string {
-  if (recorded && fs.existsSync(recorded)) return recorded;
+  for (const c of recordedPathCandidates(recorded, recordedIn)) if (fs.existsSync(c)) return c;
   throw missingRecordedTokenizer(recorded, recordedIn);
 }

@@ -20,15 +20,26 @@ export type Tokenizer = { cfg: TokenizerConfig; params: ParamStore };
  * `alignHeads: false` leaves out the alignment heads ('align/'): they only feed a training loss, so a tokenizer built
  * for encoding and decoding (loaded from a checkpoint or an export) has none.
  */
-export function createTokenizer(cfg: TokenizerConfig, seed: string | number, opts: { alignHeads?: boolean } = {}): Tokenizer {
+export function createTokenizer(
+  cfg: TokenizerConfig,
+  seed: string | number,
+  opts: { alignHeads?: boolean; budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string } } = {},
+): Tokenizer {
   assertValidConfig(cfg);
-  const params = new ParamStore(new Rng(String(seed)).derive('tokenizer'));
-  createEncoder(params, cfg);
-  createQuantizer(params, cfg);
-  createDecoder(params, cfg);
-  if (opts.alignHeads ?? true) {
-    if (cfg.align) createAlignHead(params, cfg);
-    (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
+  // budget: built to receive a checkpoint, it may not grow past what the checkpoint holds (see ParamStore).
+  const params = new ParamStore(new Rng(String(seed)).derive('tokenizer'), opts.budget);
+  try {
+    createEncoder(params, cfg);
+    createQuantizer(params, cfg);
+    createDecoder(params, cfg);
+    if (opts.alignHeads ?? true) {
+      if (cfg.align) createAlignHead(params, cfg);
+      (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
+    }
+    params.assertMatches();
+  } catch (e) {
+    params.dispose();
+    throw e;
   }
   return { cfg, params };
 }

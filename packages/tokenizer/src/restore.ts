@@ -1,4 +1,4 @@
-import { assignParams, preferEma, Sha256, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
+import { assignParams, preferEma, Sha256, UserError, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 
@@ -89,8 +89,19 @@ export function tokenizerFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
   assertValidConfig(config, `${where}/config.json`);
   // Built without the alignment heads, and given only the inference tensors: a training checkpoint and its export
   // load alike. With EMA the averaged weights are the model.
-  const tok = createTokenizer(config, 'load', { alignHeads: false });
   const modelTensors = inferenceTensors(ck.tensors);
+  // NaN or Infinity in a weight makes every code's distance NaN: encode would write token 0 everywhere and
+  // reconstruct would report a PSNR of garbage. Refused at load, naming the first tensor (the generator's sampler
+  // refuses a NaN logit likewise).
+  for (const [name, t] of modelTensors) {
+    let bad = 0;
+    for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++;
+    if (bad > 0) {
+      throw new UserError(`${where}: weights.bin: ${name} holds ${bad} NaN or infinite value${bad > 1 ? 's' : ''} (of ${t.data.length}); the checkpoint is broken (a diverged run, or a damaged file)`);
+    }
+  }
+  // Built against the checkpoint's tensors: a parameter it lacks, or holds in another shape, is listed, not allocated.
+  const tok = createTokenizer(config, 'load', { alignHeads: false, budget: { shapes: modelTensors, where } });
   try {
     assignParams(tok.params.vars, modelTensors, where);
   } catch (e) {

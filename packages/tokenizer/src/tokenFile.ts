@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { UserError, describeReadError } from '@factorgen/shared';
+import { UserError, openRegularFile, readAt } from '@factorgen/shared';
 
 /**
  * Token file: a tokenized dataset split, the input of `factorgen generator train`.
@@ -106,43 +106,72 @@ function parseHeader(path: string, buf: Buffer): TokenFileHeader {
     Array.isArray(h.classNames) && h.classNames.length >= 1 && Number.isInteger(h.count) && h.count >= 0 &&
     (h.dtype === 'uint16' || h.dtype === 'int32') && typeof h.tokenizerId === 'string';
   if (!ok) throw new UserError(`${path}: token file header is missing or has invalid fields`);
+  // Sane limits on every size in the header, before it sizes anything (the generator's config takes them).
+  const over = [
+    h.gridH > 256 && `gridH ${h.gridH} (limit 256)`,
+    h.gridW > 256 && `gridW ${h.gridW} (limit 256)`,
+    h.subCodebookSizes.length > 64 && `${h.subCodebookSizes.length} sub-codebooks (limit 64)`,
+    h.subCodebookSizes.some((v) => v > 2 ** 20) && `a sub-codebook of ${Math.max(...h.subCodebookSizes)} codes (limit ${2 ** 20})`,
+    h.classNames.length > 1_000_000 && `${h.classNames.length} classes (limit 1000000)`,
+    !h.classNames.every((c) => typeof c === 'string') && 'a class name that is not text',
+  ].filter((x): x is string => typeof x === 'string');
+  if (over.length > 0) throw new UserError(`${path}: token file header has ${over.join(', ')}`);
   return h;
 }
 
-/** Reads only the header (cheap; for checks before loading). */
-export function readTokenHeader(path: string): TokenFileHeader {
-  let buf: Buffer;
-  let fd: number | undefined;
+/**
+ * The most token ids a token file may hold (2^30: 4 GiB as int32 in memory, a uint16 file of about 2 GiB). The whole
+ * split is held in memory by generator training; a larger file is refused from its header, before it is read.
+ */
+export const MAX_TOKEN_IDS = 2 ** 30;
+
+/**
+ * Opens a token file, sizes it, and reads and checks its header against its byte length: a regular file (not
+ * /dev/zero, not a FIFO), the header inside the file, and the records the header announces filling the rest exactly
+ * and within MAX_TOKEN_IDS. Nothing is allocated for the body before these checks. The caller closes `fd`.
+ */
+function openTokenFile(path: string): { fd: number; size: number; header: TokenFileHeader; start: number } {
+  const { fd, size } = openRegularFile(path);
   try {
-    fd = fs.openSync(path, 'r');
-    const first = Buffer.alloc(12);
-    fs.readSync(fd, first, 0, 12, 0); // a folder opens, then fails here (EISDIR)
-    const len = first.length >= 12 && first.toString('latin1', 0, 8) === MAGIC ? first.readUInt32LE(8) : 0;
-    buf = Buffer.alloc(12 + len);
-    fs.readSync(fd, buf, 0, buf.length, 0);
+    if (size < 12) throw new UserError(`${path}: not a factorgen token file (bad magic)`);
+    const first = readAt(fd, path, 0, 12);
+    if (first.toString('latin1', 0, 8) !== MAGIC) throw new UserError(`${path}: not a factorgen token file (bad magic)`);
+    const len = first.readUInt32LE(8);
+    if (12 + len > size) throw new UserError(`${path}: truncated token file (header needs ${len} bytes)`);
+    const h = parseHeader(path, Buffer.concat([first, readAt(fd, path, 12, len)]));
+    const start = 12 + len;
+    const ids = h.count * h.gridH * h.gridW * h.subCodebookSizes.length;
+    const expected = start + h.count * recordBytes(h);
+    if (size !== expected) {
+      const what = size < expected ? 'truncated' : 'has trailing bytes';
+      throw new UserError(`${path}: token file ${what} (expected ${expected} bytes for ${h.count} records, found ${size})`);
+    }
+    if (ids > MAX_TOKEN_IDS) {
+      throw new UserError(`${path}: ${h.count} records of ${ids / Math.max(1, h.count)} token ids (${(size / 2 ** 30).toFixed(2)} GiB) are more than the ${MAX_TOKEN_IDS} ids a token file may hold in memory; encode fewer images (--limit) into several files`);
+    }
+    return { fd, size, header: h, start };
   } catch (e) {
-    throw new UserError(`${path}: ${describeReadError(e)}`);
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    fs.closeSync(fd);
+    throw e;
   }
-  return parseHeader(path, buf);
+}
+
+/** Reads only the header (cheap; for checks before loading), after checking it against the file's size. */
+export function readTokenHeader(path: string): TokenFileHeader {
+  const { fd, header } = openTokenFile(path);
+  fs.closeSync(fd);
+  return header;
 }
 
 /** Reads and validates a whole token file: exact size, labels in range, every id inside its sub-codebook. */
 export function readTokenFile(path: string): TokenSet {
+  const { fd, size, header: h, start } = openTokenFile(path);
   let buf: Buffer;
   try {
-    buf = fs.readFileSync(path);
-  } catch (e) {
-    throw new UserError(`${path}: ${describeReadError(e)}`);
-  }
-  const h = parseHeader(path, buf);
-  const start = 12 + buf.readUInt32LE(8);
-  const rb = recordBytes(h);
-  const expected = start + h.count * rb;
-  if (buf.length !== expected) {
-    const what = buf.length < expected ? 'truncated' : 'has trailing bytes';
-    throw new UserError(`${path}: token file ${what} (expected ${expected} bytes for ${h.count} records, found ${buf.length})`);
+    // The whole file in chunks (readFileSync cannot read one over 2 GiB); its size was checked against the header.
+    buf = readAt(fd, path, 0, size);
+  } finally {
+    fs.closeSync(fd);
   }
   const K = h.subCodebookSizes.length;
   const T = h.gridH * h.gridW;

@@ -1,7 +1,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { describeWriteError, LEGACY_CHECKPOINT_FORMAT, loadCheckpoint, MODEL_FILE, resolveCheckpointDir, UserError } from '@factorgen/shared';
+import {
+  describeWriteError,
+  LEGACY_CHECKPOINT_FORMAT,
+  listFiles,
+  loadCheckpoint,
+  LOCK_FILE,
+  MANIFEST_FILE,
+  MODEL_FILE,
+  openOutputDir,
+  readManifest,
+  resolveCheckpointDir,
+  UserError,
+  writeManifest,
+} from '@factorgen/shared';
 import { tokenizerIdOf } from '@factorgen/tokenizer';
 import { findTokenizerDir, type GeneratorProvenance } from '@factorgen/generator';
 import { bundlePage } from './bundle';
@@ -52,33 +65,54 @@ export async function modelSite(opts: { generator: string; tokenizer?: string })
   return site;
 }
 
-/** Throws a one-line UserError unless `out` is missing, an empty folder, or an earlier site (holds index.html). */
+/**
+ * Throws a one-line UserError unless `out` is missing, an empty folder, or a site factorgen built: its manifest
+ * (.factorgen.json, kind "site") lists every file present. A folder of the user's own (an index.html, an app.js and a
+ * model/ of theirs) is refused, not taken for an earlier build: factorgen replaces only files it recorded writing.
+ */
 export function checkSiteFolder(out: string): void {
   if (!fs.existsSync(out)) return;
   if (!fs.statSync(out).isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
-  const names = fs.readdirSync(out);
-  if (names.length > 0 && !names.includes('index.html')) {
-    throw new UserError(`--out ${out}: folder is not empty and holds no site (refusing to write into it)`);
+  const present = listFiles(out).filter((f) => f !== LOCK_FILE && !f.startsWith('.factorgen-probe-'));
+  if (present.length === 0) return;
+  const manifest = readManifest(out);
+  if (manifest?.kind !== 'site') {
+    const what = manifest ? `holds ${manifest.kind}, not a site` : `holds no site factorgen built (no ${MANIFEST_FILE} of kind "site")`;
+    throw new UserError(`--out ${out}: folder is not empty and ${what}; refusing to write into it, choose an empty or new folder`);
+  }
+  const listed = new Set(manifest.paths);
+  const foreign = present.filter((f) => f !== MANIFEST_FILE && !listed.has(f));
+  if (foreign.length > 0) {
+    const shown = foreign.length > 3 ? `${foreign.slice(0, 3).map((f) => JSON.stringify(f)).join(', ')} and ${foreign.length - 3} more` : foreign.map((f) => JSON.stringify(f)).join(', ');
+    throw new UserError(`--out ${out}: also holds files factorgen did not write (${shown}); a rebuild replaces only the site's own files, so move them or choose another folder`);
   }
 }
 
 /**
- * Writes a site as a static folder `out` (created; a folder that exists must be empty or an earlier site, i.e. hold
- * index.html). Returns the files written.
+ * Writes a site as a static folder `out` (created; a folder that exists must be empty or a site factorgen built, see
+ * checkSiteFolder). Holds the folder's lock while writing and records the files in its manifest before writing them
+ * (a killed build leaves them listed, so the next build replaces them). Returns the files written.
  */
 export function writeSite(site: Site, out: string): string[] {
   checkSiteFolder(out);
-  const written: string[] = [];
-  for (const [url, f] of site) {
-    const dest = path.join(out, ...url.split('/'));
-    try {
-      fs.mkdirSync(path.dirname(dest), { recursive: true });
-      if ('file' in f) fs.copyFileSync(f.file, dest);
-      else fs.writeFileSync(dest, f.data);
-    } catch (e) {
-      throw new UserError(`--out ${out}: ${url}: ${describeWriteError(e)}`);
+  const rebuild = readManifest(out)?.kind === 'site';
+  const lock = openOutputDir(out, '--out', 'site', 'web build', { overwrite: rebuild });
+  try {
+    writeManifest(out, 'site', [...site.keys()]);
+    const written: string[] = [];
+    for (const [url, f] of site) {
+      const dest = path.join(out, ...url.split('/'));
+      try {
+        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        if ('file' in f) fs.copyFileSync(f.file, dest);
+        else fs.writeFileSync(dest, f.data);
+      } catch (e) {
+        throw new UserError(`--out ${out}: ${url}: ${describeWriteError(e)}`);
+      }
+      written.push(dest);
     }
-    written.push(dest);
+    return written;
+  } finally {
+    lock.release();
   }
-  return written;
 }

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
+  printableLine,
   backendChoices, initBackend, describeBackend, loadDataset, parseThreads, resolveThreads, positiveInt, nonNegativeInt, positiveFloat, nonNegativeFloat,
   type BackendChoice, type ImageDataset,
 } from '@factorgen/shared';
@@ -84,7 +85,8 @@ export type TrainFlags = {
 
 /** Writes a line to stderr (progress and notes), keeping stdout for results. */
 export function note(line: string): void {
-  process.stderr.write(line + '\n');
+  // Class and file names in notes come from files: control characters in them are shown, not obeyed.
+  process.stderr.write(printableLine(line) + '\n');
 }
 
 /** Prints a JSON result on stdout. */

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { positiveInt, repoRoot, checkOutputFile, openOutputDir, writeManifest, writeGrid, UserError, Progress, type ImageDataset } from '@factorgen/shared';
 import { loadTokenizer, reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSubCodebook, gridSize } from '@factorgen/tokenizer';
 import {
-  getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, defaultFeatureNetTraining, committedEvaluator,
+  getFeatureNet, linearProbe, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, partialSampleFolderWarning, defaultFeatureNetTraining, committedEvaluator,
   smallSampleFidWarning, fidDim, type FeatureNet, type TrainFeatureNetOptions,
 } from '@factorgen/eval';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
@@ -66,6 +66,8 @@ export function registerEval(program: Command): void {
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const gen = await readSampleFolder(f.samples, test.classNames, test.height, test.channels);
+      const partial = partialSampleFolderWarning(f.samples);
+      if (partial) note(partial);
       const net = await featureNetFor(train);
       const metrics = await evalSamples(gen, test, net);
       const floor = await realFloor(randomSubset(train, Math.min(gen.n, train.n)), test, net);
@@ -95,6 +97,11 @@ export function registerEval(program: Command): void {
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      // Shapes before any work (reconstruction, the feature net's first training): as reconstruct, encode and probe.
+      if (test.height !== tok.cfg.imageSize || test.width !== tok.cfg.imageSize || test.channels !== tok.cfg.channels) {
+        tok.params.dispose();
+        throw new UserError(`--dataset ${f.dataset}: images are ${test.height}x${test.width}x${test.channels}, the tokenizer ${dir} expects ${tok.cfg.imageSize}x${tok.cfg.imageSize}x${tok.cfg.channels}`);
+      }
       const n = Math.min(f.limit, test.n);
       const orig = randomSubset(test, n);
       const rec: ImageDataset = { ...orig, name: `${orig.name}-recon`, images: await reconstructImages(tok, orig.images, n, f.batch) };

@@ -38,6 +38,11 @@ export function registerGenerator(program: Command): void {
       const tokens = readTokenFile(f.tokens);
       const val = f.val ? readTokenFile(f.val) : undefined;
       const h = tokens.header;
+      // A class with no sequences is trained as a label that never appears: sampling it gives noise. Say so.
+      const without = h.classNames.filter((_, c) => !tokens.labels.includes(c));
+      if (without.length > 0) {
+        note(`warning: --tokens ${f.tokens}: no sequences of ${without.length} of ${h.classNames.length} classes (${without.slice(0, 5).join(', ')}${without.length > 5 ? ', …' : ''}); samples of ${without.length > 1 ? 'these classes' : 'this class'} will be noise`);
+      }
       const heads = f.heads;
       if (f.width % heads !== 0) throw new UserError(`--heads ${heads}: must divide --width ${f.width}`);
       const config = makeGeneratorConfig({

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import {
   positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay, writeClassFolders, writeGrid, UserError, nameFlagOf, defaultAdamW, type ImageDataset,
-  classFolderFile, openOutputDir, writeManifest, checkOutputFile,
+  classFolderFile, openOutputDir, writeManifest, checkOutputFile, classBalancedRows,
 } from '@factorgen/shared';
 import {
   presetFashion, assertValidConfig, trainTokenizer, loadTokenizer, recordedTokenizerDir, encodeImages, decodeToImages, reconstructImages,
@@ -274,8 +274,17 @@ export function registerTokenizer(program: Command): void {
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);
       const n = Math.min(f.limit ?? data.n, data.n);
+      // --limit takes a class-balanced subset (in dataset order): a folder dataset is grouped by class, so its first
+      // n images would leave the last classes without any.
+      const rows = n < data.n ? classBalancedRows(data.labels, data.classNames.length, n) : null;
+      const per = data.height * data.width * data.channels;
+      const images = rows ? new Uint8Array(n * per) : data.images.subarray(0, n * per);
+      const labels = rows ? Int32Array.from(rows, (r) => data.labels[r]) : data.labels.subarray(0, n);
+      if (rows) rows.forEach((r, i) => images.set(data.images.subarray(r * per, (r + 1) * per), i * per));
+      const empty = data.classNames.filter((_, c) => !labels.includes(c));
+      if (empty.length > 0) note(`warning: --limit ${n}: no images of ${empty.length} class${empty.length > 1 ? 'es' : ''} (${empty.slice(0, 5).join(', ')}${empty.length > 5 ? ', …' : ''}); the generator will never see ${empty.length > 1 ? 'them' : 'it'}`);
       const t0 = performance.now();
-      const tokens = await encodeImages(tok, data.images.subarray(0, n * data.height * data.width * data.channels), n, f.batch);
+      const tokens = await encodeImages(tok, images, n, f.batch);
       const g = gridSize(tok.cfg);
       const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
       fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
@@ -285,7 +294,7 @@ export function registerTokenizer(program: Command): void {
           subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${split}`,
         },
         tokens,
-        labels: data.labels.subarray(0, n),
+        labels,
       });
       const seconds = (performance.now() - t0) / 1000;
       note(`wrote ${n} token maps (${g}x${g}x${sizes.length}) to ${f.out} in ${seconds.toFixed(1)} s`);

@@ -49,7 +49,7 @@ export function registerWeb(program: Command): void {
     .description('write the sampling page and the model as a static folder that any static web server can serve')
     .requiredOption('--generator <dir>', 'generator run or checkpoint folder')
     .option('--tokenizer <dir>', 'tokenizer folder (default: the one the generator was trained with)')
-    .requiredOption('--out <dir>', 'site folder to write (new, empty, or an earlier site)')
+    .requiredOption('--out <dir>', 'site folder to write (new, empty, or a site factorgen built there: its .factorgen.json lists every file)')
     .action(async (f: { generator: string; tokenizer?: string; out: string }) => {
       // Before the model checks and the bundle, which take seconds: a folder that is not a site, or cannot be written.
       checkSiteFolder(f.out);

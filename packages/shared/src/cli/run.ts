@@ -7,8 +7,9 @@
  *   anything else  -> the stack trace (a bug), exit 1
  */
 import { UserError } from '../errors';
-import { nameFlagOf } from '../fsErrors';
+import { nameFlagOf, printableLine } from '../fsErrors';
 import { exitCodeFor, type StopSignal } from './signals';
+import { heldOutputDirs } from '../outputs';
 
 /** Thrown by a training loop that stopped on SIGINT/SIGTERM after saving; carries the exit code. */
 export class StopRequested extends Error {
@@ -50,6 +51,21 @@ export function heapExhaustedMessage(argv: string[]): string {
 export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Promise<void> {
   const stderr = io.stderr ?? process.stderr;
   const exit = io.exit ?? ((code: number) => process.exit(code));
+  // Ctrl-C in a command without its own handler (sample, encode, eval) used to end it with nothing on stderr: say
+  // that it stopped and what its output holds. Training loops and serve install their own handler, which then acts.
+  const onSignal = (signal: StopSignal) => {
+    if (process.listenerCount(signal) > 1) return;
+    const dirs = heldOutputDirs();
+    const holds = dirs.length
+      ? `; ${dirs.join(', ')} ${dirs.length > 1 ? 'are' : 'is'} incomplete (what is there was written whole; .factorgen.json lists what was planned)`
+      : '';
+    stderr.write(`factorgen: stopped by ${signal}${holds}\n`);
+    exit(exitCodeFor(signal));
+  };
+  const onInt = () => onSignal('SIGINT');
+  const onTerm = () => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
     await main();
   } catch (e) {
@@ -61,12 +77,15 @@ export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Prom
       exit(2);
     } else if (e instanceof UserError) {
       // One line, whatever the message holds.
-      const line = e.message.replace(/\s*\n\s*/g, ' ').trim();
+      const line = printableLine(e.message.replace(/\s*\n\s*/g, ' ').trim());
       stderr.write(`factorgen: ${nameFlagOf(line, io.argv ?? process.argv.slice(2))}\n`);
       exit(e.exitCode);
     } else {
       stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       exit(1);
     }
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors';
-import { checkFolder, describeReadError } from '../fsErrors';
+import { checkFolder, describeReadError, isUtf8Name, printableName } from '../fsErrors';
 import { convertChannels } from './convert';
 import { naturalCompare, type ImageDataset, type Split } from './types';
 
@@ -52,6 +52,14 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3, m
       throw new UserError(`${file}: image too large (${dims}limit ${maxPixels} pixels)`);
     }
     if (/ENOENT|no such file|missing/i.test(msg)) throw new UserError(`${file}: no such file`);
+    // A header that reads and a failure in the resize (a 5000000x1 PNG: "affine: output coordinates out of range")
+    // is not corruption: say what could not be done to which image.
+    if (!/load|read|decode|unsupported|premature|end of|corrupt|truncat|invalid|bad /i.test(msg)) {
+      const meta = await sharp(file, { limitInputPixels: maxPixels }).metadata().catch(() => null);
+      if (meta?.width && meta.height) {
+        throw new UserError(`${file}: a ${meta.width}x${meta.height} image could not be resized to cover ${size}x${size} (${msg}); crop it to a less extreme shape`);
+      }
+    }
     throw new UserError(`${file}: corrupt or unreadable image (${msg})`);
   }
   const { data, info } = out;
@@ -71,32 +79,91 @@ const isDir = (p: string) => {
   }
 };
 
-/** The names in folder `dir`; UserError "<dir>: permission denied" (and the like) when it cannot be listed. */
-function readFolder(dir: string): string[] {
+/**
+ * The names in folder `dir`, as text. UserError "<dir>: permission denied" (and the like) when it cannot be listed,
+ * and for a name that is not UTF-8 (Node would turn its bytes into U+FFFD, a name that does not exist, and the entry
+ * would vanish in silence): class names and image paths are stored as text, so such an entry is named and refused.
+ */
+function readFolder(dir: string, what: 'class folder' | 'image file'): string[] {
+  let raw: Buffer[];
   try {
-    return fs.readdirSync(dir);
+    raw = fs.readdirSync(dir, { encoding: 'buffer' });
   } catch (e) {
-    throw new UserError(`${dir}: ${describeReadError(e, 'folder')}`);
+    throw new UserError(`${printableName(dir)}: ${describeReadError(e, 'folder')}`);
   }
+  // Only entries that would have been used count: a folder at the root, an image file (by extension) in a class folder.
+  const used = (b: Buffer): boolean => {
+    if (what === 'image file') return (imageExtensions as readonly string[]).includes(path.extname(b.toString('latin1')).toLowerCase());
+    try {
+      return fs.statSync(Buffer.concat([Buffer.from(dir + path.sep), b])).isDirectory();
+    } catch {
+      return true; // cannot tell: name it rather than drop it
+    }
+  };
+  const bad = raw.filter((b) => b[0] !== 0x2e && !isUtf8Name(b) && used(b));
+  if (bad.length > 0) {
+    const names = bad.map((b) => `"${printableName(b)}"`).join(', ');
+    throw new UserError(`${printableName(dir)}: ${what} name${bad.length > 1 ? 's' : ''} ${names} ${bad.length > 1 ? 'are' : 'is'} not UTF-8 (names are kept as text); rename ${bad.length > 1 ? 'them' : 'it'} (e.g. convmv -f latin1 -t utf8 --notest)`);
+  }
+  return raw.map((b) => b.toString('utf8'));
+}
+
+/** An entry that cannot be followed (a symbolic link to nothing, a loop) is refused rather than skipped. */
+function checkLink(p: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return;
+  }
+  if (!st.isSymbolicLink()) return;
+  try {
+    fs.statSync(p);
+  } catch (e) {
+    const target = (() => {
+      try {
+        return fs.readlinkSync(p);
+      } catch {
+        return '?';
+      }
+    })();
+    const why = (e as NodeJS.ErrnoException).code === 'ELOOP' ? 'a loop of symbolic links' : `a symbolic link to ${printableName(target)}, which does not exist`;
+    throw new UserError(`${printableName(p)}: ${why}; remove it or point it at a folder of images`);
+  }
+}
+
+/** An image that is a FIFO or a device would block or never end in the decoder: refused, naming it. */
+function checkRegular(p: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch {
+    return; // gone: the decoder names it
+  }
+  if (!st.isFile()) throw new UserError(`${printableName(p)}: ${st.isFIFO() ? 'is a FIFO (named pipe)' : 'is not a regular file'}, expected an image file`);
 }
 
 /**
  * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored. UserErrors: missing root,
- * no class folders, a class folder without images, a single class (class-conditional training needs >= 2).
+ * no class folders, a class folder without images, a single class (class-conditional training needs >= 2), an entry
+ * whose name is not UTF-8, a dangling symbolic link.
  */
 export function listImageFolder(root: string): FolderListing {
   checkFolder(root, `images are expected in ${path.join(root, '<class>')}/*.png`);
-  const classNames = readFolder(root)
-    .filter((name) => !name.startsWith('.') && isDir(path.join(root, name)))
+  const entries = readFolder(root, 'class folder').filter((name) => !name.startsWith('.'));
+  for (const name of entries) checkLink(path.join(root, name));
+  const classNames = entries
+    .filter((name) => isDir(path.join(root, name)))
     .sort(naturalCompare); // "2" before "10": class indices follow the numbers people give their folders
   if (classNames.length === 0)
     throw new UserError(`${root}: no class folders (expected ${path.join(root, '<class>')}/*.{png,jpg,jpeg,webp})`);
   const files: FolderListing['files'] = [];
   for (const [label, cls] of classNames.entries()) {
     const dir = path.join(root, cls);
-    const images = readFolder(dir)
+    const images = readFolder(dir, 'image file')
       .filter((f) => !f.startsWith('.') && (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase()))
-      .filter((f) => !isDir(path.join(dir, f)))
+      .filter((f) => (checkLink(path.join(dir, f)), !isDir(path.join(dir, f))))
+      .filter((f) => (checkRegular(path.join(dir, f)), true))
       .sort();
     if (images.length === 0) throw new UserError(`${dir}: class folder has no images (.png, .jpg, .jpeg, .webp)`);
     images.forEach((f, k) => files.push({ file: path.join(dir, f), label, indexInClass: k }));

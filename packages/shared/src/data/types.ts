@@ -62,3 +62,27 @@ export function naturalCompare(a: string, b: string): number {
   if (ra.length !== rb.length) return ra.length - rb.length;
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * Row indices of a class-balanced subset of `n` items (of labels in 0..numClasses-1): classes take turns, each giving
+ * its next item in dataset order, until n are taken (a class that runs out drops from the turns). Returned in
+ * dataset order. A "first n" of a folder dataset, whose files are grouped by class, would keep the first classes only
+ * ({a: 18, b: 2, c: 0}); this gives {a: 7, b: 7, c: 6}.
+ */
+export function classBalancedRows(labels: ArrayLike<number>, numClasses: number, n: number): Int32Array {
+  const byClass: number[][] = Array.from({ length: numClasses }, () => []);
+  for (let i = 0; i < labels.length; i++) byClass[labels[i]]?.push(i);
+  const taken: number[] = [];
+  const next = new Array<number>(numClasses).fill(0);
+  while (taken.length < Math.min(n, labels.length)) {
+    let any = false;
+    for (let c = 0; c < numClasses && taken.length < n; c++) {
+      if (next[c] < byClass[c].length) {
+        taken.push(byClass[c][next[c]++]);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  return Int32Array.from(taken.sort((a, b) => a - b));
+}

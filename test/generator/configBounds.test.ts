@@ -1,0 +1,112 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { loadCheckpoint, UserError } from '@factorgen/shared';
+import { generatorFromCheckpoint } from '@factorgen/generator';
+import { tokenizerFromCheckpoint } from '@factorgen/tokenizer';
+
+const root = path.resolve(__dirname, '../..');
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-bounds-'));
+
+/** A copy of a shipped checkpoint with its config.json's model config changed by `edit`. */
+function edited(kind: 'generator' | 'tokenizer', edit: (cfg: Record<string, unknown>) => void): string {
+  const dir = path.join(work, `${kind}-${Math.random().toString(36).slice(2)}`);
+  fs.mkdirSync(dir);
+  for (const f of ['config.json', 'weights.bin']) fs.copyFileSync(path.join(root, 'pretrained', kind, f), path.join(dir, f));
+  const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { config: Record<string, unknown> };
+  edit(j.config);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(j));
+  return dir;
+}
+
+describe('a config.json is checked against its weights and sane limits before anything is allocated', () => {
+  it('refuses a generator config edited to width 65536, depth 64 at once, naming the file (was: 6.4 GB in 60 s)', async () => {
+    await tf.setBackend('cpu');
+    const dir = edited('generator', (c) => Object.assign(c, { width: 65536, depth: 64, headWidth: 128 }));
+    const ck = await loadCheckpoint(dir, 'generator');
+    const before = tf.memory().numBytes;
+    expect(() => generatorFromCheckpoint(ck, dir)).toThrow(new UserError(`${dir}/config.json: generator config: width 65536 is over the limit 16384`));
+    expect(tf.memory().numBytes).toBe(before);
+  });
+
+  it('refuses a generator config within the limits that describes another model (width 8192, depth 64), allocating none of what the weights lack', async () => {
+    await tf.setBackend('cpu');
+    const dir = edited('generator', (c) => Object.assign(c, { width: 8192, depth: 64, heads: 64 }));
+    const ck = await loadCheckpoint(dir, 'generator');
+    const before = tf.memory().numBytes;
+    // Every parameter whose name or shape weights.bin lacks is listed, none allocated (gpt/inProj alone would be 256 MB).
+    expect(() => generatorFromCheckpoint(ck, dir)).toThrow(
+      new UserError(
+        `${dir}: checkpoint does not match the model: missing gpt/block4/norm1, gpt/block4/attn/q, gpt/block4/attn/k and 538 more; ` +
+          'gpt/tok0: checkpoint [256,64] vs model [256,4096]; gpt/tok1: checkpoint [256,64] vs model [256,4096]; gpt/inProj: checkpoint [128,128] vs model [8192,8192] and 38 more',
+      ),
+    );
+    expect(tf.memory().numBytes).toBe(before); // nothing left allocated
+  });
+
+  it('refuses a tokenizer config past its limits or its weights', async () => {
+    await tf.setBackend('cpu');
+    let dir = edited('tokenizer', (c) => Object.assign(c, { imageSize: 1 << 20 }));
+    let ck = await loadCheckpoint(dir, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(new UserError(`${dir}/config.json: imageSize 1048576 is over the limit 4096`));
+    dir = edited('tokenizer', (c) => Object.assign(c, { baseChannels: 2048, normGroups: 8 }));
+    ck = await loadCheckpoint(dir, 'tokenizer');
+    const before = tf.memory().numBytes;
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
+      new UserError(`${dir}: checkpoint does not match the model: encoder/conv_in/w: checkpoint [3,3,1,24] vs model [3,3,1,2048]; encoder/conv_in/b: checkpoint [24] vs model [2048]; encoder/down0/res0/norm1/gamma: checkpoint [24] vs model [2048] and 158 more`),
+    );
+    expect(tf.memory().numBytes).toBe(before);
+  });
+
+  it('sizes weights.bin before reading it: a larger (sparse, 64 GiB) file is refused from its size, a FIFO is not opened', async () => {
+    const dir = edited('generator', () => {});
+    const w = path.join(dir, 'weights.bin');
+    fs.truncateSync(w, 64 * 2 ** 30); // sparse: no disk used, and reading it would need 64 GiB of memory
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: wrong size: expected 4864512 bytes, found ${64 * 2 ** 30}`));
+    fs.unlinkSync(w);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mkfifo', [w]);
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: not a regular file`));
+  });
+});
+
+describe('checkpoint config.json and dataset images are regular files', () => {
+  it('refuses a FIFO as config.json and as an image, without waiting on it', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = path.join(work, 'fifo-ck');
+    fs.mkdirSync(dir);
+    execFileSync('mkfifo', [path.join(dir, 'config.json')]);
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${dir}/config.json: is a FIFO (named pipe), expected a regular file of known size`));
+    const missing = path.join(work, 'empty-ck');
+    fs.mkdirSync(missing);
+    await expect(loadCheckpoint(missing, 'generator')).rejects.toThrow(new UserError(`${missing}/config.json: missing (not a factorgen checkpoint folder)`));
+    const { listImageFolder } = await import('@factorgen/shared');
+    const data = path.join(work, 'fifo-data');
+    for (const c of ['a', 'b']) {
+      fs.mkdirSync(path.join(data, c), { recursive: true });
+      fs.writeFileSync(path.join(data, c, '0.png'), '');
+    }
+    execFileSync('mkfifo', [path.join(data, 'b', '1.png')]);
+    expect(() => listImageFolder(data)).toThrow(new UserError(`${path.join(data, 'b', '1.png')}: is a FIFO (named pipe), expected an image file`));
+  });
+});
+
+describe('NaN weights in a tokenizer', () => {
+  it('are refused at load, naming the tensor (was: encode wrote all-zero ids, reconstruct reported a PSNR)', async () => {
+    const dir = edited('tokenizer', () => {});
+    const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { weights: { entries: { name: string; offset: number; length: number }[] } };
+    const e = j.weights.entries.find((x) => !x.name.startsWith('disc/') && !x.name.startsWith('state/') && !x.name.startsWith('align/'))!;
+    const fd = fs.openSync(path.join(dir, 'weights.bin'), 'r+');
+    const nan = Buffer.alloc(8);
+    nan.writeFloatLE(NaN, 0);
+    nan.writeFloatLE(Infinity, 4);
+    fs.writeSync(fd, nan, 0, 8, e.offset);
+    fs.closeSync(fd);
+    const ck = await loadCheckpoint(dir, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
+      new UserError(`${dir}: weights.bin: ${e.name} holds 2 NaN or infinite values (of ${e.length / 4}); the checkpoint is broken (a diverged run, or a damaged file)`),
+    );
+  });
+});
