@@ -3,21 +3,31 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { loadCheckpoint, UserError } from '@factorgen/shared';
+import { LEGACY_CHECKPOINT_FORMAT, loadCheckpoint, MODEL_FILE, saveCheckpoint, UserError } from '@factorgen/shared';
 import { generatorFromCheckpoint } from '@factorgen/generator';
 import { tokenizerFromCheckpoint } from '@factorgen/tokenizer';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-bounds-'));
 
-/** A copy of a shipped checkpoint with its config.json's model config changed by `edit`. */
+/** A copy of a shipped checkpoint (format 2: config.json + model.safetensors) with its model config changed by `edit`. */
 function edited(kind: 'generator' | 'tokenizer', edit: (cfg: Record<string, unknown>) => void): string {
   const dir = path.join(work, `${kind}-${Math.random().toString(36).slice(2)}`);
   fs.mkdirSync(dir);
-  for (const f of ['config.json', 'weights.bin']) fs.copyFileSync(path.join(root, 'pretrained', kind, f), path.join(dir, f));
+  for (const f of ['config.json', MODEL_FILE]) fs.copyFileSync(path.join(root, 'pretrained', kind, f), path.join(dir, f));
   const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { config: Record<string, unknown> };
   edit(j.config);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(j));
+  return dir;
+}
+
+/** The shipped checkpoint rewritten in the legacy format 1 (config.json with the index + weights.bin). */
+async function legacyCopy(kind: 'generator' | 'tokenizer'): Promise<string> {
+  const ck = await loadCheckpoint(path.join(root, 'pretrained', kind), kind);
+  const dir = path.join(work, `${kind}-legacy-${Math.random().toString(36).slice(2)}`);
+  const params = new Map([...ck.tensors].map(([k, t]) => [k, tf.tensor(t.data, t.shape, t.dtype)] as const));
+  await saveCheckpoint(dir, { kind, config: ck.config, step: ck.step, params, ...(ck.extra ? { extra: ck.extra } : {}), format: LEGACY_CHECKPOINT_FORMAT });
+  tf.dispose([...params.values()]);
   return dir;
 }
 
@@ -60,8 +70,13 @@ describe('a config.json is checked against its weights and sane limits before an
     expect(tf.memory().numBytes).toBe(before);
   });
 
-  it('sizes weights.bin before reading it: a larger (sparse, 64 GiB) file is refused from its size, a FIFO is not opened', async () => {
-    const dir = edited('generator', () => {});
+  it('sizes a weights file before reading it: a larger (sparse, 64 GiB) file is refused from its size, a FIFO is not opened', async () => {
+    await tf.setBackend('cpu');
+    const current = edited('generator', () => {});
+    const m = path.join(current, MODEL_FILE);
+    fs.truncateSync(m, 64 * 2 ** 30);
+    await expect(loadCheckpoint(current, 'generator')).rejects.toThrow(new UserError(`${m}: ${64 * 2 ** 30} bytes, more than the ${2 ** 31 - 1} a weights file can have`));
+    const dir = await legacyCopy('generator');
     const w = path.join(dir, 'weights.bin');
     fs.truncateSync(w, 64 * 2 ** 30); // sparse: no disk used, and reading it would need 64 GiB of memory
     await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: wrong size: expected 4864512 bytes, found ${64 * 2 ** 30}`));
@@ -95,18 +110,34 @@ describe('checkpoint config.json and dataset images are regular files', () => {
 
 describe('NaN weights in a tokenizer', () => {
   it('are refused at load, naming the tensor (was: encode wrote all-zero ids, reconstruct reported a PSNR)', async () => {
+    await tf.setBackend('cpu');
+    // Format 2: the tensor's bytes found through the safetensors header (8-byte length, JSON, data).
     const dir = edited('tokenizer', () => {});
-    const j = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { weights: { entries: { name: string; offset: number; length: number }[] } };
-    const e = j.weights.entries.find((x) => !x.name.startsWith('disc/') && !x.name.startsWith('state/') && !x.name.startsWith('align/'))!;
-    const fd = fs.openSync(path.join(dir, 'weights.bin'), 'r+');
-    const nan = Buffer.alloc(8);
-    nan.writeFloatLE(NaN, 0);
-    nan.writeFloatLE(Infinity, 4);
-    fs.writeSync(fd, nan, 0, 8, e.offset);
-    fs.closeSync(fd);
+    const file = path.join(dir, MODEL_FILE);
+    const bytes = fs.readFileSync(file);
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { shape: number[]; data_offsets: [number, number] }>;
+    const name = Object.keys(header).find((x) => x !== '__metadata__' && !x.startsWith('disc/') && !x.startsWith('state/') && !x.startsWith('align/'))!;
+    const [begin, end] = header[name]!.data_offsets;
+    bytes.writeFloatLE(NaN, 8 + n + begin);
+    bytes.writeFloatLE(Infinity, 8 + n + begin + 4);
+    fs.writeFileSync(file, bytes);
     const ck = await loadCheckpoint(dir, 'tokenizer');
     expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
-      new UserError(`${dir}: weights.bin: ${e.name} holds 2 NaN or infinite values (of ${e.length / 4}); the checkpoint is broken (a diverged run, or a damaged file)`),
+      new UserError(`${dir}: ${MODEL_FILE}: ${name} holds 2 NaN or infinite values (of ${(end - begin) / 4}); the checkpoint is broken (a diverged run, or a damaged file)`),
+    );
+    // Format 1 names weights.bin.
+    const legacy = await legacyCopy('tokenizer');
+    const j = JSON.parse(fs.readFileSync(path.join(legacy, 'config.json'), 'utf8')) as { weights: { entries: { name: string; offset: number; length: number }[] } };
+    const e = j.weights.entries.find((x) => x.name === name)!;
+    const fd = fs.openSync(path.join(legacy, 'weights.bin'), 'r+');
+    const nan = Buffer.alloc(4);
+    nan.writeFloatLE(NaN, 0);
+    fs.writeSync(fd, nan, 0, 4, e.offset);
+    fs.closeSync(fd);
+    const ckLegacy = await loadCheckpoint(legacy, 'tokenizer');
+    expect(() => tokenizerFromCheckpoint(ckLegacy, legacy)).toThrow(
+      new UserError(`${legacy}: weights.bin: ${name} holds 1 NaN or infinite value (of ${e.length / 4}); the checkpoint is broken (a diverged run, or a damaged file)`),
     );
   });
 });

@@ -298,6 +298,9 @@ async function isCheckpointOrEmpty(dir: string): Promise<boolean> {
 
 // ---- loading -------------------------------------------------------------------------------------------
 
+/** The largest weights file read (Node reads a file into one Buffer of at most 2 GiB). */
+const MAX_WEIGHTS_FILE = 2 ** 31 - 1;
+
 /** Loads and validates the checkpoint in `folder`; `shown` is how messages name it. */
 async function loadFrom(folder: string, shown: string, expectKind?: string): Promise<LoadedCheckpoint> {
   const configFile = path.join(shown, 'config.json');
@@ -323,6 +326,9 @@ async function loadFrom(folder: string, shown: string, expectKind?: string): Pro
         const st = await fsp.stat(path.join(folder, name));
         if (!st.isFile()) throw new UserError(`${path.join(shown, name)}: not a regular file`);
         if (bytes !== undefined) checkBinSize(path.join(shown, name), bytes, st.size);
+        // A self-describing file (safetensors) has no stated size to check; past what one read can hold it is refused
+        // from its size, not read (a sparse or corrupt 64 GiB file).
+        else if (st.size > MAX_WEIGHTS_FILE) throw new UserError(`${path.join(shown, name)}: ${st.size} bytes, more than the ${MAX_WEIGHTS_FILE} a weights file can have`);
         return await fsp.readFile(path.join(folder, name));
       } catch (e) {
         if (e instanceof UserError) throw e;

@@ -1,4 +1,4 @@
-import { assignParams, preferEma, Sha256, UserError, type LoadedCheckpoint, type LoadedTensor } from '@factorgen/shared';
+import { assignParams, preferEma, Sha256, UserError, type LoadedCheckpoint, type LoadedTensor, LEGACY_CHECKPOINT_FORMAT, MODEL_FILE } from '@factorgen/shared';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 
@@ -97,7 +97,7 @@ export function tokenizerFromCheckpoint(ck: LoadedCheckpoint, where: string): { 
     let bad = 0;
     for (let i = 0; i < t.data.length; i++) if (!Number.isFinite(t.data[i])) bad++;
     if (bad > 0) {
-      throw new UserError(`${where}: weights.bin: ${name} holds ${bad} NaN or infinite value${bad > 1 ? 's' : ''} (of ${t.data.length}); the checkpoint is broken (a diverged run, or a damaged file)`);
+      throw new UserError(`${where}: ${ck.format === LEGACY_CHECKPOINT_FORMAT ? 'weights.bin' : MODEL_FILE}: ${name} holds ${bad} NaN or infinite value${bad > 1 ? 's' : ''} (of ${t.data.length}); the checkpoint is broken (a diverged run, or a damaged file)`);
     }
   }
   // Built against the checkpoint's tensors: a parameter it lacks, or holds in another shape, is listed, not allocated.
