@@ -29,7 +29,7 @@ describe('sample output names are checked before sampling', () => {
   it('refuses a class whose folder name would pass 255 bytes before any image is sampled (was: ENAMETOOLONG after all sampling)', () => {
     const gen = path.join(work, 'gen');
     fs.mkdirSync(gen);
-    fs.copyFileSync(path.join(root, 'pretrained/generator/weights.bin'), path.join(gen, 'weights.bin'));
+    fs.copyFileSync(path.join(root, 'pretrained/generator/model.safetensors'), path.join(gen, 'model.safetensors'));
     const j = JSON.parse(fs.readFileSync(path.join(root, 'pretrained/generator/config.json'), 'utf8')) as { extra: { classNames: string[] } };
     j.extra.classNames[2] = 'x'.repeat(255);
     fs.writeFileSync(path.join(gen, 'config.json'), JSON.stringify(j));
