@@ -255,7 +255,7 @@ export function registerTokenizer(program: Command): void {
       tok.params.dispose();
     });
 
-  const encode = tok.command('encode').description('tokenize a dataset split into a token file (format in the README)');
+  const encode = tok.command('encode').description('tokenize a dataset split into a token file (format in docs/formats.md)');
   addDataOptions(encode);
   encode
     .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
