@@ -77,11 +77,14 @@ describeWith('torch', 'tokenizer twin (PyTorch) vs factorgen', () => {
     tok.params.dispose();
   });
 
-  it("UniTok's attention projection (shared latent, 2 sub-codebooks) and a one-codebook vq, freshly initialized", async () => {
+  it("UniTok's attention projection (shared latent, 2 sub-codebooks; causal as configs without attnProjAttention, and bidirectional) and a one-codebook vq, freshly initialized", async () => {
     const base = presetFashion('fq', 2, 64, { baseChannels: 8 });
     const attn = await fresh('attn', { ...base, quantProj: 'attn', perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(attn.tok, attn.dir, 'attn', 16), 16 * 49 * 2);
     attn.tok.params.dispose();
+    const bidi = await fresh('attn-bidi', { ...base, quantProj: 'attn', attnProjAttention: 'bidirectional', perceptualWeight: 0, adversarial: undefined });
+    expectWithin(await parity(bidi.tok, bidi.dir, 'attn-bidi', 16), 16 * 49 * 2);
+    bidi.tok.params.dispose();
     const vq = await fresh('vq', { ...presetFashion('vq', 1, 64, { baseChannels: 8 }), perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(vq.tok, vq.dir, 'vq', 16), 16 * 49);
     vq.tok.params.dispose();
