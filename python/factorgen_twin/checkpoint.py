@@ -1,11 +1,11 @@
 """factorgen checkpoint folders, both layouts (see docs/scaling-out.md, "Checkpoint folder").
 
-format 2 (written here, and by factorgen once its safetensors side lands):
+format 2 (what factorgen and the twin write by default, and what pretrained/ holds):
     config.json           {format: 2, kind, config, step, rng?, extra?}
     model.safetensors     every parameter, named and shaped exactly as factorgen names them (tfjs layouts: dense
                           kernels [in, out], conv kernels [h, w, in, out]), float32
     optimizer.safetensors AdamW moments ``m/<param>`` and ``v/<param>``, ``__metadata__ = {"step": "N"}`` (optional)
-format 1 (legacy, all of pretrained/ today; read, and written on request for older factorgen versions):
+format 1 (legacy; read, and written on request (``--format 1``) for factorgen versions before format 2):
     config.json           as above plus ``weights: {file: "weights.bin", bytes, entries: [{name, shape, dtype, offset,
                           length}]}`` and optionally ``optimizer: {file: "optimizer.bin", step, bytes, m: [...], v: [...]}``
     weights.bin, optimizer.bin   the tensors back to back, little-endian float32/int32

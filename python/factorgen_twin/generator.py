@@ -3,8 +3,8 @@ in PyTorch, the same computation op for op (up to float32 summation order).
 
 Backbone: LlamaGen's c2i GPT (https://github.com/FoundationVision/LlamaGen, autoregressive/models/gpt.py) with
 factorgen's differences: K sub-token embeddings concatenated and projected (``tok_proj``), RMSNorm eps 1e-6, rotary
-embedding in the rotate-half layout with 2-D (row, column) or 1-D (raster) angles and the identity rotation for the
-class token, separate dropout on embeddings and on each residual branch, no attention dropout.
+embedding in the rotate-half layout with 2-D (row, column) or 1-D (raster) angles and, for the class token, the
+identity rotation or cos = sin = 0 (config ``classRope``), separate dropout on embeddings and on each residual branch, no attention dropout.
 Head: FQGAN's factorized AR head (FAR): a small causal transformer over the K slots [proj(h_t), emb_0(c_0), ...,
 emb_{K-2}(c_{K-2})] with learned slot embeddings, or K independent linear heads ('parallel').
 
@@ -31,14 +31,18 @@ def validate_config(cfg: dict) -> None:
         raise ValueError(f"generator config: headMode must be 'ar' or 'parallel' (got {cfg.get('headMode')!r})")
     if cfg.get("rope") not in ("1d", "2d"):
         raise ValueError(f"generator config: rope must be '1d' or '2d' (got {cfg.get('rope')!r})")
+    if cfg.get("classRope", "identity") not in ("identity", "zero"):
+        raise ValueError(f"generator config: classRope must be 'identity' or 'zero' (got {cfg.get('classRope')!r})")
     if cfg["width"] % cfg["heads"] or cfg["headWidth"] % cfg["headHeads"]:
         raise ValueError("generator config: heads must divide width and headHeads must divide headWidth")
 
 
-def rope_table(mode: str, grid_h: int, grid_w: int, head_dim: int, base: float = 10000.0) -> Tuple[torch.Tensor, torch.Tensor]:
+def rope_table(mode: str, grid_h: int, grid_w: int, head_dim: int, base: float = 10000.0,
+               class_rope: str = "identity") -> Tuple[torch.Tensor, torch.Tensor]:
     """cos, sin [T, head_dim] for the backbone's input sequence [class, x_0, ..., x_{T-2}] (factorgen's backboneRope).
 
-    Position 0 (the class token) is the identity rotation; position p >= 1 holds x_{p-1} and turns by its raster index
+    Position 0 (the class token) gets cos = 1, sin = 0 (``class_rope`` 'identity': q and k pass unrotated) or
+    cos = sin = 0 ('zero': LlamaGen's precompute_freqs_cis_2d cls rows; q and k of the class token become 0); position p >= 1 holds x_{p-1} and turns by its raster index
     ('1d') or by its row (first head_dim/4 channel pairs) and column (the rest) ('2d'). Pair j of an axis with n pairs
     turns at base^(-j/n) per step. Rotate-half layout: row p is [cos(theta_p) | cos(theta_p)]. Angles in float64, then
     float32 (as factorgen's Float32Array tables).
@@ -58,6 +62,8 @@ def rope_table(mode: str, grid_h: int, grid_w: int, head_dim: int, base: float =
             coord = torch.where(m < axis_pairs, torch.tensor(float(idx // grid_w)), torch.tensor(float(idx % grid_w))).double()
         ang[p] = coord * freq
     cos, sin = torch.cos(ang), torch.sin(ang)
+    if class_rope == "zero":
+        cos[0], sin[0] = 0.0, 0.0
     return torch.cat([cos, cos], 1).float(), torch.cat([sin, sin], 1).float()
 
 
@@ -185,7 +191,7 @@ class Generator(nn.Module):
         self.layers = nn.ModuleList([TransformerBlock(C, cfg["heads"], cfg["mlpHidden"], cfg["dropout"]) for _ in range(cfg["depth"])])
         self.norm = RMSNorm(C)
         self.head = FactorizedHead(cfg)
-        cos, sin = rope_table(cfg["rope"], cfg["gridH"], cfg["gridW"], C // cfg["heads"])
+        cos, sin = rope_table(cfg["rope"], cfg["gridH"], cfg["gridW"], C // cfg["heads"], class_rope=cfg.get("classRope", "identity"))
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
 

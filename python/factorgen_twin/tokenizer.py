@@ -92,8 +92,9 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def attn_projection(p: P, name: str, x: torch.Tensor, out_dim: int) -> torch.Tensor:
-    """UniTok's AttnProjection (factorgen's attnProj.ts). x: [B, N, in] (raster order) -> [B, N, out]."""
+def attn_projection(p: P, name: str, x: torch.Tensor, out_dim: int, causal: bool) -> torch.Tensor:
+    """UniTok's AttnProjection (factorgen's attnProj.ts). x: [B, N, in] (raster order) -> [B, N, out]. causal: position i
+    attends to 0..i in raster order (UniTok's first CausalAttention), else to all (its PlainAttention), as the config says (Tokenizer.causal)."""
     B, N, in_dim = x.shape
     heads = max(in_dim, out_dim) // min(in_dim, out_dim)
     wide = max(in_dim, out_dim)
@@ -102,8 +103,10 @@ def attn_projection(p: P, name: str, x: torch.Tensor, out_dim: int) -> torch.Ten
     bias = p[f"{name}/qkv/b"] * torch.cat([torch.ones(wide), torch.zeros(wide), torch.ones(wide)])
     qkv = F.linear(a, p[f"{name}/qkv/w"], bias).view(B, N, 3, heads, hd).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    causal = torch.triu(torch.full((N, N), -1e9), 1)
-    att = torch.matmul(torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(hd)) + causal, -1), v)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(hd))
+    if causal:
+        scores = scores + torch.triu(torch.full((N, N), -1e9), 1)
+    att = torch.matmul(torch.softmax(scores, -1), v)
     merged = att.mean(1) if in_dim > out_dim else att.transpose(1, 2).reshape(B, N, out_dim)
     y = dense(p, f"{name}/proj", layer_norm(p, f"{name}/norm3", x, 1e-5)) + dense(p, f"{name}/attn_proj", merged)
     m = layer_norm(p, f"{name}/mlp/norm", layer_norm(p, f"{name}/norm2", y, 1e-5), 1e-6)
@@ -124,6 +127,8 @@ class Tokenizer:
         self.K = len(cfg["quantizer"]["subCodebooks"])
         self.branched = cfg.get("factorize") == "branch"
         self.attn = cfg.get("quantProj") == "attn"
+        # factorgen's attnProjCausal: configs written before attnProjAttention attended causally
+        self.causal = cfg.get("attnProjAttention") != "bidirectional"
 
     @staticmethod
     def load(folder: str) -> "Tokenizer":
@@ -167,8 +172,8 @@ class Tokenizer:
             return [l2n(dense(self.p, f"quant/k{k}/proj", lat[0] if len(lat) == 1 else lat[k])) for k in range(self.K)]
         B, H, W, C = lat[0].shape
         if self.branched:
-            return [l2n(attn_projection(self.p, f"quant/k{k}/attn_pre", lat[k].reshape(B, H * W, C), s["dim"]).view(B, H, W, -1)) for k, s in enumerate(subs)]
-        full = attn_projection(self.p, "quant/attn_pre", lat[0].reshape(B, H * W, C), sum(s["dim"] for s in subs)).view(B, H, W, -1)
+            return [l2n(attn_projection(self.p, f"quant/k{k}/attn_pre", lat[k].reshape(B, H * W, C), s["dim"], self.causal).view(B, H, W, -1)) for k, s in enumerate(subs)]
+        full = attn_projection(self.p, "quant/attn_pre", lat[0].reshape(B, H * W, C), sum(s["dim"] for s in subs), self.causal).view(B, H, W, -1)
         return [l2n(c) for c in torch.split(full, [s["dim"] for s in subs], -1)]
 
     def similarities(self, z: List[torch.Tensor]) -> List[torch.Tensor]:
@@ -188,7 +193,7 @@ class Tokenizer:
         codes = torch.cat(rows, -1)
         B, H, W, D = codes.shape
         if self.attn:
-            z = attn_projection(p, "quant/attn_post", codes.reshape(B, H * W, D), c["latentChannels"]).view(B, H, W, -1)
+            z = attn_projection(p, "quant/attn_post", codes.reshape(B, H * W, D), c["latentChannels"], self.causal).view(B, H, W, -1)
         else:
             z = dense(p, "quant/post", codes)
         h = conv(p, "decoder/conv_in", z.permute(0, 3, 1, 2))

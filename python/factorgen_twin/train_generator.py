@@ -8,7 +8,9 @@ batches ``batchIndices(n, batch, step, seed)`` over alea epoch permutations, cla
 ``Rng(f"{seed}/generator-step{step}")`` one draw per sample in batch order, loss = mean over sub-codebooks of the mean
 cross-entropy, gradients clipped to global norm ``clip`` (scale clip / (norm + 1e-6)), AdamW (bias-corrected,
 eps outside the square root, decoupled weight decay on tensors of rank >= 2), linear warmup then cosine to
-lr * minLrRatio, optional EMA of the weights. ``--batch`` is the global batch: each of W processes takes the
+lr * minLrRatio, optional EMA of the weights (new runs warm its decay up as min(d, (1 + n) / (10 + n)) at step n and
+record ``emaWarmup: true`` in their train settings; a resumed run keeps its record, absent = the plain average, as
+factorgen's emaOptionsOf). ``--batch`` is the global batch: each of W processes takes the
 contiguous slice [rank * batch/W, (rank+1) * batch/W) of it, and every random mask (label drop, dropout) is drawn for
 the whole global batch and sliced, so W processes at batch B/W compute what one process at batch B does (up to float
 summation order). Dropout masks come from torch generators, not factorgen's hash, so only their rate matches.
@@ -174,6 +176,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mlp-hidden", type=int, default=None, help="SwiGLU hidden size (default 3 x width)")
     p.add_argument("--head-mode", choices=["ar", "parallel"], default=None, help=f"default {d['headMode']}")
     p.add_argument("--rope", choices=["1d", "2d"], default=None, help=f"default {d['rope']}")
+    p.add_argument("--class-rope", choices=["identity", "zero"], default=None,
+                   help=f"the class token's rotary embedding: identity (unrotated) or zero (cos = sin = 0); default {d['classRope']}")
     p.add_argument("--format", type=int, choices=[1, 2], default=2, help="checkpoint layout: 2 safetensors (default), 1 legacy")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     p.add_argument("--no-autocast", action="store_true", help="train in float32 on CUDA too (default: bf16 autocast there)")
@@ -215,12 +219,15 @@ RESUME_TABLE = {
     "--dropout": ("dropout", _cfg("dropout"), False),
     "--class-dropout": ("class_dropout", _cfg("classDropout"), False),
     "--rope": ("rope", _cfg("rope"), False),
+    # runs from before the field used the identity
+    "--class-rope": ("class_rope", lambda ck: ck.config.get("classRope", "identity"), False),
     "--ema": ("ema", lambda ck: (_train("ema")(ck) or 0), False),
 }
 _DEFAULT_KEY = {"steps": "steps", "checkpoint_every": "checkpointEvery", "log_every": "logEvery", "val_every": "valEvery",
                 "val_limit": "valLimit", "batch": "batch", "lr": "lr", "warmup": "warmup", "weight_decay": "weightDecay",
                 "clip": "clip", "seed": "seed", "width": "width", "depth": "depth", "heads": "heads", "head_mode": "headMode",
-                "head_layers": "headLayers", "dropout": "dropout", "class_dropout": "classDropout", "rope": "rope", "ema": "ema"}
+                "head_layers": "headLayers", "dropout": "dropout", "class_dropout": "classDropout", "rope": "rope", "class_rope": "classRope",
+                "ema": "ema"}
 
 
 def _show(v) -> str:
@@ -249,6 +256,20 @@ def resolve_flags(a: argparse.Namespace, resumed: Optional[Checkpoint]) -> None:
             setattr(a, attr, DEFAULTS[key])
     if resumed is not None and a.steps <= resumed.step:
         fail(f"--steps {a.steps}: the run in {a.out} is already at step {resumed.step}; give --steps > {resumed.step} to continue")
+
+
+def ema_warmup_of(resumed: Optional[Checkpoint]) -> bool:
+    """factorgen's emaOptionsOf(...).warmup: a new run warms up; a resumed run as its train settings record
+    (``extra.train.emaWarmup``), absent (runs from before the field) = False, the plain average."""
+    if resumed is None:
+        return True
+    return _train("emaWarmup")(resumed) is True
+
+
+def ema_decay_at(decay: float, n: int, warmup: bool) -> float:
+    """factorgen's emaDecayAt: the decay of update n (0-based, n = the optimizer step just taken minus one), with
+    warm-up min(decay, (1 + n) / (10 + n)) (TensorFlow's ExponentialMovingAverage num_updates), else decay."""
+    return min(decay, (1 + n) / (10 + n)) if warmup else decay
 
 
 def fail(msg: str) -> None:
@@ -302,7 +323,7 @@ def train(a: argparse.Namespace) -> int:
             "gridH": h["gridH"], "gridW": h["gridW"], "subCodebookSizes": h["subCodebookSizes"], "numClasses": len(h["classNames"]),
             "width": a.width, "depth": a.depth, "heads": a.heads, "mlpHidden": hidden, "headMode": a.head_mode,
             "headLayers": a.head_layers, "headWidth": a.width, "headHeads": a.heads, "headMlpHidden": hidden,
-            "dropout": a.dropout, "rope": a.rope, "classDropout": a.class_dropout,
+            "dropout": a.dropout, "rope": a.rope, "classDropout": a.class_dropout, "classRope": a.class_rope,
         }
     if (h["gridH"], h["gridW"], list(h["subCodebookSizes"]), len(h["classNames"])) != (cfg["gridH"], cfg["gridW"], list(cfg["subCodebookSizes"]), cfg["numClasses"]):
         fail(
@@ -346,6 +367,7 @@ def train(a: argparse.Namespace) -> int:
         opt.m = {k: v.to(device) for k, v in to_twin(resumed.opt_m, cfg, ck_dir).items()}
         opt.v = {k: v.to(device) for k, v in to_twin(resumed.opt_v, cfg, ck_dir).items()}
     ema: Optional[Dict[str, torch.Tensor]] = None
+    ema_warmup = ema_warmup_of(resumed)
     if a.ema > 0:
         saved = [k for k in (resumed.tensors if resumed else {}) if k.startswith(EMA_PREFIX)]
         if resumed is not None and step0 > 0:
@@ -363,7 +385,7 @@ def train(a: argparse.Namespace) -> int:
     train_cfg = {
         "steps": a.steps, "batch": a.batch, "lr": a.lr, "warmup": a.warmup, "minLrRatio": DEFAULTS["minLrRatio"], "clip": a.clip,
         "adamw": {**DEFAULTS["adamw"], "weightDecay": a.weight_decay}, "seed": a.seed, "checkpointEvery": a.checkpoint_every,
-        "logEvery": a.log_every, "valEvery": a.val_every, "valLimit": a.val_limit, "ema": a.ema,
+        "logEvery": a.log_every, "valEvery": a.val_every, "valLimit": a.val_limit, "ema": a.ema, "emaWarmup": ema_warmup,
     }
     extra = {"train": train_cfg, "tokens": a.tokens, "tokenizerId": h["tokenizerId"], "tokenizerPath": h["tokenizerPath"],
              "classNames": h["classNames"], "twin": {"processes": world, "device": device.type, "torch": torch.__version__}}
@@ -407,9 +429,10 @@ def train(a: argparse.Namespace) -> int:
         grad_norm = clip_grads(list(names.values()), a.clip)
         opt.update(lr)
         if ema is not None:
+            d = ema_decay_at(a.ema, s, ema_warmup)
             with torch.no_grad():
                 for k, e in ema.items():
-                    e.copy_(e * a.ema + names[k].detach() * (1 - a.ema))
+                    e.copy_(e * d + names[k].detach() * (1 - d))
         done = s + 1
         logged = done % a.log_every == 0 or done == a.steps
         if logged:

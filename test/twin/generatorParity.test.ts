@@ -135,10 +135,11 @@ describeWith('torch', 'generator twin (PyTorch) vs factorgen', () => {
   beforeAll(async () => {
     await initBackend('cpu');
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'factorgen-twin-'));
-    // What pretrained/generator does not cover: K = 3, 1-D RoPE, head/inProj (headWidth < width), two head layers, EMA
-    // weights, optimizer state; and the parallel head with 2-D RoPE on a non-square grid.
-    tinyDir = await trainTiny('tiny', {}, 5);
-    parallelDir = await trainTiny('parallel', { headMode: 'parallel', rope: '2d', gridH: 2, gridW: 3, heads: 1 }, 3);
+    // What pretrained/generator (no classRope field: identity) does not cover: K = 3, 1-D RoPE, head/inProj (headWidth <
+    // width), two head layers, EMA weights, optimizer state, classRope 'identity' written out; and the parallel head with
+    // 2-D RoPE on a non-square grid and the class token's rotary embedding 'zero' (cos = sin = 0).
+    tinyDir = await trainTiny('tiny', { classRope: 'identity' }, 5);
+    parallelDir = await trainTiny('parallel', { headMode: 'parallel', rope: '2d', gridH: 2, gridW: 3, heads: 1, classRope: 'zero' }, 3);
   });
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
@@ -154,7 +155,8 @@ describeWith('torch', 'generator twin (PyTorch) vs factorgen', () => {
     expectWithin(p, 53);
   });
 
-  it('a tiny parallel-head generator (2-D RoPE on a 2x3 grid) matches factorgen likewise', async () => {
+  it("a tiny parallel-head generator (2-D RoPE on a 2x3 grid, classRope 'zero') matches factorgen likewise", async () => {
+    expect((await loadCheckpoint(parallelDir, 'generator')).config.classRope).toBe('zero');
     const p = await parity(parallelDir, 'parallel', 2, 1.5);
     expectWithin(p, 30);
   });
@@ -167,11 +169,9 @@ describeWith('torch', 'generator twin (PyTorch) vs factorgen', () => {
       const out = path.join(work, `roundtrip-${fmt}`);
       const r = twin(['factorgen_twin.parity', 'roundtrip', '--checkpoint', tinyDir, '--out', out, '--format', fmt]);
       expect(r.stderr + `(exit ${r.code})`).toBe('(exit 0)');
-      if (fmt === '2') {
-        expect(fs.readdirSync(out).sort()).toEqual(['config.json', 'model.safetensors', 'optimizer.safetensors']);
-        continue; // factorgen reads format 2 once its safetensors side lands (issue 22 part 1); the twin's reader is checked in python
-      }
+      expect(fs.readdirSync(out).sort()).toEqual(fmt === '2' ? ['config.json', 'model.safetensors', 'optimizer.safetensors'] : ['config.json', 'optimizer.bin', 'weights.bin']);
       const b = await loadCheckpoint(out, 'generator');
+      expect(b.format).toBe(Number(fmt));
       sameTensors(a.tensors, b.tensors);
       sameTensors(a.optimizer!.m, b.optimizer!.m);
       sameTensors(a.optimizer!.v, b.optimizer!.v);

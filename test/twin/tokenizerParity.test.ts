@@ -8,8 +8,8 @@
  * cosine), either may win. The test counts those flips, bounds them at 1% of the positions, and requires every flip
  * to be a near-tie in the twin (the two codes' cosines within 1e-5). Reconstructions decode the same (factorgen's)
  * indices on both sides and must agree within 1e-4 (pixels in [-1, 1], six conv levels of float32 sums).
- * Measured (cpu backend vs PyTorch 1.13 CPU): 0 flips in 3136 positions (6272 with 64 images) on pretrained/tokenizer, 0 in 1568 (attn) and
- * 784 (vq); reconstruction within 1.5e-6 (pretrained), 3.2e-6 (attn), 3.0e-6 (vq).
+ * Measured (cpu backend vs PyTorch 1.13 CPU): 0 flips in 3136 positions (6272 with 64 images) on pretrained/tokenizer, 0 in 1568 (attn, causal and bidirectional) and
+ * 784 (vq); reconstruction within 1.5e-6 (pretrained), 3.2e-6 (attn), 2.6e-6 (attn, bidirectional), 3.0e-6 (vq).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -77,11 +77,14 @@ describeWith('torch', 'tokenizer twin (PyTorch) vs factorgen', () => {
     tok.params.dispose();
   });
 
-  it("UniTok's attention projection (shared latent, 2 sub-codebooks) and a one-codebook vq, freshly initialized", async () => {
+  it("UniTok's attention projection (shared latent, 2 sub-codebooks; causal as configs without attnProjAttention, and bidirectional) and a one-codebook vq, freshly initialized", async () => {
     const base = presetFashion('fq', 2, 64, { baseChannels: 8 });
     const attn = await fresh('attn', { ...base, quantProj: 'attn', perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(attn.tok, attn.dir, 'attn', 16), 16 * 49 * 2);
     attn.tok.params.dispose();
+    const bidi = await fresh('attn-bidi', { ...base, quantProj: 'attn', attnProjAttention: 'bidirectional', perceptualWeight: 0, adversarial: undefined });
+    expectWithin(await parity(bidi.tok, bidi.dir, 'attn-bidi', 16), 16 * 49 * 2);
+    bidi.tok.params.dispose();
     const vq = await fresh('vq', { ...presetFashion('vq', 1, 64, { baseChannels: 8 }), perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(vq.tok, vq.dir, 'vq', 16), 16 * 49);
     vq.tok.params.dispose();
