@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '@factorgen/shared';
-import { composite, type TensorBackend } from '../packages/shared/src/kernels/compose';
-import { conv2dBackpropFilterImpl } from '../packages/shared/src/kernels/conv2dBackpropFilter';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { composite, type TensorBackend } from '@factorgen/tfjs-ext/kernels/compose';
+import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/conv2dBackpropFilter';
 
 /**
  * CPU milliseconds per call of the wasm Conv2DBackpropFilter registered now against the Conv2D composite

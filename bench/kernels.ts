@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import os from 'node:os';
-import { initBackend, type BackendChoice } from '../packages/shared/src/backend';
+import { initBackend, type BackendChoice } from '@factorgen/tfjs-ext/node';
 
 /**
  * One timed workload: its shape, median wall time per run and the resulting rate, plus the process CPU time

@@ -3,10 +3,9 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, readStepMetrics, Rng, warmupCosine,
-  type AdamState, type BackendChoice,
-} from '@factorgen/shared';
+import { defaultAdamW, disposeAdamState, initAdamState, optimizerStep, warmupCosine, type AdamState, Rng } from '@factorgen/nn';
+import { initBackend, type BackendChoice } from '@factorgen/tfjs-ext/node';
+import { readStepMetrics } from '@factorgen/train';
 import { createTokenizer, DeviceCodeHistogram, presetFashion, tokenizerForward, type TokenizerConfig } from '@factorgen/tokenizer';
 import { createGenerator, generatorLoss, makeGeneratorConfig, sample, seqLen, type GeneratorConfig } from '@factorgen/generator';
 

@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { fileURLToPath } from 'node:url';
-import {
-  defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, Rng, type AdamState, type BackendChoice,
-} from '@factorgen/shared';
-import {
-  createDiscriminator, discriminatorForward, dLossHinge, gLossHinge, loadFrozenTeacher, loadTokenizer, tokenizerForward, type LoadedTeacher, type Tokenizer,
-} from '@factorgen/tokenizer';
-import { ParamStore } from '@factorgen/shared';
-import { generatorLoss, loadGenerator, seqLen, type Generator } from '@factorgen/generator';
+import { defaultAdamW, disposeAdamState, initAdamState, optimizerStep, type AdamState, Rng } from '@factorgen/nn';
+import { initBackend, type BackendChoice } from '@factorgen/tfjs-ext/node';
+import { createDiscriminator, discriminatorForward, dLossHinge, gLossHinge, tokenizerForward, type Tokenizer, type LoadedTeacher } from '@factorgen/tokenizer';
+import { loadFrozenTeacher, loadTokenizer } from '@factorgen/pipelines';
+import { ParamStore } from '@factorgen/nn';
+import { generatorLoss, seqLen, type Generator } from '@factorgen/generator';
+import { loadGenerator } from '@factorgen/pipelines';
 
 /**
  * FLOPs and per-kernel time of one training step of a model restored from a training run's checkpoint (so the

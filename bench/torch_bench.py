@@ -54,7 +54,7 @@ def plan_for(workload, quick):
 
 
 def warmup_cosine(step, lr, warmup, total, min_ratio=0.1):
-    """packages/shared/src/optim.ts warmupCosine."""
+    """packages/nn/src/optim.ts warmupCosine."""
     if warmup > 0 and step < warmup:
         return lr * (step + 1) / warmup
     t = min(1.0, (step - warmup) / max(1, total - warmup))

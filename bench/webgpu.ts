@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, readStepMetrics, Rng, type BackendChoice } from '@factorgen/shared';
+import { defaultAdamW, disposeAdamState, initAdamState, optimizerStep, Rng } from '@factorgen/nn';
+import { initBackend, type BackendChoice } from '@factorgen/tfjs-ext/node';
+import { readStepMetrics } from '@factorgen/train';
 import { createGenerator, generatorLoss, makeGeneratorConfig } from '@factorgen/generator';
 import { runWorkload, tsLoader, type Workload, type WorkloadResult } from './models';
 

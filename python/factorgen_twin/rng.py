@@ -1,6 +1,6 @@
 """factorgen's seeded random numbers in Python: seedrandom's alea (Baagoe's Alea with the Mash seeding), bit-exact.
 
-factorgen (packages/shared/src/rng.ts) draws data order and class-label dropout from ``new Rng(seed)`` = seedrandom's
+factorgen (packages/nn/src/rng.ts) draws data order and class-label dropout from ``new Rng(seed)`` = seedrandom's
 ``alea(seed)``; porting it lets the twin train on exactly the batches and label masks factorgen would (and resume a
 factorgen run where it stopped). All arithmetic is in float64, as in JavaScript.
 """

@@ -111,7 +111,7 @@ def init_generator(model: Generator, seed: str) -> None:
 
 
 class AdamW:
-    """factorgen's adamwStep (packages/shared/src/optim.ts) on the twin's parameters; moments by twin parameter name."""
+    """factorgen's adamwStep (packages/nn/src/optim.ts) on the twin's parameters; moments by twin parameter name."""
 
     def __init__(self, params: Dict[str, torch.nn.Parameter], beta1: float, beta2: float, eps: float, weight_decay: float):
         self.params, self.b1, self.b2, self.eps, self.wd = params, beta1, beta2, eps, weight_decay

@@ -8,9 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MetricsLog, UserError, initBackend } from '../../packages/shared/src';
-import { serveSite } from '../../packages/web/src/server';
-import { smallSampleFidWarning } from '../../packages/eval/src/evaluate';
+import { MetricsLog } from '@factorgen/train';
+import { UserError } from '@factorgen/tfjs-ext';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { serveSite } from '@factorgen/web';
+import { smallSampleFidWarning } from '@factorgen/pipelines';
 import { errorLines, expectOneLine, makeImageFolder, makePipeline, makeTokenFile, runCliProcess } from '../robustness/fixtures';
 
 let root: string;

@@ -9,13 +9,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, loadCheckpoint, ParamStore, Rng, type LoadedCheckpoint } from '../../packages/shared/src';
-import { inferenceTensors, isTrainingOnlyTensor, tokenizerFromCheckpoint, tokenizerIdOf } from '../../packages/tokenizer/src/restore';
-import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '../../packages/tokenizer/src/teacher';
-import { trainTokenizer } from '../../packages/tokenizer/src/trainer';
-import { loadTokenizer } from '../../packages/tokenizer/src/load';
-import { reconstructImages } from '../../packages/tokenizer/src/images';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint } from '@factorgen/io';
+import { ParamStore, Rng } from '@factorgen/nn';
+import { type LoadedCheckpoint } from '@factorgen/formats';
+import { inferenceTensors, isTrainingOnlyTensor, tokenizerFromCheckpoint, tokenizerIdOf } from '@factorgen/tokenizer';
+import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '@factorgen/tokenizer';
+import { trainTokenizer } from '@factorgen/pipelines';
+import { loadTokenizer } from '@factorgen/pipelines';
+import { reconstructImages } from '@factorgen/tokenizer';
+import { readTokenFile } from '@factorgen/io';
 import {
   expectOneLine, makeGenerator, makeImageFolder, makeTokenFile, repoRoot, runCliProcess, tinyDataset, tinyTokenizerConfig, tinyTokenizerTrain, type CliResult,
 } from '../robustness/fixtures';

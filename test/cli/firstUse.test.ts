@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src';
-import { buildProgram } from '../../scripts/src/program';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { buildProgram } from '@factorgen/cli/program';
 import { expectOneLine, makeImageFolder, makePipeline, repoRoot, runCliProcess } from '../robustness/fixtures';
 
 let root: string;

@@ -5,8 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../scripts/src/program';
-import { EXAMPLES, typedDefault } from '../../scripts/src/help';
+import { buildProgram } from '@factorgen/cli/program';
+import { EXAMPLES, typedDefault } from '@factorgen/cli/help';
 
 async function help(args: string[]): Promise<string> {
   const program = buildProgram();

@@ -4,14 +4,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { readTokenFile } from '@factorgen/tokenizer';
+import { readTokenFile } from '@factorgen/io';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-cli-'));
 
 /** Runs the CLI; returns exit code, stdout and stderr. */
 function cli(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), ...args], { cwd: work, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), ...args], { cwd: work, encoding: 'utf8', timeout: 240_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { smallGenerator7x7 } from '@factorgen/generator';
-import { applyPreset, registerTokenizer, tokenizerConfigFromFlags } from '../../scripts/src/commands/tokenizer';
-import { registerGenerator } from '../../scripts/src/commands/generator';
+import { applyPreset, registerTokenizer, tokenizerConfigFromFlags } from '@factorgen/cli/commands/tokenizer';
+import { registerGenerator } from '@factorgen/cli/commands/generator';
 
 /** Parses `tokenizer train ...args` with the real option definitions and returns the flags as the action sees them. */
 function parse(args: string[]): ReturnType<typeof applyPreset> {

@@ -5,10 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, loadDataset, repoRoot, subset, type ImageDataset } from '@factorgen/shared';
-import {
-  committedEvaluator, committedEvaluatorDir, evalSamples, extractFeatures, featureStats, fidDim, frechetDistance, randomSubset, type FeatureNet,
-} from '@factorgen/eval';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadDataset, repoRoot } from '@factorgen/io';
+import { subset, type ImageDataset } from '@factorgen/formats';
+import { committedEvaluator, committedEvaluatorDir, evalSamples, randomSubset } from '@factorgen/pipelines';
+import { extractFeatures, fidDim, type FeatureNet, featureStats, frechetDistance } from '@factorgen/eval';
 
 /** 3x3 box blur (mean of the in-bounds neighbours, itself included), rounded: uint8 [N,H,W,1] -> same. */
 function boxBlur(ds: ImageDataset): ImageDataset {

@@ -3,22 +3,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ParamStore, Rng, initBackend } from '@factorgen/shared';
-import {
-  accuracy,
-  argmaxRows,
-  conv3x3Same,
-  createFeatureNet,
-  evalRecon,
-  evalSamples,
-  extractFeatures,
-  featureForward,
-  getFeatureNet,
-  PSNR_CAP_DB,
-  realFloor,
-  trainFeatureNet,
-} from '@factorgen/eval';
-import type { ImageDataset } from '@factorgen/shared';
+import { ParamStore, Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { accuracy, argmaxRows, PSNR_CAP_DB, conv3x3Same, createFeatureNet, extractFeatures, featureForward, trainFeatureNet } from '@factorgen/eval';
+import { evalRecon, evalSamples, realFloor, getFeatureNet } from '@factorgen/pipelines';
+import type { ImageDataset } from '@factorgen/formats';
 import type { FeatureNetConfig } from '@factorgen/eval';
 
 /**

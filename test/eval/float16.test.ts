@@ -3,8 +3,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ParamStore, Rng, initBackend } from '@factorgen/shared';
-import { createFeatureNet, fromHalf, isCompactFeatureNet, loadFeatureNetCompact, saveFeatureNetCompact, toHalf } from '@factorgen/eval';
+import { ParamStore, Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { createFeatureNet, fromHalf, toHalf } from '@factorgen/eval';
+import { isCompactFeatureNet, loadFeatureNetCompact, saveFeatureNetCompact } from '@factorgen/pipelines';
 import type { FeatureNetConfig } from '@factorgen/eval';
 
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hueDegrees, hueDistance, meanHueError } from '../../packages/eval/src/hue';
+import { hueDegrees, hueDistance, meanHueError } from '@factorgen/eval';
 
 describe('mean hue error', () => {
   it('hue in degrees and circular distance (hand-computed)', () => {

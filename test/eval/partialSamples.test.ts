@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { partialSampleFolderWarning, readSampleFolder } from '@factorgen/eval';
+import { partialSampleFolderWarning, readSampleFolder } from '@factorgen/pipelines';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-partial-'));
 const png = () => sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer();
@@ -48,7 +48,8 @@ describe('a reader of a sample folder says when it is partial', () => {
 
 describe('a failed image write says why and leaves no partial file', () => {
   it('names the cause (ENOSPC from a full disk; was: "write error") and leaves no 0-byte PNG', async () => {
-    const { describeWriteError, writeClassFolders, UserError } = await import('@factorgen/shared');
+    const { describeWriteError, writeClassFolders } = await import('@factorgen/io');
+    const { UserError } = await import('@factorgen/tfjs-ext');
     // /dev/full fails every write with ENOSPC, as a full disk does.
     let err: unknown;
     try {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Rng, initBackend } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
 import { linearProbe } from '@factorgen/eval';
 import { createTokenizer, pooledSubCodes, quantizerDefaults, swapSubCodebook, lookupSub, type TokenizerConfig } from '@factorgen/tokenizer';
 

@@ -3,9 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UserError } from '@factorgen/shared';
-import type { ImageDataset } from '@factorgen/shared';
-import { randomSubset, readSampleFolder } from '@factorgen/eval';
+import { UserError } from '@factorgen/tfjs-ext';
+import type { ImageDataset } from '@factorgen/formats';
+import { randomSubset, readSampleFolder } from '@factorgen/pipelines';
 
 const classes = ['t-shirt/top', 'trouser', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
 

@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UserError, type ImageDataset } from '@factorgen/shared';
-import { evalSamples, type FeatureNet } from '@factorgen/eval';
+import { UserError } from '@factorgen/tfjs-ext';
+import { type ImageDataset } from '@factorgen/formats';
+import { evalSamples } from '@factorgen/pipelines';
+import { type FeatureNet } from '@factorgen/eval';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -13,7 +15,7 @@ const dataset = (name: string, n: number): ImageDataset => ({
 describe('eval checks its inputs before any work', () => {
   it('eval recon with a tokenizer of another image shape is one line, before reconstruction or the feature net (was: a stack trace, with emoji after 7 min)', () => {
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'eval', 'recon', '--tokenizer', 'pretrained/tokenizer', '--dataset', 'emoji', '--limit', '10'], {
+    const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'eval', 'recon', '--tokenizer', 'pretrained/tokenizer', '--dataset', 'emoji', '--limit', '10'], {
       cwd: root, encoding: 'utf8', timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(2);

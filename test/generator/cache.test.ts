@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, Rng } from '@factorgen/shared';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { Rng } from '@factorgen/nn';
 import {
   createGenerator,
   forcedStepLogits,

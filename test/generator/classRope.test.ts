@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '@factorgen/shared';
+import { initBackend } from '@factorgen/tfjs-ext/node';
 import {
   backboneRope, backboneTeacherForced, classRopeOf, createGenerator, makeGeneratorConfig, validateGeneratorConfig, type GeneratorConfig,
 } from '@factorgen/generator';

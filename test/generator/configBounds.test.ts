@@ -3,7 +3,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { LEGACY_CHECKPOINT_FORMAT, loadCheckpoint, MODEL_FILE, saveCheckpoint, UserError } from '@factorgen/shared';
+import { LEGACY_CHECKPOINT_FORMAT, MODEL_FILE } from '@factorgen/formats';
+import { loadCheckpoint, saveCheckpoint } from '@factorgen/io';
+import { UserError } from '@factorgen/tfjs-ext';
 import { generatorFromCheckpoint } from '@factorgen/generator';
 import { tokenizerFromCheckpoint } from '@factorgen/tokenizer';
 
@@ -97,7 +99,7 @@ describe('checkpoint config.json and dataset images are regular files', () => {
     const missing = path.join(work, 'empty-ck');
     fs.mkdirSync(missing);
     await expect(loadCheckpoint(missing, 'generator')).rejects.toThrow(new UserError(`${missing}/config.json: missing (not a factorgen checkpoint folder)`));
-    const { listImageFolder } = await import('@factorgen/shared');
+    const { listImageFolder } = await import('@factorgen/io');
     const data = path.join(work, 'fifo-data');
     for (const c of ['a', 'b']) {
       fs.mkdirSync(path.join(data, c), { recursive: true });

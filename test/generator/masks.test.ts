@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
 import { cfgCombine, chooseToken, topKMask, topPMask } from '@factorgen/generator';
 
 const NEG = -Infinity;

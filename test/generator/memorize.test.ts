@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { adamwStep, variableGradsByName, defaultAdamW, disposeAdamState, initAdamState, initBackend, Rng, warmupCosine } from '@factorgen/shared';
+import { adamwStep, variableGradsByName, defaultAdamW, disposeAdamState, initAdamState, warmupCosine, Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
 import { createGenerator, generatorLoss, makeGeneratorConfig, sample } from '@factorgen/generator';
 
 const N = 8; // sequences = classes

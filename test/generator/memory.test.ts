@@ -8,8 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultAdamW, disposeAdamState, initAdamState, initBackend, optimizerStep, Rng } from '../../packages/shared/src';
-import { createGenerator, generatorLoss, KEEP_PRODUCTS_MAX_BYTES, keptProductBytes, makeGeneratorConfig, recomputeByDefault } from '../../packages/generator/src';
+import { defaultAdamW, disposeAdamState, initAdamState, optimizerStep, Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { createGenerator, generatorLoss, KEEP_PRODUCTS_MAX_BYTES, keptProductBytes, recomputeByDefault, makeGeneratorConfig } from '@factorgen/generator';
 
 beforeAll(async () => {
   await initBackend('wasm');

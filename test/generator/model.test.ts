@@ -1,6 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { adamwStep, variableGradsByName, defaultAdamW, disposeAdamState, initAdamState, initBackend, Rng, UserError } from '@factorgen/shared';
+import { adamwStep, variableGradsByName, defaultAdamW, disposeAdamState, initAdamState, Rng } from '@factorgen/nn';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { UserError } from '@factorgen/tfjs-ext';
 import {
   createGenerator,
   dropClassLabels,
@@ -11,8 +13,8 @@ import {
   type Generator,
   type GeneratorConfig,
 } from '@factorgen/generator';
-import { backboneForward, backboneTeacherForced, embedClass, embedTokens } from '../../packages/generator/src/gpt';
-import { headForward, headSlots, headTeacherForced } from '../../packages/generator/src/head';
+import { backboneForward, backboneTeacherForced, embedClass, embedTokens } from '@factorgen/generator';
+import { headForward, headSlots, headTeacherForced } from '@factorgen/generator';
 
 const tiny = (over: Partial<GeneratorConfig> = {}): GeneratorConfig =>
   makeGeneratorConfig({

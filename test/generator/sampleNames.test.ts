@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '@factorgen/shared';
-import { parseClasses } from '@factorgen/generator';
+import { UserError } from '@factorgen/tfjs-ext';
+import { parseClasses } from '@factorgen/pipelines';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-sampnames-'));
@@ -35,7 +35,7 @@ describe('sample output names are checked before sampling', () => {
     fs.writeFileSync(path.join(gen, 'config.json'), JSON.stringify(j));
     const out = path.join(work, 'out');
     const t0 = Date.now();
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'sample', '--generator', gen, '--tokenizer', 'pretrained/tokenizer', '--out', out, '--per-class', '50'], {
+    const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'sample', '--generator', gen, '--tokenizer', 'pretrained/tokenizer', '--out', out, '--per-class', '50'], {
       cwd: root, encoding: 'utf8', timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(2);
@@ -45,7 +45,7 @@ describe('sample output names are checked before sampling', () => {
     expect(fs.existsSync(out)).toBe(false);
     expect(Date.now() - t0).toBeLessThan(60_000);
     // Without that class it samples.
-    const ok = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'sample', '--generator', gen, '--tokenizer', 'pretrained/tokenizer', '--out', out, '--per-class', '1', '--classes', '0,1'], {
+    const ok = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'sample', '--generator', gen, '--tokenizer', 'pretrained/tokenizer', '--out', out, '--per-class', '1', '--classes', '0,1'], {
       cwd: root, encoding: 'utf8', timeout: 120_000,
     });
     expect(ok.status, ok.stderr).toBe(0);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, loadCheckpoint } from '../../packages/shared/src';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint } from '@factorgen/io';
 import { errorLines, makeImageFolder, makeTokenizer, pngClaiming, runCliProcess } from './fixtures';
 
 let root: string;

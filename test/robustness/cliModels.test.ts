@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src';
-import { loadTokenizer } from '../../packages/tokenizer/src/load';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
-import { loadGenerator } from '../../packages/generator/src/sampleRun';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadTokenizer } from '@factorgen/pipelines';
+import { readTokenFile } from '@factorgen/io';
+import { loadGenerator } from '@factorgen/pipelines';
 import { errorLines, makeImageFolder, makePipeline, makeTokenFile, makeTokenizer, runCliProcess } from './fixtures';
 
 let root: string;
@@ -183,7 +183,7 @@ describe('checkpoints', () => {
 });
 
 describe('flags', () => {
-  // Commander's parsers are unit-tested one by one in test/shared/cli.test.ts; here a few go through the real CLI.
+  // Commander's parsers are unit-tested one by one in test/cli/ui.test.ts; here a few go through the real CLI.
   it('unknown class names and indices, --per-class 0, negative / zero / NaN numbers, invalid combinations', async () => {
     // each run its own --out: two commands on one folder are refused by its lock
     let outs = 0;

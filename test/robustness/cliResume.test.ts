@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src';
+import { initBackend } from '@factorgen/tfjs-ext/node';
 import { errorLines, makeImageFolder, makePipeline, runCliProcess } from './fixtures';
 
 let root: string;

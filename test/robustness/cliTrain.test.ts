@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, loadCheckpoint, readMetrics } from '../../packages/shared/src';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint } from '@factorgen/io';
+import { readMetrics } from '@factorgen/train';
 import { errorLines, interruptCli, makeImageFolder, makeTokenFile, makeTokenizer, runCliProcess, type CliResult } from './fixtures';
 
 let root: string;

@@ -7,18 +7,19 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { expect } from 'vitest';
-import { defaultAdamW, type ImageDataset } from '../../packages/shared/src';
-import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
-import { trainTokenizer, type TokenizerTrainConfig } from '../../packages/tokenizer/src/trainer';
-import { loadTokenizer } from '../../packages/tokenizer/src/load';
-import { encodeImages } from '../../packages/tokenizer/src/images';
-import { readTokenFile, writeTokenFile, tokenDtype, type TokenSet } from '../../packages/tokenizer/src/tokenFile';
-import { configHash, gridSize } from '../../packages/tokenizer/src/config';
-import { makeGeneratorConfig, type GeneratorConfig } from '../../packages/generator/src/config';
-import { trainGenerator, type GeneratorTrainConfig } from '../../packages/generator/src/trainer';
+import { defaultAdamW } from '@factorgen/nn';
+import { type ImageDataset } from '@factorgen/formats';
+import { quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
+import { trainTokenizer, type TokenizerTrainConfig } from '@factorgen/pipelines';
+import { loadTokenizer } from '@factorgen/pipelines';
+import { encodeImages } from '@factorgen/tokenizer';
+import { readTokenFile, writeTokenFile, tokenDtype, type TokenSet } from '@factorgen/io';
+import { configHash, gridSize } from '@factorgen/tokenizer';
+import { makeGeneratorConfig, type GeneratorConfig } from '@factorgen/generator';
+import { trainGenerator, type GeneratorTrainConfig } from '@factorgen/pipelines';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const cliPath = path.join(repoRoot, 'scripts/bin/factorgen.mjs');
+export const cliPath = path.join(repoRoot, 'apps/cli/bin/factorgen.mjs');
 
 /** 8x8 grey images, grid 4x4, two sub-codebooks of 16 codes: the smallest model that exercises every part. */
 export function tinyTokenizerConfig(overrides: Partial<TokenizerConfig> = {}): TokenizerConfig {

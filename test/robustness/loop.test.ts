@@ -7,11 +7,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UserError } from '../../packages/shared/src/errors';
-import { loadCheckpoint, saveCheckpoint, type CheckpointIo } from '../../packages/shared/src/checkpoint';
-import { MetricsLog, readMetrics } from '../../packages/shared/src/cli/metrics';
-import { StopRequested } from '../../packages/shared/src/cli/run';
-import { runTrainLoop, type StepMetrics } from '../../packages/shared/src/train/loop';
+import { UserError } from '@factorgen/tfjs-ext';
+import { loadCheckpoint, saveCheckpoint, type CheckpointIo } from '@factorgen/io';
+import { MetricsLog, readMetrics } from '@factorgen/train';
+import { StopRequested } from '@factorgen/train';
+import { runTrainLoop, type StepMetrics } from '@factorgen/train';
 
 let root: string;
 beforeAll(async () => {

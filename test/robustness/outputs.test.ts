@@ -8,8 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, lockOutputDir, openRunDir, readMetrics, UserError, LOCK_FILE } from '../../packages/shared/src';
-import { sampleToFolder } from '../../packages/generator/src/sampleRun';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { lockOutputDir, LOCK_FILE } from '@factorgen/io';
+import { openRunDir, readMetrics } from '@factorgen/train';
+import { UserError } from '@factorgen/tfjs-ext';
+import { sampleToFolder } from '@factorgen/pipelines';
 import { errorLines, makePipeline, runCliProcess, startCli } from './fixtures';
 
 let root: string;

@@ -10,13 +10,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend, loadCheckpoint, StopRequested, UserError, type CheckpointData, type CheckpointIo, type TrainLoopOptions } from '../../packages/shared/src';
-import * as shared from '@factorgen/shared';
-import { trainTokenizer } from '../../packages/tokenizer/src/trainer';
-import { trainGenerator } from '../../packages/generator/src/trainer';
-import { readTokenFile } from '../../packages/tokenizer/src/tokenFile';
-import { loadTokenizer } from '../../packages/tokenizer/src/load';
-import { CodeHistogram } from '../../packages/tokenizer/src/usage';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint, type CheckpointData, type CheckpointIo } from '@factorgen/io';
+import { StopRequested, type TrainLoopOptions } from '@factorgen/train';
+import { UserError } from '@factorgen/tfjs-ext';
+import * as io from '@factorgen/io';
+import * as nn from '@factorgen/nn';
+import { trainTokenizer } from '@factorgen/pipelines';
+import { trainGenerator } from '@factorgen/pipelines';
+import { readTokenFile } from '@factorgen/io';
+import { loadTokenizer } from '@factorgen/pipelines';
+import { CodeHistogram } from '@factorgen/tokenizer';
 import {
   makeTokenFile, makeTokenizer, tinyDataset, tinyGeneratorConfig, tinyGeneratorTrain, tinyTokenizerConfig, tinyTokenizerTrain,
 } from './fixtures';
@@ -27,8 +31,8 @@ import {
  */
 const hook = vi.hoisted(() => ({ stopAfter: -1, nanAt: -1, failSaveAt: -1, tensorsAfterStep: [] as number[] }));
 
-vi.mock('@factorgen/shared', async (importOriginal) => {
-  const mod = await importOriginal<typeof import('@factorgen/shared')>();
+vi.mock('@factorgen/train', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('@factorgen/train')>();
   const tfm = await import('@tensorflow/tfjs');
   return {
     ...mod,
@@ -46,6 +50,12 @@ vi.mock('@factorgen/shared', async (importOriginal) => {
           return { ...m, loss: tfm.scalar(NaN) };
         },
       }),
+  };
+});
+vi.mock('@factorgen/io', async (importOriginal) => {
+  const mod = await importOriginal<typeof import('@factorgen/io')>();
+  return {
+    ...mod,
     saveCheckpoint: (dir: string, ck: CheckpointData, io?: Partial<CheckpointIo>) =>
       mod.saveCheckpoint(
         dir,
@@ -81,16 +91,16 @@ const stepOf = (dir: string) => (JSON.parse(fs.readFileSync(path.join(dir, 'chec
  */
 async function rewriteAsLegacy(run: string): Promise<void> {
   const dir = path.join(run, 'checkpoint');
-  const ck = await shared.loadCheckpoint(dir);
+  const ck = await io.loadCheckpoint(dir);
   expect(ck.format).toBe(2);
   const params = new Map([...ck.tensors].map(([n, t]) => [n, tf.tensor(t.data, t.shape, t.dtype)] as const));
-  const optimizer = ck.optimizer ? shared.restoreAdamState(ck.optimizer) : undefined;
-  await shared.saveCheckpoint(dir, {
+  const optimizer = ck.optimizer ? io.restoreAdamState(ck.optimizer) : undefined;
+  await io.saveCheckpoint(dir, {
     kind: ck.kind, config: ck.config, step: ck.step, params, ...(optimizer ? { optimizer } : {}),
     ...(ck.rng ? { rng: ck.rng } : {}), ...(ck.extra ? { extra: ck.extra } : {}), format: 1,
   });
   for (const t of params.values()) t.dispose();
-  if (optimizer) shared.disposeAdamState(optimizer);
+  if (optimizer) nn.disposeAdamState(optimizer);
   expect(fs.readdirSync(dir).sort()).toEqual(['config.json', 'optimizer.bin', 'weights.bin']);
 }
 

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { Rng } from '../../packages/shared/src/rng';
-import { ParamStore } from '../../packages/shared/src/params';
-import { alignTargetPredict, createAlignTargetHead, fqganInfoNCE, gelu } from '../../packages/tokenizer/src/alignHead';
-import { configErrors, quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { Rng } from '@factorgen/nn';
+import { ParamStore } from '@factorgen/nn';
+import { alignTargetPredict, createAlignTargetHead, fqganInfoNCE, gelu } from '@factorgen/tokenizer';
+import { configErrors, quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

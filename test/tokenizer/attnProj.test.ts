@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import { attnProjection, attnProjectionHeads, createAttnProjection } from '../../packages/tokenizer/src/attnProj';
-import { attnProjCausal, configErrors, quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
-import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '../../packages/tokenizer/src/model';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { attnProjection, attnProjectionHeads, createAttnProjection } from '@factorgen/tokenizer';
+import { attnProjCausal, configErrors, quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
+import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

@@ -1,16 +1,17 @@
 /**
  * The fused codebook-usage entropy loss (packages/tokenizer/src/codeEntropy.ts on the SIMD128 kernel
- * packages/shared/src/kernels/codeEntropy.wat) against the formula: a float64 JS evaluation with finite-difference
+ * packages/tfjs-ext/src/kernels/codeEntropy.wat) against the formula: a float64 JS evaluation with finite-difference
  * gradients on hand-checkable cases, and tfjs's autodiff of entropyLoss and the chunked tfjs route on random ones, on
  * the cpu and wasm backends. (The committed binary is checked against the .wat in smallBatchMatMul.test.ts.)
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, Rng } from '../../packages/shared/src';
-import { codeEntropyBackward, codeEntropyForward } from '../../packages/shared/src/kernels/codeEntropy';
-import { codeEntropyLossChunked, entropyLoss, l2Normalize } from '../../packages/tokenizer/src/codebook';
-import { fusedCodeEntropyLoss } from '../../packages/tokenizer/src/codeEntropy';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { Rng } from '@factorgen/nn';
+import { codeEntropyBackward, codeEntropyForward } from '@factorgen/tfjs-ext';
+import { codeEntropyLossChunked, entropyLoss, l2Normalize } from '@factorgen/tokenizer';
+import { fusedCodeEntropyLoss } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('wasm');

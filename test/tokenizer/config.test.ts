@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../packages/shared/src/errors';
-import {
-  assertValidConfig, codeDim, configErrors, configHash, gridSize, presetFashion, quantizerDefaults, type TokenizerConfig,
-} from '../../packages/tokenizer/src/config';
+import { UserError } from '@factorgen/tfjs-ext';
+import { assertValidConfig, codeDim, configErrors, configHash, gridSize, presetFashion, quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
 
 describe('tokenizer config', () => {
   it('presets are valid and have the documented grid', () => {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { Rng } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
 
 const candidates = [
   join(process.cwd(), 'data/fashion-mnist/t10k-images-idx3-ubyte.gz'),

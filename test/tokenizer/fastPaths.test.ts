@@ -6,11 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import { attnBlock, createAttnBlock, dense, groupNorm } from '../../packages/tokenizer/src/layers';
-import { groupNormalize } from '../../packages/tokenizer/src/groupNorm';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { attnBlock, createAttnBlock, dense, groupNorm } from '@factorgen/tokenizer';
+import { groupNormalize } from '@factorgen/tokenizer';
 
 const backends = ['wasm', 'cpu'] as const;
 beforeAll(async () => {

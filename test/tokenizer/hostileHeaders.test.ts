@@ -2,8 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { printableLine, runCli, UserError } from '@factorgen/shared';
-import { readTokenHeader, type TokenFileHeader } from '@factorgen/tokenizer';
+import { printableLine } from '@factorgen/io';
+import { runCli } from '@factorgen/train';
+import { UserError } from '@factorgen/tfjs-ext';
+import { readTokenHeader, type TokenFileHeader } from '@factorgen/io';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-hostile-'));
 const H: TokenFileHeader = { format: 1, tokenizerId: 't', tokenizerPath: 't', configHash: 'h', gridH: 2, gridW: 2, subCodebookSizes: [16], classNames: ['a', 'b'], count: 0, dtype: 'uint16', source: 's' };

@@ -5,9 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, linearCrossEntropy, Rng } from '../../packages/shared/src';
-import { codeEntropyLoss, codeEntropyLossChunked, entropyLoss, l2Normalize, nearestCodes } from '../../packages/tokenizer/src/codebook';
-import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from '../../packages/tokenizer/src/codeEntropy';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { linearCrossEntropy } from '@factorgen/tfjs-ext';
+import { Rng } from '@factorgen/nn';
+import { codeEntropyLoss, codeEntropyLossChunked, entropyLoss, l2Normalize, nearestCodes } from '@factorgen/tokenizer';
+import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('wasm');

@@ -1,12 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import {
-  attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock, createUpsample,
-  downsample, groupNorm, resBlock, upsample,
-} from '../../packages/tokenizer/src/layers';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock, createUpsample, downsample, groupNorm, resBlock, upsample } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, Rng } from '@factorgen/shared';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { Rng } from '@factorgen/nn';
 import {
   codeEntropyLoss, cosineEntropyTemperature, createTokenizer, l2Normalize, lookupSub, quantize, quantizerDefaults, subPrefix, type TokenizerConfig,
 } from '@factorgen/tokenizer';

@@ -1,20 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import { quantizerDefaults, type Factorization, type TokenizerConfig } from '../../packages/tokenizer/src/config';
-import { decode } from '../../packages/tokenizer/src/decoder';
-import { disentangleLoss } from '../../packages/tokenizer/src/disentangle';
-import { encodeBranch, encodeTrunk } from '../../packages/tokenizer/src/encoder';
-import { vqQuantizer } from '../../packages/tokenizer/src/vq';
-import { alignTargetPredict, fqganInfoNCE } from '../../packages/tokenizer/src/alignHead';
-import { restartDeadCodes } from '../../packages/tokenizer/src/deadCodes';
-import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tokenizer } from '../../packages/tokenizer/src/model';
-import { lookupCodes } from '../../packages/tokenizer/src/quantizer';
-import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '../../packages/tokenizer/src/teacher';
-import { CodeHistogram } from '../../packages/tokenizer/src/usage';
-import { Ema } from '@factorgen/shared';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { quantizerDefaults, type Factorization, type TokenizerConfig } from '@factorgen/tokenizer';
+import { decode } from '@factorgen/tokenizer';
+import { disentangleLoss } from '@factorgen/tokenizer';
+import { encodeBranch, encodeTrunk } from '@factorgen/tokenizer';
+import { vqQuantizer } from '@factorgen/tokenizer';
+import { alignTargetPredict, fqganInfoNCE } from '@factorgen/tokenizer';
+import { restartDeadCodes } from '@factorgen/tokenizer';
+import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward, type Tokenizer } from '@factorgen/tokenizer';
+import { lookupCodes } from '@factorgen/tokenizer';
+import { createTeacher, freezeParams, teacherFromStore, type TeacherConfig } from '@factorgen/tokenizer';
+import { CodeHistogram } from '@factorgen/tokenizer';
+import { Ema } from '@factorgen/nn';
 
 beforeAll(async () => {
   await initBackend('cpu');

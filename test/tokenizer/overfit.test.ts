@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { adamwStep, defaultAdamW, disposeAdamState, initAdamState } from '../../packages/shared/src/optim';
-import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
-import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '../../packages/tokenizer/src/model';
-import { CodeHistogram } from '../../packages/tokenizer/src/usage';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { adamwStep, defaultAdamW, disposeAdamState, initAdamState } from '@factorgen/nn';
+import { quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
+import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '@factorgen/tokenizer';
+import { CodeHistogram } from '@factorgen/tokenizer';
 import { fashionImages } from './fashion';
 
 let backend = 'wasm';

@@ -7,8 +7,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { initBackend, readMetrics, readStepMetrics } from '@factorgen/shared';
-import { tokenizerProgressFields, trainTokenizer } from '@factorgen/tokenizer';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { readMetrics, readStepMetrics } from '@factorgen/train';
+import { tokenizerProgressFields, trainTokenizer } from '@factorgen/pipelines';
 import { tinyDataset, tinyTokenizerConfig, tinyTokenizerTrain } from '../robustness/fixtures';
 
 beforeAll(async () => {

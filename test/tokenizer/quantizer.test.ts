@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import {
-  codebookLosses, cosineLookup, entropyLoss, gatherRows, l2Normalize, straightThrough,
-} from '../../packages/tokenizer/src/codebook';
-import { quantizerDefaults, type TokenizerConfig } from '../../packages/tokenizer/src/config';
-import { disentangleLoss } from '../../packages/tokenizer/src/disentangle';
-import { createQuantizer, lookupCodes, quantize } from '../../packages/tokenizer/src/quantizer';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { codebookLosses, cosineLookup, entropyLoss, gatherRows, l2Normalize, straightThrough } from '@factorgen/tokenizer';
+import { quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
+import { disentangleLoss } from '@factorgen/tokenizer';
+import { createQuantizer, lookupCodes, quantize } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

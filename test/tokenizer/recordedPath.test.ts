@@ -2,9 +2,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCheckpoint } from '@factorgen/shared';
-import { recordedPathCandidates, recordedTokenizerDir } from '@factorgen/tokenizer';
-import { findTokenizerDir, type GeneratorProvenance } from '@factorgen/generator';
+import { loadCheckpoint } from '@factorgen/io';
+import { recordedPathCandidates, recordedTokenizerDir } from '@factorgen/pipelines';
+import { findTokenizerDir } from '@factorgen/pipelines';
+import { type GeneratorProvenance } from '@factorgen/generator';
 
 const root = path.resolve(__dirname, '../..');
 

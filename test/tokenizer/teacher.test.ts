@@ -3,15 +3,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { ParamStore } from '../../packages/shared/src/params';
-import { Rng } from '../../packages/shared/src/rng';
-import { infoNCE } from '../../packages/tokenizer/src/align';
-import { dLossHinge, createDiscriminator, discriminatorForward, gLossHinge } from '../../packages/tokenizer/src/discriminator';
-import { featureDistance, perceptualLoss } from '../../packages/tokenizer/src/perceptual';
-import {
-  classifierLoss, createTeacher, freezeParams, loadLayersTeacher, teacherForward, teacherFromStore, type TeacherConfig,
-} from '../../packages/tokenizer/src/teacher';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { ParamStore } from '@factorgen/nn';
+import { Rng } from '@factorgen/nn';
+import { infoNCE } from '@factorgen/tokenizer';
+import { dLossHinge, createDiscriminator, discriminatorForward, gLossHinge } from '@factorgen/tokenizer';
+import { featureDistance, perceptualLoss } from '@factorgen/tokenizer';
+import { classifierLoss, createTeacher, freezeParams, teacherForward, teacherFromStore, type TeacherConfig } from '@factorgen/tokenizer';
+import { loadLayersTeacher } from '@factorgen/pipelines';
 
 let root: string;
 beforeAll(async () => {

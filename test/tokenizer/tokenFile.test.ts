@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readTokenFile, readTokenHeader, writeTokenFile, tokenDtype, type TokenSet } from '@factorgen/tokenizer';
+import { readTokenFile, readTokenHeader, writeTokenFile, tokenDtype, type TokenSet } from '@factorgen/io';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-tokens-'));
 

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readSmallFile, UserError } from '@factorgen/shared';
-import { MAX_TOKEN_IDS, readTokenFile, readTokenHeader, writeTokenFile, type TokenFileHeader } from '@factorgen/tokenizer';
+import { readSmallFile } from '@factorgen/io';
+import { UserError } from '@factorgen/tfjs-ext';
+import { MAX_TOKEN_IDS, readTokenFile, readTokenHeader, writeTokenFile, type TokenFileHeader } from '@factorgen/io';
 
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-tokin-'));
@@ -40,7 +41,7 @@ describe('token files are regular files, sized before they are read', () => {
     const fifo = path.join(work, 'cli.fifo');
     execFileSync('mkfifo', [fifo]);
     for (const [t, kind] of [['/dev/zero', 'a character device'], [fifo, 'a FIFO (named pipe)']]) {
-      const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'generator', 'train', '--tokens', t, '--out', path.join(work, 'run'), '--steps', '1'], {
+      const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'generator', 'train', '--tokens', t, '--out', path.join(work, 'run'), '--steps', '1'], {
         cwd: root, encoding: 'utf8', timeout: 60_000,
       });
       expect(r.status, r.stderr).toBe(2);

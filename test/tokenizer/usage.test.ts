@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../packages/shared/src/backend';
-import { CodeHistogram, DeviceCodeHistogram, usageStats } from '../../packages/tokenizer/src/usage';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { CodeHistogram, DeviceCodeHistogram, usageStats } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

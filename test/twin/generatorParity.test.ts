@@ -17,13 +17,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  initBackend, loadCheckpoint, saveCheckpoint, variableGradsByName, Rng, type LoadedTensor,
-} from '@factorgen/shared';
-import {
-  forcedStepLogits, generatorFromCheckpoint, generatorLogits, generatorLoss, makeGeneratorConfig, seqLen, trainGenerator, type Generator, type GeneratorConfig,
-} from '@factorgen/generator';
-import { tokenDtype, type TokenSet } from '@factorgen/tokenizer';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint, saveCheckpoint } from '@factorgen/io';
+import { variableGradsByName, Rng } from '@factorgen/nn';
+import { type LoadedTensor } from '@factorgen/formats';
+import { forcedStepLogits, generatorFromCheckpoint, generatorLogits, generatorLoss, makeGeneratorConfig, seqLen, type Generator, type GeneratorConfig } from '@factorgen/generator';
+import { trainGenerator } from '@factorgen/pipelines';
+import { tokenDtype, type TokenSet } from '@factorgen/io';
 import { describeWith, systemPython } from '../support/components';
 
 const repoRoot = path.resolve(__dirname, '../..');

@@ -17,7 +17,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { initBackend, loadCheckpoint, loadDataset, saveCheckpoint, toFloat } from '@factorgen/shared';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint, saveCheckpoint, loadDataset } from '@factorgen/io';
+import { toFloat } from '@factorgen/formats';
 import { createTokenizer, decodeTokens, encodeTokens, presetFashion, tokenizerFromCheckpoint, type Tokenizer, type TokenizerConfig } from '@factorgen/tokenizer';
 import { describeWith, systemPython } from '../support/components';
 

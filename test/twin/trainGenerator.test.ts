@@ -8,9 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { assignParams, initBackend, loadCheckpoint, withoutEma, type LoadedTensor } from '@factorgen/shared';
-import { createGenerator, evaluateLoss, makeGeneratorConfig, trainGenerator, type GeneratorConfig } from '@factorgen/generator';
-import { readTokenFile } from '@factorgen/tokenizer';
+import { assignParams, type LoadedTensor } from '@factorgen/formats';
+import { initBackend } from '@factorgen/tfjs-ext/node';
+import { loadCheckpoint } from '@factorgen/io';
+import { withoutEma } from '@factorgen/nn';
+import { createGenerator, makeGeneratorConfig, type GeneratorConfig } from '@factorgen/generator';
+import { evaluateLoss, trainGenerator } from '@factorgen/pipelines';
+import { readTokenFile } from '@factorgen/io';
 import { describeWith, systemPython } from '../support/components';
 import { cliPath, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
 

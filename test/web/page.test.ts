@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { readTokenFile } from '@factorgen/tokenizer';
+import { readTokenFile } from '@factorgen/io';
 import { modelSite, serveSite, type Site } from '@factorgen/web';
 import { launchChromium, watchErrors } from './browser';
 import { describeWith } from '../support/components';
@@ -12,7 +12,7 @@ import { describeWith } from '../support/components';
 const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-page-'));
 
-/** What the page puts on window.factorgen (see packages/web/src/page/main.ts). */
+/** What the page puts on window.factorgen (see apps/web/src/page/main.ts). */
 type PageState = {
   state: string;
   backend: { name: string; detail: string } | null;
@@ -22,7 +22,7 @@ type PageState = {
 
 /** Starts `factorgen serve --port 0` and resolves with the URL it prints on stdout. */
 function startServe(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'serve', '--generator', 'pretrained/generator', '--port', '0'], {
+  const child = spawn(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'serve', '--generator', 'pretrained/generator', '--port', '0'], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -87,7 +87,7 @@ describeWith('chromium', 'the sampling page in headless Chromium', () => {
     // The same request through the CLI on wasm (its defaults are the page's: guidance 2, temperature 1, batch 40).
     const cli = spawnSync(
       process.execPath,
-      [path.join(root, 'scripts/bin/factorgen.mjs'), 'sample', '--generator', 'pretrained/generator', '--backend', 'wasm',
+      [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'sample', '--generator', 'pretrained/generator', '--backend', 'wasm',
         '--classes', '3,7', '--per-class', '2', '--seed', '1234', '--out', path.join(work, 'cli')],
       { cwd: root, encoding: 'utf8', timeout: 120_000 },
     );
@@ -100,7 +100,7 @@ describeWith('chromium', 'the sampling page in headless Chromium', () => {
 
   it('loads an exported tokenizer in the legacy format 1 (weights.bin) under the id the generator recorded, and samples with it', async () => {
     const exported = path.join(work, 'tok-export');
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), 'export', '--from', 'pretrained/tokenizer', '--to', exported, '--format', 'factorgen'], {
+    const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), 'export', '--from', 'pretrained/tokenizer', '--to', exported, '--format', 'factorgen'], {
       cwd: root, encoding: 'utf8', timeout: 120_000,
     });
     expect(r.status, r.stderr).toBe(0);

@@ -4,8 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { writeGrid } from '@factorgen/shared';
-import { writeReport } from '../../scripts/src/compare/report';
+import { writeGrid } from '@factorgen/io';
+import { writeReport } from '@factorgen/cli/compare/report';
 import { launchChromium, watchErrors } from './browser';
 import { describeWith } from '../support/components';
 
@@ -13,7 +13,7 @@ const root = path.resolve(__dirname, '../..');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-report-'));
 
 function cli(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [path.join(root, 'scripts/bin/factorgen.mjs'), ...args], { cwd: work, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [path.join(root, 'apps/cli/bin/factorgen.mjs'), ...args], { cwd: work, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 

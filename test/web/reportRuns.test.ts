@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeGrid } from '@factorgen/shared';
+import { writeGrid } from '@factorgen/io';
 import { readRun, runCharts, runReportHtml } from '@factorgen/web';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-report-runs-'));

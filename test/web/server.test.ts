@@ -115,7 +115,7 @@ describe('factorgen serve (the real CLI)', () => {
     const { spawn } = await import('node:child_process');
     const pathMod = await import('node:path');
     const root = pathMod.resolve(__dirname, '../..');
-    const child = spawn(process.execPath, [pathMod.join(root, 'scripts/bin/factorgen.mjs'), 'serve', '--generator', 'pretrained/generator', '--port', '0'], { cwd: root });
+    const child = spawn(process.execPath, [pathMod.join(root, 'apps/cli/bin/factorgen.mjs'), 'serve', '--generator', 'pretrained/generator', '--port', '0'], { cwd: root });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     try {

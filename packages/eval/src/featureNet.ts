@@ -1,20 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  ParamStore,
-  Rng,
-  optimizerStep,
-  batchIndices,
-  disposeAdamState,
-  fanInUniform,
-  flipMask,
-  gatherImages,
-  gatherLabels,
-  initAdamState,
-  linear,
-  toFloat,
-  warmupCosine,
-} from '@factorgen/shared';
-import type { AdamWConfig, ImageDataset } from '@factorgen/shared';
+import { ParamStore, fanInUniform, Rng, optimizerStep, disposeAdamState, initAdamState, warmupCosine, linear } from '@factorgen/nn';
+import { batchIndices, flipMask, gatherImages, gatherLabels, toFloat } from '@factorgen/formats';
+import type { AdamWConfig } from '@factorgen/nn';
+import type { ImageDataset } from '@factorgen/formats';
 
 /**
  * The evaluation feature network: a small residual CNN classifier with batch-free GroupNorm.

@@ -1,4 +1,4 @@
-import { UserError } from '@factorgen/shared';
+import { UserError } from '@factorgen/tfjs-ext';
 
 /** Which original pixels count for the hue error: HSV saturation and value both at least these (in [0,1]). */
 export const HUE_MIN_SATURATION = 0.25;

@@ -1,4 +1,4 @@
-import { Rng } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
 import { accuracy } from './metrics';
 
 /** Options of linearProbe. */

@@ -1,4 +1,5 @@
-import { check, type ParamStore } from '@factorgen/shared';
+import { check } from '@factorgen/tfjs-ext';
+import { type ParamStore } from '@factorgen/nn';
 
 /**
  * Factorized autoregressive generator (FQGAN's FAR on a LlamaGen-style backbone), as plain data

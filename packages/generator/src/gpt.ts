@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, type ParamStore } from '@factorgen/shared';
+import { linear, type ParamStore } from '@factorgen/nn';
 import { classRopeOf, type Generator, type GeneratorConfig, seqLen } from './config';
 import { backboneRope, block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm, ropeSlice } from './layers';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, type ParamStore } from '@factorgen/shared';
+import { linear, type ParamStore } from '@factorgen/nn';
 import type { Generator, GeneratorConfig } from './config';
 import { block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm } from './layers';
 

@@ -5,6 +5,6 @@ export * from './head';
 export * from './model';
 export * from './sampler';
 export * from './plan';
-export * from './trainer';
+
 export * from './restore';
-export * from './sampleRun';
+

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { dropout, linear, recompute, recomputeKeepingProducts, type KeptMatMul, type ParamStore, type Rng } from '@factorgen/shared';
+import { dropout, recompute, recomputeKeepingProducts, type KeptMatMul } from '@factorgen/tfjs-ext';
+import { linear, type ParamStore, type Rng } from '@factorgen/nn';
 
 /** A linear layer x [..., C] @ w [C, H] -> [..., H] (the block's projections; see blockTraining). */
 export type Linear = (x: tf.Tensor, w: tf.Tensor) => tf.Tensor;

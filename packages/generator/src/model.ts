@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { linearCrossEntropy, ParamStore, Rng } from '@factorgen/shared';
+import { linearCrossEntropy } from '@factorgen/tfjs-ext';
+import { ParamStore, Rng } from '@factorgen/nn';
 import { type Generator, type GeneratorConfig, seqLen, validateGeneratorConfig } from './config';
 import { backboneTeacherForced, createBackboneParams } from './gpt';
 import { createHeadParams, headOutput, headTeacherForcedHidden } from './head';

@@ -1,4 +1,4 @@
-import { Rng } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
 import { seqLen, type Generator } from './config';
 import { sample, type SampleOptions } from './sampler';
 

@@ -1,4 +1,6 @@
-import { assignParams, preferEma, UserError, type LoadedCheckpoint } from '@factorgen/shared';
+import { assignParams, type LoadedCheckpoint } from '@factorgen/formats';
+import { preferEma } from '@factorgen/nn';
+import { UserError } from '@factorgen/tfjs-ext';
 import { type GeneratorConfig, validateGeneratorConfig } from './config';
 import { createGenerator, type Generator } from './model';
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError, type Rng } from '@factorgen/shared';
+import { UserError } from '@factorgen/tfjs-ext';
+import { type Rng } from '@factorgen/nn';
 import { type Generator, seqLen } from './config';
 import { backboneForward, embedClass, embedTokens } from './gpt';
 import { headForward, headSlots, parallelLogits } from './head';

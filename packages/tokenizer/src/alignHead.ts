@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, stopGradient } from '@factorgen/shared';
+import { ParamStore, stopGradient } from '@factorgen/nn';
 import type { AlignTarget, TokenizerConfig } from './config';
 import { l2Normalize } from './codebook';
 import { createLinear, dense } from './layers';

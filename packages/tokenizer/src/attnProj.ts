@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import { gelu, layerNorm } from './alignHead';
 import { createLinear, dense } from './layers';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { codeEntropyBackward, codeEntropyForward, codeEntropyKernel } from '@factorgen/shared';
+import { codeEntropyBackward, codeEntropyForward, codeEntropyKernel } from '@factorgen/tfjs-ext';
 
 /**
  * Whether fusedCodeEntropyLoss runs here: WebAssembly SIMD128 is available and the backend keeps tensors in CPU
@@ -13,7 +13,7 @@ export function fusedCodeEntropyAvailable(): boolean {
 
 /**
  * entropyLoss(z codes^T, temperature) (mean per-row entropy of softmax(similarity / T) minus the entropy of the mean
- * assignment) as one op on the SIMD128 kernel of packages/shared/src/kernels/codeEntropy.wat, with its gradient: the
+ * assignment) as one op on the SIMD128 kernel of packages/tfjs-ext/src/kernels/codeEntropy.wat, with its gradient: the
  * forward pass keeps per-row statistics (3 N floats) and the average assignment (V floats); the backward pass
  * recomputes the softmax row by row. No N x V tensor exists at any time, on the tape or off it, and the kernel
  * makes one exp per similarity in each pass (the tfjs route: two, plus ~15 elementwise passes over N x V tensors).

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, stopGradient, withoutTape } from '@factorgen/shared';
+import { ParamStore, stopGradient } from '@factorgen/nn';
+import { withoutTape } from '@factorgen/tfjs-ext';
 import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './codeEntropy';
 import { createLinear, dense } from './layers';
 

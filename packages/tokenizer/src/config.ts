@@ -1,4 +1,5 @@
-import { Sha256, UserError } from '@factorgen/shared';
+import { Sha256 } from '@factorgen/formats';
+import { UserError } from '@factorgen/tfjs-ext';
 
 /** One sub-codebook: `size` codes of dimension `dim` (cosine-matched, so vectors live on the unit sphere). */
 export type SubCodebookConfig = { size: number; dim: number };

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import type { TokenizerConfig } from './config';
 import {
   attnBlock, conv2d, createAttnBlock, createConv, createGroupNorm, createResBlock, createUpsample,

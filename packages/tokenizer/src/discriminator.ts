@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import type { AdversarialConfig } from './config';
 import { conv2d, createConv } from './layers';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import { isBranched, type TokenizerConfig } from './config';
 import {
   attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import { attnProjCausal, codeDim, cosineEntropyTemperature, isBranched, lossesOverK, type TokenizerConfig } from './config';
 import { createSubCodebook, lookupSub, quantizeProjected, quantizeSub } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';

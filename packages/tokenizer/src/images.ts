@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { toFloat, toUint8 } from '@factorgen/shared';
+import { toFloat, toUint8 } from '@factorgen/formats';
 import { type TokenizerConfig, gridSize } from './config';
 import { encodeTokens, decodeTokens, type Tokenizer } from './model';
 

@@ -10,16 +10,20 @@ export * from './disentangle';
 export * from './align';
 export * from './alignHead';
 export * from './teacher';
+
 export * from './perceptual';
 export * from './discriminator';
 export * from './usage';
 export * from './deadCodes';
 export * from './model';
-export * from './tokenFile';
-export * from './trainer';
-export * from './teacherTrainer';
+
+
+
 export * from './rotation';
 export * from './restore';
 export * from './images';
-export * from './load';
+
 export * from './probe';
+export * from './attnProj';
+export * from './codeEntropy';
+export * from './groupNorm';

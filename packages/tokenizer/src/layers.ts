@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, fanInUniform, linear } from '@factorgen/shared';
+import { ParamStore, fanInUniform, linear } from '@factorgen/nn';
 import { groupNormalize } from './groupNorm';
 
 /**

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, Rng, stopGradient } from '@factorgen/shared';
+import { ParamStore, Rng, stopGradient } from '@factorgen/nn';
 import { assertValidConfig, type TokenizerConfig } from './config';
 import { createAlignHead, alignLoss } from './align';
 import { alignTargetLoss, createAlignTargetHead } from './alignHead';

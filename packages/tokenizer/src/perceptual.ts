@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from '@factorgen/shared';
+import { stopGradient } from '@factorgen/nn';
 import { l2Normalize } from './codebook';
 import type { FrozenTeacher } from './teacher';
 

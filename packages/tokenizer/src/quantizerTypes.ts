@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ParamStore } from '@factorgen/shared';
+import type { ParamStore } from '@factorgen/nn';
 import type { TokenizerConfig } from './config';
 
 // The quantizers' shared contract, apart from quantizer.ts (which picks one) so that fq.ts and vq.ts need not import it.

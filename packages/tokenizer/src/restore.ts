@@ -1,4 +1,6 @@
-import { assignParams, preferEma, Sha256, UserError, type LoadedCheckpoint, type LoadedTensor, LEGACY_CHECKPOINT_FORMAT, MODEL_FILE } from '@factorgen/shared';
+import { assignParams, type LoadedCheckpoint, type LoadedTensor, LEGACY_CHECKPOINT_FORMAT, MODEL_FILE, Sha256 } from '@factorgen/formats';
+import { preferEma } from '@factorgen/nn';
+import { UserError } from '@factorgen/tfjs-ext';
 import { type TokenizerConfig, assertValidConfig } from './config';
 import { createTokenizer, type Tokenizer } from './model';
 

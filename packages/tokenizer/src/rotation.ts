@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '@factorgen/shared';
+import { Rng } from '@factorgen/nn';
 
 /**
  * Rotation prediction, the self-supervised task of RotNet (Gidaris, Singh, Komodakis, "Unsupervised Representation

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/shared';
+import { ParamStore } from '@factorgen/nn';
 import { cosineEntropyTemperature, type TokenizerConfig } from './config';
 import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
 import { createLinear, dense } from './layers';

@@ -1,0 +1,351 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay } from '../ui/flags';
+import { writeClassFolders, classFolderFile, writeGrid, nameFlagOf, openOutputDir, writeManifest, checkOutputFile } from '@factorgen/io';
+import { UserError } from '@factorgen/tfjs-ext';
+import { defaultAdamW } from '@factorgen/nn';
+import { type ImageDataset, classBalancedRows } from '@factorgen/formats';
+import { presetFashion, assertValidConfig, configHash, gridSize, type TokenizerConfig, encodeImages, decodeToImages, reconstructImages } from '@factorgen/tokenizer';
+import { trainTokenizer, loadTokenizer, recordedTokenizerDir, loadFrozenTeacher } from '@factorgen/pipelines';
+import { writeTokenFile, readTokenFile, tokenDtype, TOKEN_FILE_MAGIC } from '@factorgen/io';
+import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eval';
+import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
+import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+
+type TokTrainFlags = DataFlags & TrainFlags & {
+  quantizer: 'vq' | 'fq'; subCodebooks: number; codebookSize: number[]; codeDim: number; baseChannels: number; channelMult: number[];
+  blocks: number; attention: boolean; latentChannels: number; beta: number; entropyWeight: number; disentangleWeight?: number;
+  perceptualWeight: number; alignWeight: number; alignSubCodebook?: number; teacher?: string; adversarialWeight: number;
+  adversarialStart: number; usageWindow: number; restartDeadEvery: number; flip: boolean;
+  factorize?: 'projection' | 'branch'; branchBlocks: number; disentangleOn: 'quantized' | 'pre'; entropyTemperature: number;
+  alignTarget: string[]; alignTargetWeight: number; alignLayers: number; alignHeads: number; ema: number; preset?: 'fqgan'; quantProj: 'linear' | 'attn';
+  attnProjAttention: 'causal' | 'bidirectional';
+};
+
+/** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
+export function parseAlignTargets(specs: string[], K: number): { subCodebook: number; dir: string }[] {
+  return specs.map((s) => {
+    const m = /^(\d+):(.+)$/.exec(s);
+    if (!m) throw new UserError(`--align-target ${s}: expected <sub-codebook>:<teacher folder>, e.g. 1:runs/teacher`);
+    const k = Number(m[1]);
+    if (k >= K) throw new UserError(`--align-target ${s}: sub-codebook ${k} does not exist (K = ${K})`);
+    return { subCodebook: k, dir: m[2] };
+  });
+}
+
+/** Builds the model config from flags (the dataset fixes image size and channels). */
+export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, channels: 1 | 3, teacherDim?: number, targetDims: number[] = []): TokenizerConfig {
+  const K = f.quantizer === 'vq' ? 1 : f.subCodebooks;
+  if (f.quantizer === 'vq' && f.subCodebooks !== 1 && f.subCodebooks !== 2) {
+    throw new UserError(`--sub-codebooks ${f.subCodebooks}: --quantizer vq has exactly one codebook`);
+  }
+  const sizes = f.codebookSize.length === 1 ? Array(K).fill(f.codebookSize[0]) : f.codebookSize;
+  if (sizes.length !== K) throw new UserError(`--codebook-size: ${sizes.length} sizes given for ${K} sub-codebooks`);
+  // Checked here so the message names the flag (the preset below would name itself).
+  if (sizes.some((v) => v < 2)) throw new UserError(`--codebook-size ${f.codebookSize.join(',')}: every sub-codebook needs at least 2 codes`);
+  const base = presetFashion(f.quantizer, K, sizes[0]);
+  const cfg: TokenizerConfig = {
+    ...base,
+    imageSize,
+    channels,
+    baseChannels: f.baseChannels,
+    channelMult: f.channelMult,
+    blocksPerLevel: f.blocks,
+    attention: f.attention,
+    latentChannels: f.latentChannels,
+    quantizer: {
+      ...base.quantizer,
+      subCodebooks: sizes.map((size) => ({ size, dim: f.codeDim })),
+      beta: f.beta,
+      entropyWeight: f.entropyWeight,
+      entropyTemperature: f.entropyTemperature,
+      entropyLogits: 'sq-dist',
+      disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
+      disentangleOn: f.disentangleOn,
+      // UniTok (the attention projection) averages its quantizer losses over the K codebooks; FQGAN sums them
+      lossOverK: f.quantProj === 'attn' ? 'mean' : 'sum',
+    },
+    factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
+    branchBlocks: f.branchBlocks,
+    quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
+    // written out for every new attn config: a config without it is one from before, and stays causal
+    attnProjAttention: f.quantProj === 'attn' ? f.attnProjAttention : undefined,
+    perceptualWeight: f.teacher ? f.perceptualWeight : 0,
+    adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
+    align:
+      f.alignWeight > 0 && teacherDim !== undefined
+        ? { subCodebook: f.alignSubCodebook ?? K - 1, teacherDim, weight: f.alignWeight, temperature: 0.1 }
+        : undefined,
+  };
+  if (f.alignWeight > 0 && !f.teacher) throw new UserError('--align-weight: alignment needs a --teacher');
+  const targets = parseAlignTargets(f.alignTarget ?? [], K);
+  if (targets.length > 0) {
+    cfg.alignTargets = targets.map((t, i) => ({
+      subCodebook: t.subCodebook, teacher: i, teacherDim: targetDims[i], weight: f.alignTargetWeight, layers: f.alignLayers, heads: f.alignHeads,
+    }));
+  }
+  assertValidConfig(cfg, 'tokenizer flags');
+  return cfg;
+}
+
+/**
+ * --preset fqgan: FQGAN's choices (train_fqgan_dual.sh, vq_loss.py) at this project's scale, for every flag the user
+ * did not set: fq with K = 2 branches off a shared trunk; disentanglement 0.1 on the quantized codes; entropy loss
+ * 0.03 at temperature 0.01 on -||z-c||^2; beta 0.25; code dim 8; sub-codebook 1 aligned to the --teacher (class-token
+ * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
+ * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
+ * no dead-code restarts (FQGAN has none: its codebook_used only counts usage). Ours, not FQGAN's: an EMA of the
+ * weights with decay 0.995 (FQGAN's tokenizer script, train_fqgan_dual.sh, trains without --ema).
+ * FQGAN-Triple: --align-target flags replace the default target; when they name sub-codebooks beyond 1 and
+ * --sub-codebooks is not given, K becomes one more than the highest one named (e.g. `--align-target 1:A
+ * --align-target 2:B` gives K = 3: sub-codebook 0 left to pixels, 1 and 2 aligned to two teachers, as FQGAN-Triple).
+ * Needs --teacher (the perceptual loss's). Returns the flags with the preset applied.
+ */
+export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFlags) => boolean): TokTrainFlags {
+  if (f.preset !== 'fqgan' || f.resume) return f;
+  if (!f.teacher) throw new UserError('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
+  const set = <K extends keyof TokTrainFlags>(k: K, v: TokTrainFlags[K]) => {
+    if (isDefault(k)) out[k] = v;
+  };
+  const out: TokTrainFlags = { ...f };
+  set('quantizer', 'fq');
+  const named = parseAlignTargets(f.alignTarget, 8).map((t) => t.subCodebook);
+  set('subCodebooks', Math.max(2, ...named.map((k) => k + 1)));
+  set('codeDim', 8);
+  set('beta', 0.25);
+  set('entropyWeight', 0.03);
+  set('entropyTemperature', 0.01);
+  set('disentangleWeight', 0.1);
+  set('disentangleOn', 'quantized');
+  if (f.factorize === undefined) out.factorize = 'branch';
+  set('perceptualWeight', 1);
+  if (f.alignTarget.length === 0) out.alignTarget = [`1:${f.teacher}`];
+  set('alignTargetWeight', 0.5);
+  set('adversarialWeight', 0.5);
+  set('adversarialStart', Math.round(0.1 * f.steps));
+  set('restartDeadEvery', 0);
+  set('ema', 0.995);
+  return out;
+}
+
+export function registerTokenizer(program: Command): void {
+  const tok = program.command('tokenizer').description('train and use factorized (fq) or single-codebook (vq) tokenizers');
+
+  const train = tok.command('train').description('train a tokenizer on an image dataset');
+  addDataOptions(train);
+  addTrainOptions(train, { steps: 2000, batch: 32, lr: 2e-3, warmup: 100 });
+  fillFlagsOnResume(train, tokenizerResumeTable);
+  train
+    .addOption(new Option('--quantizer <kind>', 'vq: one codebook; fq: K independent sub-codebooks').choices(['vq', 'fq']).default('fq'))
+    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', intInRange(1, 8), 2)
+    .option('--codebook-size <V>', 'codes per sub-codebook: one size for all, or a comma list', intList, [1024])
+    .option('--code-dim <d>', 'dimension of each sub-codebook (cosine matched)', positiveInt, 8)
+    .option('--base-channels <n>', 'encoder/decoder width at full resolution', positiveInt, 32)
+    .option('--channel-mult <list>', 'width multipliers per level; downsampling 2^(levels-1)', intList, [1, 2, 2])
+    .option('--blocks <n>', 'ResBlocks per level', positiveInt, 1)
+    .option('--no-attention', 'no self-attention at the lowest resolution')
+    .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, 32)
+    .option('--beta <x>', 'commitment weight', nonNegativeFloat, 0.25)
+    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0.1)
+    .option('--entropy-temperature <T>', "entropy loss temperature on -||z-c||^2 logits, as FQGAN's (0.02 = 0.01 on cosine)", positiveFloat, 0.02)
+    .addOption(new Option('--factorize <how>', 'branch: a shared trunk, then one encoder branch per sub-codebook (FQGAN; default for fq); projection: 1x1 projections of one latent (default for vq)').choices(['branch', 'projection']))
+    .option('--branch-blocks <n>', 'adapter blocks (ResBlock + attention) per branch with --factorize branch', nonNegativeInt, 1)
+    .addOption(new Option('--disentangle-on <codes>', 'disentanglement on the straight-through quantized codes (FQGAN) or the pre-quantization codes').choices(['quantized', 'pre']).default('quantized'))
+    .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
+    .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
+    .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
+    .option('--align-weight <x>', "ours, not FQGAN's (FQGAN's is --align-target): align one sub-codebook to the --teacher embedding by a mean-pooled MLP and symmetric InfoNCE", nonNegativeFloat, 0)
+    .option('--align-sub-codebook <k>', 'with --align-weight: which sub-codebook to align (default the last)', nonNegativeInt)
+    .option('--align-target <k:dir>', "FQGAN alignment: sub-codebook k's class-token head is matched to this teacher's embedding (repeat for FQGAN-Triple)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--align-target-weight <x>', 'weight of each --align-target InfoNCE (FQGAN: 0.5)', nonNegativeFloat, 0.5)
+    .option('--align-layers <n>', 'transformer blocks in each --align-target head (FQGAN: 3)', nonNegativeInt, 1)
+    .option('--align-heads <n>', 'attention heads in each --align-target head', positiveInt, 4)
+    .option('--adversarial-weight <x>', 'PatchGAN hinge loss weight (0 = off)', nonNegativeFloat, 0)
+    .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
+    .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
+    .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, 0)
+    .option('--flip', 'random horizontal flips', false)
+    .addOption(new Option('--preset <name>', "fqgan: for each of these flags not given, FQGAN's value at this scale: --quantizer fq --sub-codebooks 2 --factorize branch --code-dim 8 --beta 0.25 --entropy-weight 0.03 --entropy-temperature 0.01 --disentangle-weight 0.1 --disentangle-on quantized --restart-dead-every 0 --perceptual-weight 1 --align-target 1:<--teacher> --align-target-weight 0.5 --adversarial-weight 0.5 --adversarial-start <10% of --steps> --ema 0.995 (needs --teacher). FQGAN restarts no dead codes; ours, not FQGAN's: --ema 0.995 and a 1-block alignment head (FQGAN: 3)").choices(['fqgan']))
+    .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
+    .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default('bidirectional'))
+    .action(async (_flags: TokTrainFlags, cmd: Command) => {
+      // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
+      const f = applyPreset(cmd.opts<TokTrainFlags>(), (k) => cmd.getOptionValueSource(k) !== 'cli');
+      await startBackend(f.backend, f.threads);
+      const data = await loadSplit(f, 'train');
+      const teacher = f.teacher ? await loadFrozenTeacher(f.teacher) : undefined;
+      const targetSpecs = parseAlignTargets(f.alignTarget, f.quantizer === 'vq' ? 1 : f.subCodebooks);
+      // One load per folder: the same teacher may serve the perceptual loss and several targets.
+      const loaded = new Map<string, Awaited<ReturnType<typeof loadFrozenTeacher>>>();
+      if (f.teacher && teacher) loaded.set(path.resolve(f.teacher), teacher);
+      const teachers = [];
+      for (const t of targetSpecs) {
+        const key = path.resolve(t.dir);
+        if (!loaded.has(key)) {
+          // Its failures name --align-target (runCli names only flags whose whole value is the path).
+          const teacherOf = await loadFrozenTeacher(t.dir).catch((e: unknown) => {
+            throw e instanceof UserError ? new UserError(nameFlagOf(e.message, ['--align-target', t.dir]), e.exitCode) : e;
+          });
+          loaded.set(key, teacherOf);
+        }
+        teachers.push(loaded.get(key)!);
+      }
+      const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim, teachers.map((t) => t.embedDim));
+      const result = await trainTokenizer({
+        out: f.out,
+        resume: f.resume, overwrite: f.overwrite,
+        config,
+        data,
+        teacher,
+        teachers,
+        train: {
+          steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
+          adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, flip: f.flip,
+          checkpointEvery: f.checkpointEvery, logEvery: f.logEvery, usageWindow: f.usageWindow, restartDeadEvery: f.restartDeadEvery, ema: f.ema,
+        },
+      });
+      note(`tokenizer saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(1)} images/s)`);
+      printJson({ checkpoint: result.checkpointDir, steps: result.stepsDone, imagesPerSecond: result.itemsPerSecond, usage: result.usage, perplexity: result.perplexity, last: result.last });
+    });
+
+  const recon = tok.command('reconstruct').description('PNG grid of originals over reconstructions; PSNR and SSIM on a split as JSON');
+  addDataOptions(recon);
+  recon
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .option('--split <name>', 'train or test', 'test')
+    .option('--limit <n>', 'score the first n images of the split', positiveInt, 10000)
+    .option('--grid <n>', 'images in the PNG grid', positiveInt, 16)
+    .option('--out <dir>', 'folder for recon.png and metrics.json', 'out/reconstruct')
+    .option('--batch <n>', 'batch size', positiveInt, 100)
+    .option('--overwrite', 'replace an earlier reconstruction in --out (only the files factorgen wrote there)', false)
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
+      const split = parseSplit(f.split);
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      const data = await loadSplit(f, split);
+      checkImageShape(data, tok.cfg);
+      // After the inputs are checked (a bad --tokenizer touches no folder), before the work.
+      const lock = openOutputDir(f.out, '--out', 'reconstructions', 'tokenizer reconstruct', { overwrite: f.overwrite });
+      const n = Math.min(f.limit, data.n);
+      const per = data.height * data.width * data.channels;
+      const orig = data.images.subarray(0, n * per);
+      const t0 = performance.now();
+      const rec = await reconstructImages(tok, orig, n, f.batch);
+      const seconds = (performance.now() - t0) / 1000;
+      writeManifest(f.out, 'reconstructions', ['recon.png', 'metrics.json']);
+      const g = Math.min(f.grid, n);
+      const pick = (src: Uint8Array) => Array.from({ length: g }, (_, i) => src.subarray(i * per, (i + 1) * per));
+      const gridPath = path.join(f.out, 'recon.png');
+      await writeGrid(gridPath, [{ label: 'original', images: pick(orig) }, { label: 'recon', images: pick(rec) }], data.height, data.width, data.channels);
+      const metrics = {
+        tokenizer: dir, tokenizerId: id, dataset: data.name, split, images: n,
+        psnrGlobalMse: psnrGlobal(orig, rec),
+        psnrPerImageMean: psnr(orig, rec, n),
+        ssim: ssimWhereDefined(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
+        ...(data.channels === 3 ? { hueError: meanHueError(orig, rec, 3) } : {}),
+        imagesPerSecond: n / seconds, grid: gridPath,
+      };
+      fs.writeFileSync(path.join(f.out, 'metrics.json'), JSON.stringify(metrics, null, 2));
+      lock.release();
+      printJson(metrics);
+      tok.params.dispose();
+    });
+
+  const encode = tok.command('encode').description('tokenize a dataset split into a token file (format in docs/formats.md)');
+  addDataOptions(encode);
+  encode
+    .requiredOption('--tokenizer <dir>', 'tokenizer run or checkpoint folder')
+    .requiredOption('--out <file>', 'token file to write')
+    .option('--split <name>', 'train or test', 'train')
+    .option('--limit <n>', 'encode only the first n images', positiveInt)
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--overwrite', 'replace an existing token file at --out (only a token file)', false)
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
+      const split = parseSplit(f.split);
+      checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: TOKEN_FILE_MAGIC });
+      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
+      const data = await loadSplit(f, split);
+      checkImageShape(data, tok.cfg);
+      const n = Math.min(f.limit ?? data.n, data.n);
+      // --limit takes a class-balanced subset (in dataset order): a folder dataset is grouped by class, so its first
+      // n images would leave the last classes without any.
+      const rows = n < data.n ? classBalancedRows(data.labels, data.classNames.length, n) : null;
+      const per = data.height * data.width * data.channels;
+      const images = rows ? new Uint8Array(n * per) : data.images.subarray(0, n * per);
+      const labels = rows ? Int32Array.from(rows, (r) => data.labels[r]) : data.labels.subarray(0, n);
+      if (rows) rows.forEach((r, i) => images.set(data.images.subarray(r * per, (r + 1) * per), i * per));
+      const empty = data.classNames.filter((_, c) => !labels.includes(c));
+      if (empty.length > 0) note(`warning: --limit ${n}: no images of ${empty.length} class${empty.length > 1 ? 'es' : ''} (${empty.slice(0, 5).join(', ')}${empty.length > 5 ? ', …' : ''}); the generator will never see ${empty.length > 1 ? 'them' : 'it'}`);
+      const t0 = performance.now();
+      const tokens = await encodeImages(tok, images, n, f.batch);
+      const g = gridSize(tok.cfg);
+      const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
+      fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
+      writeTokenFile(f.out, {
+        header: {
+          format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
+          subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${split}`,
+        },
+        tokens,
+        labels,
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      note(`wrote ${n} token maps (${g}x${g}x${sizes.length}) to ${f.out} in ${seconds.toFixed(1)} s`);
+      printJson({ out: f.out, images: n, grid: [g, g], subCodebookSizes: sizes, tokenizerId: id, imagesPerSecond: n / seconds });
+      tok.params.dispose();
+    });
+
+  const decode = tok.command('decode').description('decode a token file to PNGs');
+  decode
+    .requiredOption('--tokens <file>', 'token file written by `tokenizer encode`')
+    .option('--tokenizer <dir>', 'tokenizer folder (default: the one recorded in the token file)')
+    .requiredOption('--out <dir>', 'folder for <index>-<slug>/NNNN.png')
+    .option('--limit <n>', 'decode only the first n records', positiveInt)
+    .option('--batch <n>', 'batch size', positiveInt, 200)
+    .option('--overwrite', 'replace earlier decoded images in --out (only the files factorgen wrote there)', false)
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      await startBackend(f.backend, f.threads);
+      const set = readTokenFile(f.tokens);
+      const tokDir = f.tokenizer ?? recordedTokenizerDir(set.header.tokenizerPath, f.tokens);
+      const lock = openOutputDir(f.out, '--out', 'decoded tokens', 'tokenizer decode', { overwrite: f.overwrite });
+      const { tok, id } = await loadTokenizer(tokDir);
+      if (id !== set.header.tokenizerId) {
+        throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${tokDir} is ${id}`);
+      }
+      const n = Math.min(f.limit ?? set.header.count, set.header.count);
+      const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
+      const pixels = await decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
+      const { imageSize: S, channels: C } = tok.cfg;
+      const counters = new Map<number, number>();
+      const planned = Array.from(set.labels.subarray(0, n), (c) => {
+        const index = counters.get(c) ?? 0;
+        counters.set(c, index + 1);
+        return classFolderFile(c, set.header.classNames[c], index);
+      });
+      writeManifest(f.out, 'decoded tokens', planned);
+      await writeClassFolders(f.out, pixels, set.labels.subarray(0, n), set.header.classNames, S, S, C);
+      lock.release();
+      printJson({ out: f.out, images: n });
+      tok.params.dispose();
+    });
+}
+
+function parseSplit(s: string): 'train' | 'test' {
+  if (s !== 'train' && s !== 'test') throw new UserError(`--split: expected train or test, got "${s}"`);
+  return s;
+}
+
+function checkImageShape(d: ImageDataset, cfg: TokenizerConfig): void {
+  if (d.height !== cfg.imageSize || d.width !== cfg.imageSize || d.channels !== cfg.channels) {
+    throw new UserError(`--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ${cfg.imageSize}x${cfg.imageSize}x${cfg.channels}`);
+  }
+}

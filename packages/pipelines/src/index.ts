@@ -1,0 +1,9 @@
+// @factorgen/pipelines: one module per use case; the CLI and the web app call these (Node only).
+export * from './evalCache';
+export * from './evaluate';
+export * from './loadTeacher';
+export * from './loadTokenizer';
+export * from './sample';
+export * from './trainGenerator';
+export * from './trainTeacher';
+export * from './trainTokenizer';

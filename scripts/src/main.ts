@@ -1,6 +1,0 @@
-import { runCli } from '@factorgen/shared';
-import { buildProgram } from './program';
-
-await runCli(async () => {
-  await buildProgram().parseAsync(process.argv);
-});
