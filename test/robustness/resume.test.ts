@@ -14,6 +14,7 @@ import { initBackend } from '@factorgen/tfjs-ext/node';
 import { loadCheckpoint, type CheckpointData, type CheckpointIo } from '@factorgen/io';
 import { StopRequested, type TrainLoopOptions } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
+import { MODEL_FILE } from '@factorgen/formats';
 import * as io from '@factorgen/io';
 import * as nn from '@factorgen/nn';
 import { trainTokenizer } from '@factorgen/pipelines';
@@ -222,11 +223,11 @@ describe('EMA settings of runs made before them', () => {
       }
       return trainTokenizer({ out, resume, config, data, train: tinyTokenizerTrain({ steps: N, ...plain }) });
     });
-    expect(bytes(resumed, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(true);
+    expect(bytes(resumed, MODEL_FILE).equals(bytes(straight, MODEL_FILE))).toBe(true);
     // a new run without the fields gets warm-up and restart following: other averages
     const fresh = path.join(root, 'ema-new');
     await trainTokenizer({ out: fresh, resume: false, config, data, train: tinyTokenizerTrain({ steps: N, restartDeadEvery, usageWindow, checkpointEvery, ema }) });
-    expect(bytes(fresh, 'weights.bin').equals(bytes(straight, 'weights.bin'))).toBe(false);
+    expect(bytes(fresh, MODEL_FILE).equals(bytes(straight, MODEL_FILE))).toBe(false);
     const rec = JSON.parse(fs.readFileSync(path.join(fresh, 'checkpoint', 'config.json'), 'utf8')) as { extra: { train: Record<string, unknown> } };
     expect([rec.extra.train.emaWarmup, rec.extra.train.emaFollowRestarts]).toEqual([true, true]);
   });
