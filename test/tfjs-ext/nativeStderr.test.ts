@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 const root = path.resolve(__dirname, '../..');
 const script = `
   import * as fs from 'node:fs';
-  import { withNativeStderrQuiet } from '@factorgen/shared';
+  import { withNativeStderrQuiet } from '@factorgen/tfjs-ext/node';
   process.stderr.write('before\\n');
   const v = await withNativeStderrQuiet(async () => { fs.writeSync(2, 'native chatter\\n'); return 7; });
   process.stderr.write('after ' + v + '\\n');

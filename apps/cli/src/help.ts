@@ -1,4 +1,4 @@
-import type { Command, Option } from 'commander';
+import { Help, type Command, type Option } from 'commander';
 
 /**
  * `--help` for people (issue 25): options in groups (model, losses, training, sampling, data, output, compute), defaults
@@ -85,8 +85,21 @@ export function styleHelp(cmd: Command, required = new Set<Option>()): void {
     const group = groupFor(path, o.attributeName().replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
     if (group) o.helpGroup(group);
   }
+  // Groups in a fixed order whatever order the command declared its options in. Only the help's view is reordered:
+  // cmd.options keeps the declared order, which other code reads (the resume table lists contradictions in it).
+  const rank = (heading: string) => {
+    const i = ORDER.indexOf(heading);
+    return i < 0 ? ORDER.length : i;
+  };
   cmd.configureHelp({
     sortOptions: false,
+    // commander lists groups in the order their first item appears in the unsorted list: hand it the list in group order.
+    groupItems: <T extends Command | Option>(unsorted: T[], visible: T[], getGroup: (item: T) => string): Map<string, T[]> =>
+      new Help().groupItems<T>(
+        unsorted.map((item, i) => [item, i] as const).sort((a, b) => rank(getGroup(a[0])) - rank(getGroup(b[0])) || a[1] - b[1]).map(([item]) => item),
+        visible,
+        getGroup,
+      ),
     optionDescription: (o: Option) => {
       const extra: string[] = [];
       if (required.has(o)) extra.push('required');
@@ -96,16 +109,6 @@ export function styleHelp(cmd: Command, required = new Set<Option>()): void {
       return extra.length ? `${o.description} (${extra.join('; ')})` : o.description;
     },
   });
-  // Groups in a fixed order whatever order the command declared its options in.
-  const visible = cmd.options.filter((o) => !o.hidden);
-  const rank = (o: Option) => {
-    const g = o.helpGroupHeading ?? 'Options:';
-    const i = ORDER.indexOf(g);
-    return i < 0 ? ORDER.length : i;
-  };
-  const sorted = [...visible].sort((a, b) => rank(a) - rank(b));
-  // commander lists groups in the order their first option appears; its options array is ours to reorder.
-  (cmd.options as Option[]).splice(0, cmd.options.length, ...sorted, ...cmd.options.filter((o) => o.hidden));
   const ex = EXAMPLES[path];
   if (ex) cmd.addHelpText('after', `\nExample:\n  $ ${ex}\n`);
   for (const sub of cmd.commands) styleHelp(sub, required);

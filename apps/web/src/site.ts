@@ -10,6 +10,7 @@ import { findTokenizerDir } from '@factorgen/pipelines';
 import { type GeneratorProvenance } from '@factorgen/generator';
 import { bundlePage } from './bundle';
 import { pageHtml } from './html';
+import { makeFolders } from '@factorgen/io';
 
 /** One file of the site: a file on disk or bytes in memory. */
 export type SiteFile = { file: string } | { data: Uint8Array | string };
@@ -94,7 +95,7 @@ export function writeSite(site: Site, out: string): string[] {
     for (const [url, f] of site) {
       const dest = path.join(out, ...url.split('/'));
       try {
-        fs.mkdirSync(path.dirname(dest), { recursive: true });
+        makeFolders(path.dirname(dest));
         if ('file' in f) fs.copyFileSync(f.file, dest);
         else fs.writeFileSync(dest, f.data);
       } catch (e) {

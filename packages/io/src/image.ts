@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { decodeImage, defaultMaxPixels } from './data/imageFolder';
 import { renderGrid, type GridLayout, type GridOptions } from '@factorgen/formats';
+import { makeFolders } from './outputs';
 
 
 
@@ -12,7 +13,7 @@ import { renderGrid, type GridLayout, type GridOptions } from '@factorgen/format
 export async function writePng(file: string, pixels: Uint8Array, height: number, width: number, channels: 1 | 3): Promise<void> {
   if (pixels.length !== height * width * channels)
     throw new Error(`writePng: ${pixels.length} bytes do not fit ${height}x${width}x${channels}`);
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  makeFolders(path.dirname(path.resolve(file)));
   const img = sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels } });
   // Without an explicit colourspace sharp would write a 1-channel buffer as an RGB PNG.
   const png = await img.toColourspace(channels === 1 ? 'b-w' : 'srgb').png().toBuffer();

@@ -33,7 +33,7 @@ export type OutputIo = {
 };
 
 export const nodeOutputIo: OutputIo = {
-  mkdir: (dir) => void fs.mkdirSync(dir, { recursive: true }),
+  mkdir: (dir) => makeFolders(dir),
   writeFile: (file, data) => fs.writeFileSync(file, data),
   link: (from, to) => fs.linkSync(from, to),
   unlink: (file) => fs.unlinkSync(file),
@@ -45,6 +45,28 @@ const withIo = (io?: Partial<OutputIo>): OutputIo => ({ ...nodeOutputIo, ...io }
  * A write failure in words: "read-only (EROFS: read-only file system)", "not writable (EACCES: permission denied)",
  * "is a folder, expected a file", "<ancestor> is a file, not a folder" (describeNotAFolder), "cannot write (ENOSPC: …)".
  */
+/**
+ * Creates folder `dir` and its missing parents, one level at a time. Node's recursive mkdir reports ENOENT when a
+ * parent cannot be made on a read-only mount; made level by level, the error is the true one (EROFS, EACCES, ENOTDIR).
+ * Throws the fs error of the first level that cannot be made (describeWriteError words it).
+ */
+export function makeFolders(dir: string): void {
+  const target = path.resolve(dir);
+  const missing: string[] = [];
+  for (let d = target; !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      // Made meanwhile by another process: fine; anything else is the real cause.
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(d).isDirectory()) throw e;
+    }
+  }
+}
+
 export function describeWriteError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const cause = typeof err?.code === 'string' && typeof err.message === 'string' ? err.message.split(',')[0] : String((e as Error)?.message ?? e);
@@ -203,6 +225,24 @@ let exitHookInstalled = false;
 /** The output folders this process holds locks on now (what an interrupted command leaves incomplete). */
 export function heldOutputDirs(): string[] {
   return [...heldLocks.keys()].map((f) => path.dirname(f));
+}
+
+/** Output files a running command writes whole at its end (a token file, a JSON report): unwritten until then. */
+const pendingFiles = new Set<string>();
+
+/**
+ * Records that this process will write `file` whole when its work is done, so an interrupt can say it was not written
+ * (rather than leave the user to guess whether a partial file exists). Returns the function that clears the record,
+ * to call once the file is written.
+ */
+export function pendingOutputFile(file: string): () => void {
+  pendingFiles.add(file);
+  return () => void pendingFiles.delete(file);
+}
+
+/** The files recorded by pendingOutputFile and not yet written. */
+export function pendingOutputFiles(): string[] {
+  return [...pendingFiles];
 }
 
 function releaseAllAtExit(): void {

@@ -4,6 +4,12 @@ import { type TokenizerConfig, gridSize } from './config';
 import { encodeTokens, decodeTokens, type Tokenizer } from './model';
 
 /**
+ * One turn of the event loop. On wasm and cpu a batch's read resolves as a microtask, so a loop of batches never
+ * yields: a signal handler (Ctrl-C) or a page's UI would wait for the whole loop. Awaited between batches.
+ */
+const nextTurn = () => new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
+/**
  * Tokenizes images in batches. pixels: uint8 [N,H,W,C] -> int32 [N, h*w, K] (position-major, as in token files).
  * One read back per batch. `onProgress` is called after each batch with the images done so far.
  */
@@ -23,6 +29,7 @@ export async function encodeImages(
     out.set((await ids.data()) as Int32Array, i * gh * gw * K);
     ids.dispose();
     onProgress?.(i + b);
+    await nextTurn();
   }
   return out;
 }
@@ -41,6 +48,7 @@ export async function decodeToImages(tok: Tokenizer, tokens: Int32Array, n: numb
     const img = tf.tidy(() => decodeTokens(tok, tf.tensor4d(tokens.subarray(i * per, (i + b) * per), [b, gh, gw, K], 'int32')));
     out.set(await toUint8(img as tf.Tensor4D), i * H * H * C);
     img.dispose();
+    await nextTurn();
   }
   return out;
 }

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { UserError } from '@factorgen/tfjs-ext';
 import { describeReadError } from '@factorgen/io';
 import { describeWriteError } from '@factorgen/io';
+import { makeFolders } from '@factorgen/io';
 
 export type MetricsOpenOptions = {
   /**
@@ -27,7 +28,7 @@ export class MetricsLog {
     opts: MetricsOpenOptions = {},
   ) {
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      makeFolders(path.dirname(file));
       if (!append || !fs.existsSync(file)) {
         fs.writeFileSync(file, '');
         return;

@@ -9,7 +9,7 @@
 import { UserError } from '@factorgen/tfjs-ext';
 import { nameFlagOf, printableLine } from '@factorgen/io';
 import { exitCodeFor, type StopSignal } from './signals';
-import { heldOutputDirs } from '@factorgen/io';
+import { heldOutputDirs, pendingOutputFiles } from '@factorgen/io';
 
 /** Thrown by a training loop that stopped on SIGINT/SIGTERM after saving; carries the exit code. */
 export class StopRequested extends Error {
@@ -56,9 +56,11 @@ export async function runCli(main: () => Promise<void>, io: RunCliIo = {}): Prom
   const onSignal = (signal: StopSignal) => {
     if (process.listenerCount(signal) > 1) return;
     const dirs = heldOutputDirs();
-    const holds = dirs.length
-      ? `; ${dirs.join(', ')} ${dirs.length > 1 ? 'are' : 'is'} incomplete (what is there was written whole; .factorgen.json lists what was planned)`
-      : '';
+    const files = pendingOutputFiles();
+    const holds =
+      (dirs.length
+        ? `; ${dirs.join(', ')} ${dirs.length > 1 ? 'are' : 'is'} incomplete (what is there was written whole; .factorgen.json lists what was planned)`
+        : '') + (files.length ? `; ${files.join(', ')} ${files.length > 1 ? 'were' : 'was'} not written (written whole at the end)` : '');
     stderr.write(`factorgen: stopped by ${signal}${holds}\n`);
     exit(exitCodeFor(signal));
   };

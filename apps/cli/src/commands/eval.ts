@@ -11,6 +11,7 @@ import { reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSu
 import { getFeatureNet, committedEvaluator, evalSamples, evalRecon, realFloor, randomSubset, readSampleFolder, partialSampleFolderWarning, smallSampleFidWarning } from '@factorgen/pipelines';
 import { linearProbe, defaultFeatureNetTraining, fidDim, type FeatureNet, type TrainFeatureNetOptions } from '@factorgen/eval';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, rel, type DataFlags } from './common';
+import { makeFolders } from '@factorgen/io';
 
 export type FeatureNetForOptions = {
   /** Default <repo>/.cache/eval. */
@@ -181,7 +182,7 @@ export function registerEval(program: Command): void {
         const perSub = trCodes.map((c, k) => linearProbe({ x: c, y: yTrain }, { x: teCodes[k], y: yTest }, dims[k], classes, fitOpts(k)));
         const all = linearProbe({ x: concat(trCodes, nTrain), y: yTrain }, { x: concat(teCodes, nTest), y: yTest }, dims.reduce((a, b) => a + b, 0), classes, fitOpts(K));
         fitting.done();
-        fs.mkdirSync(f.out, { recursive: true });
+        makeFolders(f.out);
         // Grids: row r keeps sub-codebook k's tokens of test image r; column c takes every other sub-codebook from test image rows + c.
         const g = gridSize(tok.cfg);
         const tokPer = g * g * K;

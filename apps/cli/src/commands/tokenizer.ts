@@ -12,6 +12,7 @@ import { writeTokenFile, readTokenFile, tokenDtype, TOKEN_FILE_MAGIC } from '@fa
 import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eval';
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+import { makeFolders, pendingOutputFile } from '@factorgen/io';
 
 type TokTrainFlags = DataFlags & TrainFlags & {
   quantizer: 'vq' | 'fq'; subCodebooks: number; codebookSize: number[]; codeDim: number; baseChannels: number; channelMult: number[];
@@ -270,6 +271,8 @@ export function registerTokenizer(program: Command): void {
       await startBackend(f.backend, f.threads);
       const split = parseSplit(f.split);
       checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: TOKEN_FILE_MAGIC });
+      // Written whole at the end: an interrupt before then says the file was not written.
+      const written = pendingOutputFile(f.out);
       const { tok, id, dir } = await loadTokenizer(f.tokenizer);
       const data = await loadSplit(f, split);
       checkImageShape(data, tok.cfg);
@@ -287,7 +290,7 @@ export function registerTokenizer(program: Command): void {
       const tokens = await encodeImages(tok, images, n, f.batch);
       const g = gridSize(tok.cfg);
       const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
-      fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
+      makeFolders(path.dirname(path.resolve(f.out)));
       writeTokenFile(f.out, {
         header: {
           format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
@@ -296,6 +299,7 @@ export function registerTokenizer(program: Command): void {
         tokens,
         labels,
       });
+      written();
       const seconds = (performance.now() - t0) / 1000;
       note(`wrote ${n} token maps (${g}x${g}x${sizes.length}) to ${f.out} in ${seconds.toFixed(1)} s`);
       printJson({ out: f.out, images: n, grid: [g, g], subCodebookSizes: sizes, tokenizerId: id, imagesPerSecond: n / seconds });
