@@ -107,4 +107,21 @@ describe('image messages name the right cause', () => {
       new UserError(`${file}: a 5000000x1 image could not be resized to cover 32x32 (affine: output coordinates out of range); crop it to a less extreme shape`),
     );
   });
+
+  it('lists every entry it does not use, and the loader says so in one warning line (was: skipped without a word)', async () => {
+    const root = tree([Buffer.from('a'), Buffer.from('b')]);
+    fs.writeFileSync(path.join(root, 'notes.txt'), 'x');
+    fs.writeFileSync(path.join(root, 'a', 'README.md'), 'x');
+    fs.mkdirSync(path.join(root, 'b', 'more'));
+    fs.writeFileSync(path.join(root, 'b', '.DS_Store'), 'x'); // hidden: ignored by design, not listed
+    const listing = listImageFolder(root);
+    expect(listing.ignored).toEqual(['notes.txt', 'a/README.md', 'b/more/']);
+    expect(listing.files.map((f) => path.relative(root, f.file))).toEqual(['a/0.png', 'a/1.png', 'b/0.png', 'b/1.png']);
+    const { loadImageFolder } = await import('@factorgen/io');
+    const lines: string[] = [];
+    // The images are not decodable: the warning comes from the listing, before any decoding fails.
+    await expect(loadImageFolder(root, { size: 8, channels: 1, warn: (l) => lines.push(l) })).rejects.toThrow(UserError);
+    expect(lines).toEqual([`${root}: 3 entries are not used (only <class>/*.{png,jpg,jpeg,webp} are images): notes.txt, a/README.md, b/more/`]);
+  });
 });
+

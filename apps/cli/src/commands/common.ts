@@ -48,7 +48,11 @@ export function addDataOptions(cmd: Command): Command {
 /** Loads one split of the dataset the flags name. */
 export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
   // Only what the user asked for: built-in datasets keep their own size and channels unless a flag says otherwise.
-  const ds = await loadDataset({ name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3) });
+  const ds = await loadDataset({
+    name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3),
+    // Once per folder, as the class map below.
+    warn: (line) => (f.data && !mapsShown.has(f.data) ? note(`warning: ${line}`) : undefined),
+  });
   // A folder's classes are its subfolders in natural order: say which index is which (once per folder).
   if (f.dataset === 'folder' && f.data && !mapsShown.has(f.data)) {
     mapsShown.add(f.data);

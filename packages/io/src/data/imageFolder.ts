@@ -22,6 +22,8 @@ export type ImageFolderOptions = {
   maxPixels?: number;
   /** Which images to load: all (default), or the deterministic train/test split (see folderTestEvery). */
   split?: Split | 'all';
+  /** Told once, in one line, of the entries of the folder that are not used (nothing is skipped without a word). */
+  warn?: (line: string) => void;
 };
 
 function checkOutputShape(size: number, channels: number): void {
@@ -69,7 +71,12 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3, m
 }
 
 /** The class folders (in natural order: "2" before "10") and image files (code-unit order) of an ImageFolder tree. */
-export type FolderListing = { classNames: string[]; files: { file: string; label: number; indexInClass: number }[] };
+export type FolderListing = {
+  classNames: string[];
+  files: { file: string; label: number; indexInClass: number }[];
+  /** Entries that are not used (a file beside the class folders; in a class folder a non-image file or a folder), relative to the root. */
+  ignored: string[];
+};
 
 const isDir = (p: string) => {
   try {
@@ -144,7 +151,8 @@ function checkRegular(p: string): void {
 }
 
 /**
- * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored. UserErrors: missing root,
+ * Lists root/<class>/*.{png,jpg,jpeg,webp}. Hidden entries (".x") are ignored; other entries that are not images in a
+ * class folder are listed in `ignored`. UserErrors: missing root,
  * no class folders, a class folder without images, a single class (class-conditional training needs >= 2), an entry
  * whose name is not UTF-8, a dangling symbolic link.
  */
@@ -155,22 +163,27 @@ export function listImageFolder(root: string): FolderListing {
   const classNames = entries
     .filter((name) => isDir(path.join(root, name)))
     .sort(naturalCompare); // "2" before "10": class indices follow the numbers people give their folders
+  const ignored = entries.filter((name) => !isDir(path.join(root, name))).sort();
   if (classNames.length === 0)
     throw new UserError(`${root}: no class folders (expected ${path.join(root, '<class>')}/*.{png,jpg,jpeg,webp})`);
   const files: FolderListing['files'] = [];
   for (const [label, cls] of classNames.entries()) {
     const dir = path.join(root, cls);
-    const images = readFolder(dir, 'image file')
-      .filter((f) => !f.startsWith('.') && (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase()))
+    const isImage = (f: string) => (imageExtensions as readonly string[]).includes(path.extname(f).toLowerCase());
+    const visible = readFolder(dir, 'image file').filter((f) => !f.startsWith('.'));
+    const images = visible
+      .filter(isImage)
       .filter((f) => (checkLink(path.join(dir, f)), !isDir(path.join(dir, f))))
       .filter((f) => (checkRegular(path.join(dir, f)), true))
       .sort();
+    const used = new Set(images);
+    for (const f of visible.sort()) if (!used.has(f)) ignored.push(`${cls}/${f}${isDir(path.join(dir, f)) ? '/' : ''}`);
     if (images.length === 0) throw new UserError(`${dir}: class folder has no images (.png, .jpg, .jpeg, .webp)`);
     images.forEach((f, k) => files.push({ file: path.join(dir, f), label, indexInClass: k }));
   }
   if (classNames.length < 2)
     throw new UserError(`${root}: only one class folder (${classNames[0]}); class-conditional training needs at least 2 classes`);
-  return { classNames, files };
+  return { classNames, files, ignored };
 }
 
 /**
@@ -183,6 +196,11 @@ export async function loadImageFolder(root: string, opts: ImageFolderOptions): P
   const { size, channels, maxPixels = defaultMaxPixels, split = 'all' } = opts;
   checkOutputShape(size, channels);
   const listing = listImageFolder(root);
+  if (listing.ignored.length > 0 && opts.warn) {
+    const n = listing.ignored.length;
+    const shown = listing.ignored.slice(0, 5).map(printableName).join(', ') + (n > 5 ? ` and ${n - 5} more` : '');
+    opts.warn(`${printableName(root)}: ${n} entr${n > 1 ? 'ies are' : 'y is'} not used (only <class>/*.{png,jpg,jpeg,webp} are images): ${shown}`);
+  }
   const isTest = (k: number) => k % folderTestEvery === folderTestEvery - 1;
   const files = listing.files.filter((f) => split === 'all' || isTest(f.indexInClass) === (split === 'test'));
   if (files.length === 0)

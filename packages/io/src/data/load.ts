@@ -23,6 +23,8 @@ export type DatasetSpec = {
   channels?: 1 | 3;
   /** 'folder' only: input pixel limit per image (default 50 megapixels). */
   maxPixels?: number;
+  /** 'folder' only: told in one line of the folder's entries that are not used. */
+  warn?: (line: string) => void;
 };
 
 let cachedRoot: string | null = null;
@@ -93,6 +95,7 @@ export async function loadDataset(spec: DatasetSpec): Promise<ImageDataset> {
         channels: spec.channels ?? 3,
         maxPixels: spec.maxPixels ?? defaultMaxPixels,
         split: spec.split,
+        ...(spec.warn ? { warn: spec.warn } : {}),
       });
     default:
       throw new UserError(`dataset: unknown name ${JSON.stringify(spec.name)} (expected one of ${datasetNames.join(', ')})`);
