@@ -1,6 +1,6 @@
 /**
  * withNativeStderrQuiet: what native code writes to file descriptor 2 inside it (Dawn's warnings) is dropped, and
- * stderr works as before afterwards, whether it is a pipe or a file. fs.writeSync(2, ...) stands in for native code: it
+ * stderr works as before afterwards; stderr redirected to a file keeps everything, in order. fs.writeSync(2, ...) stands in for native code: it
  * writes to the descriptor itself, not through process.stderr.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,12 +37,14 @@ describe('withNativeStderrQuiet', () => {
     expect(run('pipe')).toBe('before\nafter 7\nfd 2 after\n');
   });
 
-  it('stderr redirected to a file: appended in order, nothing overwritten', () => {
+  it('stderr redirected to a file (a log): kept as written, and what the shell writes after it overwrites nothing', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fg-stderr-')), 'err.log');
-    const fd = fs.openSync(file, 'w');
-    run(fd);
-    fs.closeSync(fd);
-    expect(fs.readFileSync(file, 'utf8')).toBe('before\nafter 7\nfd 2 after\n');
+    // As a newcomer's script logs: the file is opened once by the shell and shared with the next writer.
+    const r = spawnSync('sh', ['-c', `{ "${process.execPath}" --import tsx --input-type=module -e "$FACTORGEN_SCRIPT"; echo AFTER >&2; } 2>"${file}"`], {
+      cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, FACTORGEN_VERBOSE: '', FACTORGEN_SCRIPT: script },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toBe('before\nnative chatter\nafter 7\nfd 2 after\nAFTER\n');
   });
 
   it('FACTORGEN_VERBOSE=1 keeps it', () => {

@@ -9,8 +9,8 @@ import { Help, type Command, type Option } from 'commander';
 const GROUPS: Record<string, string[]> = {
   'Model:': [
     'generator', 'tokenizer', 'teacher', 'from', 'tokenizer-path', 'kind', 'quantizer', 'sub-codebooks', 'codebook-size', 'code-dim',
-    'base-channels', 'channel-mult', 'blocks', 'attention', 'latent-channels', 'factorize', 'branch-blocks', 'quant-proj', 'preset',
-    'width', 'depth', 'heads', 'mlp-hidden', 'head-mode', 'head-layers', 'rope', 'bits', 'many-k', 'generators',
+    'base-channels', 'channel-mult', 'blocks', 'attention', 'latent-channels', 'factorize', 'branch-blocks', 'quant-proj', 'attn-proj-attention', 'preset',
+    'width', 'depth', 'heads', 'mlp-hidden', 'head-mode', 'head-layers', 'rope', 'class-rope', 'bits', 'many-k', 'generators',
   ],
   'Losses:': [
     'beta', 'entropy-weight', 'entropy-temperature', 'disentangle-on', 'disentangle-weight', 'perceptual-weight', 'align-weight',
