@@ -14,7 +14,7 @@ from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, read_input_bytes
 
 # safetensors dtype code -> numpy dtype (little-endian).
 DTYPES = {
@@ -101,14 +101,7 @@ def parse_safetensors(buf: bytes, shown: str) -> Tuple[Dict[str, np.ndarray], Di
 
 def read_safetensors(path: str) -> Tuple[Dict[str, np.ndarray], Dict[str, str]]:
     """Reads a safetensors file -> ({name: numpy array}, metadata); errors name ``path``."""
-    try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing") from None
-    except OSError as e:
-        raise UserError(f"{path}: {e.strerror}") from None
-    return parse_safetensors(buf, path)
+    return parse_safetensors(read_input_bytes(path, "missing"), path)
 
 
 def serialize_safetensors(tensors: Mapping[str, np.ndarray], metadata: Optional[Mapping[str, str]] = None) -> bytes:

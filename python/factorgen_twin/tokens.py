@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, read_input_bytes
 
 MAGIC = b"FGTOKEN1"
 
@@ -29,13 +29,7 @@ class TokenSet:
 
 def read_token_file(path: str) -> TokenSet:
     """Reads and validates a whole token file: magic, header fields, exact size, labels and ids in range."""
-    try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except OSError as e:
-        raise UserError(f"{path}: {e.strerror}") from None
+    buf = read_input_bytes(path, "no such file")
     if len(buf) < 12 or buf[:8] != MAGIC:
         raise UserError(f"{path}: not a factorgen token file (bad magic)")
     n = int.from_bytes(buf[8:12], "little")
