@@ -54,9 +54,10 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3, m
       throw new UserError(`${file}: image too large (${dims}limit ${maxPixels} pixels)`);
     }
     if (/ENOENT|no such file|missing/i.test(msg)) throw new UserError(`${file}: no such file`);
-    // A header that reads and a failure in the resize (a 5000000x1 PNG: "affine: output coordinates out of range")
-    // is not corruption: say what could not be done to which image.
-    if (!/load|read|decode|unsupported|premature|end of|corrupt|truncat|invalid|bad /i.test(msg)) {
+    // A failure in the resize itself (a 5000000x1 PNG: "affine: output coordinates out of range") is not corruption:
+    // say what could not be done to which image. Recognised by its words, not by the absence of decode words: libvips
+    // sometimes reports a truncated file only as "Unknown error".
+    if (/affine|coordinates|out of range|resize|shrink|reduce/i.test(msg)) {
       const meta = await sharp(file, { limitInputPixels: maxPixels }).metadata().catch(() => null);
       if (meta?.width && meta.height) {
         throw new UserError(`${file}: a ${meta.width}x${meta.height} image could not be resized to cover ${size}x${size} (${msg}); crop it to a less extreme shape`);
