@@ -6,3 +6,4 @@ export * from './defaults';
 export * from './float16';
 export * from './probe';
 export * from './hue';
+export * from './stats';
