@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { writeGrid } from '@factorgen/io';
-import { writeReport } from '@factorgen/cli/compare/report';
+import { buildCompareReport, compareBudgets, compareVariants, type CompareState, type RunResult } from '@factorgen/pipelines';
+import { writeCompareHtml } from '@factorgen/web';
 import { launchChromium, watchErrors } from './browser';
 import { describeWith } from '../support/components';
 
@@ -107,29 +108,34 @@ describeWith('chromium', 'HTML reports in headless Chromium', () => {
     expect(dir.err).toBe('factorgen: --out empty: is a folder, not a file\n');
   });
 
-  it('the compare report draws its curves with the same charts', async () => {
+  it('the compare report draws its curves with the same charts, and per metric a dot per seed with an interval bar per variant', async () => {
     const dir = path.join(work, 'compare');
-    const a = await fakeRun('compare/vq', 0);
-    const row = { K: 1, sizes: [16], bitsPerPosition: 4, psnr: 17, ssim: 0.5, rfid: 60, usage: [1], perplexity: [15], imagesPerSecond: 20, trainSeconds: 9 };
-    const curve = (f: (s: number) => number) => Array.from({ length: 10 }, (_, i) => [i + 1, f(i + 1)] as [number, number]);
-    writeReport(
-      dir,
-      {
-        rows: [{ id: 'vq', label: 'vq V=16', ...row }, { id: 'fq2', label: 'fq K=2', ...row, K: 2, sizes: [4, 4], usage: [1, 1] }],
-        variants: [],
-        seconds: 60,
-        recon: [{ id: 'vq', grid: path.join(a, 'recon.png') }],
-        samples: [],
-      },
-      { vq: { recon: curve((s) => 1 / s), usage0: curve(() => 1) }, fq2: { recon: curve((s) => 1.5 / s), usage0: curve((s) => s / 10) } },
-      { budget: 'test' },
-    );
+    const runs: RunResult[] = [];
+    for (const [k, id] of ['vq', 'fq2'].entries()) {
+      for (const seed of [0, 1, 2]) {
+        const run = await fakeRun(`compare/runs/${id}-s${seed}/tokenizer`, k + seed / 10);
+        fs.copyFileSync(path.join(run, 'recon.png'), path.join(dir, 'runs', `${id}-s${seed}`, 'recon.png'));
+        runs.push({ variant: id, seed, tokenizer: { psnr: 17 + k + seed / 10, psnrPerImageMean: 17, ssim: 0.5 + seed / 100, rfid: 60 - k - seed, usage: [1], perplexity: [15] }, generation: null, timing: {} });
+      }
+    }
+    const variants = compareVariants(compareBudgets.smoke, { imageSize: 28, channels: 1, bits: 4, teacherDim: 128 }).filter((v) => v.id === 'vq' || v.id === 'fq2');
+    const state: CompareState = {
+      out: dir, settings: { format: 1, dataset: 'test', budget: 'smoke', bits: 4, generation: false, seeds: 3, variants: ['vq', 'fq2'] }, budget: compareBudgets.smoke,
+      variants, floors: null, runs, evaluator: { dir: 'none', testAccuracy: null }, seconds: 60,
+    };
+    const report = buildCompareReport(state, { commit: 'c0ffee', command: 'factorgen compare', versions: { factorgen: '0', node: 'v20', tfjs: '4' }, backend: 'wasm', threads: 1, evaluator: state.evaluator });
+    writeCompareHtml(dir, report);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const { charts, errors, requests } = await inspect(page, path.join(dir, 'report.html'), path.join(work, 'compare.png'));
+    const plots = await page.evaluate(() =>
+      [...document.querySelectorAll<SVGElement>('svg.interval-plot')].map((el) => ({ metric: el.dataset.metric, dots: el.querySelectorAll('circle').length, bars: el.querySelectorAll('line.interval').length })),
+    );
     await page.close();
     expect(errors).toEqual([]);
     expect(requests).toEqual([]);
-    expect(charts.map((c) => c.title)).toEqual(['reconstruction MSE', 'usage0 (share of codes used)']);
+    expect(charts.map((c) => c.title)).toEqual(['reconstruction MSE']);
     for (const c of charts) expect(c.inked, c.title).toBeGreaterThan(500);
-  });
+    // The tokenizer metrics, 2 variants x 3 seeds each: 6 dots and 2 interval bars per plot.
+    expect(plots).toEqual(['psnr', 'ssim', 'rfid'].map((metric) => ({ metric, dots: 6, bars: 2 })));
+  }, 120_000);
 });

@@ -10,7 +10,7 @@ const GROUPS: Record<string, string[]> = {
   'Model:': [
     'generator', 'tokenizer', 'teacher', 'from', 'tokenizer-path', 'kind', 'quantizer', 'sub-codebooks', 'codebook-size', 'code-dim',
     'base-channels', 'channel-mult', 'blocks', 'attention', 'latent-channels', 'factorize', 'branch-blocks', 'quant-proj', 'attn-proj-attention', 'preset',
-    'width', 'depth', 'heads', 'mlp-hidden', 'head-mode', 'head-layers', 'rope', 'class-rope', 'bits', 'many-k', 'generators',
+    'width', 'depth', 'heads', 'mlp-hidden', 'head-mode', 'head-layers', 'rope', 'class-rope', 'bits', 'variants', 'generation',
   ],
   'Losses:': [
     'beta', 'entropy-weight', 'entropy-temperature', 'disentangle-on', 'disentangle-weight', 'perceptual-weight', 'align-weight',
@@ -18,7 +18,7 @@ const GROUPS: Record<string, string[]> = {
   ],
   'Training:': [
     'resume', 'steps', 'batch', 'lr', 'warmup', 'weight-decay', 'clip', 'seed', 'ema', 'flip', 'usage-window', 'restart-dead-every',
-    'dropout', 'class-dropout', 'val-every', 'val-limit', 'budget',
+    'dropout', 'class-dropout', 'val-every', 'val-limit', 'budget', 'seeds',
   ],
   'Sampling:': ['classes', 'per-class', 'cfg', 'temperature', 'top-k', 'top-p', 'cache', 'force'],
   'Data:': ['dataset', 'data', 'size', 'channels', 'tokens', 'val', 'split', 'limit', 'train-limit', 'samples'],

@@ -4,3 +4,4 @@ export * from './site';
 export * from './server';
 export * from './charts';
 export * from './report';
+export * from './compareReport';

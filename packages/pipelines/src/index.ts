@@ -7,3 +7,4 @@ export * from './sample';
 export * from './trainGenerator';
 export * from './trainTeacher';
 export * from './trainTokenizer';
+export * from './compare';

@@ -26,12 +26,13 @@ export function threadsOption(): Option {
 }
 
 /** Selects the backend and prints it once (on stderr, so stdout stays machine-readable). */
-export async function startBackend(choice: BackendChoice, threads: number | 'auto' = 1): Promise<void> {
+export async function startBackend(choice: BackendChoice, threads: number | 'auto' = 1): Promise<{ name: string; threads: number }> {
   const n = resolveThreads(threads);
   const info = await initBackend(choice, { threads: n });
   process.stderr.write(describeBackend(info) + '\n');
   if (threads === 'auto' && !info.threadsIgnored) note(`--threads auto: ${n} (the cores the load average leaves free)`);
   if (info.threadsIgnored) note(`--threads ${threads}: ignored, the ${info.name} backend runs its own way (only wasm takes --threads)`);
+  return { name: info.name, threads: info.threadsIgnored ? 1 : n };
 }
 
 export type DataFlags = { dataset: 'fashion-mnist' | 'emoji' | 'folder'; data?: string; size?: number; channels?: number };

@@ -1,39 +1,49 @@
 import { Command, Option } from 'commander';
-import { positiveInt } from '../ui/flags';
 import { UserError } from '@factorgen/tfjs-ext';
-import { budgets } from '../compare/variants';
-import { runComparison, readCurves } from '../compare/run';
-import { writeReport } from '../compare/report';
+import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, compareMeta, writeCompareReport, CompareSettingsError, type CompareState } from '@factorgen/pipelines';
+import { writeCompareHtml } from '@factorgen/web';
+import { positiveInt } from '../ui/flags';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
+
+/** The flag each recorded compare setting comes from, for the one-line refusal. */
+const settingFlag = { dataset: '--dataset', budget: '--budget', bits: '--bits', generation: '--no-generation', seeds: '--seeds', variants: '--variants', format: '--out' } as const;
 
 export function registerCompare(program: Command): void {
   const cmd = program
     .command('compare')
-    .description('train vq vs fq tokenizers (same data, grid, steps, seed), evaluate, and write a Markdown + HTML report');
+    .description('vq vs factorized tokenizers and their generators over paired seeds: intervals and verdicts in report.md/html/json; rerun to continue');
   addDataOptions(cmd);
   cmd
-    .requiredOption('--out <dir>', 'report folder (each variant trains in a subfolder)')
-    .addOption(new Option('--budget <name>', "smoke: a check that it runs; small: took 7.8 min in a newcomer's trial on the shared 2-core machine (wasm, 1 thread); medium/large: for real runs, hours").choices(Object.keys(budgets)).default('small'))
-    .option('--bits <n>', 'bits per position of the single-codebook baseline (V = 2^bits)', positiveInt, 10)
-    .option('--many-k', 'also K=3 and K=8 (UniTok-style)', false)
-    .option('--generators', 'also train a generator per variant and score its samples', false)
-    .option('--seed <s>', 'seed shared by every variant', '0')
+    .requiredOption('--out <dir>', 'compare folder: every run, and the report (the same command again continues there)')
+    .addOption(new Option('--budget <name>', 'smoke: checks it runs (a minute); small: about 5 min; medium: the main question, at most about 3 h on 2 cores; large: a long run or a GPU').choices(Object.keys(compareBudgets)).default('medium'))
+    .option('--seeds <n>', "paired seeds (default: the budget's: smoke 2, small 2, medium 3, large 5)", positiveInt)
+    .option('--variants <ids>', `variants, comma-separated (default: the budget's; baselines are added): ${compareVariantIds.join(', ')}`, (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--bits <n>', 'bits per position of the single-codebook baseline (V = 2^bits), 2 to 16', positiveInt, 10)
+    .option('--no-generation', 'tokenizers only: no encoding, generator training or sample scores')
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { out: string; budget: string; bits: number; manyK: boolean; generators: boolean; seed: string; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & { out: string; budget: keyof typeof compareBudgets; seeds?: number; variants?: string[]; bits: number; generation: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+      const budget = compareBudgets[f.budget];
+      const unknown = (f.variants ?? []).find((v) => !(compareVariantIds as readonly string[]).includes(v));
+      if (unknown !== undefined) throw new UserError(`--variants: unknown variant "${unknown}" (choose from ${compareVariantIds.join(', ')})`);
       if (f.bits < 2 || f.bits > 16) throw new UserError(`--bits ${f.bits}: must be between 2 and 16`);
-      await startBackend(f.backend, f.threads);
+      const backend = await startBackend(f.backend, f.threads);
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
-      const result = await runComparison({
-        out: f.out, budget: budgets[f.budget], seed: f.seed, train, test, bits: f.bits, manyK: f.manyK, generators: f.generators, log: note,
-      });
-      const curves = readCurves(f.out, result.rows.map((r) => r.id), ['recon', ...Array.from({ length: 8 }, (_, k) => `usage${k}`)]);
-      const files = writeReport(f.out, result, curves, {
-        dataset: train.name, budget: f.budget, seed: f.seed, bits: f.bits, steps: budgets[f.budget].tokenizerSteps, batch: budgets[f.budget].batch,
-        command: `factorgen ${process.argv.slice(2).join(' ')}`,
-      });
-      note(`report: ${files.join(', ')}`);
-      printJson({ report: files, rows: result.rows });
+      const command = `factorgen ${process.argv.slice(2).join(' ')}`;
+      const report = (state: CompareState) => {
+        const r = buildCompareReport(state, compareMeta(state, { command, backend: backend.name, threads: backend.threads }));
+        return { files: [...writeCompareReport(f.out, r), writeCompareHtml(f.out, r)], comparisons: r.summary.comparisons };
+      };
+      try {
+        const state = await runCompare({ out: f.out, budget, seeds: f.seeds ?? budget.seeds, variants: f.variants, bits: f.bits, generation: f.generation, train, test, log: note, onRunDone: (s) => void report(s) });
+        const { files, comparisons } = report(state);
+        note(`report: ${files.join(', ')}`);
+        printJson({ report: files, verdicts: comparisons.map((c) => ({ variant: c.variant, baseline: c.baseline, metric: c.metric, verdict: c.verdict })) });
+      } catch (e) {
+        if (!(e instanceof CompareSettingsError)) throw e;
+        const flag = settingFlag[e.setting];
+        throw new UserError(`${flag}: ${f.out} holds a compare started with ${e.setting} ${JSON.stringify(e.recorded)} (asked: ${JSON.stringify(e.requested)}); rerun with the same flags to continue it, or choose another --out`);
+      }
     });
 }

@@ -1,0 +1,4 @@
+export * from './variants';
+export * from './run';
+export * from './summary';
+export * from './report';
