@@ -1,7 +1,7 @@
 /**
  * Compiles the project's hand-written WebAssembly kernels (`*.wat` beside their TypeScript wrappers) with wabt and
  * writes each as base64 into the `*Wasm.ts` module the wrapper imports. Run after editing a .wat:
- * `npx tsx tools/src/buildWasm.ts`. test/tfjs-ext/smallBatchMatMul.test.ts fails when a committed module is stale.
+ * `npx tsx tools/src/buildWasm.ts`. test/tfjs-ext/simd/smallBatchMatMul.test.ts fails when a committed module is stale.
  */
 import fs from 'node:fs';
 import path from 'node:path';

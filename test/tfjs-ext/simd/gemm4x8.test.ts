@@ -2,7 +2,7 @@
  * The 4 x 8 block SIMD128 product (packages/tfjs-ext/src/kernels/gemm4x8.*) equals a sequential float32 loop bit for bit
  * (same terms, same order, no fused multiply-add), also with a left-operand row stride larger than K. The committed
  * binary is checked against the .wat in smallBatchMatMul.test.ts (all of buildWasm's kernels); its use in the wasm
- * Conv2DBackpropFilter is checked against the cpu backend in kernels.test.ts.
+ * Conv2DBackpropFilter is checked against the cpu backend in test/tfjs-ext/kernels/conv2dBackprop.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { gemm4x8Kernel, gemm4x8Memory } from '@factorgen/tfjs-ext/simd/gemm4x8';

@@ -1,7 +1,7 @@
 /**
  * The SIMD128 batched-matMul kernel (packages/tfjs-ext/src/kernels/smallBatchMatMul.*): the committed binary is the
  * compiled .wat, and its products equal a sequential float32 loop bit for bit (same terms, same order, no fused
- * multiply-add). Its use inside the wasm BatchMatMul is checked against the cpu backend in kernels.test.ts.
+ * multiply-add). Its use inside the wasm BatchMatMul is checked against the cpu backend in test/tfjs-ext/kernels/batchMatMul.test.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';

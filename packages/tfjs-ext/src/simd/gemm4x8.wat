@@ -1,6 +1,6 @@
 ;; Float32 product in 4 x 8 register blocks with WebAssembly SIMD128, for the wasm Conv2DBackpropFilter
 ;; (wasmConv2dBackpropFilter.ts), whose left operand is rows of phase planes at a row stride of its own. Compiled to
-;; gemm4x8Wasm.ts by `npx tsx tools/src/buildWasm.ts` (wabt); test/shared/gemm4x8.test.ts checks the two agree.
+;; gemm4x8Wasm.ts by `npx tsx tools/src/buildWasm.ts` (wabt); test/tfjs-ext/simd/gemm4x8.test.ts checks the two agree.
 ;;
 ;; gemm(a, lda, b, c, M, K, N): C = A @ B with A [M, K] at row stride lda (floats), B [K, N] and C [M, N] row-major,
 ;; float32 at byte offsets a, b, c. M must be a multiple of 4 and N of 8 (callers pad). Each C element is

@@ -1,6 +1,6 @@
 ;; Batched product of small float32 matrices with WebAssembly SIMD128, for BatchMatMul shapes below the size where a
 ;; loop of XNNPACK products pays (attention's [B*heads, L, dh] products). Compiled to smallBatchMatMulWasm.ts by
-;; `npx tsx tools/src/buildWasm.ts` (wabt); test/shared/smallBatchMatMul.test.ts checks the two agree.
+;; `npx tsx tools/src/buildWasm.ts` (wabt); test/tfjs-ext/simd/smallBatchMatMul.test.ts checks the two agree.
 ;;
 ;; bmm(a, b, c, batch, M, K, N): for each of `batch` problems, C = A @ B with A [M, K], B [K, N], C [M, N], all
 ;; row-major float32 at byte offsets a, b, c (problems contiguous). Each C element is sum_k A[i,k] * B[k,j]
