@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { composite, type TensorBackend } from '@factorgen/tfjs-ext/kernels/compose';
-import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/conv2dBackpropFilter';
+import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/shared/Conv2DBackpropFilter';
 
 /**
  * CPU milliseconds per call of the wasm Conv2DBackpropFilter registered now against the Conv2D composite

@@ -1,7 +1,7 @@
 /**
  * Compiles the project's hand-written WebAssembly kernels (`*.wat` beside their TypeScript wrappers) with wabt and
  * writes each as base64 into the `*Wasm.ts` module the wrapper imports. Run after editing a .wat:
- * `npx tsx tools/src/buildWasm.ts`. test/tfjs-ext/smallBatchMatMul.test.ts fails when a committed module is stale.
+ * `npx tsx tools/src/buildWasm.ts`. test/tfjs-ext/simd/smallBatchMatMul.test.ts fails when a committed module is stale.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,12 +20,12 @@ const sharedHeapImport = '(import "env" "memory" (memory 1 65536 shared))';
  * threaded backend's), exported under that name.
  */
 export const wasmKernels: readonly { wat: string; ts: string; name: string; shared?: string }[] = [
-  { wat: 'packages/tfjs-ext/src/kernels/smallBatchMatMul.wat', ts: 'packages/tfjs-ext/src/kernels/smallBatchMatMulWasm.ts', name: 'smallBatchMatMulWasm' },
-  { wat: 'packages/tfjs-ext/src/kernels/gemm4x8.wat', ts: 'packages/tfjs-ext/src/kernels/gemm4x8Wasm.ts', name: 'gemm4x8Wasm' },
-  { wat: 'packages/tfjs-ext/src/kernels/codeEntropy.wat', ts: 'packages/tfjs-ext/src/kernels/codeEntropyWasm.ts', name: 'codeEntropyWasm' },
-  { wat: 'packages/tfjs-ext/src/kernels/heapColumnSum.wat', ts: 'packages/tfjs-ext/src/kernels/heapColumnSumWasm.ts', name: 'heapColumnSumWasm', shared: 'heapColumnSumSharedWasm' },
-  { wat: 'packages/tfjs-ext/src/kernels/heapGroupSum.wat', ts: 'packages/tfjs-ext/src/kernels/heapGroupSumWasm.ts', name: 'heapGroupSumWasm', shared: 'heapGroupSumSharedWasm' },
-  { wat: 'packages/tfjs-ext/src/kernels/heapGemmTN.wat', ts: 'packages/tfjs-ext/src/kernels/heapGemmTNWasm.ts', name: 'heapGemmTNWasm', shared: 'heapGemmTNSharedWasm' },
+  { wat: 'packages/tfjs-ext/src/simd/smallBatchMatMul.wat', ts: 'packages/tfjs-ext/src/simd/smallBatchMatMulWasm.ts', name: 'smallBatchMatMulWasm' },
+  { wat: 'packages/tfjs-ext/src/simd/gemm4x8.wat', ts: 'packages/tfjs-ext/src/simd/gemm4x8Wasm.ts', name: 'gemm4x8Wasm' },
+  { wat: 'packages/tfjs-ext/src/simd/codeEntropy.wat', ts: 'packages/tfjs-ext/src/simd/codeEntropyWasm.ts', name: 'codeEntropyWasm' },
+  { wat: 'packages/tfjs-ext/src/simd/heapColumnSum.wat', ts: 'packages/tfjs-ext/src/simd/heapColumnSumWasm.ts', name: 'heapColumnSumWasm', shared: 'heapColumnSumSharedWasm' },
+  { wat: 'packages/tfjs-ext/src/simd/heapGroupSum.wat', ts: 'packages/tfjs-ext/src/simd/heapGroupSumWasm.ts', name: 'heapGroupSumWasm', shared: 'heapGroupSumSharedWasm' },
+  { wat: 'packages/tfjs-ext/src/simd/heapGemmTN.wat', ts: 'packages/tfjs-ext/src/simd/heapGemmTNWasm.ts', name: 'heapGemmTNWasm', shared: 'heapGemmTNSharedWasm' },
 ];
 
 /** The binary module of a .wat source, base64 (SIMD128 enabled; with `sharedHeap`, the heap import made shared). */

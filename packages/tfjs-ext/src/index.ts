@@ -1,7 +1,7 @@
 // @factorgen/tfjs-ext: what runs anywhere tfjs runs (browser included). Backend selection for Node is on './node'.
 export * from './errors';
-export * from './kernels/codeEntropy';
-export * from './kernels/register';
+export * from './simd/codeEntropy';
+export * from './register';
 export * from './ops/dropout';
 export * from './ops/linearCrossEntropy';
 export * from './tape/gradients';

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
-import { loopMinMacs, simdMaxMacs } from '@factorgen/tfjs-ext/kernels/batchMatMul';
-import { builtinKernel } from '@factorgen/tfjs-ext/kernels/register';
-import { heapGemmTNKernel } from '@factorgen/tfjs-ext/kernels/heapGemmTN';
-import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/slice';
+import { loopMinMacs, simdMaxMacs } from '@factorgen/tfjs-ext/kernels/wasm/BatchMatMul';
+import { builtinKernel } from '@factorgen/tfjs-ext';
+import { heapGemmTNKernel } from '@factorgen/tfjs-ext/simd/heapGemmTN';
+import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/wasm/wasmBackend';
 import { rand, toTensor, kernel, expectClose, live, useTrainingKernels } from './harness';
 
 useTrainingKernels();

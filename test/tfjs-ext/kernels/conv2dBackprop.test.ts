@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { composite, type TensorBackend } from '@factorgen/tfjs-ext/kernels/compose';
-import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/conv2dBackpropFilter';
-import { wasmConv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/wasmConv2dBackpropFilter';
+import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/shared/Conv2DBackpropFilter';
+import { wasmConv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/wasm/Conv2DBackpropFilter';
 import { rand, toTensor, kernel, expectClose, live, convCases, convOutShape, useTrainingKernels } from './harness';
 import type { ConvCase } from './harness';
 

@@ -5,16 +5,16 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { loopMinMacs, simdMaxMacs } from '@factorgen/tfjs-ext/kernels/batchMatMul';
-import { builtinKernel, registerTrainingKernels } from '@factorgen/tfjs-ext/kernels/register';
+import { loopMinMacs, simdMaxMacs } from '@factorgen/tfjs-ext/kernels/wasm/BatchMatMul';
+import { builtinKernel, registerTrainingKernels } from '@factorgen/tfjs-ext';
 import { composite, type TensorBackend } from '@factorgen/tfjs-ext/kernels/compose';
-import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/conv2dBackpropFilter';
-import { wasmConv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/wasmConv2dBackpropFilter';
+import { conv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/shared/Conv2DBackpropFilter';
+import { wasmConv2dBackpropFilterImpl } from '@factorgen/tfjs-ext/kernels/wasm/Conv2DBackpropFilter';
 import { Rng } from '@factorgen/nn';
-import { heapColumnSumKernel } from '@factorgen/tfjs-ext/kernels/heapColumnSum';
-import { heapGroupSumKernel } from '@factorgen/tfjs-ext/kernels/heapGroupSum';
-import { heapGemmTNKernel } from '@factorgen/tfjs-ext/kernels/heapGemmTN';
-import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/slice';
+import { heapColumnSumKernel } from '@factorgen/tfjs-ext/simd/heapColumnSum';
+import { heapGroupSumKernel } from '@factorgen/tfjs-ext/simd/heapGroupSum';
+import { heapGemmTNKernel } from '@factorgen/tfjs-ext/simd/heapGemmTN';
+import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/wasm/wasmBackend';
 
 /** Backend-independent test data: plain values, turned into tensors on whichever backend runs. */
 export type Arr = { shape: number[]; values: Float32Array | Int32Array; dtype: 'float32' | 'int32' };

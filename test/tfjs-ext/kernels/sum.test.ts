@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '@factorgen/nn';
-import { heapColumnSumKernel } from '@factorgen/tfjs-ext/kernels/heapColumnSum';
-import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/slice';
+import { heapColumnSumKernel } from '@factorgen/tfjs-ext/simd/heapColumnSum';
+import type { WasmBackend } from '@factorgen/tfjs-ext/kernels/wasm/wasmBackend';
 import { kernel, live, useTrainingKernels } from './harness';
 
 useTrainingKernels();

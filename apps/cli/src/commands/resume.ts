@@ -25,7 +25,7 @@ export const resumeMayChange: ResumeTable = {
 export const resumeNotRecorded = new Set([
   '--out', '--resume', '--overwrite',
   // resume is bit-exact on the same backend; another backend continues the run with its own rounding. --threads splits
-  // the wasm kernels' work, not the run: results are bit-identical at every count (test/tfjs-ext/wasmThreads.test.ts).
+  // the wasm kernels' work, not the run: results are bit-identical at every count (test/tfjs-ext/node/wasmThreads.test.ts).
   '--backend', '--threads',
   // inputs: the images' shape and class names, the token file's tokenizer id and class names are checked against the run
   // (--dataset and --tokens, when left out, take the run's: see the tables below)

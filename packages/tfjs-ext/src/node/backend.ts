@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { registerTrainingKernels } from '../kernels/register';
+import { registerTrainingKernels } from '../register';
 import { shareSavedTensors } from '../tape/shareSaved';
 import { UserError } from '../errors';
 import { startThreadedWasm } from './wasmThreads';

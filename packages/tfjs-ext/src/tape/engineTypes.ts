@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * The parts of tfjs-core's Engine (pinned 4.22.0) that the tape utilities use. They are not in its public
- * typings; `test/tfjs-ext/tape.test.ts` checks they exist and behave as assumed, so a tfjs upgrade that moves them fails
+ * typings; `test/tfjs-ext/tape/tape.test.ts` checks they exist and behave as assumed, so a tfjs upgrade that moves them fails
  * there first.
  */
 export type TapeNode = {
