@@ -38,7 +38,7 @@ const scores = (dir: string) => {
 };
 
 describe('factorgen compare (smoke budget)', () => {
-  it('a compare killed mid-run (kill -9 inside a training) and run again reports what an uninterrupted one does, bit for bit', async () => {
+  it('a compare killed mid-run (kill -9 inside a training) and continued with --jobs 2 reports what an uninterrupted sequential one does, bit for bit', async () => {
     const a = path.join(work, 'a');
     const first = cli(smoke(a));
     expect(first.code, first.err.slice(-2000)).toBe(0);
@@ -48,12 +48,14 @@ describe('factorgen compare (smoke budget)', () => {
     const log = await killAt(smoke(b), /\[17\/21\] fq2 seed 1: tokenizer[^\n]*\n(.|\n)*tokenizer 2\/4/);
     expect(log).toContain('[16/21] vq seed 1');
     expect(fs.existsSync(path.join(b, 'runs', 'fq2-s1', 'tokenizer.json'))).toBe(false);
-    const second = cli(smoke(b));
+    // Continued side by side in two processes (--jobs 2): the parts skip what is done, and the numbers equal the
+    // sequential compare's (each part runs on 1 thread, as the sequential one here).
+    const second = cli([...smoke(b), '--jobs', '2']);
     expect(second.code, second.err.slice(-2000)).toBe(0);
-    // Finished stages are skipped: the plan counts them and the first stage run is the one killed.
-    expect(second.err).toMatch(/^plan: .* 21 stages \(16 done\)/m);
-    expect(second.err).toMatch(/^\[17\/21\] fq2 seed 1: tokenizer/m);
-    expect(second.err).not.toMatch(/^\[16\/21\]/m);
+    expect(second.err).toMatch(/^plan \(shared stages\): .* 1 stages \(1 done\)/m);
+    expect(second.err.match(/^part \d\/2: plan \(part \d of 2\): .*\(\d+ done\)/gm)).toHaveLength(2);
+    expect(second.err).toMatch(/^part \d\/2: \[\d+\/\d+\] fq2 seed 1: tokenizer/m);
+    expect(second.err).not.toMatch(/vq seed 0: tokenizer|fq2 seed 0: tokenizer|vq seed 1: tokenizer/);
     const ra = scores(a);
     const rb = scores(b);
     // The command line names its --out; everything else must be equal.

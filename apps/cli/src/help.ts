@@ -23,7 +23,7 @@ const GROUPS: Record<string, string[]> = {
   'Sampling:': ['classes', 'per-class', 'cfg', 'temperature', 'top-k', 'top-p', 'cache', 'force'],
   'Data:': ['dataset', 'data', 'size', 'channels', 'tokens', 'val', 'split', 'limit', 'train-limit', 'samples'],
   'Output:': ['out', 'to', 'overwrite', 'checkpoint-every', 'log-every', 'scale', 'grid', 'rows', 'cols', 'title', 'port', 'host'],
-  'Compute:': ['backend', 'threads', 'verbose'],
+  'Compute:': ['backend', 'threads', 'jobs', 'verbose'],
 };
 const GROUP_OF = new Map(Object.entries(GROUPS).flatMap(([g, names]) => names.map((n) => [n, g] as const)));
 const ORDER = Object.keys(GROUPS);

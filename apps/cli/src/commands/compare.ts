@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { UserError } from '@factorgen/tfjs-ext';
 import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, compareMeta, writeCompareReport, CompareSettingsError, type CompareState } from '@factorgen/pipelines';
@@ -15,14 +16,16 @@ export function registerCompare(program: Command): void {
   addDataOptions(cmd);
   cmd
     .requiredOption('--out <dir>', 'compare folder: every run, and the report (the same command again continues there)')
-    .addOption(new Option('--budget <name>', 'smoke: checks it runs (a minute); small: about 5 min; medium: the main question, at most about 3 h on 2 cores; large: a long run or a GPU').choices(Object.keys(compareBudgets)).default('medium'))
+    .addOption(new Option('--budget <name>', 'smoke: checks that every stage runs; small: a short look (aim: 5 min); medium: the main question (aim: 3 h on 2 cores); large: a long run or a GPU; steps, seeds and measured times: docs/compare.md').choices(Object.keys(compareBudgets)).default('medium'))
     .option('--seeds <n>', "paired seeds (default: the budget's: smoke 2, small 2, medium 3, large 5)", positiveInt)
     .option('--variants <ids>', `variants, comma-separated (default: the budget's; baselines are added): ${compareVariantIds.join(', ')}`, (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--bits <n>', 'bits per position of the single-codebook baseline (V = 2^bits), 2 to 16', positiveInt, 10)
     .option('--no-generation', 'tokenizers only: no encoding, generator training or sample scores')
+    .option('--jobs <n>', 'runs side by side in n processes of 1 thread each (results equal a --jobs 1 --threads 1 compare)', positiveInt, 1)
+    .addOption(new Option('--part <i/n>', 'internal: run part i of n (a --jobs child)').hideHelp().argParser(parsePart))
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { out: string; budget: keyof typeof compareBudgets; seeds?: number; variants?: string[]; bits: number; generation: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & { out: string; budget: keyof typeof compareBudgets; seeds?: number; variants?: string[]; bits: number; generation: boolean; jobs: number; part?: { index: number; count: number }; backend: 'auto'; threads: number | 'auto' }) => {
       const budget = compareBudgets[f.budget];
       const unknown = (f.variants ?? []).find((v) => !(compareVariantIds as readonly string[]).includes(v));
       if (unknown !== undefined) throw new UserError(`--variants: unknown variant "${unknown}" (choose from ${compareVariantIds.join(', ')})`);
@@ -35,8 +38,18 @@ export function registerCompare(program: Command): void {
         const r = buildCompareReport(state, compareMeta(state, { command, backend: backend.name, threads: backend.threads }));
         return { files: [...writeCompareReport(f.out, r), writeCompareHtml(f.out, r)], comparisons: r.summary.comparisons };
       };
+      const request = { out: f.out, budget, seeds: f.seeds ?? budget.seeds, variants: f.variants, bits: f.bits, generation: f.generation, train, test, log: note };
+      if (f.part) {
+        // A --jobs child: ends with the process that started it.
+        process.on('disconnect', () => process.exit(1));
+        // The channel must not keep this process alive once its part is done.
+        process.channel?.unref();
+        await runCompare({ ...request, part: f.part });
+        return;
+      }
       try {
-        const state = await runCompare({ out: f.out, budget, seeds: f.seeds ?? budget.seeds, variants: f.variants, bits: f.bits, generation: f.generation, train, test, log: note, onRunDone: (s) => void report(s) });
+        const parts = f.jobs > 1 ? { count: f.jobs, start: startPart } : undefined;
+        const state = await runCompare({ ...request, parts, onRunDone: (s) => void report(s) });
         const { files, comparisons } = report(state);
         note(`report: ${files.join(', ')}`);
         printJson({ report: files, verdicts: comparisons.map((c) => ({ variant: c.variant, baseline: c.baseline, metric: c.metric, verdict: c.verdict })) });
@@ -46,4 +59,27 @@ export function registerCompare(program: Command): void {
         throw new UserError(`${flag}: ${f.out} holds a compare started with ${e.setting} ${JSON.stringify(e.recorded)} (asked: ${JSON.stringify(e.requested)}); rerun with the same flags to continue it, or choose another --out`);
       }
     });
+}
+
+function parsePart(v: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (!m || Number(m[1]) >= Number(m[2])) throw new UserError(`--part ${v}: expected i/n with i < n`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+/** Runs part `index` of `count` as a child process of the same command on 1 thread; its stage lines are passed on. */
+function startPart(index: number, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), '--jobs', '1', '--threads', '1', '--part', `${index}/${count}`];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let tail = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      const lines = (tail + d.toString()).split('\n');
+      tail = lines.pop()!;
+      // Stage lines and errors; the progress lines of two trainings would interleave into noise.
+      for (const l of lines) if (/^(\[\d|plan|factorgen:)/.test(l)) note(`part ${index + 1}/${count}: ${l}`);
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new UserError(`--jobs: part ${index + 1} of ${count} stopped (${signal ?? `exit ${code}`}); run the same command again to continue`))));
+  });
 }

@@ -65,6 +65,18 @@ export type CompareRequest = {
   log: (line: string) => void;
   /** A function each finished run calls (the report is rewritten there). */
   onRunDone?: (state: CompareState) => void | Promise<void>;
+  /**
+   * Side by side: 'shared' runs only the stages every run needs first (floors, teacher); {index, count} runs only the
+   * runs assigned to part `index` of `count` (partCompare; the shared stages must be done), without taking the
+   * folder's lock (the process that started the parts holds it). Absent: everything, in one process.
+   */
+  part?: 'shared' | { index: number; count: number };
+  /**
+   * Runs the runs side by side in `count` parts: after the shared stages, `start(index, count)` must run part `index`
+   * (e.g. a child process calling runCompare with that `part`) and resolve when it has finished; it rejects if the
+   * part failed. The CLI starts child processes; a test may call runCompare in-process.
+   */
+  parts?: { count: number; start: (index: number, count: number) => Promise<void> };
 };
 
 /** What the compare folder holds now: settings, floors, variants and every run's results so far. */
@@ -114,7 +126,24 @@ export function checkCompareSettings(out: string, requested: CompareSettings): C
 }
 
 /** One stage of the plan, with its estimated seconds (for the ETA). */
-type Stage = { name: string; estimate: number; done: () => boolean; run: () => Promise<void>; endsRun?: boolean };
+/** One stage of the plan; `group` is the run group it belongs to (null: shared by every run). */
+type Stage = { name: string; estimate: number; done: () => boolean; run: () => Promise<void>; endsRun?: boolean; group: string | null };
+
+/**
+ * Assigns run groups to `count` parts, longest first, each to the part with the least estimated work so far (ties to
+ * the lower index): deterministic, so every process computes the same assignment. Returns group -> part index.
+ */
+export function assignParts(groups: { key: string; estimate: number }[], count: number): Map<string, number> {
+  const load = new Array<number>(count).fill(0);
+  const order = groups.map((g, i) => ({ ...g, i })).sort((a, b) => b.estimate - a.estimate || a.i - b.i);
+  const out = new Map<string, number>();
+  for (const g of order) {
+    const k = load.indexOf(Math.min(...load));
+    out.set(g.key, k);
+    load[k] += g.estimate;
+  }
+  return out;
+}
 
 function formatDuration(s: number): string {
   if (!Number.isFinite(s)) return '?';
@@ -137,7 +166,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareState> {
   const variants = selectVariants(all, req.variants, b);
   if (!Number.isInteger(req.seeds) || req.seeds < 1 || req.seeds > 100) throw new UserError(`seeds ${req.seeds}: must be an integer from 1 to 100`);
   fs.mkdirSync(req.out, { recursive: true });
-  const lock = lockOutputDir(req.out, '--out', 'compare');
+  const lock = typeof req.part === 'object' ? { release: () => {} } : lockOutputDir(req.out, '--out', 'compare');
   try {
     const settings = checkCompareSettings(req.out, {
       format: 1, dataset: req.train.name, budget: b.name, bits: req.bits, generation: req.generation, seeds: req.seeds, variants: variants.map((v) => v.id),
@@ -146,8 +175,17 @@ export async function runCompare(req: CompareRequest): Promise<CompareState> {
     const fnet: FeatureNet = committed ? committed.net : await getFeatureNet(path.join(repoRoot(), '.cache', 'eval'), req.train, defaultFeatureNetTraining);
     const evaluator = { dir: committed ? path.relative(repoRoot(), committed.dir) : 'a feature net trained and cached in .cache/eval', testAccuracy: committed?.testAccuracy ?? null };
     try {
-      const state = await runStages(req, variants, settings, fnet, evaluator, teacherCfg, t0);
-      return state;
+      if (req.parts && req.parts.count > 1 && !req.part) {
+        const { count, start } = req.parts;
+        await runStages({ ...req, part: 'shared' }, variants, settings, fnet, evaluator, teacherCfg, t0);
+        // Every part runs to its end even when another fails (its finished stages are kept), then the first error is thrown.
+        const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => start(i, count)));
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        const state = await runStages(req, variants, settings, fnet, evaluator, teacherCfg, t0);
+        return state;
+      }
+      return await runStages(req, variants, settings, fnet, evaluator, teacherCfg, t0);
     } finally {
       fnet.store.dispose();
     }
@@ -177,6 +215,7 @@ async function runStages(
 
   stages.push({
     name: `real-data floors (rFID at n=${reconSet.n}${req.generation ? `, sample FID at n=${nSamples}` : ''})`,
+    group: null,
     // The test split's features (FID's reference, once per compare) dominate.
     estimate: 5 + req.test.n * 0.004 + reconSet.n * 0.002 + nSamples * 0.002,
     done: () => exists(floorsFile),
@@ -195,6 +234,7 @@ async function runStages(
   if (variants.some((v) => v.needsTeacher)) {
     stages.push({
       name: `alignment teacher (${b.teacherSteps} steps)`,
+      group: null,
       estimate: b.teacherSteps * 0.2,
       done: () => exists(path.join(out, 'teacher.json')),
       run: async () => {
@@ -213,10 +253,13 @@ async function runStages(
       const tokDirOf = (vid: string) => path.join(dirOf(vid, seed), 'tokenizer');
       const tokenFile = path.join(dirOf(v.tokensOf ?? v.id, seed), 'train.tokens');
       const label = `${v.id} seed ${seed}`;
+      // A run group: a tokenizer variant's run and the generator variants trained on its tokens (same process).
+      const group = runId(v.tokensOf ?? v.id, seed);
       if (v.tokenizer) {
         const cfg = v.tokenizer;
         stages.push({
           name: `${label}: tokenizer (${b.tokenizer.steps} steps of ${b.tokenizer.batch})`,
+          group,
           estimate: b.tokenizer.steps * b.secondsPerStep.tokenizer * (cfg.quantizer.subCodebooks.length > 1 ? 1.3 : 1),
           done: () => exists(path.join(dir, 'tokenizer.json')),
           run: async () => {
@@ -240,6 +283,7 @@ async function runStages(
         });
         stages.push({
           name: `${label}: reconstruction scores (${reconSet.n} test images)`,
+          group,
           estimate: 3 + reconSet.n * 0.004,
           endsRun: !req.generation,
           done: () => exists(path.join(dir, 'recon.json')),
@@ -259,6 +303,7 @@ async function runStages(
         if (req.generation) {
           stages.push({
             name: `${label}: encode ${encodeCount} train images`,
+            group,
             estimate: 2 + encodeCount * 0.003,
             done: () => exists(tokenFile),
             run: async () => {
@@ -283,6 +328,7 @@ async function runStages(
       const gdir = path.join(dir, 'generator');
       stages.push({
         name: `${label}: generator (${b.generator.steps} steps of ${b.generator.batch}, ${v.headMode === 'ar' ? 'FAR' : 'parallel'} head)`,
+        group,
         estimate: b.generator.steps * b.secondsPerStep.generator,
         done: () => exists(path.join(dir, 'generator.json')),
         run: async () => {
@@ -308,6 +354,7 @@ async function runStages(
       });
       stages.push({
         name: `${label}: ${nSamples} samples (CFG ${b.cfgScale}) and their scores`,
+        group,
         estimate: 5 + nSamples * 0.05,
         endsRun: true,
         done: () => exists(path.join(dir, 'generation.json')),
@@ -325,11 +372,22 @@ async function runStages(
     }
   }
 
+  if (req.part === 'shared') {
+    stages.splice(0, stages.length, ...stages.filter((st) => st.group === null));
+  } else if (req.part) {
+    const { index, count } = req.part;
+    const notDone = stages.filter((st) => st.group === null && !st.done());
+    if (notDone.length) throw new Error(`compare part ${index + 1}/${count}: run the shared stages first (${notDone.map((st) => st.name).join('; ')})`);
+    const keys = [...new Set(stages.map((st) => st.group).filter((g): g is string => g !== null))];
+    const parts = assignParts(keys.map((key) => ({ key, estimate: stages.filter((st) => st.group === key).reduce((a, st) => a + st.estimate, 0) })), count);
+    stages.splice(0, stages.length, ...stages.filter((st) => st.group !== null && parts.get(st.group) === index));
+  }
   const total = stages.reduce((a, s) => a + s.estimate, 0);
   const pending = stages.filter((s) => !s.done());
   const runs = seeds.length * variants.length;
+  const partName = req.part === 'shared' ? ' (shared stages)' : req.part ? ` (part ${req.part.index + 1} of ${req.part.count})` : '';
   req.log(
-    `plan: ${variants.length} variants (${variants.map((v) => v.id).join(', ')}) x ${seeds.length} seeds = ${runs} runs, ${stages.length} stages` +
+    `plan${partName}: ${variants.length} variants (${variants.map((v) => v.id).join(', ')}) x ${seeds.length} seeds = ${runs} runs, ${stages.length} stages` +
       ` (${stages.length - pending.length} done); tokenizer ${b.tokenizer.steps} steps of ${b.tokenizer.batch}` +
       (req.generation ? `, generator ${b.generator.steps} steps of ${b.generator.batch}, ${nSamples} samples per run` : ', no generation') +
       `; estimated ${formatDuration(pending.reduce((a, s) => a + s.estimate, 0))} of ${formatDuration(total)} (budget ${b.name})`,
