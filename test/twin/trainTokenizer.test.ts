@@ -149,4 +149,68 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
     // measured 7.4e-5 (cpu backend vs PyTorch 1.13 CPU); each tensor against its own largest entry (floor: 1e-3 of the largest of all)
     expect(p.worstGrad).toBeLessThanOrEqual(5e-4);
   }, 120_000);
+
+  it('resumes the run factorgen started and ends where factorgen ends (weights, EMA, AdamW moments, discriminator, usage window); torchrun 2 x 4 equals 1 x 8; factorgen reconstructs with and resumes from the twin\'s checkpoint', async () => {
+    const [fg3, one, two] = ['fg3', 'one', 'two'].map((n) => path.join(work, n));
+    for (const d of [fg3, one, two]) fs.cpSync(fgRun, d, { recursive: true });
+    // factorgen's own continuation to step 3 (a restart at step 2: usageWindow 2, restartDeadEvery 2)
+    await trainTokenizer({ out: fg3, resume: true, config: config(), data, teacher, teachers: [teacher], train: trainCfg(3) });
+    const flags = ['--resume', '--steps', '3', '--teacher', teacherDir, '--align-target', `1:${teacherDir}`];
+    const r1 = await run(systemPython, ['-m', 'factorgen_twin.train_tokenizer', '--out', one, ...flags]);
+    expect(r1.code, r1.out).toBe(0);
+    const port = String(29500 + Math.floor(Math.random() * 400));
+    // Debian's torchrun crashes at start without --redirects/--tee (its log-redirect default).
+    const r2 = await run('torchrun', ['--nproc_per_node', '2', '--master_port', port, '--redirects', '2', '--tee', '1', '-m', 'factorgen_twin.train_tokenizer', '--out', two, ...flags]);
+    expect(r2.code, r2.out).toBe(0);
+    const [a, b, c] = await Promise.all([fg3, one, two].map((d) => loadCheckpoint(path.join(d, 'checkpoint'), 'tokenizer')));
+    for (const ck of [b, c]) {
+      expect([ck.format, ck.step, ck.optimizer!.step, (ck.extra as { discStep: number }).discStep]).toEqual([2, 3, 3, 3]);
+      expect((ck.extra as { train: { emaWarmup: boolean; batch: number } }).train).toMatchObject({ emaWarmup: true, batch: 8 });
+    }
+    const isState = (n: string) => n.startsWith('state/');
+    const report = (what: string, x: typeof a, y: typeof a) => {
+      const w = maxDiff(x.tensors, y.tensors, isState);
+      const m = maxDiff(x.optimizer!.m, y.optimizer!.m);
+      const v = maxDiff(x.optimizer!.v, y.optimizer!.v);
+      // Usage window: the indices of steps 2 and 3 (2 x 8 x 196 positions x 2 sub-codebooks). A restarted code is a
+      // copy of one encoder output, so the next batch has near-ties that rounding may break either way.
+      const wa = x.tensors.get('state/usageWindow')!.data;
+      const wb = y.tensors.get('state/usageWindow')!.data;
+      const flips = wa.reduce((n, t, i) => n + (t === wb[i] ? 0 : 1), 0);
+      console.log(`twin tokenizer ${what} after 3 steps: weights ${JSON.stringify(w)}, m ${JSON.stringify(m)}, v ${JSON.stringify(v)}, window flips ${flips}/${wa.length}`);
+      // float32 rounding through three AdamW steps (each moves a weight by about lr whatever the gradient's size)
+      expect(w.diff, w.name).toBeLessThanOrEqual(5e-5 * w.scale);
+      expect(m.diff, m.name).toBeLessThanOrEqual(5e-5 * m.scale);
+      expect(v.diff, v.name).toBeLessThanOrEqual(5e-5 * v.scale);
+      expect(wa.length).toBe(2 * 8 * 196 * 2);
+      expect(flips).toBeLessThanOrEqual(Math.ceil(1e-3 * wa.length));
+    };
+    report('resume vs factorgen', a, b);
+    report('torchrun 2 x 4 vs 1 x 8', b, c);
+    const [ma, mb, mc] = [fg3, one, two].map((d) => fs.readFileSync(path.join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>));
+    expect(mb.map((m) => m.step)).toEqual([1, 2, 3]);
+    expect([mb[2].restarted, mc[2].processes]).toEqual([undefined, 2]);
+    expect(mb[1].restarted).toBe(ma[1].restarted);
+    expect(mb[1].restarted).toBeGreaterThan(0);
+    for (const k of ['loss', 'recon', 'entropy', 'align', 'perceptual', 'adversarial', 'discriminator']) {
+      expect(Math.abs(mb[2][k] - ma[2][k]), k).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(ma[2][k])));
+      expect(Math.abs(mc[2][k] - mb[2][k]), k).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(mb[2][k])));
+    }
+
+    // factorgen reconstructs with the twin's checkpoint (the EMA weights) and continues its run
+    const psnrOf = async (dir: string) => {
+      const out = path.join(work, `recon-${path.basename(dir)}`);
+      const rc = await runCliProcess(['tokenizer', 'reconstruct', '--tokenizer', path.join(dir, 'checkpoint'), '--limit', '16', '--grid', '4', '--out', out, '--backend', 'cpu']);
+      expect(rc.code, rc.stderr).toBe(0);
+      const m = JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8')) as { psnrGlobalMse: number; images: number };
+      expect(m.images).toBe(16);
+      return m.psnrGlobalMse;
+    };
+    const [pf, pt] = [await psnrOf(fg3), await psnrOf(two)];
+    console.log(`reconstruct PSNR of 16 test images: factorgen's run ${pf} dB, the twin's (torchrun) ${pt} dB`);
+    expect(pt).toBeGreaterThan(3);
+    expect(Math.abs(pt - pf)).toBeLessThanOrEqual(0.01);
+    await trainTokenizer({ out: two, resume: true, config: config(), data, teacher, teachers: [teacher], train: trainCfg(4) });
+    expect((await loadCheckpoint(path.join(two, 'checkpoint'), 'tokenizer')).step).toBe(4);
+  }, 300_000);
 });
