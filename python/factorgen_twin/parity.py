@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     ts.add_argument("--checkpoint", required=True)
     ts.add_argument("--dump", required=True)
     ts.add_argument("--teacher")
+    sh = sub.add_parser("tokenizer-shapes")
+    sh.add_argument("--config", required=True, help="a tokenizer config as JSON text")
     r = sub.add_parser("roundtrip")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--out", required=True)
@@ -107,6 +109,10 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "generator":
             print(json.dumps(generator_parity(a.checkpoint, a.dump)))
+        elif a.cmd == "tokenizer-shapes":
+            from .tokenizer_train import init_tokenizer
+
+            print(json.dumps({k: list(v.shape) for k, v in init_tokenizer(json.loads(a.config)).items()}))
         elif a.cmd == "tokenizer-step":
             print(json.dumps(tokenizer_step_parity(a.checkpoint, a.dump, a.teacher)))
         elif a.cmd == "tokenizer":

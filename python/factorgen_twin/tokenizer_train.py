@@ -287,3 +287,109 @@ def d_loss_hinge(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 def g_loss_hinge(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
+
+
+def init_tokenizer(cfg: dict, seed: str = "0") -> Dict[str, np.ndarray]:
+    """Fresh encoder, quantizer and decoder weights named and shaped as factorgen's createTokenizer(cfg, seed,
+    {alignHeads: false}) makes them (tfjs layouts), drawn as it draws them in distribution, not in value: kernels
+    uniform in +-1/sqrt(fan-in), biases and norm shifts 0, norm scales 1, codebooks N(0, 1). For the bench and shape
+    checks; a training run starts in factorgen (its seed fixes the values)."""
+    import hashlib
+
+    g = np.random.default_rng(int.from_bytes(hashlib.sha256(f"{seed}/tokenizer".encode()).digest()[:8], "little"))
+    out: Dict[str, np.ndarray] = {}
+
+    def lin(name, cin, cout):
+        out[f"{name}/w"] = g.uniform(-1, 1, (cin, cout)).astype(np.float32) / np.float32(math.sqrt(cin))
+        out[f"{name}/b"] = np.zeros(cout, np.float32)
+
+    def cv(name, cin, cout, k=3):
+        out[f"{name}/w"] = g.uniform(-1, 1, (k, k, cin, cout)).astype(np.float32) / np.float32(math.sqrt(k * k * cin))
+        out[f"{name}/b"] = np.zeros(cout, np.float32)
+
+    def norm(name, c):
+        out[f"{name}/gamma"] = np.ones(c, np.float32)
+        out[f"{name}/beta"] = np.zeros(c, np.float32)
+
+    def res(name, cin, cout):
+        norm(f"{name}/norm1", cin)
+        cv(f"{name}/conv1", cin, cout)
+        norm(f"{name}/norm2", cout)
+        cv(f"{name}/conv2", cout, cout)
+        if cin != cout:
+            lin(f"{name}/skip", cin, cout)
+
+    def attn(name, c):
+        norm(f"{name}/norm", c)
+        for n in ("q", "k", "v", "out"):
+            lin(f"{name}/{n}", c, c)
+
+    def attn_proj(name, i, o):
+        wide = max(i, o)
+        norm(f"{name}/norm1", i)
+        norm(f"{name}/norm3", i)
+        norm(f"{name}/norm2", o)
+        lin(f"{name}/qkv", i, 3 * wide)
+        lin(f"{name}/attn_proj", o, o)
+        lin(f"{name}/proj", i, o)
+        norm(f"{name}/mlp/norm", o)
+        lin(f"{name}/mlp/w0", o, 2 * o)
+        lin(f"{name}/mlp/w1", o, 2 * o)
+        lin(f"{name}/mlp/w2", 2 * o, o)
+
+    base, mult, lat = cfg["baseChannels"], cfg["channelMult"], cfg["latentChannels"]
+    subs = cfg["quantizer"]["subCodebooks"]
+    branched = cfg.get("factorize") == "branch"
+    cin = base
+    cv("encoder/conv_in", cfg["channels"], cin)
+    for level, m in enumerate(mult):
+        for i in range(cfg["blocksPerLevel"]):
+            res(f"encoder/down{level}/res{i}", cin, base * m)
+            cin = base * m
+        if level < len(mult) - 1:
+            cv(f"encoder/down{level}/down/conv", cin, cin)
+    res("encoder/mid/res0", cin, cin)
+    if cfg["attention"]:
+        attn("encoder/mid/attn", cin)
+    res("encoder/mid/res1", cin, cin)
+    if not branched:
+        norm("encoder/norm_out", cin)
+        cv("encoder/conv_out", cin, lat)
+    else:
+        for k in range(len(subs)):
+            for i in range(cfg.get("branchBlocks", 1)):
+                res(f"encoder/branch{k}/res{i}", cin, cin)
+                if cfg["attention"]:
+                    attn(f"encoder/branch{k}/attn{i}", cin)
+            norm(f"encoder/branch{k}/norm_out", cin)
+            cv(f"encoder/branch{k}/conv_out", cin, lat)
+    use_attn = cfg.get("quantProj") == "attn"
+    for k, s in enumerate(subs):
+        if not use_attn:
+            lin(f"quant/k{k}/proj", lat, s["dim"])
+        out[f"quant/k{k}/codebook"] = g.standard_normal((s["size"], s["dim"])).astype(np.float32)
+    D = sum(s["dim"] for s in subs)
+    if not use_attn:
+        lin("quant/post", D, lat)
+    else:
+        if branched:
+            for k, s in enumerate(subs):
+                attn_proj(f"quant/k{k}/attn_pre", lat, s["dim"])
+        else:
+            attn_proj("quant/attn_pre", lat, D)
+        attn_proj("quant/attn_post", D, lat)
+    cin = base * mult[-1]
+    cv("decoder/conv_in", lat, cin)
+    res("decoder/mid/res0", cin, cin)
+    if cfg["attention"]:
+        attn("decoder/mid/attn", cin)
+    res("decoder/mid/res1", cin, cin)
+    for level in range(len(mult) - 1, -1, -1):
+        for i in range(cfg["blocksPerLevel"]):
+            res(f"decoder/up{level}/res{i}", cin, base * mult[level])
+            cin = base * mult[level]
+        if level > 0:
+            cv(f"decoder/up{level}/up/conv", cin, cin)
+    norm("decoder/norm_out", cin)
+    cv("decoder/conv_out", cin, cfg["channels"])
+    return out

@@ -16,7 +16,7 @@ import { initBackend } from '@factorgen/tfjs-ext/node';
 import { loadCheckpoint, loadDataset, saveCheckpoint } from '@factorgen/io';
 import { ParamStore, Rng, defaultAdamW, variableGradsByName, withoutEma } from '@factorgen/nn';
 import {
-  createDiscriminator, createTeacher, createTokenizer, discriminatorForward, freezeParams, gLossHinge, quantizerDefaults, teacherFromStore,
+  createDiscriminator, createTeacher, createTokenizer, discriminatorForward, freezeParams, gLossHinge, presetFashion, quantizerDefaults, teacherFromStore,
   tokenizerForward, type TeacherConfig, type TokenizerConfig,
 } from '@factorgen/tokenizer';
 import { trainTokenizer, type TokenizerTrainConfig } from '@factorgen/pipelines';
@@ -98,6 +98,20 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
   afterAll(() => {
     tstore?.dispose();
     if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it("init_tokenizer (the bench's twin model) names and shapes every parameter as createTokenizer does: bench/models.ts's tokenizer, UniTok's attention projection on FQGAN branches, a vq", async () => {
+    const bench = { ...presetFashion('fq', 2, 256, { baseChannels: 24 }), perceptualWeight: 0, adversarial: undefined, factorize: 'projection' as const };
+    const attn = { ...config(), quantProj: 'attn' as const, align: undefined, alignTargets: undefined, adversarial: undefined, perceptualWeight: 0 };
+    const vq = { ...presetFashion('vq', 1, 64, { baseChannels: 8 }), perceptualWeight: 0, adversarial: undefined };
+    for (const cfg of [bench, attn, vq]) {
+      const r = await run(systemPython, ['-m', 'factorgen_twin.parity', 'tokenizer-shapes', '--config', JSON.stringify(cfg)]);
+      expect(r.code, r.out).toBe(0);
+      const tok = createTokenizer(cfg, 'shapes', { alignHeads: false });
+      const want = Object.fromEntries([...tok.params.vars].map(([n, v]) => [n, v.shape]));
+      tok.params.dispose();
+      expect(JSON.parse(r.stdout)).toEqual(want);
+    }
   });
 
   it("one training step from factorgen's checkpoint: every loss term and every gradient as factorgen's", async () => {
