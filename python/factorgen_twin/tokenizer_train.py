@@ -18,6 +18,7 @@ one-process gradient (the per-sample means of the other terms need nothing: a ra
 """
 import contextlib
 import math
+import os
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -110,6 +111,9 @@ class Teacher:
 
     @staticmethod
     def load(folder: str, device) -> "Teacher":
+        """A `factorgen teacher train` run folder (its checkpoint/) or the checkpoint folder itself, as factorgen takes."""
+        if not os.path.exists(os.path.join(folder, "config.json")) and os.path.exists(os.path.join(folder, "checkpoint", "config.json")):
+            folder = os.path.join(folder, "checkpoint")
         ck = load_checkpoint(folder, "teacher", with_optimizer=False)
         return Teacher(ck.config, ck.tensors, device)
 

@@ -150,6 +150,9 @@ def main(argv=None) -> int:
         return train(a)
     except UserError as e:
         print(f"factorgen_twin: {e}", file=sys.stderr)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") == "0":
+            # torchrun --redirects 2 --tee 1 (what Debian's torchrun needs) shows stdout only
+            print(f"factorgen_twin: {e}", flush=True)
         return 2
 
 

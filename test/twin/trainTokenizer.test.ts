@@ -114,6 +114,22 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
     }
   });
 
+  it('a run it cannot continue as factorgen would is one line on stderr and exit 2, naming the flag and the cause', async () => {
+    const fresh = path.join(work, 'fresh');
+    const cases: [string[], string][] = [
+      [['--out', fresh, '--steps', '3'], `factorgen_twin: --resume: the twin continues a tokenizer run that factorgen started (its flags fix the model and recipe): run \`factorgen tokenizer train --out ${fresh} --steps 1 ...\`, then this command with --resume`],
+      [['--out', fgRun, '--resume', '--steps', '1'], `factorgen_twin: --steps 1: the run in ${fgRun} is already at step 1; give --steps > 1 to continue`],
+      [['--out', fgRun, '--resume', '--steps', '3'], 'factorgen_twin: --teacher: the perceptual or alignment loss is on but no teacher was given'],
+      [['--out', fgRun, '--resume', '--steps', '3', '--teacher', teacherDir], 'factorgen_twin: --align-target: sub-codebook 1 is aligned to teacher 0, but 0 teacher(s) were given'],
+      [['--out', fgRun, '--resume', '--steps', '3', '--teacher', teacherDir, '--align-target', teacherDir], `factorgen_twin: --align-target ${teacherDir}: expected <sub-codebook>:<teacher folder>, e.g. 1:runs/teacher`],
+      [['--out', fgRun, '--resume', '--steps', 'x'], "factorgen_twin: argument --steps: invalid int value: 'x'"],
+    ];
+    for (const [args, line] of cases) {
+      const r = await run(systemPython, ['-m', 'factorgen_twin.train_tokenizer', ...args]);
+      expect([r.code, r.out.trim().split('\n')]).toEqual([2, [line]]);
+    }
+  });
+
   it("one training step from factorgen's checkpoint: every loss term and every gradient as factorgen's", async () => {
     const ck = await loadCheckpoint(path.join(fgRun, 'checkpoint'), 'tokenizer');
     const cfg = ck.config as TokenizerConfig;
