@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     ts.add_argument("--dump", required=True)
     ts.add_argument("--teacher")
     sh = sub.add_parser("tokenizer-shapes")
-    sh.add_argument("--config", required=True, help="a tokenizer config as JSON text")
+    sh.add_argument("--config", required=True, help="tokenizer configs as JSON text (a list; prints a list of name -> shape)")
     r = sub.add_parser("roundtrip")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--out", required=True)
@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         elif a.cmd == "tokenizer-shapes":
             from .tokenizer_train import init_tokenizer
 
-            print(json.dumps({k: list(v.shape) for k, v in init_tokenizer(json.loads(a.config)).items()}))
+            cfgs = json.loads(a.config)
+            print(json.dumps([{k: list(v.shape) for k, v in init_tokenizer(c).items()} for c in (cfgs if isinstance(cfgs, list) else [cfgs])]))
         elif a.cmd == "tokenizer-step":
             print(json.dumps(tokenizer_step_parity(a.checkpoint, a.dump, a.teacher)))
         elif a.cmd == "tokenizer":
