@@ -31,7 +31,6 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 # Both models are the twin's (python/factorgen_twin).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
