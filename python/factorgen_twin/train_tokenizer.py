@@ -157,6 +157,8 @@ def main(argv=None) -> int:
 
 
 def _teachers(a: argparse.Namespace, cfg: dict, device):
+    """(--teacher, [--align-target teachers in order]) loaded once per folder, checked against the config as factorgen's
+    trainTokenizer checks them."""
     cache: Dict[str, Teacher] = {}
 
     def load(d: str, flag: str) -> Teacher:
@@ -187,6 +189,8 @@ def _teachers(a: argparse.Namespace, cfg: dict, device):
 
 
 def train(a: argparse.Namespace) -> int:
+    """Continues the run in a.out to a.steps (see the module docstring); raises UserError (one line) on a run it cannot
+    continue as factorgen would. Rank 0 writes metrics.jsonl and the checkpoint."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
