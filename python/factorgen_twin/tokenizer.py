@@ -113,12 +113,13 @@ def attn_projection(p: P, name: str, x: torch.Tensor, out_dim: int, causal: bool
     wide = max(in_dim, out_dim)
     hd = wide // heads
     a = layer_norm(p, f"{name}/norm1", x, 1e-5)
-    bias = p[f"{name}/qkv/b"] * torch.cat([torch.ones(wide), torch.zeros(wide), torch.ones(wide)])
+    dev = x.device  # (CUDA training: the masks on the activations' device)
+    bias = p[f"{name}/qkv/b"] * torch.cat([torch.ones(wide, device=dev), torch.zeros(wide, device=dev), torch.ones(wide, device=dev)])
     qkv = F.linear(a, p[f"{name}/qkv/w"], bias).view(B, N, 3, heads, hd).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
     scores = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(hd))
     if causal:
-        scores = scores + torch.triu(torch.full((N, N), -1e9), 1)
+        scores = scores + torch.triu(torch.full((N, N), -1e9, device=dev), 1)
     att = torch.matmul(torch.softmax(scores, -1), v)
     merged = att.mean(1) if in_dim > out_dim else att.transpose(1, 2).reshape(B, N, out_dim)
     y = dense(p, f"{name}/proj", layer_norm(p, f"{name}/norm3", x, 1e-5)) + dense(p, f"{name}/attn_proj", merged)
