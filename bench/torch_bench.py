@@ -2,10 +2,11 @@
 """PyTorch (CPU) reference for bench/models.ts: the same architectures, batches and timing protocol.
 
 Mirrors, layer for layer and parameter for parameter:
-  tokenizer  packages/tokenizer/src/{encoder,decoder,layers,fq,codebook,disentangle,model}.ts with
-             presetFashion('fq', 2, 256, baseChannels 24), perceptual and adversarial losses off;
-             training step = forward + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no decay),
-             reading back every loss term and the indices (as trainTokenizer does).
+  tokenizer  the PyTorch twin (python/factorgen_twin/tokenizer.py, tokenizer_train.py) of
+             packages/tokenizer/src/{encoder,decoder,layers,fq,codebook,disentangle,model}.ts with
+             presetFashion('fq', 2, 256, baseChannels 24), factorize 'projection', perceptual and adversarial losses off;
+             training step = the twin's training pass + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no
+             decay), reading back every loss term and counting the indices in the usage window (as trainTokenizer does).
   generator  the PyTorch twin (python/factorgen_twin/generator.py) of packages/generator/src/{layers,gpt,head,model}.ts:
              Llama-style blocks (RMSNorm eps 1e-6, bias-free q/k/v fused in one matrix as LlamaGen's wqkv, bias-free
              out, 2-D RoPE in the rotate-half layout, causal softmax attention, SwiGLU), class token, factorized AR head over the K sub-tokens of a position; dropout 0.1 and class dropout 0.1 in training.
@@ -30,13 +31,14 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-# The generator is the twin's (python/factorgen_twin), the tokenizer is still this file's own (the twin's tokenizer
-# has no training path yet).
+# Both models are the twin's (python/factorgen_twin).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'python'))
 from factorgen_twin.generator import Generator as TwinGenerator  # noqa: E402
+from factorgen_twin.tokenizer import Tokenizer as TwinTokenizer, to_torch as twin_to_torch  # noqa: E402
+from factorgen_twin.tokenizer_train import init_tokenizer, training_forward  # noqa: E402
 from factorgen_twin.train_generator import init_generator  # noqa: E402
+from factorgen_twin.train_tokenizer import CodeHistogram  # noqa: E402
 
 WORKLOADS = ['tokenizerTrain', 'generatorTrain', 'sampleCached', 'sampleUncached']
 BATCH = {'tokenizer': 32, 'generator': 32, 'sample': 20, 'cfgScale': 2.0}
@@ -69,155 +71,36 @@ TOKENIZER = {
 }
 
 
-def gn(c, groups):
-    return nn.GroupNorm(groups, c, eps=1e-6)
-
-
-class ResBlock(nn.Module):
-    """x + conv2(swish(GN(conv1(swish(GN(x)))))), 1x1 skip projection when the width changes."""
-
-    def __init__(self, cin, cout, groups):
-        super().__init__()
-        self.norm1, self.conv1 = gn(cin, groups), nn.Conv2d(cin, cout, 3, padding=1)
-        self.norm2, self.conv2 = gn(cout, groups), nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
-
-    def forward(self, x):
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
-        return (self.skip(x) if self.skip is not None else x) + h
-
-
-class AttnBlock(nn.Module):
-    """Single-head self-attention over the H*W positions with GN, 1x1 q/k/v/out (with biases), residual."""
-
-    def __init__(self, c, groups):
-        super().__init__()
-        self.norm = gn(c, groups)
-        self.q, self.k, self.v, self.out = (nn.Conv2d(c, c, 1) for _ in range(4))
-
-    def forward(self, x):
-        B, C, H, W = x.shape
-        h = self.norm(x)
-        q = self.q(h).reshape(B, C, H * W).transpose(1, 2)
-        k = self.k(h).reshape(B, C, H * W)
-        v = self.v(h).reshape(B, C, H * W).transpose(1, 2)
-        att = torch.softmax(torch.bmm(q, k) * (1 / math.sqrt(C)), dim=-1)
-        o = torch.bmm(att, v).transpose(1, 2).reshape(B, C, H, W)
-        return x + self.out(o)
-
-
-class Downsample(nn.Module):
-    """Stride-2 3x3 conv with TF 'same' padding (bottom/right only), as tfjs and VQGAN."""
-
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, stride=2)
-
-    def forward(self, x):
-        return self.conv(F.pad(x, (0, 1, 0, 1)))
-
-
-class Upsample(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv = nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
-
-
-class Encoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        g, base, mult = c['normGroups'], c['baseChannels'], c['channelMult']
-        self.conv_in = nn.Conv2d(c['channels'], base, 3, padding=1)
-        layers, cin = [], base
-        for level, m in enumerate(mult):
-            for _ in range(c['blocksPerLevel']):
-                layers.append(ResBlock(cin, base * m, g))
-                cin = base * m
-            if level < len(mult) - 1:
-                layers.append(Downsample(cin))
-        layers += [ResBlock(cin, cin, g)] + ([AttnBlock(cin, g)] if c['attention'] else []) + [ResBlock(cin, cin, g)]
-        self.body = nn.Sequential(*layers)
-        self.norm_out, self.conv_out = gn(cin, g), nn.Conv2d(cin, c['latentChannels'], 3, padding=1)
-
-    def forward(self, x):
-        return self.conv_out(F.silu(self.norm_out(self.body(self.conv_in(x)))))
-
-
-class Decoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        g, base, mult = c['normGroups'], c['baseChannels'], c['channelMult']
-        cin = base * mult[-1]
-        self.conv_in = nn.Conv2d(c['latentChannels'], cin, 3, padding=1)
-        layers = [ResBlock(cin, cin, g)] + ([AttnBlock(cin, g)] if c['attention'] else []) + [ResBlock(cin, cin, g)]
-        for level in range(len(mult) - 1, -1, -1):
-            for _ in range(c['blocksPerLevel']):
-                layers.append(ResBlock(cin, base * mult[level], g))
-                cin = base * mult[level]
-            if level > 0:
-                layers.append(Upsample(cin))
-        self.body = nn.Sequential(*layers)
-        self.norm_out, self.conv_out = gn(cin, g), nn.Conv2d(cin, c['channels'], 3, padding=1)
-
-    def forward(self, z):
-        return self.conv_out(F.silu(self.norm_out(self.body(self.conv_in(z)))))
-
-
-def l2n(x):
-    return x / torch.sqrt((x * x).sum(-1, keepdim=True) + 1e-12)
+def twin_config(c):
+    """The bench's tokenizer as factorgen's TokenizerConfig (bench/models.ts benchTokenizerConfig: presetFashion('fq', 2,
+    256, baseChannels 24) with factorize 'projection', no teacher, no discriminator; the issue rows as table.ts's flags
+    make it): entropy at 0.01 on cosine logits = 0.02 on -||z-c||^2, disentanglement on the quantized codes."""
+    return {
+        'imageSize': c['imageSize'], 'channels': c['channels'], 'baseChannels': c['baseChannels'], 'channelMult': c['channelMult'],
+        'blocksPerLevel': c['blocksPerLevel'], 'attention': c['attention'], 'normGroups': c['normGroups'],
+        'latentChannels': c['latentChannels'], 'factorize': 'projection', 'perceptualWeight': 0,
+        'quantizer': {'kind': 'fq', 'subCodebooks': [{'size': V, 'dim': d} for V, d in c['subCodebooks']], 'beta': c['beta'],
+                      'entropyWeight': c['entropyWeight'], 'entropyTemperature': 2 * c['entropyTemperature'], 'entropyLogits': 'sq-dist',
+                      'disentangleWeight': c['disentangleWeight'], 'disentangleOn': 'quantized'},
+    }
 
 
 class FQTokenizer(nn.Module):
-    """Encoder -> K x (1x1 proj, L2 norm, cosine argmax, straight-through) -> concat -> 1x1 post -> decoder."""
+    """The twin's tokenizer (python/factorgen_twin: tokenizer.py's encoder and decoder, tokenizer_train.py's training
+    pass with factorgen's losses; checked against factorgen by test/twin/trainTokenizer.test.ts), factorgen's names and
+    shapes (init_tokenizer), as one module for the optimizer."""
 
     def __init__(self, c):
         super().__init__()
-        self.c = c
-        self.encoder = Encoder(c)
-        self.proj = nn.ModuleList(nn.Linear(c['latentChannels'], d) for _, d in c['subCodebooks'])
-        self.codebooks = nn.ParameterList(nn.Parameter(torch.randn(V, d)) for V, d in c['subCodebooks'])
-        self.post = nn.Linear(sum(d for _, d in c['subCodebooks']), c['latentChannels'])
-        self.decoder = Decoder(c)
+        cfg = twin_config(c)
+        self.params = nn.ParameterDict({k: nn.Parameter(v) for k, v in twin_to_torch(init_tokenizer(cfg)).items()})
+        self.tok = TwinTokenizer(cfg, {})
+        self.hist = CodeHistogram([s['size'] for s in cfg['quantizer']['subCodebooks']], 50)
 
     def forward(self, x):
-        c = self.c
-        lat = self.encoder(x)
-        B, C, h, w = lat.shape
-        flat = lat.permute(0, 2, 3, 1).reshape(-1, C)
-        zs, zsts, idxs = [], [], []
-        codebook = commitment = entropy = 0
-        for proj, cb in zip(self.proj, self.codebooks):
-            zn = l2n(proj(flat))
-            cn = l2n(cb)
-            sim = zn @ cn.t()
-            idx = sim.argmax(1)
-            zq = cn[idx]
-            codebook = codebook + ((zn.detach() - zq) ** 2).mean()
-            commitment = commitment + ((zn - zq.detach()) ** 2).mean()
-            if c['entropyWeight'] > 0:
-                logp = torch.log_softmax(sim / c['entropyTemperature'], dim=1)
-                p = logp.exp()
-                avg = p.mean(0)
-                entropy = entropy + (-(p * logp).sum(1).mean()) - (-(avg * torch.log(avg + 1e-5)).sum())
-            zs.append(zn)
-            zsts.append(zn + (zq - zn).detach())
-            idxs.append(idx)
-        q = self.post(torch.cat(zsts, 1)).reshape(B, h, w, C).permute(0, 3, 1, 2)
-        recon = self.decoder(q)
-        dis = zsts if c.get('disentangleOn') == 'quantized' else zs
-        cos = (l2n(dis[0]) * l2n(dis[1])).sum(-1)
-        losses = {
-            'recon': ((recon - x) ** 2).mean(),
-            'codebook': codebook,
-            'commitment': commitment * c['beta'],
-            'entropy': entropy * c['entropyWeight'] if c['entropyWeight'] > 0 else torch.zeros(()),
-            'disentangle': (cos * cos).mean() * c['disentangleWeight'],
-        }
-        return sum(losses.values()), losses, torch.stack(idxs, 1)
+        self.tok.p = dict(self.params.items())
+        _recon, idx, _z, losses, total = training_forward(self.tok, x, None, [])
+        return total, losses, idx
 
 
 # ----------------------------------------------------------------------------------------------------------- generator
@@ -328,7 +211,8 @@ def prepare(workload):
             total.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN['clip'])
             opt.step()
-            total.item(), norm.item(), [v.item() for v in losses.values()], idx.numpy()
+            total.item(), norm.item(), [v.item() for v in losses.values()]
+            model.hist.add(idx.numpy().reshape(-1))  # the code-usage window, as trainTokenizer counts it
 
         return count(model), B, 'images', B, call
     c = GENERATOR if kind is None else c

@@ -94,6 +94,12 @@ def main(argv=None) -> int:
     t = sub.add_parser("tokenizer")
     t.add_argument("--checkpoint", required=True)
     t.add_argument("--dump", required=True)
+    ts = sub.add_parser("tokenizer-step")
+    ts.add_argument("--checkpoint", required=True)
+    ts.add_argument("--dump", required=True)
+    ts.add_argument("--teacher")
+    sh = sub.add_parser("tokenizer-shapes")
+    sh.add_argument("--config", required=True, help="tokenizer configs as JSON text (a list; prints a list of name -> shape)")
     r = sub.add_parser("roundtrip")
     r.add_argument("--checkpoint", required=True)
     r.add_argument("--out", required=True)
@@ -103,6 +109,13 @@ def main(argv=None) -> int:
     try:
         if a.cmd == "generator":
             print(json.dumps(generator_parity(a.checkpoint, a.dump)))
+        elif a.cmd == "tokenizer-shapes":
+            from .tokenizer_train import init_tokenizer
+
+            cfgs = json.loads(a.config)
+            print(json.dumps([{k: list(v.shape) for k, v in init_tokenizer(c).items()} for c in (cfgs if isinstance(cfgs, list) else [cfgs])]))
+        elif a.cmd == "tokenizer-step":
+            print(json.dumps(tokenizer_step_parity(a.checkpoint, a.dump, a.teacher)))
         elif a.cmd == "tokenizer":
             print(json.dumps(tokenizer_parity(a.checkpoint, a.dump)))
         else:
@@ -143,6 +156,51 @@ def tokenizer_parity(checkpoint: str, dump: str) -> dict:
         "recon": _max_abs(recon, d.tensors["recon"]),
         "reconScale": float(np.max(np.abs(d.tensors["recon"]))),
     }
+
+
+def tokenizer_step_parity(checkpoint: str, dump: str, teacher_dir) -> dict:
+    """One training step's loss terms and gradients against factorgen's: the dump holds ``images`` [B, H, W, C],
+    factorgen's ``indices`` [B, h, w, K], ``loss/<term>`` (weighted terms, ``adversarial`` when the discriminator's
+    term is on) and ``grad/<param>`` of the total in factorgen's layouts. The twin runs the same pass (float32, CPU) on
+    the checkpoint's raw weights; teacher_dir serves the perceptual loss and every alignment target.
+    Returns per-term |difference| and value, index flips, and per-gradient max |difference| / max |factorgen's|."""
+    from .tokenizer import Tokenizer, from_torch, to_torch
+    from .tokenizer_train import Teacher, discriminator, g_loss_hinge, training_forward
+
+    ck = load_checkpoint(checkpoint, "tokenizer", with_optimizer=False)
+    d = load_checkpoint(dump, "twin-parity")
+    raw = {k: v for k, v in ck.tensors.items() if not k.startswith(EMA_PREFIX) and not k.startswith("state/")}
+    params = {k: t.requires_grad_(True) for k, t in to_torch(raw).items()}
+    tok = Tokenizer(ck.config, {})
+    tok.p = params
+    teacher = Teacher.load(teacher_dir, "cpu") if teacher_dir else None
+    x = torch.from_numpy(d.tensors["images"]).permute(0, 3, 1, 2).contiguous()
+    recon, idx, _z, losses, total = training_forward(tok, x, teacher, [teacher] if teacher else [])
+    if "loss/adversarial" in d.tensors:
+        adv = ck.config["adversarial"]
+        losses["adversarial"] = g_loss_hinge(discriminator({k: v.detach() for k, v in params.items() if k.startswith("disc/")}, adv, recon)) * adv["weight"]
+        total = total + losses["adversarial"]
+    total.backward()
+    terms = {k: {"twin": float(v), "factorgen": float(d.tensors[f"loss/{k}"][0]), "diff": abs(float(v) - float(d.tensors[f"loss/{k}"][0]))}
+             for k, v in losses.items()}
+    grads = from_torch({k: p.grad for k, p in params.items() if p.grad is not None})
+    ref = {k[len("grad/"):]: v for k, v in d.tensors.items() if k.startswith("grad/")}
+    # A gradient that is zero in exact arithmetic (the attention key bias: softmax ignores a per-query constant) is
+    # rounding noise on both sides; each tensor's difference is measured against the larger of its own largest
+    # entry and 1e-3 of the largest entry of any gradient.
+    top = max(float(np.max(np.abs(g))) for g in ref.values())
+    worst, worst_name, rows = 0.0, "", {}
+    for k, g in ref.items():
+        mine = grads.get(k, np.zeros_like(g))
+        scale = max(float(np.max(np.abs(g))), 1e-3 * top)
+        r = _max_abs(mine, g) / scale
+        rows[k] = [r, _max_abs(mine, g), float(np.max(np.abs(g)))]
+        if r > worst:
+            worst, worst_name = r, k
+    return {"terms": terms, "flips": int((idx.numpy() != d.tensors["indices"]).sum()), "positions": int(idx.numel()),
+            "grads": len(ref), "twinGrads": len(grads), "missing": sorted(set(ref) - set(grads)), "extra": sorted(set(grads) - set(ref)),
+            "worstGrad": worst, "worstGradName": worst_name, "gradScale": top,
+            "gradRel": dict(sorted(rows.items(), key=lambda kv: -kv[1][0])[:6])}
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ Parameters keep factorgen's names (``encoder/down0/res0/conv1/w``...); the only 
 Covered: VQGAN-style encoder/decoder (GroupNorm eps 1e-6, swish, single-head mid attention, stride-2 convs padded
 bottom/right as TensorFlow's 'same', nearest x2 upsampling), the 'projection' and FQGAN 'branch' factorizations, the
 fq and vq cosine quantizers (L2-normalized projections and codebooks, argmax of the cosine, first index on ties) with
-linear or UniTok attention projections ('attn'). Training losses (teacher, perceptual, alignment, PatchGAN) are not
-in the twin yet.
+linear or UniTok attention projections ('attn'). Training (its losses, the teacher, the alignment heads and the
+PatchGAN discriminator) is tokenizer_train.py's.
 """
 import math
 from typing import Dict, List
@@ -19,6 +19,19 @@ import torch.nn.functional as F
 from .checkpoint import load_checkpoint
 
 P = Dict[str, torch.Tensor]
+
+
+def from_torch(tensors: P) -> Dict[str, np.ndarray]:
+    """The inverse of ``to_torch``: OIHW -> HWIO, 2-D ``.../w`` [out, in] -> [in, out]; float32 numpy in factorgen's layout."""
+    out: Dict[str, np.ndarray] = {}
+    for n, t in tensors.items():
+        t = t.detach().float().cpu()
+        if t.dim() == 4:
+            t = t.permute(2, 3, 1, 0)
+        elif t.dim() == 2 and n.endswith("/w"):
+            t = t.t()
+        out[n] = np.ascontiguousarray(t.numpy(), dtype=np.float32)
+    return out
 
 
 def to_torch(tensors: Dict[str, np.ndarray]) -> P:
@@ -100,12 +113,13 @@ def attn_projection(p: P, name: str, x: torch.Tensor, out_dim: int, causal: bool
     wide = max(in_dim, out_dim)
     hd = wide // heads
     a = layer_norm(p, f"{name}/norm1", x, 1e-5)
-    bias = p[f"{name}/qkv/b"] * torch.cat([torch.ones(wide), torch.zeros(wide), torch.ones(wide)])
+    dev = x.device  # (CUDA training: the masks on the activations' device)
+    bias = p[f"{name}/qkv/b"] * torch.cat([torch.ones(wide, device=dev), torch.zeros(wide, device=dev), torch.ones(wide, device=dev)])
     qkv = F.linear(a, p[f"{name}/qkv/w"], bias).view(B, N, 3, heads, hd).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
     scores = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(hd))
     if causal:
-        scores = scores + torch.triu(torch.full((N, N), -1e9), 1)
+        scores = scores + torch.triu(torch.full((N, N), -1e9, device=dev), 1)
     att = torch.matmul(torch.softmax(scores, -1), v)
     merged = att.mean(1) if in_dim > out_dim else att.transpose(1, 2).reshape(B, N, out_dim)
     y = dense(p, f"{name}/proj", layer_norm(p, f"{name}/norm3", x, 1e-5)) + dense(p, f"{name}/attn_proj", merged)
@@ -188,9 +202,13 @@ class Tokenizer:
     @torch.no_grad()
     def decode(self, indices: torch.Tensor) -> torch.Tensor:
         """indices [B, h, w, K] -> images [B, C, H, W] clamped to [-1, 1] (factorgen's decodeTokens)."""
+        rows = [l2n(self.p[f"quant/k{k}/codebook"])[indices[..., k]] for k in range(self.K)]
+        return self.decode_codes(torch.cat(rows, -1)).clamp(-1, 1)
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """The K sub-codes concatenated, [B, h, w, sum d_k] -> unclamped images [B, C, H, W] (quant/post or the
+        attention projection, then the decoder): what training's reconstruction loss compares."""
         c, p, g = self.cfg, self.p, self.cfg["normGroups"]
-        rows = [l2n(p[f"quant/k{k}/codebook"])[indices[..., k]] for k in range(self.K)]
-        codes = torch.cat(rows, -1)
         B, H, W, D = codes.shape
         if self.attn:
             z = attn_projection(p, "quant/attn_post", codes.reshape(B, H * W, D), c["latentChannels"], self.causal).view(B, H, W, -1)
@@ -206,4 +224,4 @@ class Tokenizer:
                 h = res_block(p, f"decoder/up{level}/res{i}", h, g)
             if level > 0:
                 h = conv(p, f"decoder/up{level}/up/conv", F.interpolate(h, scale_factor=2, mode="nearest"))
-        return conv(p, "decoder/conv_out", swish(group_norm(p, "decoder/norm_out", h, g))).clamp(-1, 1)
+        return conv(p, "decoder/conv_out", swish(group_norm(p, "decoder/norm_out", h, g)))
