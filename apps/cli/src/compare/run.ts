@@ -12,6 +12,7 @@ import { makeGeneratorConfig } from '@factorgen/generator';
 import { committedEvaluator, getFeatureNet, evalRecon, evalSamples, randomSubset, readSampleFolder } from '@factorgen/pipelines';
 import { defaultFeatureNetTraining } from '@factorgen/eval';
 import { comparisonVariants, type Budget, type Variant } from './variants';
+import { withTrainingUi } from '../ui/training';
 
 /** One row of the comparison table. */
 export type CompareRow = {
@@ -69,7 +70,7 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     teacherDir = path.join(req.out, 'teacher');
     if (!fs.existsSync(path.join(teacherDir, 'checkpoint'))) {
       req.log('training the alignment teacher');
-      await trainTeacher({ out: teacherDir, resume: false, config: teacherCfg, data: req.train, train: { ...common, steps: b.teacherSteps, batch: 64, lr: 2e-3, warmup: 20, checkpointEvery: b.teacherSteps } });
+      await withTrainingUi((ui) => trainTeacher({ ...ui, out: teacherDir!, resume: false, config: teacherCfg, data: req.train, train: { ...common, steps: b.teacherSteps, batch: 64, lr: 2e-3, warmup: 20, checkpointEvery: b.teacherSteps } }));
     }
   }
   const rows: CompareRow[] = [];
@@ -80,10 +81,11 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
     req.log(`${v.id}: training ${v.label}`);
     const teacher = v.needsTeacher && teacherDir ? await loadFrozenTeacher(teacherDir) : undefined;
     const tt = performance.now();
-    const r = await trainTokenizer({
+    const r = await withTrainingUi((ui) => trainTokenizer({
+      ...ui,
       out: dir, resume: false, config: v.config, data: req.train, teacher, teachers: teacher ? [teacher] : undefined,
       train: { ...common, steps: b.tokenizerSteps, batch: b.batch, lr: 2e-3, warmup: Math.ceil(b.tokenizerSteps / 20), usageWindow: 20, restartDeadEvery: 50 },
-    });
+    }));
     const trainSeconds = (performance.now() - tt) / 1000;
     teacher?.dispose();
     const { tok, id: tokId, dir: tokDir } = await loadTokenizer(dir);
@@ -118,10 +120,11 @@ export async function runComparison(req: CompareRequest): Promise<CompareResult>
         gridH: g, gridW: g, subCodebookSizes: sizes, numClasses: req.train.classNames.length, width: w, depth: b.generatorDepth,
         heads: Math.max(1, w / 32), mlpHidden: 3 * w, headLayers: 1, headWidth: w, headHeads: Math.max(1, w / 32), headMlpHidden: 3 * w, dropout: 0,
       });
-      const gr = await trainGenerator({
+      const gr = await withTrainingUi((ui) => trainGenerator({
+        ...ui,
         out: path.join(dir, 'generator'), resume: false, config, tokens: readTokenFile(tokenFile), tokensPath: tokenFile,
         train: { ...common, steps: b.generatorSteps, batch: genBatch, lr: 2e-3, warmup: 20, checkpointEvery: b.generatorSteps, valEvery: 0, valLimit: 0 },
-      });
+      }));
       const sdir = path.join(dir, 'samples');
       const s = await sampleToFolder({ generator: path.join(dir, 'generator'), tokenizer: dir, out: sdir, perClass: b.samplesPerClass, batch: 50, seed: req.seed, cfgScale: 2, temperature: 1, topK: 0, topP: 1, useCache: true });
       sampleGrids.push({ id: v.id, grid: s.grid });
