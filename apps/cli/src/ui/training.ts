@@ -26,9 +26,12 @@ export async function withTrainingUi<R>(train: (hooks: Required<TrainHooks>) => 
   const onEvent = (e: TrainEvent) => {
     switch (e.type) {
       case 'start':
-        stop = installStopHandler(opts);
-        // Forward the handler's abort (its reason is StopRequested with the signal's exit code).
-        stop.signal.addEventListener('abort', () => abort.abort(stop?.signal.reason), { once: true });
+        if (!stop) {
+          // Forward the handler's abort (its reason: StopRequested with the signal's exit code).
+          const handler = installStopHandler(opts);
+          handler.signal.addEventListener('abort', () => abort.abort(handler.signal.reason), { once: true });
+          stop = handler;
+        }
         progress = new Progress(e.totalSteps, e.label, { stream });
         break;
       case 'step':
