@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '@factorgen/tfjs-ext';
 import { floatInRange, intList, nonNegativeFloat, nonNegativeInt, parseBackend, positiveFloat, positiveInt, probability } from '@factorgen/cli/ui/flags';
 import { MetricsLog, readMetrics } from '@factorgen/train';
-import { Progress, formatDuration, formatLine, formatRate, formatValue } from '@factorgen/train';
-import { StopRequested, runCli } from '@factorgen/train';
-import { exitCodeFor, installStopHandler } from '@factorgen/train';
+import { Progress, formatDuration, formatLine, formatRate, formatValue } from '@factorgen/cli/ui/progress';
+import { StopRequested, runCli } from '@factorgen/cli/ui/run';
+import { exitCodeFor, installStopHandler } from '@factorgen/cli/ui/signals';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** @factorgen/train's entry file, for a child script written outside the repository. */
-const trainEntry = createRequire(import.meta.url).resolve('@factorgen/train');
+/** The CLI's ui modules' files, for a child script written outside the repository. */
+const uiEntry = (name: string) => createRequire(import.meta.url).resolve(`@factorgen/cli/ui/${name}`);
 let root: string;
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-cli-'));
@@ -232,7 +232,8 @@ describe('signals', () => {
 
   // A real process: the loop sees the flag, "saves", and runCli exits 130/143; a stuck one dies on the second signal.
   const script = `
-    import { installStopHandler, exitCodeFor, runCli, StopRequested } from '${trainEntry}';
+    import { installStopHandler, exitCodeFor, StopRequested } from '${uiEntry('signals')}';
+    import { runCli } from '${uiEntry('run')}';
     await runCli(async () => {
       const stop = installStopHandler();
       process.stdout.write('ready\\n');

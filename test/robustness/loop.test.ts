@@ -1,5 +1,6 @@
 /**
- * The shared training loop under failure: NaN/Inf metrics, a save that fails, a real signal arriving mid-run.
+ * The shared training loop under failure: NaN/Inf metrics, a save that fails, a real signal arriving mid-run (caught
+ * by the CLI's stop handler, which aborts the loop's signal).
  * The "model" is one variable w that each step increments, so a checkpoint's step and w say exactly which state it holds.
  */
 import * as fs from 'node:fs';
@@ -10,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '@factorgen/tfjs-ext';
 import { loadCheckpoint, saveCheckpoint, type CheckpointIo } from '@factorgen/io';
 import { MetricsLog, readMetrics } from '@factorgen/train';
-import { StopRequested } from '@factorgen/train';
-import { runTrainLoop, type StepMetrics } from '@factorgen/train';
+import { StopRequested, installStopHandler } from '@factorgen/cli/ui/signals';
+import { runTrainLoop, type StepMetrics, type TrainHooks } from '@factorgen/train';
 
 let root: string;
 beforeAll(async () => {
@@ -34,8 +35,9 @@ function setup(
   const checkpointDir = path.join(dir, 'checkpoint');
   const w = tf.variable(tf.scalar(0));
   const saved: number[] = [];
-  const run = () =>
+  const run = (hooks: TrainHooks = {}) =>
     runTrainLoop({
+      ...hooks,
       label: 'test',
       startStep: 0,
       totalSteps: opts.total,
@@ -186,7 +188,9 @@ describe('a real signal during a run of synchronous steps', () => {
           return {};
         },
       });
-      const e = await failure(t.run());
+      // The CLI's handler: the first SIGINT aborts the loop's signal with StopRequested.
+      const stop = installStopHandler();
+      const e = await failure(t.run({ signal: stop.signal })).finally(() => stop.dispose());
       expect(e).toBeInstanceOf(StopRequested);
       expect((e as StopRequested).code).toBe(130);
       expect(t.saved.length).toBe(1);

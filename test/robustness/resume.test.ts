@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { loadCheckpoint, type CheckpointData, type CheckpointIo } from '@factorgen/io';
-import { StopRequested, type TrainLoopOptions } from '@factorgen/train';
+import { type RunDir, type Trainer, type TrainerRequest } from '@factorgen/train';
+import { StopRequested } from '@factorgen/cli/ui/signals';
 import { UserError } from '@factorgen/tfjs-ext';
 import { MODEL_FILE } from '@factorgen/formats';
 import * as io from '@factorgen/io';
@@ -35,22 +36,37 @@ const hook = vi.hoisted(() => ({ stopAfter: -1, nanAt: -1, failSaveAt: -1, tenso
 vi.mock('@factorgen/train', async (importOriginal) => {
   const mod = await importOriginal<typeof import('@factorgen/train')>();
   const tfm = await import('@tensorflow/tfjs');
+  const { installStopHandler } = await import('@factorgen/cli/ui/signals');
   return {
     ...mod,
-    runTrainLoop: (o: TrainLoopOptions) =>
-      mod.runTrainLoop({
-        ...o,
-        step: async (s: number, logged: boolean) => {
-          const m = await o.step(s, logged);
-          hook.tensorsAfterStep.push(tfm.memory().numTensors);
-          // What the signal handler sees from a real SIGINT; the loop then saves and throws StopRequested.
-          if (s + 1 === hook.stopAfter) process.emit('SIGINT', 'SIGINT');
-          if (s + 1 !== hook.nanAt) return m;
-          // A NaN loss computed on the device, as a diverging model gives it
-          tfm.dispose(m.loss as import('@tensorflow/tfjs').Scalar);
-          return { ...m, loss: tfm.scalar(NaN) };
-        },
-      }),
+    // Every trainer runs through runTrainer: wrap its step, and stop it as the CLI does (its SIGINT handler aborts the run).
+    runTrainer: async <T extends object>(req: TrainerRequest, setup: (run: RunDir) => Trainer<T> | Promise<Trainer<T>>) => {
+      const stop = installStopHandler();
+      try {
+        return await mod.runTrainer({ ...req, signal: stop.signal }, async (run) => {
+          const t = await setup(run);
+          const o = t.loop;
+          return {
+            ...t,
+            loop: {
+              ...o,
+              step: async (s: number, logged: boolean) => {
+                const m = await o.step(s, logged);
+                hook.tensorsAfterStep.push(tfm.memory().numTensors);
+                // What the signal handler sees from a real SIGINT; the loop then saves and throws StopRequested.
+                if (s + 1 === hook.stopAfter) process.emit('SIGINT', 'SIGINT');
+                if (s + 1 !== hook.nanAt) return m;
+                // A NaN loss computed on the device, as a diverging model gives it
+                tfm.dispose(m.loss as import('@tensorflow/tfjs').Scalar);
+                return { ...m, loss: tfm.scalar(NaN) };
+              },
+            },
+          };
+        });
+      } finally {
+        stop.dispose();
+      }
+    },
   };
 });
 vi.mock('@factorgen/io', async (importOriginal) => {

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { printableLine } from '@factorgen/io';
-import { runCli } from '@factorgen/train';
+import { runCli } from '@factorgen/cli/ui/run';
 import { UserError } from '@factorgen/tfjs-ext';
 import { readTokenHeader, type TokenFileHeader } from '@factorgen/io';
 

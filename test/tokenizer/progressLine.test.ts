@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { readMetrics, readStepMetrics } from '@factorgen/train';
 import { tokenizerProgressFields, trainTokenizer } from '@factorgen/pipelines';
+import { withTrainingUi } from '@factorgen/cli/ui/training';
 import { tinyDataset, tinyTokenizerConfig, tinyTokenizerTrain } from '../robustness/fixtures';
 
 beforeAll(async () => {
@@ -38,10 +39,12 @@ describe('tokenizer progress line', () => {
       return true;
     });
     try {
-      await trainTokenizer({
+      // The training itself is headless; the line is the CLI's, drawn from the run's events.
+      await withTrainingUi((ui) => trainTokenizer({
+        ...ui,
         out, resume: false, config: tinyTokenizerConfig({ quantizer: { ...tinyTokenizerConfig().quantizer, entropyWeight: 0.1 } }), data: tinyDataset(),
         train: tinyTokenizerTrain({ steps: 6, logEvery: 3, usageWindow: 2 }),
-      });
+      }));
     } finally {
       spy.mockRestore();
     }

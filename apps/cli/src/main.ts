@@ -1,4 +1,4 @@
-import { runCli } from '@factorgen/train';
+import { runCli } from './ui/run';
 import { buildProgram } from './program';
 
 await runCli(async () => {

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { optimizerStep, disposeAdamState, initAdamState, warmupCosine, type AdamState, type AdamWConfig, startEma, emaOptionsOf, withoutEma, Rng } from '@factorgen/nn';
-import { restoreAdamState, saveCheckpoint } from '@factorgen/io';
-import { assignParams, type LoadedCheckpoint, batchIndices } from '@factorgen/formats';
-import { openRunDir, type RunDir, runTrainLoop, type StepOutput, type TrainLoopResult } from '@factorgen/train';
+import { optimizerStep, initAdamState, warmupCosine, type AdamWConfig, emaOptionsOf, Rng } from '@factorgen/nn';
+import { type LoadedCheckpoint, batchIndices } from '@factorgen/formats';
+import { emaPart, runTrainer, type RunDir, type StepOutput, type Trainer, type TrainHooks, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { type TokenSet, type TokenFileHeader } from '@factorgen/io';
 import { type GeneratorConfig, validateGeneratorConfig } from '@factorgen/generator';
@@ -29,7 +28,7 @@ export type GeneratorTrainConfig = {
   emaWarmup?: boolean;
 };
 
-export type GeneratorTrainRequest = {
+export type GeneratorTrainRequest = TrainHooks & {
   out: string;
   resume: boolean;
   config: GeneratorConfig;
@@ -92,15 +91,10 @@ export async function evaluateLoss(gen: Generator, set: TokenSet, batch: number,
  * (so `sample` finds and checks the tokenizer), logs `<out>/metrics.jsonl`.
  */
 export async function trainGenerator(req: GeneratorTrainRequest): Promise<GeneratorTrainResult> {
-  const run = await openRunDir(req.out, 'generator', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
-  try {
-    return await trainGeneratorInRun(run, req);
-  } finally {
-    run.release();
-  }
+  return runTrainer({ ...req, kind: 'generator' }, (run) => generatorTrainer(run, req));
 }
 
-async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
+function generatorTrainer(run: RunDir, req: GeneratorTrainRequest): Trainer<{ valLoss: number | null }> {
   const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
   validateGeneratorConfig(config);
   const h = req.tokens.header;
@@ -124,14 +118,8 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
   const emaOpts = emaOptionsOf(run.resumed ? (run.resumed.extra ?? {}) : null, { warmup: req.train.emaWarmup });
   const tc = { ...req.train, emaWarmup: emaOpts.warmup };
   const gen = createGenerator(config, tc.seed);
-  let opt: AdamState = initAdamState();
-  let startStep = 0;
-  if (run.resumed) {
-    assignParams(gen.params.vars, withoutEma(run.resumed.tensors), run.checkpointDir);
-    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
-    startStep = run.resumed.step;
-  }
-  const ema = startEma(gen.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir, emaOpts.warmup);
+  const opt = initAdamState();
+  const averaged = emaPart(gen.params.vars, tc.ema ?? 0, emaOpts.warmup);
   const T = h.gridH * h.gridW;
   const K = h.subCodebookSizes.length;
   const tokens = new Int32Array(tc.batch * T * K);
@@ -156,7 +144,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
       subs = out.subLosses.map((a) => tf.keep(a));
       return out.loss;
     }, gen.params.vars, opt, tc.adamw, lr, tc.clip);
-    ema?.update(gen.params.vars, s);
+    averaged.ema?.update(gen.params.vars, s);
     tokT.dispose();
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };
@@ -174,36 +162,24 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
     return {};
   };
 
-  const save = (stepsDone: number) =>
-    saveCheckpoint(run.checkpointDir, {
-      kind: 'generator',
-      config,
-      step: stepsDone,
-      params: new Map([...gen.params.vars, ...(ema?.tensors() ?? [])]),
-      optimizer: opt,
-      extra: { train: tc, tokens: req.tokensPath, tokenizerId: h.tokenizerId, tokenizerPath: h.tokenizerPath, classNames: h.classNames },
-    });
-
-  try {
-    const result = await runTrainLoop({
+  return {
+    config,
+    params: gen.params.vars,
+    optimizers: [{ state: opt }],
+    parts: [averaged],
+    extra: () => ({ train: tc, tokens: req.tokensPath, tokenizerId: h.tokenizerId, tokenizerPath: h.tokenizerPath, classNames: h.classNames }),
+    loop: {
       label: 'generator',
-      startStep,
       totalSteps: tc.steps,
       step,
-      save,
       checkpointEvery: tc.checkpointEvery,
-      checkpointDir: run.checkpointDir,
-      metrics: run.metrics,
       periodic,
       logEvery: tc.logEvery,
       // a "token" is one grid position (holding K sub-tokens), as in the README
       itemsPerStep: tc.batch * T,
       itemName: 'tokens',
-    });
-    return { ...result, valLoss, checkpointDir: run.checkpointDir };
-  } finally {
-    disposeAdamState(opt);
-    ema?.dispose();
-    gen.params.dispose();
-  }
+    },
+    finish: () => ({ valLoss }),
+    dispose: () => gen.params.dispose(),
+  };
 }

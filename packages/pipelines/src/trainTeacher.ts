@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, Rng, optimizerStep, disposeAdamState, initAdamState, warmupCosine, type AdamState, type AdamWConfig } from '@factorgen/nn';
+import { ParamStore, Rng, optimizerStep, initAdamState, warmupCosine, type AdamWConfig } from '@factorgen/nn';
 import { assignParams, type LoadedCheckpoint, batchIndices, flipMask, gatherImages, gatherLabels, toFloat, type ImageDataset } from '@factorgen/formats';
-import { hasCheckpoint, loadCheckpoint, restoreAdamState, saveCheckpoint, checkFolder } from '@factorgen/io';
-import { openRunDir, resolveCheckpointDir, type RunDir, runTrainLoop, type StepOutput, type TrainLoopResult } from '@factorgen/train';
+import { hasCheckpoint, loadCheckpoint, checkFolder } from '@factorgen/io';
+import { resolveCheckpointDir, runTrainer, type RunDir, type StepOutput, type Trainer, type TrainHooks, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { classifierLoss, createTeacher, freezeParams, teacherForward, teacherFromStore, teacherKind, type LoadedTeacher, type TeacherConfig } from '@factorgen/tokenizer';
 import { loadLayersTeacher } from './loadTeacher';
@@ -15,7 +15,7 @@ export type TeacherTrainConfig = {
   checkpointEvery: number; logEvery: number;
 };
 
-export type TeacherTrainRequest = {
+export type TeacherTrainRequest = TrainHooks & {
   out: string; resume: boolean; config: TeacherConfig; train: TeacherTrainConfig; data: ImageDataset; test?: ImageDataset;
   /** A fresh run may replace an earlier run in `out` (only factorgen's files there). */
   overwrite?: boolean;
@@ -62,15 +62,10 @@ export function teacherLoss(store: ParamStore, cfg: TeacherConfig, x: tf.Tensor4
  * the tokenizer's alignment and perceptual losses.
  */
 export async function trainTeacher(req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
-  const run = await openRunDir(req.out, 'teacher', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
-  try {
-    return await trainTeacherInRun(run, req);
-  } finally {
-    run.release();
-  }
+  return runTrainer({ ...req, kind: 'teacher' }, (run) => teacherTrainer(run, req));
 }
 
-async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise<TrainLoopResult & { testAccuracy: number | null; checkpointDir: string }> {
+function teacherTrainer(run: RunDir, req: TeacherTrainRequest): Trainer<{ testAccuracy: number | null }> {
   const cfg = (run.resumed ? run.resumed.config : req.config) as TeacherConfig;
   const d = req.data;
   const rotation = teacherKind(cfg) === 'rotation';
@@ -87,13 +82,7 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
   const tc = req.train;
   const store = new ParamStore(new Rng(`${tc.seed}/teacher-init`));
   createTeacher(store, cfg);
-  let opt: AdamState = initAdamState();
-  let startStep = 0;
-  if (run.resumed) {
-    assignParams(store.vars, run.resumed.tensors, run.checkpointDir);
-    if (run.resumed.optimizer) opt = restoreAdamState(run.resumed.optimizer);
-    startStep = run.resumed.step;
-  }
+  const opt = initAdamState();
   const step = async (s: number): Promise<StepOutput> => {
     const idx = batchIndices(d.n, tc.batch, s, tc.seed);
     const x = toFloat(gatherImages(d, idx, flipMask(tc.batch, s, tc.seed, tc.flip)), [tc.batch, d.height, d.width, d.channels]);
@@ -103,19 +92,19 @@ async function trainTeacherInRun(run: RunDir, req: TeacherTrainRequest): Promise
     tf.dispose([x, gradNorm]);
     return { loss, lr };
   };
-  try {
-    const result = await runTrainLoop({
-      label: 'teacher', startStep, totalSteps: tc.steps, step, checkpointEvery: tc.checkpointEvery, checkpointDir: run.checkpointDir,
-      metrics: run.metrics, logEvery: tc.logEvery, itemsPerStep: tc.batch, itemName: 'images',
-      save: (stepsDone) => saveCheckpoint(run.checkpointDir, { kind: 'teacher', config: cfg, step: stepsDone, params: store.vars, optimizer: opt, extra: { train: tc, dataset: d.name, classNames: d.classNames } }),
-    });
-    const testAccuracy = req.test ? await teacherAccuracy(store, cfg, req.test) : null;
-    if (testAccuracy !== null) run.metrics.write({ step: result.stepsDone, testAccuracy });
-    return { ...result, testAccuracy, checkpointDir: run.checkpointDir };
-  } finally {
-    disposeAdamState(opt);
-    store.dispose();
-  }
+  return {
+    config: cfg,
+    params: store.vars,
+    optimizers: [{ state: opt }],
+    extra: () => ({ train: tc, dataset: d.name, classNames: d.classNames }),
+    loop: { label: 'teacher', totalSteps: tc.steps, step, checkpointEvery: tc.checkpointEvery, logEvery: tc.logEvery, itemsPerStep: tc.batch, itemName: 'images' },
+    finish: async (result, r) => {
+      const testAccuracy = req.test ? await teacherAccuracy(store, cfg, req.test) : null;
+      if (testAccuracy !== null) r.metrics.write({ step: result.stepsDone, testAccuracy });
+      return { testAccuracy };
+    },
+    dispose: () => store.dispose(),
+  };
 }
 
 /**

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { optimizerStep, splitAdamState, mergeAdamStates, disposeAdamState, initAdamState, warmupCosine, type AdamState, type AdamWConfig, startEma, emaOptionsOf, withoutEma, ParamStore, Rng } from '@factorgen/nn';
-import { restoreAdamState, saveCheckpoint } from '@factorgen/io';
-import { assignParams, type LoadedCheckpoint, batchIndices, flipMask, gatherImages, toFloat, type ImageDataset } from '@factorgen/formats';
-import { openRunDir, type RunDir, runTrainLoop, type StepOutput, type TrainLoopResult } from '@factorgen/train';
+import { optimizerStep, initAdamState, warmupCosine, type AdamWConfig, emaOptionsOf, ParamStore, Rng } from '@factorgen/nn';
+import { type LoadedCheckpoint, batchIndices, flipMask, gatherImages, toFloat, type ImageDataset } from '@factorgen/formats';
+import { emaPart, runTrainer, type RunDir, type StatePart, type StepOutput, type Trainer, type TrainHooks, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { type TokenizerConfig, assertValidConfig } from '@factorgen/tokenizer';
 import { createTokenizer, tokenizerForward, type Tokenizer } from '@factorgen/tokenizer';
@@ -54,7 +53,7 @@ export type TokenizerTrainConfig = {
   emaFollowRestarts?: boolean;
 };
 
-export type TokenizerTrainRequest = {
+export type TokenizerTrainRequest = TrainHooks & {
   out: string;
   resume: boolean;
   /** The model config for a new run; on --resume the checkpoint's config is used. */
@@ -77,17 +76,13 @@ export type TokenizerTrainResult = TrainLoopResult & { usage: number[]; perplexi
 /**
  * Trains a tokenizer (vq or fq) on an image dataset with the FQGAN losses; checkpoints into `<out>/checkpoint`,
  * logs `<out>/metrics.jsonl`. Each step's data and randomness depend only on (seed, step), so resume is exact.
+ * Headless: progress comes as events and `signal` stops it after a step, saved (see TrainHooks).
  */
 export async function trainTokenizer(req: TokenizerTrainRequest): Promise<TokenizerTrainResult> {
-  const run = await openRunDir(req.out, 'tokenizer', req.resume, { overwrite: req.overwrite, checkResume: req.checkResume });
-  try {
-    return await trainTokenizerInRun(run, req);
-  } finally {
-    run.release();
-  }
+  return runTrainer({ ...req, kind: 'tokenizer' }, (run) => tokenizerTrainer(run, req));
 }
 
-async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
+function tokenizerTrainer(run: RunDir, req: TokenizerTrainRequest): Trainer<{ usage: number[]; perplexity: number[] }> {
   const config = (run.resumed ? run.resumed.config : req.config) as TokenizerConfig;
   assertValidConfig(config, `${run.checkpointDir}/config.json`);
   const d = req.data;
@@ -121,30 +116,35 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   const disc = new ParamStore(new Rng(`${tc.seed}/discriminator`));
   if (adv) createDiscriminator(disc, adv, config.channels);
   const allParams = new Map([...tok.params.vars, ...disc.vars]);
-  let opt: AdamState = initAdamState();
-  let discOpt: AdamState = initAdamState();
-  let startStep = 0;
+  const opt = initAdamState();
+  const discOpt = initAdamState();
   const sizes = config.quantizer.subCodebooks.map((s) => s.size);
   const hist = new DeviceCodeHistogram(sizes, tc.usageWindow);
-  if (run.resumed) {
-    const params = new Map([...withoutEma(run.resumed.tensors)].filter(([name]) => !name.startsWith(STATE_PREFIX)));
-    assignParams(allParams, params, run.checkpointDir);
-    // Checkpoints written before the usage window was saved resume with an empty window (as they did then).
-    const [counts, window, windowSizes] = [USAGE_TENSORS.counts, USAGE_TENSORS.window, USAGE_TENSORS.windowSizes].map((n) => run.resumed!.tensors.get(n));
-    if (counts && window && windowSizes) {
-      const ok =
-        [counts, window, windowSizes].every((t) => t.dtype === 'int32') &&
-        hist.importState({ counts: counts.data as Int32Array, window: window.data as Int32Array, windowSizes: windowSizes.data as Int32Array });
-      if (!ok) throw new UserError(`${run.checkpointDir}: the saved code-usage window does not fit the codebook sizes [${sizes.join(',')}]`);
-    }
-    if (run.resumed.optimizer) {
-      const both = restoreAdamState(run.resumed.optimizer);
-      [opt, discOpt] = splitAdamState(both, (name) => name.startsWith(DISC_PREFIX));
-      discOpt.step = (run.resumed.extra as { discStep?: number } | undefined)?.discStep ?? 0;
-    }
-    startStep = run.resumed.step;
-  }
-  const ema = startEma(tok.params.vars, tc.ema ?? 0, run.resumed ? { step: run.resumed.step, tensors: run.resumed.tensors } : null, run.checkpointDir, emaOpts.warmup);
+  // The code-usage window, so dead-code restarts after a resume see the codes the run saw.
+  const usage: StatePart = {
+    owns: (name) => name.startsWith(STATE_PREFIX),
+    start: (resumed, where) => {
+      // Checkpoints written before the usage window was saved resume with an empty window (as they did then).
+      const [counts, window, windowSizes] = [USAGE_TENSORS.counts, USAGE_TENSORS.window, USAGE_TENSORS.windowSizes].map((n) => resumed?.tensors.get(n));
+      if (counts && window && windowSizes) {
+        const ok =
+          [counts, window, windowSizes].every((t) => t.dtype === 'int32') &&
+          hist.importState({ counts: counts.data as Int32Array, window: window.data as Int32Array, windowSizes: windowSizes.data as Int32Array });
+        if (!ok) throw new UserError(`${where}: the saved code-usage window does not fit the codebook sizes [${sizes.join(',')}]`);
+      }
+    },
+    snapshot: async () => {
+      const u = (await hist.read()).exportState();
+      const tensors = new Map<string, tf.Tensor>([
+        [USAGE_TENSORS.counts, tf.tensor1d(u.counts, 'int32')],
+        [USAGE_TENSORS.window, tf.tensor1d(u.window, 'int32')],
+        [USAGE_TENSORS.windowSizes, tf.tensor1d(u.windowSizes, 'int32')],
+      ]);
+      return { tensors, release: () => tf.dispose([...tensors.values()]) };
+    },
+    dispose: () => hist.dispose(),
+  };
+  const averaged = emaPart(tok.params.vars, tc.ema ?? 0, emaOpts.warmup);
   const [H, W, C] = [d.height, d.width, d.channels];
 
   const step = async (s: number): Promise<StepOutput> => {
@@ -169,6 +169,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
       terms = { ...terms, ...Object.fromEntries(Object.entries(out.losses).map(([k, v]) => [k, tf.keep(v)])) };
       return advOn ? (tf.add(out.total, terms.adversarial) as tf.Scalar) : out.total;
     }, tok.params.vars, opt, tc.adamw, lr, tc.clip);
+    const ema = averaged.ema;
     ema?.update(tok.params.vars, s);
     // Tensors: the training loop reads them when it logs this step (and checks them for NaN/Inf every step).
     const m: StepOutput = { loss, lr, gradNorm };
@@ -202,51 +203,30 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     return out;
   };
 
-  const save = async (stepsDone: number) => {
-    const usage = (await hist.read()).exportState();
-    const state = new Map<string, tf.Tensor>([
-      [USAGE_TENSORS.counts, tf.tensor1d(usage.counts, 'int32')],
-      [USAGE_TENSORS.window, tf.tensor1d(usage.window, 'int32')],
-      [USAGE_TENSORS.windowSizes, tf.tensor1d(usage.windowSizes, 'int32')],
-    ]);
-    try {
-      await saveCheckpoint(run.checkpointDir, {
-        kind: 'tokenizer',
-        config,
-        step: stepsDone,
-        params: new Map([...allParams, ...state, ...(ema?.tensors() ?? [])]),
-        optimizer: mergeAdamStates(opt, discOpt),
-        extra: { train: tc, dataset: d.name, discStep: discOpt.step },
-      });
-    } finally {
-      tf.dispose([...state.values()]);
-    }
-  };
-
-  try {
-    const result = await runTrainLoop({
+  return {
+    config,
+    params: allParams,
+    optimizers: [{ state: opt }, { state: discOpt, owns: (name) => name.startsWith(DISC_PREFIX), stepKey: 'discStep' }],
+    parts: [usage, averaged],
+    extra: () => ({ train: tc, dataset: d.name }),
+    loop: {
       label: 'tokenizer',
-      startStep,
       totalSteps: tc.steps,
       step,
-      save,
       checkpointEvery: tc.checkpointEvery,
-      checkpointDir: run.checkpointDir,
-      metrics: run.metrics,
       periodic,
       logEvery: tc.logEvery,
       progress: { readEveryStep: ['recon', ...sizes.map((_, k) => `usage${k}`)], show: tokenizerProgressFields },
       itemsPerStep: tc.batch,
       itemName: 'images',
-    });
-    const h = await hist.read();
-    return { ...result, usage: h.usage(), perplexity: h.perplexity(), checkpointDir: run.checkpointDir };
-  } finally {
-    disposeAdamState(opt);
-    disposeAdamState(discOpt);
-    ema?.dispose();
-    tok.params.dispose();
-    disc.dispose();
-    hist.dispose();
-  }
+    },
+    finish: async () => {
+      const h = await hist.read();
+      return { usage: h.usage(), perplexity: h.perplexity() };
+    },
+    dispose: () => {
+      tok.params.dispose();
+      disc.dispose();
+    },
+  };
 }

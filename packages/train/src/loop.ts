@@ -2,9 +2,6 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '@factorgen/tfjs-ext';
 import { MetricsLog } from './metrics';
-import { Progress } from './progress';
-import { installStopHandler, exitCodeFor } from './signals';
-import { StopRequested } from './run';
 
 /** Named metric values as read on the host (must include `loss`). */
 export type StepMetrics = Record<string, number>;
@@ -45,6 +42,35 @@ export type TrainLoopOptions = {
   /** Images or tokens per step, for throughput in the log. */
   itemsPerStep?: number;
   itemName?: string;
+} & TrainHooks;
+
+/**
+ * What a training loop reports as it runs, in this order: `start` once (before the first step), `step` after every
+ * step, `log` with each record written to metrics.jsonl, `checkpoint` after each save, then `done` (the run reached its
+ * total) or `stopped` (the signal was aborted; the state after `step` steps was saved). A failure (divergence, a failed
+ * save) ends the run with a rejection instead, after no further event.
+ */
+export type TrainEvent =
+  | { type: 'start'; label: string; startStep: number; totalSteps: number; checkpointDir: string }
+  /** `fields`: what a progress line shows (TrainLoopOptions.progress.show of the latest metrics); `metrics`: this step's numbers as read. */
+  | { type: 'step'; step: number; totalSteps: number; metrics: StepMetrics; fields: Record<string, number> }
+  | { type: 'log'; record: Record<string, number> }
+  | { type: 'checkpoint'; step: number; checkpointDir: string }
+  | { type: 'done'; stepsDone: number; seconds: number }
+  | { type: 'stopped'; step: number; checkpointDir: string };
+
+/**
+ * How a caller watches and stops a run without the loop touching the process (no signal handlers, no stderr): the
+ * CLI turns events into its progress line and SIGINT/SIGTERM into an abort; a test or a browser page can do the same.
+ */
+export type TrainHooks = {
+  /**
+   * Checked between steps: once aborted, the loop saves the state after the step just finished, emits `stopped`
+   * and rejects with the signal's reason (an AbortError DOMException when abort() was given none).
+   */
+  signal?: AbortSignal;
+  /** Called synchronously with each event; what it throws ends the run. */
+  onEvent?: (e: TrainEvent) => void;
 };
 
 export type TrainLoopResult = { stepsDone: number; seconds: number; itemsPerSecond: number; last: StepMetrics };
@@ -89,17 +115,18 @@ export async function readStepMetrics(out: StepOutput, all: boolean, always: rea
 }
 
 /**
- * The training loop shared by every trainer: runs steps, logs metrics.jsonl and progress, checkpoints every N steps
- * and at the end. A NaN/Inf metric stops the run naming the step, without saving (the last good checkpoint stays).
- * SIGINT/SIGTERM: finishes the current step, saves atomically, then throws StopRequested (exit 130/143).
+ * The training loop shared by every trainer: runs steps, logs metrics.jsonl, checkpoints every N steps and at the
+ * end, and reports each of these as a TrainEvent. A NaN/Inf metric stops the run naming the step, without saving
+ * (the last good checkpoint stays). An aborted `signal` is seen after the step it arrived in: that step is saved
+ * atomically, then the loop rejects with the signal's reason (the CLI aborts with StopRequested: exit 130/143).
  */
 export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   // A resumed run past the requested total would train nothing and report an empty result as success.
   if (o.startStep > o.totalSteps) {
     throw new UserError(`--steps ${o.totalSteps}: the run in ${path.dirname(o.checkpointDir)} is already at step ${o.startStep}; give --steps > ${o.startStep} to continue`);
   }
-  const stop = installStopHandler();
-  const progress = new Progress(o.totalSteps, o.label);
+  const emit = o.onEvent ?? (() => {});
+  emit({ type: 'start', label: o.label, startStep: o.startStep, totalSteps: o.totalSteps, checkpointDir: o.checkpointDir });
   const t0 = performance.now();
   // Process CPU time beside wall time: on a shared machine the rate per CPU-second stays near the idle figure.
   const cpu0 = process.cpuUsage();
@@ -107,47 +134,47 @@ export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult
   let last: StepMetrics = {};
   let shown: StepMetrics = {};
   let step = o.startStep;
-  try {
-    while (step < o.totalSteps) {
-      const logged = (step + 1) % o.logEvery === 0 || step + 1 === o.totalSteps;
-      const { metrics: m, bad } = await readStepMetrics(await o.step(step, logged), logged, o.progress?.readEveryStep);
-      if (bad) {
-        const kept = lastSaved > 0 ? `${o.checkpointDir} (step ${lastSaved}) is kept` : 'no checkpoint was written yet';
-        throw new UserError(`training diverged: ${bad[0]} is ${bad[1]} at step ${step + 1}; stopped, ${kept}`, 3);
-      }
-      step += 1;
-      last = m;
-      // Unlogged steps read only host numbers: the progress line shows the last logged values of the others.
-      shown = { ...shown, ...m };
-      const elapsed = (performance.now() - t0) / 1000;
-      const rate = ((step - o.startStep) * (o.itemsPerStep ?? 1)) / Math.max(elapsed, 1e-9);
-      if (logged) {
-        const extra = o.periodic ? await o.periodic(step) : {};
-        const c = process.cpuUsage(cpu0);
-        const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed, cpuSeconds: (c.user + c.system) / 1e6 };
-        o.metrics.write(record);
-      }
-      progress.update(step, o.progress ? o.progress.show(shown) : shown);
-      // A step may never yield (the cpu backend's reads resolve at once): give SIGINT/SIGTERM a turn of the event loop.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const signal = stop.requested();
-      if (signal) {
-        await o.save(step);
-        progress.done();
-        process.stderr.write(`${signal}: saved checkpoint at step ${step} to ${o.checkpointDir}; resume with --resume\n`);
-        throw new StopRequested(exitCodeFor(signal));
-      }
-      if (step % o.checkpointEvery === 0 && step < o.totalSteps) {
-        await o.save(step);
-        lastSaved = step;
-      }
+  const save = async (stepsDone: number) => {
+    await o.save(stepsDone);
+    emit({ type: 'checkpoint', step: stepsDone, checkpointDir: o.checkpointDir });
+  };
+  while (step < o.totalSteps) {
+    const logged = (step + 1) % o.logEvery === 0 || step + 1 === o.totalSteps;
+    const { metrics: m, bad } = await readStepMetrics(await o.step(step, logged), logged, o.progress?.readEveryStep);
+    if (bad) {
+      const kept = lastSaved > 0 ? `${o.checkpointDir} (step ${lastSaved}) is kept` : 'no checkpoint was written yet';
+      throw new UserError(`training diverged: ${bad[0]} is ${bad[1]} at step ${step + 1}; stopped, ${kept}`, 3);
     }
-    if (o.totalSteps > lastSaved || o.startStep === o.totalSteps) await o.save(o.totalSteps);
-    progress.done();
-  } finally {
-    stop.dispose();
+    step += 1;
+    last = m;
+    // Unlogged steps read only host numbers: the progress line shows the last logged values of the others.
+    shown = { ...shown, ...m };
+    const elapsed = (performance.now() - t0) / 1000;
+    const rate = ((step - o.startStep) * (o.itemsPerStep ?? 1)) / Math.max(elapsed, 1e-9);
+    if (logged) {
+      const extra = o.periodic ? await o.periodic(step) : {};
+      const c = process.cpuUsage(cpu0);
+      const record = { step, ...m, ...extra, [`${o.itemName ?? 'items'}PerSec`]: rate, seconds: elapsed, cpuSeconds: (c.user + c.system) / 1e6 };
+      o.metrics.write(record);
+      emit({ type: 'log', record });
+    }
+    emit({ type: 'step', step, totalSteps: o.totalSteps, metrics: m, fields: o.progress ? o.progress.show(shown) : shown });
+    // A step may never yield (the cpu backend's reads resolve at once): give whoever aborts (a signal handler, a
+    // timer) a turn of the event loop.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (o.signal?.aborted) {
+      await save(step);
+      emit({ type: 'stopped', step, checkpointDir: o.checkpointDir });
+      o.signal.throwIfAborted();
+    }
+    if (step % o.checkpointEvery === 0 && step < o.totalSteps) {
+      await save(step);
+      lastSaved = step;
+    }
   }
+  if (o.totalSteps > lastSaved || o.startStep === o.totalSteps) await save(o.totalSteps);
   const seconds = (performance.now() - t0) / 1000;
+  emit({ type: 'done', stepsDone: step, seconds });
   return {
     stepsDone: step,
     seconds,

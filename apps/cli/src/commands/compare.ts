@@ -4,6 +4,7 @@ import { UserError } from '@factorgen/tfjs-ext';
 import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, compareMeta, writeCompareReport, CompareSettingsError, type CompareState } from '@factorgen/pipelines';
 import { writeCompareHtml } from '@factorgen/web';
 import { positiveInt } from '../ui/flags';
+import { withTrainingUi } from '../ui/training';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
 
 /** The flag each recorded compare setting comes from, for the one-line refusal. */
@@ -38,7 +39,8 @@ export function registerCompare(program: Command): void {
         const r = buildCompareReport(state, compareMeta(state, { command, backend: backend.name, threads: backend.threads }));
         return { files: [...writeCompareReport(f.out, r), writeCompareHtml(f.out, r)], comparisons: r.summary.comparisons };
       };
-      const request = { out: f.out, budget, seeds: f.seeds ?? budget.seeds, variants: f.variants, bits: f.bits, generation: f.generation, train, test, log: note };
+      const request = { out: f.out, budget, seeds: f.seeds ?? budget.seeds, variants: f.variants, bits: f.bits, generation: f.generation, train, test, log: note,
+        training: <R>(t: Parameters<typeof withTrainingUi<R>>[0]) => withTrainingUi(t, { resumeHint: 'run the same compare command again to continue' }) };
       if (f.part) {
         // A --jobs child: ends with the process that started it.
         process.on('disconnect', () => process.exit(1));

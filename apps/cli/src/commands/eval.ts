@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { positiveInt } from '../ui/flags';
 import { repoRoot, checkOutputFile, openOutputDir, writeManifest, writeGrid } from '@factorgen/io';
 import { UserError } from '@factorgen/tfjs-ext';
-import { Progress } from '@factorgen/train';
+import { Progress } from '../ui/progress';
 import { type ImageDataset } from '@factorgen/formats';
 import { loadTokenizer } from '@factorgen/pipelines';
 import { reconstructImages, encodeImages, decodeToImages, pooledSubCodes, swapSubCodebook, gridSize } from '@factorgen/tokenizer';

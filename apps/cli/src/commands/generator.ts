@@ -2,12 +2,13 @@ import { Command, Option } from 'commander';
 import { positiveInt, intInRange, nonNegativeInt, probability, positiveFloat, nonNegativeFloat, emaDecay } from '../ui/flags';
 import { defaultAdamW } from '@factorgen/nn';
 import { UserError } from '@factorgen/tfjs-ext';
-import { Progress } from '@factorgen/train';
+import { Progress } from '../ui/progress';
 import { readTokenFile } from '@factorgen/io';
 import { trainGenerator, sampleToFolder } from '@factorgen/pipelines';
 import { makeGeneratorConfig } from '@factorgen/generator';
 import { fillFlagsOnResume, generatorResumeTable } from './resume';
 import { addTrainOptions, backendOption, threadsOption, startBackend, note, printJson, type TrainFlags } from './common';
+import { withTrainingUi } from '../ui/training';
 
 type GenTrainFlags = TrainFlags & {
   tokens: string; val?: string; width: number; depth: number; heads: number; mlpHidden?: number; headMode: 'ar' | 'parallel';
@@ -55,14 +56,15 @@ export function registerGenerator(program: Command): void {
         headLayers: f.headLayers, headWidth: f.width, headHeads: heads, headMlpHidden: f.mlpHidden ?? 3 * f.width,
         dropout: f.dropout, rope: f.rope, classDropout: f.classDropout, classRope: f.classRope,
       });
-      const result = await trainGenerator({
+      const result = await withTrainingUi((ui) => trainGenerator({
+        ...ui,
         out: f.out, resume: f.resume, overwrite: f.overwrite, config, tokens, tokensPath: f.tokens, val,
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, minLrRatio: 0.1, clip: f.clip,
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, checkpointEvery: f.checkpointEvery,
           logEvery: f.logEvery, valEvery: f.valEvery, valLimit: f.valLimit, ema: f.ema,
         },
-      });
+      }));
       note(`generator saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(0)} tokens/s)`);
       printJson({ checkpoint: result.checkpointDir, steps: result.stepsDone, tokensPerSecond: result.itemsPerSecond, valLoss: result.valLoss, last: result.last });
     });

@@ -5,6 +5,7 @@ import { trainTeacher } from '@factorgen/pipelines';
 import { presetFashionTeacher, type TeacherKind, ROTATIONS } from '@factorgen/tokenizer';
 import { fillFlagsOnResume, teacherResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+import { withTrainingUi } from '../ui/training';
 
 export function registerTeacher(program: Command): void {
   const teacher = program.command('teacher').description('the embedded teacher for alignment and perceptual losses');
@@ -30,13 +31,14 @@ export function registerTeacher(program: Command): void {
         ...presetFashionTeacher(), imageSize: data.height, channels: data.channels, kind: f.kind,
         classes: f.kind === 'rotation' ? ROTATIONS : data.classNames.length,
       };
-      const r = await trainTeacher({
+      const r = await withTrainingUi((ui) => trainTeacher({
+        ...ui,
         out: f.out, resume: f.resume, overwrite: f.overwrite, config, data, test,
         train: {
           steps: f.steps, batch: f.batch, lr: f.lr, warmup: f.warmup, clip: f.clip, adamw: { ...defaultAdamW, weightDecay: f.weightDecay },
           seed: f.seed, flip: f.flip, checkpointEvery: f.checkpointEvery, logEvery: f.logEvery,
         },
-      });
+      }));
       note(`${f.kind} teacher saved to ${r.checkpointDir}; test accuracy${f.kind === 'rotation' ? ' (of the turn)' : ''} ${r.testAccuracy === null ? 'n/a' : (100 * r.testAccuracy).toFixed(1) + '%'}`);
       printJson({ checkpoint: r.checkpointDir, testAccuracy: r.testAccuracy, imagesPerSecond: r.itemsPerSecond });
     });

@@ -13,6 +13,7 @@ import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eva
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
 import { makeFolders, pendingOutputFile } from '@factorgen/io';
+import { withTrainingUi } from '../ui/training';
 
 type TokTrainFlags = DataFlags & TrainFlags & {
   quantizer: 'vq' | 'fq'; subCodebooks: number; codebookSize: number[]; codeDim: number; baseChannels: number; channelMult: number[];
@@ -181,7 +182,7 @@ export function registerTokenizer(program: Command): void {
       // One load per folder: the same teacher may serve the perceptual loss and several targets.
       const loaded = new Map<string, Awaited<ReturnType<typeof loadFrozenTeacher>>>();
       if (f.teacher && teacher) loaded.set(path.resolve(f.teacher), teacher);
-      const teachers = [];
+      const teachers: Awaited<ReturnType<typeof loadFrozenTeacher>>[] = [];
       for (const t of targetSpecs) {
         const key = path.resolve(t.dir);
         if (!loaded.has(key)) {
@@ -194,7 +195,8 @@ export function registerTokenizer(program: Command): void {
         teachers.push(loaded.get(key)!);
       }
       const config = tokenizerConfigFromFlags(f, data.height, data.channels, teacher?.embedDim, teachers.map((t) => t.embedDim));
-      const result = await trainTokenizer({
+      const result = await withTrainingUi((ui) => trainTokenizer({
+        ...ui,
         out: f.out,
         resume: f.resume, overwrite: f.overwrite,
         config,
@@ -206,7 +208,7 @@ export function registerTokenizer(program: Command): void {
           adamw: { ...defaultAdamW, weightDecay: f.weightDecay }, seed: f.seed, flip: f.flip,
           checkpointEvery: f.checkpointEvery, logEvery: f.logEvery, usageWindow: f.usageWindow, restartDeadEvery: f.restartDeadEvery, ema: f.ema,
         },
-      });
+      }));
       note(`tokenizer saved to ${result.checkpointDir} (${result.itemsPerSecond.toFixed(1)} images/s)`);
       printJson({ checkpoint: result.checkpointDir, steps: result.stepsDone, imagesPerSecond: result.itemsPerSecond, usage: result.usage, perplexity: result.perplexity, last: result.last });
     });

@@ -16,6 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultAdamW } from '@factorgen/nn';
+import { type TrainHooks } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { type ImageDataset } from '@factorgen/formats';
 import { presetFashionTeacher, reconstructImages, encodeImages, gridSize } from '@factorgen/tokenizer';
@@ -77,6 +78,11 @@ export type CompareRequest = {
    * part failed. The CLI starts child processes; a test may call runCompare in-process.
    */
   parts?: { count: number; start: (index: number, count: number) => Promise<void> };
+  /**
+   * Wraps each training with hooks (progress events, an AbortSignal; the CLI draws progress and turns Ctrl-C into an
+   * abort, whose saved checkpoint the next run continues from). Default: headless, no hooks.
+   */
+  training?: <R>(train: (hooks: TrainHooks) => Promise<R>) => Promise<R>;
 };
 
 /** What the compare folder holds now: settings, floors, variants and every run's results so far. */
@@ -209,6 +215,7 @@ async function runStages(
   const teacherDir = path.join(out, 'teacher');
   const common = { minLrRatio: 0.1, clip: 1, adamw: defaultAdamW, logEvery: 10 };
   const every = (steps: number) => Math.max(1, Math.ceil(steps / 8));
+  const hooked = req.training ?? (<R>(train: (hooks: TrainHooks) => Promise<R>) => train({}));
   const dirOf = (v: string, s: number) => path.join(out, 'runs', runId(v, s));
   const exists = (f: string) => fs.existsSync(f);
   const stages: Stage[] = [];
@@ -239,10 +246,10 @@ async function runStages(
       done: () => exists(path.join(out, 'teacher.json')),
       run: async () => {
         const resume = exists(path.join(teacherDir, 'checkpoint', 'config.json'));
-        await trainTeacher({
-          out: teacherDir, resume, overwrite: !resume, config: teacherCfg, data: req.train,
+        await hooked((hooks) => trainTeacher({
+          ...hooks, out: teacherDir, resume, overwrite: !resume, config: teacherCfg, data: req.train,
           train: { ...common, seed: '0', flip: false, steps: b.teacherSteps, batch: 64, lr: 2e-3, warmup: 20, checkpointEvery: every(b.teacherSteps) },
-        });
+        }));
         writeJsonAtomic(path.join(out, 'teacher.json'), { steps: b.teacherSteps });
       },
     });
@@ -268,13 +275,13 @@ async function runStages(
             const resume = exists(path.join(tdir, 'checkpoint', 'config.json'));
             const teacher = v.needsTeacher ? await loadFrozenTeacher(teacherDir) : undefined;
             try {
-              const r = await trainTokenizer({
-                out: tdir, resume, overwrite: !resume, config: cfg, data: req.train, teacher, teachers: teacher ? [teacher] : undefined,
+              const r = await hooked((hooks) => trainTokenizer({
+                ...hooks, out: tdir, resume, overwrite: !resume, config: cfg, data: req.train, teacher, teachers: teacher ? [teacher] : undefined,
                 train: {
                   ...common, seed: String(seed), flip: false, steps: b.tokenizer.steps, batch: b.tokenizer.batch, lr: b.tokenizer.lr,
                   warmup: Math.ceil(b.tokenizer.steps / 20), checkpointEvery: every(b.tokenizer.steps), usageWindow: 20, restartDeadEvery: 50,
                 },
-              });
+              }));
               writeJsonAtomic(path.join(dir, 'tokenizer.json'), { usage: r.usage, perplexity: r.perplexity, timing: { seconds: r.seconds, imagesPerSecond: r.itemsPerSecond } });
             } finally {
               teacher?.dispose();
@@ -342,13 +349,13 @@ async function runStages(
             headHeads: Math.max(1, w / 32), headMlpHidden: 3 * w, dropout: 0,
           });
           const resume = exists(path.join(gdir, 'checkpoint', 'config.json'));
-          const r = await trainGenerator({
-            out: gdir, resume, overwrite: !resume, config, tokens, tokensPath: tokenFile,
+          const r = await hooked((hooks) => trainGenerator({
+            ...hooks, out: gdir, resume, overwrite: !resume, config, tokens, tokensPath: tokenFile,
             train: {
               ...common, seed: String(seed), steps: b.generator.steps, batch: b.generator.batch, lr: b.generator.lr,
               warmup: Math.ceil(b.generator.steps / 20), checkpointEvery: every(b.generator.steps), valEvery: 0, valLimit: 0,
             },
-          });
+          }));
           writeJsonAtomic(path.join(dir, 'generator.json'), { timing: { seconds: r.seconds, tokensPerSecond: r.itemsPerSecond } });
         },
       });

@@ -8,19 +8,10 @@
  */
 import { UserError } from '@factorgen/tfjs-ext';
 import { nameFlagOf, printableLine } from '@factorgen/io';
-import { exitCodeFor, type StopSignal } from './signals';
-import { heldOutputDirs, pendingOutputFiles } from '@factorgen/io';
+import { exitCodeFor, StopRequested, type StopSignal } from './signals';
 
-/** Thrown by a training loop that stopped on SIGINT/SIGTERM after saving; carries the exit code. */
-export class StopRequested extends Error {
-  readonly code: 130 | 143;
-  constructor(codeOrSignal: 130 | 143 | StopSignal) {
-    const code = typeof codeOrSignal === 'number' ? codeOrSignal : exitCodeFor(codeOrSignal);
-    super(`stopped by ${code === 130 ? 'SIGINT' : 'SIGTERM'}`);
-    this.name = 'StopRequested';
-    this.code = code;
-  }
-}
+export { StopRequested };
+import { heldOutputDirs, pendingOutputFiles } from '@factorgen/io';
 
 export type RunCliIo = { stderr?: NodeJS.WritableStream; exit?: (code: number) => void; argv?: string[] };
 
