@@ -9,9 +9,12 @@ import { registerCompare } from './commands/compare';
 import { registerExport } from './commands/export';
 import { registerReport, registerServe, registerWeb } from './commands/web';
 
-/** The package's version (the repository's package.json), for --version. */
+/**
+ * The package's version (@factorgen/cli's package.json, one folder above src/ and build/; the same version as the
+ * repository's), for --version. Read beside this module so that it is found in an installed package too.
+ */
 export function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 /**

@@ -3,9 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// Run from source (tests, tsx) this module is bundle.ts and bundles the page's sources, resolving the packages through
+// their "source" export condition, so a stale build/ cannot leak in; run from build/ (the CLI, an installed package)
+// it bundles the built JavaScript through the packages' default exports.
+const fromSource = import.meta.url.endsWith('.ts');
 
 /**
- * Bundles the page (src/page/main.ts and the packages it imports, through their package.json "browser" entries)
+ * Bundles the page (page/main.ts and the packages it imports, through their package.json exports)
  * into one ES module with esbuild. Fails if anything reachable needs Node (node:fs, sharp, workers, node:crypto):
  * esbuild cannot resolve those for the browser platform.
  */
@@ -25,7 +29,8 @@ const built = new Map<boolean, Promise<string>>();
 
 async function buildPage(minify: boolean): Promise<string> {
   const result = await build({
-    entryPoints: [path.join(here, 'page', 'main.ts')],
+    entryPoints: [path.join(here, 'page', fromSource ? 'main.ts' : 'main.js')],
+    conditions: fromSource ? ['source'] : [],
     bundle: true,
     write: false,
     platform: 'browser',
