@@ -24,6 +24,16 @@ function* files(dir) {
   }
 }
 
+// tsc -b never deletes the output of a source that was moved or removed; such a stale file would still import its
+// old neighbours. Outputs (and their maps) whose src/<name>.ts is gone are removed first.
+function removeStale(build, src) {
+  for (const file of [...files(build)]) {
+    const base = path.relative(build, file).replace(/\.(d\.ts|js)$/, '');
+    if (fs.existsSync(path.join(src, `${base}.ts`)) || fs.existsSync(path.join(src, `${base}.tsx`))) continue;
+    for (const f of [file, `${file}.map`]) fs.rmSync(f, { force: true });
+  }
+}
+
 function fixed(file, spec) {
   if (/\.(m?js|cjs|json)$/.test(spec)) return spec;
   const target = path.resolve(path.dirname(file), spec);
@@ -36,6 +46,7 @@ let changed = 0;
 for (const ws of workspaces) {
   const build = path.join(root, ws, 'build');
   if (!fs.existsSync(build)) continue;
+  removeStale(build, path.join(root, ws, 'src'));
   for (const file of files(build)) {
     const text = fs.readFileSync(file, 'utf8');
     const out = text.replace(SPECIFIER, (_m, lead, q, spec) => `${lead}${q}${fixed(file, spec)}${q}`);
