@@ -22,8 +22,8 @@ export type CompareBudget = {
   /** Sampling guidance (CFG scale); the generator trains with class dropout 0.1 so that it applies. */
   cfgScale: number;
   /**
-   * Estimated seconds per training step on 2 cores (wasm, 1 thread, per run), for the plan's time estimate only
-   * (measured on this project's 2-core machines; see docs/compare.md).
+   * Estimated seconds per training step of one run on 1 wasm thread (vq tokenizer; FAR-head generator), for the plan's
+   * time estimate only (docs/compare.md gives the measurements).
    */
   secondsPerStep: { tokenizer: number; generator: number };
 };
@@ -51,8 +51,10 @@ export const compareBudgets: Record<CompareBudget['name'], CompareBudget> = {
   medium: {
     name: 'medium', seeds: 3, variants: mainQuestion,
     tokenizer: { steps: 800, batch: 32, baseChannels: 24, lr: 2e-3 }, reconImages: 2000, teacherSteps: 600,
-    generator: { steps: 800, batch: 64, width: 128, depth: 3, headLayers: 1, lr: 1e-3 }, samplesPerClass: 50, cfgScale: 2,
-    secondsPerStep: { tokenizer: 0.6, generator: 0.5 },
+    generator: { steps: 500, batch: 64, width: 128, depth: 3, headLayers: 1, lr: 1e-3 }, samplesPerClass: 50, cfgScale: 2,
+    // CPU seconds per step of these sizes on 1 wasm thread, measured under load 13-30
+    // (a 25- minus a 5-step run): tokenizer vq 0.83, fq 2x1024 0.99, fq 2x32 1.08; generator FAR head 1.85, parallel 1.20.
+    secondsPerStep: { tokenizer: 0.85, generator: 1.85 },
   },
   large: {
     name: 'large', seeds: 5, variants: [...mainQuestion, 'vq-2v', 'fq2-dis', 'fq2-dis-align', 'unitok', 'fq2-parallel'],
