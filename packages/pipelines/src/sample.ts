@@ -110,7 +110,7 @@ export type SampleResult = { out: string; images: number; seconds: number; image
  */
 export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> {
   // The output folder is checked (and locked) before anything is loaded or sampled.
-  const lock = openOutputDir(req.out, '--out', 'samples', 'sample', { overwrite: req.overwrite, io: req.io });
+  const lock = openOutputDir(req.out, 'out', 'samples', 'sample', { overwrite: req.overwrite, io: req.io });
   try {
     return await sampleIntoLockedFolder(req);
   } finally {

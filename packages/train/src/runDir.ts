@@ -37,10 +37,10 @@ export function checkResumable(dir: string, overwrite: boolean): void {
 export async function openRunDir(dir: string, kind: string, resume: boolean, opts: RunDirOptions = {}): Promise<RunDir> {
   const checkpointDir = path.join(dir, 'checkpoint');
   if (resume) checkResumable(dir, opts.overwrite ?? false);
-  const lock = lockOutputDir(dir, '--out', `${kind} train`, opts.io);
+  const lock = lockOutputDir(dir, 'out', `${kind} train`, opts.io);
   const runKind = `${kind} run` as OutputKind;
   try {
-    if (!resume) prepareFreshOutput(dir, '--out', runKind, opts.overwrite ?? false);
+    if (!resume) prepareFreshOutput(dir, 'out', runKind, opts.overwrite ?? false);
     const resumed = resume ? await loadCheckpoint(checkpointDir, kind) : null;
     if (resumed) opts.checkResume?.(resumed);
     if (!resume || readManifest(dir)?.kind !== runKind) writeManifest(dir, runKind, ['metrics.jsonl'], opts.io);
