@@ -23,9 +23,9 @@ export type RunDirOptions = {
 
 /** What --resume needs before anything is read: no --overwrite, and a checkpoint in the run folder `dir`. */
 export function checkResumable(dir: string, overwrite: boolean): void {
-  if (overwrite) throw new UserError('--overwrite: cannot be combined with --resume (it would delete the run being resumed)');
+  if (overwrite) throw new UserError('cannot be combined with `resume` (it would delete the run being resumed)', { field: 'overwrite' });
   if (!hasCheckpoint(path.join(dir, 'checkpoint'))) {
-    throw new UserError(`--resume: ${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`);
+    throw new UserError(`${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`, { field: 'resume' });
   }
 }
 
