@@ -50,7 +50,8 @@ describe('encode and decode', () => {
     const set = readTokenFile(out);
     // 9 train images of a, then 9 of b: classes take turns, so rows 0, 1 (a) and 9, 10 (b).
     expect(Array.from(set.labels)).toEqual([0, 0, 1, 1]);
-    expect(set.header).toMatchObject({ count: 4, classNames: ['a', 'b'], tokenizerId: r.tokenizerId, source: 'images/train' });
+    // source is `${dataset name}/${split}`, and a folder dataset's name already ends in its split (as before the move).
+    expect(set.header).toMatchObject({ count: 4, classNames: ['a', 'b'], tokenizerId: r.tokenizerId, source: `folder:images/train/train` });
     const train = await loadSplit(data, 'train');
     const per = 8 * 8;
     const rows = new Uint8Array(4 * per);
@@ -72,7 +73,7 @@ describe('encode and decode', () => {
     const pixels = await decodeToImages(tok, set.tokens, 4, 4);
     tok.params.dispose();
     // Record 2 is the first of class b.
-    const png = await sharp(path.join(out, '1-b', '0000.png')).raw().toBuffer();
+    const png = await sharp(path.join(out, '1-b', '0000.png')).extractChannel(0).raw().toBuffer();
     expect(Array.from(png)).toEqual(Array.from(pixels.subarray(2 * 64, 3 * 64)));
   });
 
@@ -102,7 +103,7 @@ describe('reconstruct, probe, eval recon', () => {
     const { tok } = await loadTokenizer(tokDir);
     const rec = await reconstructImages(tok, test.images, 2, 2);
     tok.params.dispose();
-    expect(m).toMatchObject({ dataset: 'images', split: 'test', images: 2, grid: path.join(out, 'recon.png') });
+    expect(m).toMatchObject({ dataset: 'folder:images/test', split: 'test', images: 2, grid: path.join(out, 'recon.png') });
     expect(m.psnrGlobalMse).toBeCloseTo(psnrGlobal(test.images, rec), 10);
     expect(m.ssim).toBeNull(); // SSIM needs images of 11x11 or more
     expect(JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'))).toEqual(m);
