@@ -18,7 +18,8 @@ const mapsShown = new Set<string>();
 
 /**
  * Loads one split of `source`. For a folder dataset, `note` is told once per folder (per process) which index each
- * class got ("classes of DIR: 0=a, 1=b") and which entries of the folder are not used ("warning: ...").
+ * class got ("classes of DIR: 0=a, 1=b") and which entries of the folder are not used ("warning: ..."); without
+ * `note` nothing is said, and a later call with one still says it.
  */
 export async function loadSplit(source: DataSource, split: 'train' | 'test', note?: (line: string) => void): Promise<ImageDataset> {
   const dir = source.data;
@@ -27,9 +28,9 @@ export async function loadSplit(source: DataSource, split: 'train' | 'test', not
     warn: (line) => (dir && note && !mapsShown.has(dir) ? note(`warning: ${line}`) : undefined),
   });
   // A folder's classes are its subfolders in natural order: say which index is which (once per folder).
-  if (source.dataset === 'folder' && dir && !mapsShown.has(dir)) {
+  if (note && source.dataset === 'folder' && dir && !mapsShown.has(dir)) {
     mapsShown.add(dir);
-    note?.(`classes of ${dir}: ${ds.classNames.map((c, i) => `${i}=${c}`).join(', ')}`);
+    note(`classes of ${dir}: ${ds.classNames.map((c, i) => `${i}=${c}`).join(', ')}`);
   }
   return ds;
 }
