@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { featureNetFor } from '@factorgen/cli/commands/eval';
+import { featureNetFor } from '@factorgen/pipelines';
 import { tinyDataset } from '../robustness/fixtures';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-featprogress-'));

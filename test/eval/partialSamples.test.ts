@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { partialSampleFolderWarning, readSampleFolder } from '@factorgen/pipelines';
+import { inFlagWords } from '@factorgen/cli/ui/errors';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-partial-'));
 const png = () => sharp({ create: { width: 8, height: 8, channels: 3, background: '#808080' } }).png().toBuffer();
@@ -29,7 +30,9 @@ describe('a reader of a sample folder says when it is partial', () => {
   it('warns when a killed sample run left fewer images than it planned, naming the empty class folders', async () => {
     const classes = ['0-a', '1-b', '2-c'];
     const dir = await sampleFolder('killed', classes, 4, [4, 2, 0]);
-    expect(partialSampleFolderWarning(dir)).toBe(
+    // The library names the folder by its field; the CLI says --samples.
+    expect(partialSampleFolderWarning(dir)?.startsWith(`warning: \`samples\` ${dir}: partial:`)).toBe(true);
+    expect(inFlagWords(partialSampleFolderWarning(dir)!)).toBe(
       `warning: --samples ${dir}: partial: 6 of the 12 images its sample run planned are present; 1 class folder is empty (2-c); the run was interrupted, so these scores are of a partial set`,
     );
     const full = await sampleFolder('full', classes, 2, [2, 2, 2]);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LOCK_FILE, lockOutputDir, MANIFEST_FILE, prepareFreshOutput, writeManifest } from '@factorgen/io';
 import { UserError } from '@factorgen/tfjs-ext';
+import { thrownInCliWords } from '../support/cliWords';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-lock-'));
 let n = 0;
@@ -20,7 +21,7 @@ describe('stale locks are told from live ones, and every refusal says how to cle
     const dir = fresh();
     // pid 1 is alive (init), but it did not start at the recorded time.
     writeLock(dir, { pid: 1, host: os.hostname(), command: 'generator train', started: '2026-01-01T00:00:00.000Z', procStart: 'other-boot/123' });
-    const lock = lockOutputDir(dir, '--out', 'sample');
+    const lock = lockOutputDir(dir, 'out', 'sample');
     expect(JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
     lock.release();
   });
@@ -31,7 +32,7 @@ describe('stale locks are told from live ones, and every refusal says how to cle
     const sleeper = spawn('sleep', ['30']);
     try {
       writeLock(dir, { pid: sleeper.pid, host: os.hostname(), command: 'generator train', started: '2026-01-01T00:00:00.000Z' });
-      lockOutputDir(dir, '--out', 'sample').release();
+      lockOutputDir(dir, 'out', 'sample').release();
     } finally {
       sleeper.kill();
     }
@@ -40,14 +41,12 @@ describe('stale locks are told from live ones, and every refusal says how to cle
   it('a lock from another host counts as held, and the refusal says which file to remove if that run is gone', () => {
     const dir = fresh();
     writeLock(dir, { pid: 4242, host: 'other-machine', command: 'tokenizer train', started: '2026-01-01T00:00:00.000Z' });
-    expect(() => lockOutputDir(dir, '--out', 'sample')).toThrow(
-      new UserError(`--out ${dir}: in use by "factorgen tokenizer train" (pid 4242 on other-machine, started 2026-01-01T00:00:00.000Z); wait for it to finish or choose another folder; if that process is gone, remove ${path.join(dir, LOCK_FILE)}`),
-    );
+    expect(thrownInCliWords(() => lockOutputDir(dir, 'out', 'sample'))).toBe(`--out ${dir}: in use by "factorgen tokenizer train" (pid 4242 on other-machine, started 2026-01-01T00:00:00.000Z); wait for it to finish or choose another folder; if that process is gone, remove ${path.join(dir, LOCK_FILE)}`);
   });
 
   it('a live lock of this host with a matching start time stays held', () => {
     const dir = fresh();
-    const lock = lockOutputDir(dir, '--out', 'generator train');
+    const lock = lockOutputDir(dir, 'out', 'generator train');
     const info = JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')) as { procStart?: string };
     expect(info.procStart).toMatch(/^[0-9a-f-]+\/\d+$/);
     lock.release();
@@ -59,7 +58,7 @@ describe('a run folder with no checkpoint does not demand --resume', () => {
     const dir = fresh();
     writeManifest(dir, 'generator run', ['metrics.jsonl']);
     fs.writeFileSync(path.join(dir, 'metrics.jsonl'), '');
-    prepareFreshOutput(dir, '--out', 'generator run', false);
+    prepareFreshOutput(dir, 'out', 'generator run', false);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -68,13 +67,11 @@ describe('a run folder with no checkpoint does not demand --resume', () => {
     writeManifest(dir, 'generator run', ['metrics.jsonl']);
     fs.mkdirSync(path.join(dir, 'checkpoint'));
     fs.writeFileSync(path.join(dir, 'checkpoint', 'config.json'), '{}');
-    expect(() => prepareFreshOutput(dir, '--out', 'generator run', false)).toThrow(
-      new UserError(`--out ${dir}: already holds a generator run; pass --resume to continue it, pass --overwrite to replace it or choose another folder`),
-    );
+    expect(thrownInCliWords(() => prepareFreshOutput(dir, 'out', 'generator run', false))).toBe(`--out ${dir}: already holds a generator run; pass --resume to continue it, pass --overwrite to replace it or choose another folder`);
     const other = fresh();
     writeManifest(other, 'generator run', ['metrics.jsonl']);
     fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
-    expect(() => prepareFreshOutput(other, '--out', 'generator run', false)).toThrow(/also holds files factorgen did not write \(notes\.txt\)/);
+    expect(() => prepareFreshOutput(other, 'out', 'generator run', false)).toThrow(/also holds files factorgen did not write \(notes\.txt\)/);
     expect(fs.readdirSync(other).sort()).toEqual([MANIFEST_FILE, 'notes.txt']);
   });
 });

@@ -13,6 +13,7 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointIo } from '@factorgen/io
 import { MetricsLog, readMetrics } from '@factorgen/train';
 import { StopRequested, installStopHandler } from '@factorgen/cli/ui/signals';
 import { runTrainLoop, type StepMetrics, type TrainHooks } from '@factorgen/train';
+import { inCliWords } from '../support/cliWords';
 
 let root: string;
 beforeAll(async () => {
@@ -119,7 +120,7 @@ describe('a resumed run already past the total', () => {
       }),
     );
     expect(e).toBeInstanceOf(UserError);
-    expect((e as UserError).message).toBe(`--steps 20: the run in ${dir} is already at step 40; give --steps > 40 to continue`);
+    expect(inCliWords(e)).toBe(`--steps 20: the run in ${dir} is already at step 40; give --steps > 40 to continue`);
     expect(calls).toEqual([]);
   });
 });

@@ -14,6 +14,7 @@ import { openRunDir, readMetrics } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { sampleToFolder } from '@factorgen/pipelines';
 import { errorLines, makePipeline, runCliProcess, startCli } from './fixtures';
+import { inCliWords, thrownInCliWords } from '../support/cliWords';
 
 let root: string;
 let tokens: string;
@@ -37,8 +38,8 @@ const pngsUnder = (dir: string) =>
 describe('folder locks', () => {
   it('a second lock on a folder is refused naming the holder; released locks and stale ones (dead pid) are taken', () => {
     const dir = path.join(root, 'lock-unit');
-    const a = lockOutputDir(dir, '--out', 'generator train');
-    expect(() => lockOutputDir(dir, '--out', 'sample')).toThrow(
+    const a = lockOutputDir(dir, 'out', 'generator train');
+    expect(thrownInCliWords(() => lockOutputDir(dir, 'out', 'sample'))).toMatch(
       new RegExp(`^--out ${dir}: in use by "factorgen generator train" \\(this process, started \\d{4}-.*\\); wait for it to finish or choose another folder$`),
     );
     a.release();
@@ -46,7 +47,7 @@ describe('folder locks', () => {
     fs.mkdirSync(dir);
     const pid = deadPid();
     fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid, host: os.hostname(), command: 'tokenizer train', started: 'then' }));
-    const b = lockOutputDir(dir, '--out', 'sample');
+    const b = lockOutputDir(dir, 'out', 'sample');
     expect(JSON.parse(fs.readFileSync(path.join(dir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
     b.release();
     expect(fs.readdirSync(dir)).toEqual([]);
@@ -184,8 +185,8 @@ describe('output paths are checked before the work', () => {
     const req = { generator: path.join(root, 'missing'), out: ro, perClass: 1, batch: 1, seed: '0', cfgScale: 1, temperature: 1, topK: 0, topP: 1, useCache: true };
     const e = await sampleToFolder({ ...req, io: { writeFile: () => { throw erofs(); } } }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UserError);
-    expect((e as UserError).message).toBe(`--out ${ro}: read-only (EROFS: read-only file system)`);
+    expect(inCliWords(e)).toBe(`--out ${ro}: read-only (EROFS: read-only file system)`);
     const t = await openRunDir(path.join(root, 'ro-run'), 'generator', false, { io: { writeFile: () => { throw erofs(); } } }).catch((x: unknown) => x);
-    expect((t as UserError).message).toBe(`--out ${path.join(root, 'ro-run')}: read-only (EROFS: read-only file system)`);
+    expect(inCliWords(t)).toBe(`--out ${path.join(root, 'ro-run')}: read-only (EROFS: read-only file system)`);
   }, 120_000);
 });

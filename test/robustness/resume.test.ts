@@ -26,6 +26,7 @@ import { CodeHistogram } from '@factorgen/tokenizer';
 import {
   makeTokenFile, makeTokenizer, tinyDataset, tinyGeneratorConfig, tinyGeneratorTrain, tinyTokenizerConfig, tinyTokenizerTrain,
 } from './fixtures';
+import { inCliWords } from '../support/cliWords';
 
 /**
  * Test hooks: after step `stopAfter` a SIGINT is delivered; step `nanAt` reports a NaN loss; the save of step `failSaveAt`
@@ -199,11 +200,11 @@ describe('EMA on resume', () => {
     await trainTokenizer({ ...req, resume: false, train: tinyTokenizerTrain({ steps: 2, ema: 0.9 }) });
     const before = bytes(out, 'model.safetensors');
     const e = await trainTokenizer({ ...req, resume: true, train: tinyTokenizerTrain({ steps: 4 }) }).then(() => null, (err: unknown) => err);
-    expect((e as UserError).message).toBe(`--ema: ${out}/checkpoint was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
+    expect(inCliWords(e)).toBe(`--ema: ${out}/checkpoint was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
     const plain = path.join(root, 'ema-none');
     await trainTokenizer({ ...req, out: plain, resume: false, train: tinyTokenizerTrain({ steps: 2 }) });
     const e2 = await trainTokenizer({ ...req, out: plain, resume: true, train: tinyTokenizerTrain({ steps: 4, ema: 0.5 }) }).then(() => null, (err: unknown) => err);
-    expect((e2 as UserError).message).toBe(`--ema 0.5: ${plain}/checkpoint holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
+    expect(inCliWords(e2)).toBe(`--ema 0.5: ${plain}/checkpoint holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
     expect(bytes(out, 'model.safetensors').equals(before)).toBe(true);
     // what loads is the average: the loaded weights equal the ema/ tensors
     const ck = await loadCheckpoint(path.join(out, 'checkpoint'));

@@ -88,7 +88,7 @@ export function checkSiteFolder(out: string): void {
 export function writeSite(site: Site, out: string): string[] {
   checkSiteFolder(out);
   const rebuild = readManifest(out)?.kind === 'site';
-  const lock = openOutputDir(out, '--out', 'site', 'web build', { overwrite: rebuild });
+  const lock = openOutputDir(out, 'out', 'site', 'web build', { overwrite: rebuild });
   try {
     writeManifest(out, 'site', [...site.keys()]);
     const written: string[] = [];

@@ -87,22 +87,22 @@ const statOrNull = (p: string): fs.Stats | null => {
 
 /**
  * Makes sure `dir` is a folder this process can write: creates it (and its parents) and writes and removes a probe
- * file. `flag` names it in errors ("--out"). UserError: a file in the way, a read-only or unwritable folder.
+ * file. `field` names it in errors ('out'). UserError: a file in the way, a read-only or unwritable folder.
  */
-export function checkOutputDir(dir: string, flag: string, io?: Partial<OutputIo>): void {
+export function checkOutputDir(dir: string, field: string, io?: Partial<OutputIo>): void {
   const ops = withIo(io);
   const st = statOrNull(dir);
-  if (st && !st.isDirectory()) throw new UserError(`${flag} ${dir}: is a file, not a folder`);
+  if (st && !st.isDirectory()) throw new UserError('is a file, not a folder', { field, value: dir });
   try {
     ops.mkdir(dir);
   } catch (e) {
-    throw new UserError(`${flag} ${dir}: ${describeWriteError(e)}`);
+    throw new UserError(describeWriteError(e), { field, value: dir });
   }
   const probe = path.join(dir, `.factorgen-probe-${process.pid}`);
   try {
     ops.writeFile(probe, '');
   } catch (e) {
-    throw new UserError(`${flag} ${dir}: ${describeWriteError(e)}`);
+    throw new UserError(describeWriteError(e), { field, value: dir });
   }
   try {
     ops.unlink(probe);
@@ -114,23 +114,23 @@ export function checkOutputDir(dir: string, flag: string, io?: Partial<OutputIo>
 /**
  * Makes sure `file` can be written before the work that produces it starts: it is not a folder, and its folder exists
  * (created) and is writable. An existing file is replaced only with `overwrite`, and then, when `magic` is given,
- * only if it starts with those bytes (a file of the kind the command writes). UserError naming `flag` otherwise.
+ * only if it starts with those bytes (a file of the kind the command writes). UserError on `field` otherwise.
  */
-export function checkOutputFile(file: string, flag: string, opts: { overwrite: boolean; magic?: string }, io?: Partial<OutputIo>): void {
-  refuseRunCheckpoint(file, flag);
+export function checkOutputFile(file: string, field: string, opts: { overwrite: boolean; magic?: string }, io?: Partial<OutputIo>): void {
+  refuseRunCheckpoint(file, field);
   const st = statOrNull(file);
-  if (st?.isDirectory()) throw new UserError(`${flag} ${file}: is a folder, not a file`);
-  if (st && !opts.overwrite) throw new UserError(`${flag} ${file}: already exists; pass --overwrite to replace it`);
+  if (st?.isDirectory()) throw new UserError('is a folder, not a file', { field, value: file });
+  if (st && !opts.overwrite) throw new UserError(`already exists; pass \`overwrite\` to replace it`, { field, value: file });
   if (st && opts.magic !== undefined && !startsWith(file, opts.magic)) {
-    throw new UserError(`${flag} ${file}: already exists and is not a file factorgen writes here (it does not start with ${JSON.stringify(opts.magic)}); --overwrite replaces only those`);
+    throw new UserError(`already exists and is not a file factorgen writes here (it does not start with ${JSON.stringify(opts.magic)}); \`overwrite\` replaces only those`, { field, value: file });
   }
   const dir = path.dirname(path.resolve(file));
   const dst = statOrNull(dir);
-  if (dst && !dst.isDirectory()) throw new UserError(`${flag} ${file}: ${path.dirname(file)} is a file, not a folder`);
+  if (dst && !dst.isDirectory()) throw new UserError(`${path.dirname(file)} is a file, not a folder`, { field, value: file });
   try {
-    checkOutputDir(dir, flag, io);
+    checkOutputDir(dir, field, io);
   } catch (e) {
-    if (e instanceof UserError) throw new UserError(`${flag} ${file}: ${e.message.slice(`${flag} ${dir}: `.length)}`);
+    if (e instanceof UserError) throw new UserError(e.detail, { field, value: file });
     throw e;
   }
 }
@@ -254,10 +254,10 @@ function releaseAllAtExit(): void {
  * release(), and at the latest when the process exits (process.exit included; a killed process leaves a stale lock,
  * which the next run detects by its pid). UserError: another process holds it (naming it), or `dir` cannot be written.
  */
-export function lockOutputDir(dir: string, flag: string, command: string, io?: Partial<OutputIo>): OutputLock {
+export function lockOutputDir(dir: string, field: string, command: string, io?: Partial<OutputIo>): OutputLock {
   const ops = withIo(io);
   const created = !fs.existsSync(dir);
-  checkOutputDir(dir, flag, io);
+  checkOutputDir(dir, field, io);
   const file = path.resolve(dir, LOCK_FILE);
   const procStart = processStart(process.pid);
   const content = JSON.stringify({
@@ -271,7 +271,7 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
   try {
     ops.writeFile(tmp, content);
   } catch (e) {
-    throw new UserError(`${flag} ${dir}: ${describeWriteError(e)}`);
+    throw new UserError(describeWriteError(e), { field, value: dir });
   }
   try {
     for (let attempt = 0; ; attempt++) {
@@ -286,16 +286,16 @@ export function lockOutputDir(dir: string, flag: string, command: string, io?: P
         }
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`${flag} ${dir}: ${describeWriteError(e)}`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(describeWriteError(e), { field, value: dir });
         const cur = readLock(file);
         if (cur && held(cur.info)) {
           const i = cur.info!;
           const who = i.pid === process.pid && i.host === os.hostname() ? 'this process' : `pid ${i.pid}${i.host === os.hostname() ? '' : ` on ${i.host}`}`;
           // Always say how to clear it: a lock from another host, or one we cannot judge, may be stale.
           const clear = who === 'this process' ? '' : `; if that process is gone, remove ${path.join(dir, LOCK_FILE)}`;
-          throw new UserError(`${flag} ${dir}: in use by "factorgen ${i.command}" (${who}, started ${i.started}); wait for it to finish or choose another folder${clear}`);
+          throw new UserError(`in use by "factorgen ${i.command}" (${who}, started ${i.started}); wait for it to finish or choose another folder${clear}`, { field, value: dir });
         }
-        if (attempt >= 3) throw new UserError(`${flag} ${dir}: could not take the lock ${LOCK_FILE} (it keeps changing)`);
+        if (attempt >= 3) throw new UserError(`could not take the lock ${LOCK_FILE} (it keeps changing)`, { field, value: dir });
         // Stale (its process is gone): remove it, unless another process replaced it meanwhile.
         if (cur && readLock(file)?.raw === cur.raw) {
           try {
@@ -435,7 +435,7 @@ const short = (items: string[], max = 3) => (items.length > max ? `${items.slice
  * folders the files known by name) and refuses, removing nothing, when other files are present or the folder holds
  * another kind of output (a sample run never replaces a training run). Call with the folder's lock held.
  */
-export function prepareFreshOutput(dir: string, flag: string, kind: OutputKind, overwrite: boolean): void {
+export function prepareFreshOutput(dir: string, field: string, kind: OutputKind, overwrite: boolean): void {
   const present = listFiles(dir).filter((f) => f !== LOCK_FILE && !f.startsWith('.factorgen-probe-'));
   if (present.length === 0) return;
   const manifest = readManifest(dir) ?? inferManifest(dir);
@@ -444,24 +444,24 @@ export function prepareFreshOutput(dir: string, flag: string, kind: OutputKind, 
   const savedNothing = manifest !== null && manifest.kind === kind && isRunKind(kind) && !holdsCheckpoint(dir);
   if (!overwrite && !savedNothing) {
     const what = manifest ? `already holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}` : `is not empty (${short(present)})`;
-    const resume = manifest && isRunKind(manifest.kind) && manifest.kind === kind ? 'pass --resume to continue it, ' : '';
-    throw new UserError(`${flag} ${dir}: ${what}; ${resume}pass --overwrite to replace it or choose another folder`);
+    const resume = manifest && isRunKind(manifest.kind) && manifest.kind === kind ? 'pass `resume` to continue it, ' : '';
+    throw new UserError(`${what}; ${resume}pass \`overwrite\` to replace it or choose another folder`, { field, value: dir });
   }
   if (manifest && manifest.kind !== kind) {
-    throw new UserError(`${flag} ${dir}: holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}, not ${kind}; --overwrite replaces only outputs of the same kind`);
+    throw new UserError(`holds ${PLURAL_KINDS.has(manifest.kind) ? manifest.kind : `a ${manifest.kind}`}, not ${kind}; \`overwrite\` replaces only outputs of the same kind`, { field, value: dir });
   }
   const listed = new Set(manifest?.paths ?? []);
   const ours = (f: string) => f === MANIFEST_FILE || f.startsWith('.factorgen-probe-') || listed.has(f) || (manifest !== null && isRunKind(manifest.kind) && RUN_FILE.test(f));
   const foreign = present.filter((f) => !ours(f));
   if (foreign.length > 0) {
-    throw new UserError(`${flag} ${dir}: also holds files factorgen did not write (${short(foreign)}); --overwrite removes only factorgen's outputs, so move them or choose another folder`);
+    throw new UserError(`also holds files factorgen did not write (${short(foreign)}); \`overwrite\` removes only factorgen's outputs, so move them or choose another folder`, { field, value: dir });
   }
   const parents = new Set<string>();
   for (const f of present) {
     try {
       fs.unlinkSync(path.join(dir, f));
     } catch (e) {
-      throw new UserError(`${flag} ${dir}: could not remove ${f} (${describeWriteError(e)})`);
+      throw new UserError(`could not remove ${f} (${describeWriteError(e)})`, { field, value: dir });
     }
     for (let p = path.posix.dirname(f); p !== '.'; p = path.posix.dirname(p)) parents.add(p);
   }
@@ -493,16 +493,16 @@ export function enclosingRun(p: string): string | null {
  * Refuses a path where writing would replace or change a training run's checkpoint (its folder or anything inside it):
  * only the run itself writes there (export would drop its optimizer state, and a later --resume would restart AdamW).
  */
-export function refuseRunCheckpoint(p: string, flag: string): void {
+export function refuseRunCheckpoint(p: string, field: string): void {
   const abs = path.resolve(p);
   const run = enclosingRun(abs);
   if (!run) return;
   const ck = path.join(run, 'checkpoint');
-  // The run as the user would write it: absolute when the flag was, else relative to the working directory.
+  // The run as the user would write it: absolute when it was given so, else relative to the working directory.
   const shown = path.isAbsolute(p) ? run : path.relative(process.cwd(), run) || '.';
   const inside = abs === run || abs === ck || abs.startsWith(ck + path.sep) || path.basename(abs).startsWith('checkpoint.');
-  if (inside) throw new UserError(`${flag} ${p}: inside the training run ${shown}, whose checkpoint only that run writes; choose another folder`);
-  if (abs === path.join(run, 'metrics.jsonl')) throw new UserError(`${flag} ${p}: the metrics log of the training run ${shown}, which only that run writes; choose another file`);
+  if (inside) throw new UserError(`inside the training run ${shown}, whose checkpoint only that run writes; choose another folder`, { field, value: p });
+  if (abs === path.join(run, 'metrics.jsonl')) throw new UserError(`the metrics log of the training run ${shown}, which only that run writes; choose another file`, { field, value: p });
 }
 
 /** Whether checkpoint folder `dir` holds training state (optimizer.safetensors, or optimizer.bin in format 1): then it belongs to a run. */
@@ -514,11 +514,11 @@ export function isTrainingCheckpoint(dir: string): boolean {
  * Opens output folder `dir` for a fresh output of `kind` written by `command`: refuses a run's checkpoint, takes the
  * lock (creating the folder, checking it can be written), then prepareFreshOutput. Returns the held lock.
  */
-export function openOutputDir(dir: string, flag: string, kind: OutputKind, command: string, opts: { overwrite?: boolean; io?: Partial<OutputIo> } = {}): OutputLock {
-  refuseRunCheckpoint(dir, flag);
-  const lock = lockOutputDir(dir, flag, command, opts.io);
+export function openOutputDir(dir: string, field: string, kind: OutputKind, command: string, opts: { overwrite?: boolean; io?: Partial<OutputIo> } = {}): OutputLock {
+  refuseRunCheckpoint(dir, field);
+  const lock = lockOutputDir(dir, field, command, opts.io);
   try {
-    prepareFreshOutput(dir, flag, kind, opts.overwrite ?? false);
+    prepareFreshOutput(dir, field, kind, opts.overwrite ?? false);
   } catch (e) {
     lock.release();
     throw e;

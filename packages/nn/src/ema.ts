@@ -146,13 +146,13 @@ export function startEma(
 ): Ema | null {
   const saved = resumed !== null && [...resumed.tensors.keys()].some((n) => n.startsWith(EMA_PREFIX));
   if (decay === 0) {
-    if (saved) throw new UserError(`--ema: ${where} was trained with an EMA of its weights; resume with --ema <its decay> or start a new run`);
+    if (saved) throw new UserError(`${where} was trained with an EMA of its weights; resume with \`ema\` <its decay> or start a new run`, { field: 'ema' });
     return null;
   }
   const ema = new Ema(params, decay, warmup);
   if (resumed && resumed.step > 0 && !ema.restore(resumed.tensors)) {
     ema.dispose();
-    throw new UserError(`--ema ${decay}: ${where} holds no EMA of these weights (trained without --ema); resume without it or start a new run`);
+    throw new UserError(`${where} holds no EMA of these weights (trained without \`ema\`); resume without it or start a new run`, { field: 'ema', value: decay });
   }
   return ema;
 }

@@ -162,10 +162,10 @@ const LAYOUT = 'expected <index>-<slug>/ folders of PNGs, e.g. 7-sneaker/0003.pn
 /**
  * Whether a sample folder holds less than its sample run planned: `factorgen sample` records every image it will
  * write in the folder's manifest (.factorgen.json) before writing them, so a killed run leaves fewer PNGs than listed.
- * Returns one warning line naming how many are present and which class folders are empty, or null when complete (or
+ * Returns one warning line (the folder named by its `field`, backquoted) naming how many are present and which class folders are empty, or null when complete (or
  * when the folder has no factorgen manifest: made by another tool, nothing to compare with).
  */
-export function partialSampleFolderWarning(dir: string, flag = '--samples'): string | null {
+export function partialSampleFolderWarning(dir: string, field = 'samples'): string | null {
   let planned: string[];
   try {
     const m = JSON.parse(fs.readFileSync(path.join(dir, '.factorgen.json'), 'utf8')) as { kind?: string; paths?: unknown };
@@ -186,7 +186,7 @@ export function partialSampleFolderWarning(dir: string, flag = '--samples'): str
   for (const p of planned) if (!missing.includes(p)) byClass.get(p.split('/')[0])!.present++;
   const empty = [...byClass].filter(([, e]) => e.present === 0).map(([c]) => c);
   const emptyText = empty.length ? `; ${empty.length} class folder${empty.length > 1 ? 's are' : ' is'} empty (${empty.slice(0, 4).join(', ')}${empty.length > 4 ? ', …' : ''})` : '';
-  return `warning: ${flag} ${dir}: partial: ${planned.length - missing.length} of the ${planned.length} images its sample run planned are present${emptyText}; the run was interrupted, so these scores are of a partial set`;
+  return `warning: \`${field}\` ${dir}: partial: ${planned.length - missing.length} of the ${planned.length} images its sample run planned are present${emptyText}; the run was interrupted, so these scores are of a partial set`;
 }
 
 /**

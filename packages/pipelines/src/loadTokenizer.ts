@@ -23,7 +23,7 @@ export async function loadTokenizer(dir: string): Promise<LoadedTokenizer> {
  */
 export function missingRecordedTokenizer(recorded: string, recordedIn: string, alsoTried: string[] = []): UserError {
   const nor = alsoTried.length ? `, nor ${alsoTried.join(', ')}` : '';
-  return new UserError(`--tokenizer: not given, and the tokenizer recorded in ${recordedIn} (${recorded}) was not found${nor}; pass --tokenizer DIR`);
+  return new UserError(`not given, and the tokenizer recorded in ${recordedIn} (${recorded}) was not found${nor}; pass \`tokenizer\` DIR`, { field: 'tokenizer' });
 }
 
 /**

@@ -36,7 +36,7 @@ export function findTokenizerDir(genDir: string, p: GeneratorProvenance, flag?: 
 function classByName(name: string, classNames: string[]): number {
   const exact = classNames.flatMap((c, i) => (classKey(c) === classKey(name) ? [i] : []));
   const hits = exact.length > 0 ? exact : classNames.flatMap((c, i) => (slugify(c) === slugify(name) ? [i] : []));
-  if (hits.length > 1) throw new UserError(`--classes: "${name}" names several classes (${hits.map((i) => `${i} "${classNames[i]}"`).join(', ')}); give an index`);
+  if (hits.length > 1) throw new UserError(`"${name}" names several classes (${hits.map((i) => `${i} "${classNames[i]}"`).join(', ')}); give an index`, { field: 'classes' });
   return hits.length === 1 ? hits[0] : -1;
 }
 
@@ -47,7 +47,7 @@ function classByName(name: string, classNames: string[]): number {
 export function parseClasses(spec: string | undefined, classNames: string[]): number[] {
   if (spec === undefined || spec === 'all') return classNames.map((_, i) => i);
   // An empty list is a mistake (a shell variable that was not set), not "every class".
-  if (spec.split(',').every((s) => s.trim() === '')) throw new UserError(`--classes: no class given (${JSON.stringify(spec)}); give indices or names, or all`);
+  if (spec.split(',').every((s) => s.trim() === '')) throw new UserError(`no class given (${JSON.stringify(spec)}); give indices or names, or all`, { field: 'classes' });
   const out: number[] = [];
   const given: string[] = [];
   const valid = () => `indices 0..${classNames.length - 1} or names: ${classNames.map(slugify).join(', ')}`;
@@ -58,16 +58,17 @@ export function parseClasses(spec: string | undefined, classNames: string[]): nu
     const asName = forced?.[1] !== 'index' ? classByName(text, classNames) : -1;
     if (asIndex >= 0 && asName >= 0 && asIndex !== asName) {
       throw new UserError(
-        `--classes: "${raw}" is ambiguous: index ${asIndex} is class "${classNames[asIndex]}", and class "${classNames[asName]}" is index ${asName}; ` +
+        `"${raw}" is ambiguous: index ${asIndex} is class "${classNames[asIndex]}", and class "${classNames[asName]}" is index ${asName}; ` +
           `write index:${text} or name:${text}`,
+        { field: 'classes' },
       );
     }
     const idx = asName >= 0 ? asName : asIndex;
-    if (idx < 0) throw new UserError(`--classes: unknown class "${raw}" (${valid()})`);
+    if (idx < 0) throw new UserError(`unknown class "${raw}" (${valid()})`, { field: 'classes' });
     const seen = out.indexOf(idx);
     if (seen >= 0) {
-      // Rows would repeat without a word; --per-class is how to ask for more images of a class.
-      throw new UserError(`--classes: class ${idx} "${classNames[idx]}" is given twice ("${given[seen]}" and "${raw}"); give each class once (--per-class sets how many images)`);
+      // Rows would repeat without a word; perClass is how to ask for more images of a class.
+      throw new UserError(`class ${idx} "${classNames[idx]}" is given twice ("${given[seen]}" and "${raw}"); give each class once (\`perClass\` sets how many images)`, { field: 'classes' });
     }
     out.push(idx);
     given.push(raw);
@@ -110,7 +111,7 @@ export type SampleResult = { out: string; images: number; seconds: number; image
  */
 export async function sampleToFolder(req: SampleRequest): Promise<SampleResult> {
   // The output folder is checked (and locked) before anything is loaded or sampled.
-  const lock = openOutputDir(req.out, '--out', 'samples', 'sample', { overwrite: req.overwrite, io: req.io });
+  const lock = openOutputDir(req.out, 'out', 'samples', 'sample', { overwrite: req.overwrite, io: req.io });
   try {
     return await sampleIntoLockedFolder(req);
   } finally {
@@ -124,7 +125,7 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
   const t = await loadTokenizer(tokDir);
   try {
     if (t.id !== g.provenance.tokenizerId) {
-      throw new UserError(`--tokenizer ${tokDir}: tokenizer ${t.id} is not the one the generator was trained with (${g.provenance.tokenizerId})`);
+      throw new UserError(`tokenizer ${t.id} is not the one the generator was trained with (${g.provenance.tokenizerId})`, { field: 'tokenizer', value: tokDir });
     }
     const names = g.provenance.classNames;
     const classes = parseClasses(req.classes, names);
@@ -133,9 +134,9 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
     const K = cfg.subCodebookSizes.length;
     const { imageSize: S, channels: C } = t.tok.cfg;
     if (req.cfgScale !== 1 && cfg.classDropout === 0) {
-      const why = 'the generator was trained with --class-dropout 0, so it never saw the null class that guidance contrasts with';
-      if (!req.force) throw new UserError(`--cfg ${req.cfgScale}: ${why}; use --cfg 1, or pass --force to guide anyway`);
-      req.warn?.(`warning: --cfg ${req.cfgScale}: ${why} (guiding anyway: --force)`);
+      const why = 'the generator was trained with `classDropout` 0, so it never saw the null class that guidance contrasts with';
+      if (!req.force) throw new UserError(`${why}; use \`cfgScale\` 1, or pass \`force\` to guide anyway`, { field: 'cfgScale', value: req.cfgScale });
+      req.warn?.(`warning: \`cfgScale\` ${req.cfgScale}: ${why} (guiding anyway: \`force\`)`);
     }
     const labels = classLabels(classes, req.perClass);
     const counters = new Map<number, number>();
@@ -150,7 +151,7 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
       const folder = path.dirname(classFolderFile(c, names[c], 0));
       const bytes = Buffer.byteLength(folder, 'utf8');
       if (bytes > 255) {
-        throw new UserError(`--out ${req.out}: the folder for class ${c} would be named ${bytes} bytes long (${JSON.stringify(folder.slice(0, 40))}…), over the 255 bytes a file name may have; leave that class out with --classes, or rename the class in the dataset and retrain`);
+        throw new UserError(`the folder for class ${c} would be named ${bytes} bytes long (${JSON.stringify(folder.slice(0, 40))}…), over the 255 bytes a file name may have; leave that class out with \`classes\`, or rename the class in the dataset and retrain`, { field: 'out', value: req.out });
       }
     }
     writeManifest(req.out, 'samples', ['grid.png', 'samples.json', 'samples.tokens', ...planned], req.io);

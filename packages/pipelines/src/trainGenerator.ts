@@ -98,21 +98,21 @@ function generatorTrainer(run: RunDir, req: GeneratorTrainRequest): Trainer<{ va
   const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
   validateGeneratorConfig(config);
   const h = req.tokens.header;
-  checkTokensFit(`--tokens ${req.tokensPath}`, h, config);
+  checkTokensFit(`\`tokens\` ${req.tokensPath}`, h, config);
   if (req.val) {
-    checkTokensFit('--val', req.val.header, config);
+    checkTokensFit('`val`', req.val.header, config);
     if (req.val.header.tokenizerId !== h.tokenizerId) {
-      throw new UserError(`--val: written by tokenizer ${req.val.header.tokenizerId}, --tokens by ${h.tokenizerId}`);
+      throw new UserError(`written by tokenizer ${req.val.header.tokenizerId}, \`tokens\` by ${h.tokenizerId}`, { field: 'val' });
     }
-    checkClassNames('--val', req.val.header.classNames, h.classNames, "--tokens'");
+    checkClassNames('`val`', req.val.header.classNames, h.classNames, "`tokens`'");
   }
   if (run.resumed) {
     const prev = run.resumed.extra as { tokenizerId?: string; classNames?: string[] } | undefined;
     if (prev?.tokenizerId && prev.tokenizerId !== h.tokenizerId) {
-      throw new UserError(`--tokens ${req.tokensPath}: written by tokenizer ${h.tokenizerId}, the run was trained on ${prev.tokenizerId}`);
+      throw new UserError(`written by tokenizer ${h.tokenizerId}, the run was trained on ${prev.tokenizerId}`, { field: 'tokens', value: req.tokensPath });
     }
     // The run's class names stay its own: a token file naming other classes (or the same in another order) is refused.
-    if (Array.isArray(prev?.classNames)) checkClassNames(`--tokens ${req.tokensPath}`, h.classNames, prev.classNames, "the run's");
+    if (Array.isArray(prev?.classNames)) checkClassNames(`\`tokens\` ${req.tokensPath}`, h.classNames, prev.classNames, "the run's");
   }
   // New runs get the EMA warm-up; a resumed run keeps what it recorded (none before emaWarmup existed).
   const emaOpts = emaOptionsOf(run.resumed ? (run.resumed.extra ?? {}) : null, { warmup: req.train.emaWarmup });

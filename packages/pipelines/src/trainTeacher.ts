@@ -70,14 +70,14 @@ function teacherTrainer(run: RunDir, req: TeacherTrainRequest): Trainer<{ testAc
   const d = req.data;
   const rotation = teacherKind(cfg) === 'rotation';
   if (d.height !== cfg.imageSize || d.channels !== cfg.channels || (!rotation && d.classNames.length !== cfg.classes)) {
-    throw new UserError(`--dataset ${d.name}: ${d.height}x${d.width}x${d.channels} with ${d.classNames.length} classes does not fit the teacher config`);
+    throw new UserError(`${d.height}x${d.width}x${d.channels} with ${d.classNames.length} classes does not fit the teacher config`, { field: 'dataset', value: d.name });
   }
   if (rotation && (d.height !== d.width || cfg.classes !== ROTATIONS)) {
-    throw new UserError(`--kind rotation: needs square images and ${ROTATIONS} outputs (got ${d.height}x${d.width} images, ${cfg.classes} outputs)`);
+    throw new UserError(`needs square images and ${ROTATIONS} outputs (got ${d.height}x${d.width} images, ${cfg.classes} outputs)`, { field: 'kind', value: 'rotation' });
   }
   const prevNames = (run.resumed?.extra as { classNames?: unknown } | undefined)?.classNames;
   if (Array.isArray(prevNames) && (prevNames.length !== d.classNames.length || prevNames.some((n, i) => n !== d.classNames[i]))) {
-    throw new UserError(`--dataset ${d.name}: classes [${d.classNames.join(', ')}] differ from the run's [${prevNames.join(', ')}]`);
+    throw new UserError(`classes [${d.classNames.join(', ')}] differ from the run's [${prevNames.join(', ')}]`, { field: 'dataset', value: d.name });
   }
   const tc = req.train;
   const store = new ParamStore(new Rng(`${tc.seed}/teacher-init`));

@@ -88,25 +88,26 @@ function tokenizerTrainer(run: RunDir, req: TokenizerTrainRequest): Trainer<{ us
   const d = req.data;
   if (d.height !== config.imageSize || d.width !== config.imageSize || d.channels !== config.channels) {
     throw new UserError(
-      `--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ` +
-        `${config.imageSize}x${config.imageSize}x${config.channels}`,
+      `images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ${config.imageSize}x${config.imageSize}x${config.channels}`,
+      { field: 'dataset', value: d.name },
     );
   }
   if (run.resumed && exportRecordOf(run.resumed)) {
     // An export holds the model only; continuing from it would not be the run it came from (exact resume).
     throw new UserError(
-      `--resume: ${run.checkpointDir} holds an exported tokenizer (no optimizer state, discriminator, code-usage window or alignment heads); only the run's own checkpoint resumes`,
+      `${run.checkpointDir} holds an exported tokenizer (no optimizer state, discriminator, code-usage window or alignment heads); only the run's own checkpoint resumes`,
+      { field: 'resume' },
     );
   }
   // New runs get the EMA warm-up (and the tokenizer's restart following); a resumed run keeps what it recorded.
   const emaOpts = emaOptionsOf(run.resumed ? (run.resumed.extra ?? {}) : null, { warmup: req.train.emaWarmup, followRestarts: req.train.emaFollowRestarts });
   const tc = { ...req.train, emaWarmup: emaOpts.warmup, emaFollowRestarts: emaOpts.followRestarts };
   const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
-  if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
+  if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('the perceptual or alignment loss is on but no teacher was given', { field: 'teacher' });
   for (const t of config.alignTargets ?? []) {
     const given = req.teachers?.[t.teacher];
-    if (!given) throw new UserError(`--align-target: sub-codebook ${t.subCodebook} is aligned to teacher ${t.teacher}, but ${req.teachers?.length ?? 0} teacher(s) were given`);
-    if (given.embedDim !== t.teacherDim) throw new UserError(`--align-target: teacher ${t.teacher} has ${given.embedDim}-d embeddings, the checkpoint's head expects ${t.teacherDim}`);
+    if (!given) throw new UserError(`sub-codebook ${t.subCodebook} is aligned to teacher ${t.teacher}, but ${req.teachers?.length ?? 0} teacher(s) were given`, { field: 'alignTarget' });
+    if (given.embedDim !== t.teacherDim) throw new UserError(`teacher ${t.teacher} has ${given.embedDim}-d embeddings, the checkpoint's head expects ${t.teacherDim}`, { field: 'alignTarget' });
   }
 
   const tok: Tokenizer = createTokenizer(config, tc.seed);

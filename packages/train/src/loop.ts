@@ -123,7 +123,7 @@ export async function readStepMetrics(out: StepOutput, all: boolean, always: rea
 export async function runTrainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
   // A resumed run past the requested total would train nothing and report an empty result as success.
   if (o.startStep > o.totalSteps) {
-    throw new UserError(`--steps ${o.totalSteps}: the run in ${path.dirname(o.checkpointDir)} is already at step ${o.startStep}; give --steps > ${o.startStep} to continue`);
+    throw new UserError(`the run in ${path.dirname(o.checkpointDir)} is already at step ${o.startStep}; give \`steps\` > ${o.startStep} to continue`, { field: 'steps', value: o.totalSteps });
   }
   const emit = o.onEvent ?? (() => {});
   emit({ type: 'start', label: o.label, startStep: o.startStep, totalSteps: o.totalSteps, checkpointDir: o.checkpointDir });

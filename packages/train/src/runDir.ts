@@ -23,9 +23,9 @@ export type RunDirOptions = {
 
 /** What --resume needs before anything is read: no --overwrite, and a checkpoint in the run folder `dir`. */
 export function checkResumable(dir: string, overwrite: boolean): void {
-  if (overwrite) throw new UserError('--overwrite: cannot be combined with --resume (it would delete the run being resumed)');
+  if (overwrite) throw new UserError('cannot be combined with `resume` (it would delete the run being resumed)', { field: 'overwrite' });
   if (!hasCheckpoint(path.join(dir, 'checkpoint'))) {
-    throw new UserError(`--resume: ${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`);
+    throw new UserError(`${dir} holds no checkpoint to resume${fs.existsSync(dir) ? '' : ' (no such folder)'}`, { field: 'resume' });
   }
 }
 
@@ -37,10 +37,10 @@ export function checkResumable(dir: string, overwrite: boolean): void {
 export async function openRunDir(dir: string, kind: string, resume: boolean, opts: RunDirOptions = {}): Promise<RunDir> {
   const checkpointDir = path.join(dir, 'checkpoint');
   if (resume) checkResumable(dir, opts.overwrite ?? false);
-  const lock = lockOutputDir(dir, '--out', `${kind} train`, opts.io);
+  const lock = lockOutputDir(dir, 'out', `${kind} train`, opts.io);
   const runKind = `${kind} run` as OutputKind;
   try {
-    if (!resume) prepareFreshOutput(dir, '--out', runKind, opts.overwrite ?? false);
+    if (!resume) prepareFreshOutput(dir, 'out', runKind, opts.overwrite ?? false);
     const resumed = resume ? await loadCheckpoint(checkpointDir, kind) : null;
     if (resumed) opts.checkResume?.(resumed);
     if (!resume || readManifest(dir)?.kind !== runKind) writeManifest(dir, runKind, ['metrics.jsonl'], opts.io);

@@ -13,6 +13,7 @@ import { initBackend } from '@factorgen/tfjs-ext/node';
 import { UserError } from '@factorgen/tfjs-ext';
 import { checkShimVersion, freeCores, parseThreads, WASM_THREADS_SHIM_VERSION } from '@factorgen/tfjs-ext/node';
 import { errorLines, interruptCli, makeImageFolder, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../../robustness/fixtures';
+import { thrownInCliWords } from '../../support/cliWords';
 
 type Probe = Record<string, string | number>;
 
@@ -36,9 +37,9 @@ describe('wasm threads shim', () => {
   it('is written for the installed (pinned) tfjs-backend-wasm, and any other version fails with one line naming --threads', () => {
     expect(version_wasm).toBe(WASM_THREADS_SHIM_VERSION);
     expect(() => checkShimVersion(version_wasm)).not.toThrow();
-    expect(() => checkShimVersion('4.23.0')).toThrow(new UserError(
+    expect(thrownInCliWords(() => checkShimVersion('4.23.0'))).toBe(
       '--threads: the wasm threads shim was written for @tensorflow/tfjs-backend-wasm 4.22.0 but 4.23.0 is installed; use --threads 1 or install 4.22.0',
-    ));
+    );
   });
 
   it('threaded build on 1, 2 and 3 threads: matMul, conv2d, attention (our SIMD BatchMatMul), their gradients (the filter gradient on our grid kernel) and 3 training steps are bit-identical to the stock build', async () => {
@@ -60,7 +61,7 @@ describe('wasm threads shim', () => {
     expect(parseThreads('2')).toBe(2);
     expect(parseThreads('auto')).toBe('auto');
     for (const bad of ['0', '-1', '1.5', 'two', '65', '']) {
-      expect(() => parseThreads(bad)).toThrow(new UserError(`--threads: "${bad}" is not a whole number from 1 to 64 or auto`));
+      expect(thrownInCliWords(() => parseThreads(bad))).toBe(`--threads: "${bad}" is not a whole number from 1 to 64 or auto`);
     }
     expect(freeCores(2, 0.1)).toBe(2);
     expect(freeCores(2, 0.6)).toBe(1); // 1.4 cores free: the second is mostly busy

@@ -1,6 +1,9 @@
 import * as path from 'node:path';
+import { Progress } from '../ui/progress';
 import { Command, Option } from 'commander';
-import { printableLine, loadDataset } from '@factorgen/io';
+import { printableLine } from '@factorgen/io';
+import { loadSplit as loadDataSplit, type DataSource } from '@factorgen/pipelines';
+import { inFlagWords } from '../ui/errors';
 import { backendChoices, initBackend, describeBackend, type BackendChoice, parseThreads, resolveThreads } from '@factorgen/tfjs-ext/node';
 import { positiveInt, nonNegativeInt, positiveFloat, nonNegativeFloat } from '../ui/flags';
 import { type ImageDataset } from '@factorgen/formats';
@@ -46,22 +49,15 @@ export function addDataOptions(cmd: Command): Command {
     .addOption(new Option('--channels <n>', 'channels (default: the dataset\'s own; 3 for --dataset folder); images are converted').choices(['1', '3']));
 }
 
-/** Loads one split of the dataset the flags name. */
-export async function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
-  // Only what the user asked for: built-in datasets keep their own size and channels unless a flag says otherwise.
-  const ds = await loadDataset({
-    name: f.dataset, dir: f.data, split, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3),
-    // Once per folder, as the class map below.
-    warn: (line) => (f.data && !mapsShown.has(f.data) ? note(`warning: ${line}`) : undefined),
-  });
-  // A folder's classes are its subfolders in natural order: say which index is which (once per folder).
-  if (f.dataset === 'folder' && f.data && !mapsShown.has(f.data)) {
-    mapsShown.add(f.data);
-    note(`classes of ${f.data}: ${ds.classNames.map((c, i) => `${i}=${c}`).join(', ')}`);
-  }
-  return ds;
+/** The dataset the flags name, as the pipelines take it. */
+export function dataSource(f: DataFlags): DataSource {
+  return { dataset: f.dataset, data: f.data, size: f.size, channels: f.channels === undefined ? undefined : (Number(f.channels) as 1 | 3) };
 }
-const mapsShown = new Set<string>();
+
+/** Loads one split of the dataset the flags name; a folder's class map and unused entries are noted once per folder. */
+export function loadSplit(f: DataFlags, split: 'train' | 'test'): Promise<ImageDataset> {
+  return loadDataSplit(dataSource(f), split, libraryNote);
+}
 
 /** Training flags shared by every trainer. */
 export function addTrainOptions(cmd: Command, d: { steps: number; batch: number; lr: number; warmup: number; weightDecay?: number }): Command {
@@ -93,9 +89,17 @@ export function note(line: string): void {
   process.stderr.write(printableLine(line) + '\n');
 }
 
+/** A note or warning from library code, its backquoted fields said as flags ("`limit`" -> "--limit"). */
+export function libraryNote(line: string): void {
+  note(inFlagWords(line));
+}
+
 /** Prints a JSON result on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
 export const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
+
+/** The progress line on stderr, for pipelines that report a long phase (ProgressFactory). */
+export const cliProgress = (total: number, label: string, opts: { startStep?: number; unit?: string }): Progress => new Progress(total, label, opts);

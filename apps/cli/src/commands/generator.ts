@@ -7,7 +7,7 @@ import { readTokenFile } from '@factorgen/io';
 import { trainGenerator, sampleToFolder } from '@factorgen/pipelines';
 import { makeGeneratorConfig } from '@factorgen/generator';
 import { fillFlagsOnResume, generatorResumeTable } from './resume';
-import { addTrainOptions, backendOption, threadsOption, startBackend, note, printJson, type TrainFlags } from './common';
+import { addTrainOptions, backendOption, threadsOption, startBackend, note, libraryNote, printJson, type TrainFlags } from './common';
 import { withTrainingUi } from '../ui/training';
 
 type GenTrainFlags = TrainFlags & {
@@ -102,7 +102,7 @@ export function registerSample(program: Command): void {
       const r = await sampleToFolder({
         generator: f.generator, tokenizer: f.tokenizer, out: f.out, classes: f.classes, perClass: f.perClass, batch: f.batch,
         seed: f.seed, cfgScale: f.cfg, temperature: f.temperature, topK: f.topK, topP: f.topP, useCache: f.cache,
-        overwrite: f.overwrite, force: f.force, warn: note, gridScale: f.scale,
+        overwrite: f.overwrite, force: f.force, warn: libraryNote, gridScale: f.scale,
         onProgress: (done, total) => {
           progress ??= new Progress(total, 'sample', { startedAt, startStep: 0, unit: 'image' });
           progress.update(done, {});

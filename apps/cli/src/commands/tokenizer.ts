@@ -1,17 +1,15 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloat, intList, emaDecay } from '../ui/flags';
-import { writeClassFolders, classFolderFile, writeGrid, nameFlagOf, openOutputDir, writeManifest, checkOutputFile } from '@factorgen/io';
+import { nameFlagOf } from '@factorgen/io';
 import { UserError } from '@factorgen/tfjs-ext';
 import { defaultAdamW } from '@factorgen/nn';
-import { type ImageDataset, classBalancedRows } from '@factorgen/formats';
-import { presetFashion, assertValidConfig, configHash, gridSize, type TokenizerConfig, encodeImages, decodeToImages, reconstructImages } from '@factorgen/tokenizer';
-import { trainTokenizer, loadTokenizer, recordedTokenizerDir, loadFrozenTeacher } from '@factorgen/pipelines';
-import { writeTokenFile, readTokenFile, tokenDtype, TOKEN_FILE_MAGIC } from '@factorgen/io';
-import { meanHueError, psnr, psnrGlobal, ssimWhereDefined } from '@factorgen/eval';
+import { presetFashion, assertValidConfig, type TokenizerConfig } from '@factorgen/tokenizer';
+import { trainTokenizer, loadFrozenTeacher, reconstructSplit, encodeToTokenFile, decodeTokenFile, parseSplit } from '@factorgen/pipelines';
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
-import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags, type TrainFlags } from './common';
+import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, dataSource, startBackend, note, libraryNote, printJson, type DataFlags, type TrainFlags } from './common';
+
+type Run = { backend: 'auto'; threads: number | 'auto' };
 import { makeFolders, pendingOutputFile } from '@factorgen/io';
 import { withTrainingUi } from '../ui/training';
 
@@ -225,37 +223,10 @@ export function registerTokenizer(program: Command): void {
     .option('--overwrite', 'replace an earlier reconstruction in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & Run & { tokenizer: string; split: string; limit: number; grid: number; out: string; batch: number; overwrite: boolean }) => {
       await startBackend(f.backend, f.threads);
-      const split = parseSplit(f.split);
-      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
-      const data = await loadSplit(f, split);
-      checkImageShape(data, tok.cfg);
-      // After the inputs are checked (a bad --tokenizer touches no folder), before the work.
-      const lock = openOutputDir(f.out, '--out', 'reconstructions', 'tokenizer reconstruct', { overwrite: f.overwrite });
-      const n = Math.min(f.limit, data.n);
-      const per = data.height * data.width * data.channels;
-      const orig = data.images.subarray(0, n * per);
-      const t0 = performance.now();
-      const rec = await reconstructImages(tok, orig, n, f.batch);
-      const seconds = (performance.now() - t0) / 1000;
-      writeManifest(f.out, 'reconstructions', ['recon.png', 'metrics.json']);
-      const g = Math.min(f.grid, n);
-      const pick = (src: Uint8Array) => Array.from({ length: g }, (_, i) => src.subarray(i * per, (i + 1) * per));
-      const gridPath = path.join(f.out, 'recon.png');
-      await writeGrid(gridPath, [{ label: 'original', images: pick(orig) }, { label: 'recon', images: pick(rec) }], data.height, data.width, data.channels);
-      const metrics = {
-        tokenizer: dir, tokenizerId: id, dataset: data.name, split, images: n,
-        psnrGlobalMse: psnrGlobal(orig, rec),
-        psnrPerImageMean: psnr(orig, rec, n),
-        ssim: ssimWhereDefined(orig, rec, { n, height: data.height, width: data.width, channels: data.channels }),
-        ...(data.channels === 3 ? { hueError: meanHueError(orig, rec, 3) } : {}),
-        imagesPerSecond: n / seconds, grid: gridPath,
-      };
-      fs.writeFileSync(path.join(f.out, 'metrics.json'), JSON.stringify(metrics, null, 2));
-      lock.release();
-      printJson(metrics);
-      tok.params.dispose();
+      const { tokenizer, limit, grid, out, batch, overwrite } = f;
+      printJson(await reconstructSplit({ tokenizer, data: dataSource(f), split: parseSplit(f.split), limit, grid, out, batch, overwrite, note: libraryNote }));
     });
 
   const encode = tok.command('encode').description('tokenize a dataset split into a token file (format in docs/formats.md)');
@@ -269,43 +240,12 @@ export function registerTokenizer(program: Command): void {
     .option('--overwrite', 'replace an existing token file at --out (only a token file)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { tokenizer: string; out: string; split: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & Run & { tokenizer: string; out: string; split: string; limit?: number; batch: number; overwrite: boolean }) => {
       await startBackend(f.backend, f.threads);
-      const split = parseSplit(f.split);
-      checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: TOKEN_FILE_MAGIC });
-      // Written whole at the end: an interrupt before then says the file was not written.
-      const written = pendingOutputFile(f.out);
-      const { tok, id, dir } = await loadTokenizer(f.tokenizer);
-      const data = await loadSplit(f, split);
-      checkImageShape(data, tok.cfg);
-      const n = Math.min(f.limit ?? data.n, data.n);
-      // --limit takes a class-balanced subset (in dataset order): a folder dataset is grouped by class, so its first
-      // n images would leave the last classes without any.
-      const rows = n < data.n ? classBalancedRows(data.labels, data.classNames.length, n) : null;
-      const per = data.height * data.width * data.channels;
-      const images = rows ? new Uint8Array(n * per) : data.images.subarray(0, n * per);
-      const labels = rows ? Int32Array.from(rows, (r) => data.labels[r]) : data.labels.subarray(0, n);
-      if (rows) rows.forEach((r, i) => images.set(data.images.subarray(r * per, (r + 1) * per), i * per));
-      const empty = data.classNames.filter((_, c) => !labels.includes(c));
-      if (empty.length > 0) note(`warning: --limit ${n}: no images of ${empty.length} class${empty.length > 1 ? 'es' : ''} (${empty.slice(0, 5).join(', ')}${empty.length > 5 ? ', …' : ''}); the generator will never see ${empty.length > 1 ? 'them' : 'it'}`);
-      const t0 = performance.now();
-      const tokens = await encodeImages(tok, images, n, f.batch);
-      const g = gridSize(tok.cfg);
-      const sizes = tok.cfg.quantizer.subCodebooks.map((s) => s.size);
-      makeFolders(path.dirname(path.resolve(f.out)));
-      writeTokenFile(f.out, {
-        header: {
-          format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
-          subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${split}`,
-        },
-        tokens,
-        labels,
-      });
-      written();
-      const seconds = (performance.now() - t0) / 1000;
-      note(`wrote ${n} token maps (${g}x${g}x${sizes.length}) to ${f.out} in ${seconds.toFixed(1)} s`);
-      printJson({ out: f.out, images: n, grid: [g, g], subCodebookSizes: sizes, tokenizerId: id, imagesPerSecond: n / seconds });
-      tok.params.dispose();
+      const { tokenizer, out, limit, batch, overwrite } = f;
+      const r = await encodeToTokenFile({ tokenizer, out, data: dataSource(f), split: parseSplit(f.split), limit, batch, overwrite, note: libraryNote });
+      note(`wrote ${r.images} token maps (${r.grid[0]}x${r.grid[1]}x${r.subCodebookSizes.length}) to ${r.out} in ${r.seconds.toFixed(1)} s`);
+      printJson({ out: r.out, images: r.images, grid: r.grid, subCodebookSizes: r.subCodebookSizes, tokenizerId: r.tokenizerId, imagesPerSecond: r.imagesPerSecond });
     });
 
   const decode = tok.command('decode').description('decode a token file to PNGs');
@@ -318,40 +258,8 @@ export function registerTokenizer(program: Command): void {
     .option('--overwrite', 'replace earlier decoded images in --out (only the files factorgen wrote there)', false)
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: Run & { tokens: string; tokenizer?: string; out: string; limit?: number; batch: number; overwrite: boolean }) => {
       await startBackend(f.backend, f.threads);
-      const set = readTokenFile(f.tokens);
-      const tokDir = f.tokenizer ?? recordedTokenizerDir(set.header.tokenizerPath, f.tokens);
-      const lock = openOutputDir(f.out, '--out', 'decoded tokens', 'tokenizer decode', { overwrite: f.overwrite });
-      const { tok, id } = await loadTokenizer(tokDir);
-      if (id !== set.header.tokenizerId) {
-        throw new UserError(`--tokens ${f.tokens}: written by tokenizer ${set.header.tokenizerId}, but ${tokDir} is ${id}`);
-      }
-      const n = Math.min(f.limit ?? set.header.count, set.header.count);
-      const T = set.header.gridH * set.header.gridW * set.header.subCodebookSizes.length;
-      const pixels = await decodeToImages(tok, set.tokens.subarray(0, n * T), n, f.batch);
-      const { imageSize: S, channels: C } = tok.cfg;
-      const counters = new Map<number, number>();
-      const planned = Array.from(set.labels.subarray(0, n), (c) => {
-        const index = counters.get(c) ?? 0;
-        counters.set(c, index + 1);
-        return classFolderFile(c, set.header.classNames[c], index);
-      });
-      writeManifest(f.out, 'decoded tokens', planned);
-      await writeClassFolders(f.out, pixels, set.labels.subarray(0, n), set.header.classNames, S, S, C);
-      lock.release();
-      printJson({ out: f.out, images: n });
-      tok.params.dispose();
+      printJson(await decodeTokenFile({ tokens: f.tokens, tokenizer: f.tokenizer, out: f.out, limit: f.limit, batch: f.batch, overwrite: f.overwrite }));
     });
-}
-
-function parseSplit(s: string): 'train' | 'test' {
-  if (s !== 'train' && s !== 'test') throw new UserError(`--split: expected train or test, got "${s}"`);
-  return s;
-}
-
-function checkImageShape(d: ImageDataset, cfg: TokenizerConfig): void {
-  if (d.height !== cfg.imageSize || d.width !== cfg.imageSize || d.channels !== cfg.channels) {
-    throw new UserError(`--dataset ${d.name}: images are ${d.height}x${d.width}x${d.channels}, the tokenizer expects ${cfg.imageSize}x${cfg.imageSize}x${cfg.channels}`);
-  }
 }

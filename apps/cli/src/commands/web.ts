@@ -54,7 +54,7 @@ export function registerWeb(program: Command): void {
     .action(async (f: { generator: string; tokenizer?: string; out: string }) => {
       // Before the model checks and the bundle, which take seconds: a folder that is not a site, or cannot be written.
       checkSiteFolder(f.out);
-      checkOutputDir(f.out, '--out');
+      checkOutputDir(f.out, 'out');
       const site = await modelSite({ generator: f.generator, tokenizer: f.tokenizer });
       const files = writeSite(site, f.out);
       note(`wrote ${files.length} files to ${f.out}; serve the folder with any static web server and open index.html`);
@@ -75,7 +75,7 @@ export function registerReport(program: Command): void {
       // Runs are named by their folder; when two share a name, by the path as given.
       const base = dirs.map((d) => path.basename(path.resolve(d)));
       const names = base.map((b, i) => (base.indexOf(b) !== base.lastIndexOf(b) ? dirs[i] : b));
-      checkOutputFile(f.out, '--out', { overwrite: f.overwrite, magic: '<!doctype html>' });
+      checkOutputFile(f.out, 'out', { overwrite: f.overwrite, magic: '<!doctype html>' });
       const runs = dirs.map((d, i) => readRun(d, names[i]));
       const html = runReportHtml(runs, f.title);
       try {

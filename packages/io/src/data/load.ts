@@ -89,7 +89,7 @@ export async function loadDataset(spec: DatasetSpec): Promise<ImageDataset> {
       ds = loadEmoji(spec.dir ?? defaultDataDir('emoji'), spec.split);
       break;
     case 'folder':
-      if (!spec.dir) throw new UserError('--data: required with --dataset folder (a folder of ROOT/<class>/*.png)');
+      if (!spec.dir) throw new UserError('required with `dataset` folder (a folder of ROOT/<class>/*.png)', { field: 'data' });
       return loadImageFolder(spec.dir, {
         size: spec.size ?? 32,
         channels: spec.channels ?? 3,

@@ -115,7 +115,7 @@ export function checkCompareSettings(out: string, requested: CompareSettings): C
   const file = path.join(out, 'compare.json');
   const rec = readJson<CompareSettings>(file);
   if (!rec) {
-    prepareFreshOutput(out, '--out', 'comparison', false);
+    prepareFreshOutput(out, 'out', 'comparison', false);
     fs.mkdirSync(out, { recursive: true });
     writeJsonAtomic(file, requested);
     writeManifest(out, 'comparison', ['compare.json', 'floors.json', 'teacher', 'runs', 'report.json', 'report.md', 'report.html']);
@@ -172,7 +172,7 @@ export async function runCompare(req: CompareRequest): Promise<CompareState> {
   const variants = selectVariants(all, req.variants, b);
   if (!Number.isInteger(req.seeds) || req.seeds < 1 || req.seeds > 100) throw new UserError(`seeds ${req.seeds}: must be an integer from 1 to 100`);
   fs.mkdirSync(req.out, { recursive: true });
-  const lock = typeof req.part === 'object' ? { release: () => {} } : lockOutputDir(req.out, '--out', 'compare');
+  const lock = typeof req.part === 'object' ? { release: () => {} } : lockOutputDir(req.out, 'out', 'compare');
   try {
     const settings = checkCompareSettings(req.out, {
       format: 1, dataset: req.train.name, budget: b.name, bits: req.bits, generation: req.generation, seeds: req.seeds, variants: variants.map((v) => v.id),

@@ -78,7 +78,7 @@ async function tryWasm(threads: number): Promise<boolean> {
   }
   if (threads > 1 && wasmThreads === null) {
     const got = await startThreadedWasm(wasm, threads);
-    if (got !== threads) throw new UserError(`--threads ${threads}: the threaded wasm backend started with ${got} threads`);
+    if (got !== threads) throw new UserError(`the threaded wasm backend started with ${got} threads`, { field: 'threads', value: threads });
     wasmThreads = threads;
     return true;
   }
@@ -140,7 +140,7 @@ async function tryWebGpu(choice: 'auto' | 'webgpu'): Promise<{ adapter: WebGpuAd
       failure = `the adapter did not start: ${(e as Error).message}`;
     }
   });
-  if (!adapter && choice === 'webgpu') throw new UserError(`--backend webgpu: no usable WebGPU adapter (${failure}); install ${WEBGPU_INSTALL_HINT}`);
+  if (!adapter && choice === 'webgpu') throw new UserError(`no usable WebGPU adapter (${failure}); install ${WEBGPU_INSTALL_HINT}`, { field: 'backend', value: 'webgpu' });
   return { adapter, probeMs: performance.now() - t0, why: failure };
 }
 
@@ -154,12 +154,12 @@ let current: BackendInfo | null = null;
  */
 export async function initBackend(choice: BackendChoice = 'auto', opts: BackendOptions = {}): Promise<BackendInfo> {
   if (!backendChoices.includes(choice)) {
-    throw new UserError(`--backend: unknown backend "${choice}" (expected ${backendChoices.join(', ')})`);
+    throw new UserError(`unknown backend "${choice}" (expected ${backendChoices.join(', ')})`, { field: 'backend' });
   }
   const threads = opts.threads ?? 1;
-  if (!(Number.isInteger(threads) && threads >= 1)) throw new UserError(`--threads: ${threads} is not a whole number >= 1`);
+  if (!(Number.isInteger(threads) && threads >= 1)) throw new UserError(`${threads} is not a whole number >= 1`, { field: 'threads' });
   if (threads > 1 && choice !== 'auto' && choice !== 'wasm') {
-    throw new UserError(`--threads ${threads}: only the wasm backend runs on several threads here (--backend ${choice}); use --threads 1 or --backend wasm`);
+    throw new UserError(`only the wasm backend runs on several threads here (\`backend\` ${choice}); use \`threads\` 1 or \`backend\` wasm`, { field: 'threads', value: threads });
   }
   if (current && current.choice === choice && (current.threads ?? current.threadsIgnored ?? 1) === threads) return current;
   // Prod mode: no debug checks, and no "looks like you are running TensorFlow.js in Node.js" banner on stderr
@@ -178,7 +178,7 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: BackendO
     const pkg = await tryNative();
     if (pkg) info = { choice, name: 'tensorflow', detail: pkg, probeMs, webgpuSkipped };
     else if (choice === 'tensorflow') {
-      throw new UserError('--backend tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded');
+      throw new UserError('neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node could be loaded', { field: 'backend', value: 'tensorflow' });
     }
   }
   if (!info && (choice === 'auto' || choice === 'wasm')) {
@@ -186,7 +186,7 @@ export async function initBackend(choice: BackendChoice = 'auto', opts: BackendO
       const build = threads > 1 ? `, threaded build, threads=${threads}` : '';
       info = { choice, name: 'wasm', detail: `wasm simd=${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}${build}`, probeMs, webgpuSkipped, threads };
     }
-    else if (choice === 'wasm') throw new UserError('--backend wasm: @tensorflow/tfjs-backend-wasm failed to initialize');
+    else if (choice === 'wasm') throw new UserError('@tensorflow/tfjs-backend-wasm failed to initialize', { field: 'backend', value: 'wasm' });
   }
   if (!info) {
     await tf.setBackend('cpu');

@@ -30,13 +30,13 @@ export function freeCores(cpus = os.availableParallelism(), load1 = os.loadavg()
 }
 
 /**
- * Parses `--threads N|auto` (N: integer 1..64). Throws a UserError naming the flag otherwise.
+ * Parses a thread count, N|auto (N: integer 1..64). Throws a UserError on field `threads` otherwise.
  */
 export function parseThreads(value: string): number | 'auto' {
   if (value === 'auto') return 'auto';
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < 1 || n > 64) {
-    throw new UserError(`--threads: "${value}" is not a whole number from 1 to 64 or auto`);
+    throw new UserError(`"${value}" is not a whole number from 1 to 64 or auto`, { field: 'threads' });
   }
   return n;
 }
@@ -52,7 +52,8 @@ type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
 export function checkShimVersion(installed: string): void {
   if (installed !== WASM_THREADS_SHIM_VERSION) {
     throw new UserError(
-      `--threads: the wasm threads shim was written for @tensorflow/tfjs-backend-wasm ${WASM_THREADS_SHIM_VERSION} but ${installed} is installed; use --threads 1 or install ${WASM_THREADS_SHIM_VERSION}`,
+      `the wasm threads shim was written for @tensorflow/tfjs-backend-wasm ${WASM_THREADS_SHIM_VERSION} but ${installed} is installed; use \`threads\` 1 or install ${WASM_THREADS_SHIM_VERSION}`,
+      { field: 'threads' },
     );
   }
 }
