@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createLinear, dense, infoNCE, type ParamStore, swish } from '@factorgen/nn';
+import { createLinear, denseOf, infoNCE, mlp, type ParamStore } from '@factorgen/nn';
 import type { TokenizerConfig } from './config';
 
 /**
@@ -17,7 +17,7 @@ export function createAlignHead(store: ParamStore, cfg: TokenizerConfig): void {
 
 /** quantizedSub: [B,h,w,d] (the aligned sub-codebook's straight-through codes) -> prediction [B,teacherDim]. */
 export function alignPredict(store: ParamStore, code: tf.Tensor4D): tf.Tensor2D {
-  const h = dense(store, 'align/fc2', swish(dense(store, 'align/fc1', code)));
+  const h = mlp(code, { fc: denseOf(store, 'align/fc1'), proj: denseOf(store, 'align/fc2') }, 'silu');
   return tf.mean(h, [1, 2]) as tf.Tensor2D;
 }
 

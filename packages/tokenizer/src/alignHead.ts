@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { createLayerNorm, createLinear, dense, denseOf, geluMlp, infoNCE, layerNorm, type ParamStore, selfAttention } from '@factorgen/nn';
+import { createLayerNorm, createLinear, denseOf, mlp, infoNCE, layerNorm, type ParamStore, selfAttention } from '@factorgen/nn';
 import type { AlignTarget, TokenizerConfig } from './config';
 
 /**
@@ -49,7 +49,7 @@ export function alignTargetPredict(store: ParamStore, cfg: TokenizerConfig, i: n
   const p = alignTargetPrefix(i);
   const [B, h, w] = code.shape;
   const W = t.teacherDim;
-  let x = tf.reshape(dense(store, `${p}/up2`, tf.relu(dense(store, `${p}/up1`, code))), [B, h * w, W]) as tf.Tensor3D;
+  let x = tf.reshape(mlp(code, { fc: denseOf(store, `${p}/up1`), proj: denseOf(store, `${p}/up2`) }, 'relu'), [B, h * w, W]) as tf.Tensor3D;
   const cls = tf.tile(tf.reshape(store.get(`${p}/cls`), [1, 1, W]), [B, 1, 1]);
   x = tf.add(tf.concat([cls, x], 1), store.get(`${p}/pos`)) as tf.Tensor3D;
   x = layerNorm(store, `${p}/ln_pre`, x) as tf.Tensor3D;
@@ -57,14 +57,14 @@ export function alignTargetPredict(store: ParamStore, cfg: TokenizerConfig, i: n
     const b = `${p}/block${l}`;
     const proj = { q: denseOf(store, `${b}/q`), k: denseOf(store, `${b}/k`), v: denseOf(store, `${b}/v`), out: denseOf(store, `${b}/out`) };
     x = tf.add(x, selfAttention(layerNorm(store, `${b}/ln1`, x) as tf.Tensor3D, proj, { heads: t.heads, scale: 'scores' }).y);
-    x = tf.add(x, geluMlp(layerNorm(store, `${b}/ln2`, x), { fc: denseOf(store, `${b}/fc`), proj: denseOf(store, `${b}/proj`) }));
+    x = tf.add(x, mlp(layerNorm(store, `${b}/ln2`, x), { fc: denseOf(store, `${b}/fc`), proj: denseOf(store, `${b}/proj`) }, 'gelu'));
   }
   x = layerNorm(store, `${p}/ln_post`, x) as tf.Tensor3D;
   return tf.reshape(tf.slice(x, [0, 0, 0], [B, 1, W]), [B, W]) as tf.Tensor2D;
 }
 
 /**
- * FQGAN's alignment loss (CLIPVisionTower.forward in clip_encoder.py): with p, t the L2-normalized prediction and
+ * FQGAN's alignment loss (CLIPVisionTower.forward in clip_encoder.py; nn's infoNCE, 'predToTarget'): with p, t the L2-normalized prediction and
  * (frozen) teacher embedding rows, M = exp(p t^T) (temperature 1), loss = -mean_i log(M_ii / sum_j M_ij).
  * One-directional: each prediction picks its own image's teacher embedding among the batch's; the teacher side gets
  * no gradient. pred, teacher: [B,E] -> scalar (unweighted).

@@ -32,9 +32,9 @@ export function createAttnBlock(store: ParamStore, name: string, c: number): voi
 
 /**
  * Single-head self-attention over the H*W positions, residual: x: [B,H,W,C] -> same; scores scaled after q k^T
- * (VQGAN). nn's attention keeps one head as a reshape (no transposes), so its products are the batched 3-D x 3-D
- * ones this block has always run: on wasm the registered BatchMatMul's SIMD128 kernel, bit-identical to per-sample
- * 2-D products (test/tokenizer/layers.test.ts) and ~4x faster with their gradients at B 64, 7x7, C 48.
+ * (VQGAN). nn's attention keeps one head as a reshape (no transposes): its [B,1,HW,C] products are flattened by the
+ * registered BatchMatMul to the batched 3-D ones this block has always run (on wasm its SIMD128 kernel), bit-identical
+ * to per-sample 2-D products (test/tokenizer/fastPaths.test.ts) and ~4x faster with their gradients at B 64, 7x7, C 48.
  */
 export function attnBlock(store: ParamStore, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
   const [B, H, W, C] = x.shape;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { conv2d, createConv, createLinear, dense, denseOf, gatedMlp, gelu, geluMlp, linear, ParamStore, Rng, swiglu, swish } from '@factorgen/nn';
+import { conv2d, createConv, createLinear, dense, denseOf, gatedMlp, gelu, linear, mlp, ParamStore, Rng, swiglu, swish } from '@factorgen/nn';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -79,19 +79,24 @@ describe('activations and MLPs', () => {
     expect(geglu).toBeCloseTo(tanhGelu(2) * 2 + tanhGelu(-1) * 0.5, 6);
   });
 
-  it('swiglu on bare weights is gatedMlp with SiLU over linear, bit for bit; geluMlp = proj(gelu(fc(x)))', () => {
+  it('swiglu on bare weights is gatedMlp with SiLU over linear, bit for bit; mlp = proj(act(fc(x))) for gelu, silu, relu', () => {
     const r = new Rng('mlp');
     const t = (shape: number[]) => tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal()), shape);
     const [x, wg, wu, wd] = [t([2, 3, 4]), t([4, 6]), t([4, 6]), t([6, 4])];
     const before = tf.memory().numTensors;
-    const [a, b, g, h] = tf.tidy(() => [
+    const two = { fc: (v: tf.Tensor) => linear(v, wg), proj: (v: tf.Tensor) => linear(v, wd) };
+    const got = tf.tidy(() => [
       swiglu(x, wg, wu, wd),
       gatedMlp(x, { gate: (v) => linear(v, wg), up: (v) => linear(v, wu), down: (v) => linear(v, wd) }, 'silu'),
-      geluMlp(x, { fc: (v) => linear(v, wg), proj: (v) => linear(v, wd) }),
+      mlp(x, two, 'gelu'),
       linear(gelu(linear(x, wg)), wd),
+      mlp(x, two, 'silu'),
+      linear(swish(linear(x, wg)), wd),
+      mlp(x, two, 'relu'),
+      linear(tf.relu(linear(x, wg)), wd),
     ].map((v) => Array.from(v.dataSync())));
-    expect(a).toEqual(b);
-    expect(g).toEqual(h);
+    for (let i = 0; i < got.length; i += 2) expect(got[i], `pair ${i / 2}`).toEqual(got[i + 1]);
+    expect(got[4]).not.toEqual(got[6]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, wg, wu, wd]);
   });

@@ -32,7 +32,7 @@ export function dense<T extends tf.Tensor>(store: ParamStore, name: string, x: T
   return linear(x, store.get(`${name}/w`), store.get(`${name}/b`)) as T;
 }
 
-/** The layer createLinear registered under `name`, as a Projection (for selfAttention, gatedMlp, geluMlp). */
+/** The layer createLinear registered under `name`, as a Projection (for selfAttention, gatedMlp, mlp). */
 export function denseOf(store: ParamStore, name: string): Projection {
   return (x) => dense(store, name, x);
 }

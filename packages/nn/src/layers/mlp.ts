@@ -21,7 +21,11 @@ export function swiglu(x: tf.Tensor, wGate: tf.Tensor, wUp: tf.Tensor, wDown: tf
   return gatedMlp(x, { gate: (h) => lin(h, wGate), up: (h) => lin(h, wUp), down: (h) => lin(h, wDown) }, 'silu');
 }
 
-/** Plain transformer MLP (GPT-2 / ViT): proj(gelu(fc(x))). x: [..., C] -> [..., C'] as the projections say. */
-export function geluMlp(x: tf.Tensor, p: { fc: Projection; proj: Projection }): tf.Tensor {
-  return p.proj(gelu(p.fc(x)));
+/**
+ * Two-layer MLP: proj(act(fc(x))), act = tanh-GELU (GPT-2 / ViT blocks, FQGAN's alignment head), SiLU or ReLU.
+ * x: [..., C] -> [..., C'] as the projections say.
+ */
+export function mlp(x: tf.Tensor, p: { fc: Projection; proj: Projection }, act: 'gelu' | 'silu' | 'relu'): tf.Tensor {
+  const h = p.fc(x);
+  return p.proj(act === 'gelu' ? gelu(h) : act === 'silu' ? swish(h) : tf.relu(h));
 }
