@@ -1,9 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import {
-  backboneRope, backboneTeacherForced, classRopeOf, createGenerator, makeGeneratorConfig, validateGeneratorConfig, type GeneratorConfig,
-} from '@factorgen/generator';
+import { backboneTeacherForced, classRopeOf, createGenerator, makeGeneratorConfig, validateGeneratorConfig, type GeneratorConfig } from '@factorgen/generator';
+import { backboneRope } from '@factorgen/nn';
 
 beforeAll(async () => {
   await initBackend('cpu');

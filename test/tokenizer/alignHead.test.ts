@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { Rng } from '@factorgen/nn';
+import { Rng, gelu } from '@factorgen/nn';
 import { ParamStore } from '@factorgen/nn';
-import { alignTargetPredict, createAlignTargetHead, fqganInfoNCE, gelu } from '@factorgen/tokenizer';
+import { alignTargetPredict, createAlignTargetHead, fqganInfoNCE } from '@factorgen/tokenizer';
 import { configErrors, quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
 
 beforeAll(async () => {

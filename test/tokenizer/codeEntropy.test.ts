@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { Rng } from '@factorgen/nn';
+import { Rng, l2Normalize } from '@factorgen/nn';
 import { codeEntropyBackward, codeEntropyForward } from '@factorgen/tfjs-ext';
-import { codeEntropyLossChunked, entropyLoss, l2Normalize } from '@factorgen/tokenizer';
+import { codeEntropyLossChunked, entropyLoss } from '@factorgen/tokenizer';
 import { fusedCodeEntropyLoss } from '@factorgen/tokenizer';
 
 beforeAll(async () => {

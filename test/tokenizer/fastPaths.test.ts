@@ -7,10 +7,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, groupNormalize, dense, groupNorm } from '@factorgen/nn';
 import { Rng } from '@factorgen/nn';
-import { attnBlock, createAttnBlock, dense, groupNorm } from '@factorgen/tokenizer';
-import { groupNormalize } from '@factorgen/tokenizer';
+import { attnBlock, createAttnBlock } from '@factorgen/tokenizer';
 
 const backends = ['wasm', 'cpu'] as const;
 beforeAll(async () => {

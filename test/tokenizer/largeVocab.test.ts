@@ -7,8 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { linearCrossEntropy } from '@factorgen/tfjs-ext';
-import { Rng } from '@factorgen/nn';
-import { codeEntropyLoss, codeEntropyLossChunked, entropyLoss, l2Normalize, nearestCodes } from '@factorgen/tokenizer';
+import { Rng, l2Normalize } from '@factorgen/nn';
+import { codeEntropyLoss, codeEntropyLossChunked, entropyLoss, nearestCodes } from '@factorgen/tokenizer';
 import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from '@factorgen/tokenizer';
 
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, conv2d, createConv, createGroupNorm, groupNorm } from '@factorgen/nn';
 import { Rng } from '@factorgen/nn';
-import { attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock, createUpsample, downsample, groupNorm, resBlock, upsample } from '@factorgen/tokenizer';
+import { attnBlock, createAttnBlock, createDownsample, createResBlock, createUpsample, downsample, resBlock, upsample } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

@@ -1,10 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { Rng } from '@factorgen/nn';
-import {
-  codeEntropyLoss, cosineEntropyTemperature, createTokenizer, l2Normalize, lookupSub, quantize, quantizerDefaults, subPrefix, type TokenizerConfig,
-} from '@factorgen/tokenizer';
+import { Rng, l2Normalize } from '@factorgen/nn';
+import { codeEntropyLoss, cosineEntropyTemperature, createTokenizer, lookupSub, quantize, quantizerDefaults, subPrefix, type TokenizerConfig } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');

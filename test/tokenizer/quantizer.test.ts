@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, l2Normalize } from '@factorgen/nn';
 import { Rng } from '@factorgen/nn';
-import { codebookLosses, cosineLookup, entropyLoss, gatherRows, l2Normalize, straightThrough } from '@factorgen/tokenizer';
+import { codebookLosses, cosineLookup, entropyLoss, gatherRows, straightThrough } from '@factorgen/tokenizer';
 import { quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
 import { disentangleLoss } from '@factorgen/tokenizer';
 import { createQuantizer, lookupCodes, quantize } from '@factorgen/tokenizer';

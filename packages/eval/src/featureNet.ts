@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, fanInUniform, Rng, optimizerStep, disposeAdamState, initAdamState, warmupCosine, linear } from '@factorgen/nn';
+import { ParamStore, fanInUniform, Rng, optimizerStep, disposeAdamState, initAdamState, warmupCosine, linear, groupNorm, softmaxCrossEntropy } from '@factorgen/nn';
 import { batchIndices, flipMask, gatherImages, gatherLabels, toFloat } from '@factorgen/formats';
 import type { AdamWConfig } from '@factorgen/nn';
 import type { ImageDataset } from '@factorgen/formats';
@@ -171,18 +171,11 @@ function conv(store: ParamStore, name: string, x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * GroupNorm then ReLU, statistics per sample and group (no batch statistics, so features of an image do not
- * depend on its batch). x: [B,H,W,C] -> same. Variance is computed by hand: tf.moments uses squaredDifference,
- * whose gradient ignores broadcasting.
+ * GroupNorm (nn's groupNorm, eps 1e-5, squares as d * d: this net's arithmetic since it was first trained) then ReLU, statistics per sample and group (no batch statistics, so features
+ * of an image do not depend on its batch). x: [B,H,W,C] -> same.
  */
 function normRelu(store: ParamStore, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
-  const [b, h, w, c] = x.shape;
-  const g = tf.reshape(x, [b, h, w, groups, c / groups]);
-  const mean = tf.mean(g, [1, 2, 4], true);
-  const centred = tf.sub(g, mean);
-  const variance = tf.mean(tf.mul(centred, centred), [1, 2, 4], true);
-  const normed = tf.reshape(tf.mul(centred, tf.rsqrt(tf.add(variance, 1e-5))), [b, h, w, c]);
-  return tf.relu(tf.add(tf.mul(normed, store.get(`${name}/gamma`)), store.get(`${name}/beta`))) as tf.Tensor4D;
+  return tf.relu(groupNorm(store, name, x, groups, { eps: 1e-5, squares: 'product' }));
 }
 
 /**
@@ -222,12 +215,6 @@ export function featureForward(
   const features = tf.relu(linear(flat, store.get(`${p}/fc/w`), store.get(`${p}/fc/b`))) as tf.Tensor2D;
   const logits = linear(features, store.get(`${p}/head/w`), store.get(`${p}/head/b`)) as tf.Tensor2D;
   return { features, logits, taps };
-}
-
-/** Mean softmax cross-entropy. logits: [B,K], labels: [B] int32 -> scalar. */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const oneHot = tf.oneHot(labels, logits.shape[1]);
-  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
 /** One training step's report. */
@@ -298,7 +285,7 @@ export async function trainFeatureNet(ds: ImageDataset, opts: TrainFeatureNetOpt
       const { loss, gradNorm } = optimizerStep(() => {
         const { logits } = featureForward(store, cfg, x);
         if (report) correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')) as tf.Scalar);
-        return crossEntropy(logits, y);
+        return softmaxCrossEntropy(logits, y);
       }, params, state, optim, lr, 0);
       tf.dispose([x, y, gradNorm]);
       if (report && correct) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, type ParamStore } from '@factorgen/nn';
+import { linear, type ParamStore, backboneRope, type KVCache, rmsNorm, ropeSlice } from '@factorgen/nn';
 import { classRopeOf, type Generator, type GeneratorConfig, seqLen } from './config';
-import { backboneRope, block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm, ropeSlice } from './layers';
+import { block, blockTraining, createBlockParams, type DropoutCtx, maybeDropout, type Recompute } from './layers';
 
 /** Dimension of each sub-token embedding; the K of them are concatenated and projected to width. */
 export function subEmbedDim(cfg: GeneratorConfig): number {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { linear, type ParamStore } from '@factorgen/nn';
+import { linear, type ParamStore, type KVCache, rmsNorm } from '@factorgen/nn';
 import type { Generator, GeneratorConfig } from './config';
-import { block, blockTraining, createBlockParams, type DropoutCtx, type KVCache, maybeDropout, type Recompute, rmsNorm } from './layers';
+import { block, blockTraining, createBlockParams, type DropoutCtx, maybeDropout, type Recompute } from './layers';
 
 /**
  * Factorized head (FQGAN's FAR). At each position the backbone's h_t is decoded into K sub-tokens.

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '@factorgen/tfjs-ext';
-import { type Rng } from '@factorgen/nn';
+import { type Rng, disposeCache, type KVCache } from '@factorgen/nn';
 import { type Generator, seqLen } from './config';
 import { backboneForward, embedClass, embedTokens } from './gpt';
 import { headForward, headSlots, parallelLogits } from './head';
-import { disposeCache, type KVCache } from './layers';
 
 /**
  * cfgScale: classifier-free guidance (1 = conditional only, 0 = unconditional); temperature: <= 0 means greedy

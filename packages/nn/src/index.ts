@@ -1,5 +1,7 @@
-// @factorgen/nn: parameters, RNG, optimizers, EMA. Pure: no Node modules.
+// @factorgen/nn: parameters, RNG, optimizers, EMA, layers and losses. Pure: no Node modules.
 export * from './ema';
+export * from './layers';
+export * from './losses';
 export * from './nn';
 export * from './optim';
 export * from './params';

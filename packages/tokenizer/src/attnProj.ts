@@ -1,7 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
-import { gelu, layerNorm } from './alignHead';
-import { createLinear, dense } from './layers';
+import { attention, createLayerNorm, createLinear, dense, denseOf, gatedMlp, layerNorm, type ParamStore } from '@factorgen/nn';
 
 /**
  * UniTok's AttnProjection (the quant_proj / post_quant_proj around its multi-codebook quantizer), for token maps
@@ -19,21 +17,16 @@ export function attnProjectionHeads(inDim: number, outDim: number): number {
   return Math.max(inDim, outDim) / Math.min(inDim, outDim);
 }
 
-function createLN(store: ParamStore, name: string, c: number): void {
-  store.create(`${name}/gamma`, [c], { kind: 'ones' });
-  store.create(`${name}/beta`, [c], { kind: 'zeros' });
-}
-
 export function createAttnProjection(store: ParamStore, name: string, inDim: number, outDim: number): void {
   attnProjectionHeads(inDim, outDim);
   const wide = Math.max(inDim, outDim);
-  createLN(store, `${name}/norm1`, inDim);
-  createLN(store, `${name}/norm3`, inDim);
-  createLN(store, `${name}/norm2`, outDim);
+  createLayerNorm(store, `${name}/norm1`, inDim);
+  createLayerNorm(store, `${name}/norm3`, inDim);
+  createLayerNorm(store, `${name}/norm2`, outDim);
   createLinear(store, `${name}/qkv`, inDim, 3 * wide); // its bias is used for q and v only (UniTok: zero k bias)
   createLinear(store, `${name}/attn_proj`, outDim, outDim);
   createLinear(store, `${name}/proj`, inDim, outDim);
-  createLN(store, `${name}/mlp/norm`, outDim);
+  createLayerNorm(store, `${name}/mlp/norm`, outDim);
   createLinear(store, `${name}/mlp/w0`, outDim, 2 * outDim);
   createLinear(store, `${name}/mlp/w1`, outDim, 2 * outDim);
   createLinear(store, `${name}/mlp/w2`, 2 * outDim, outDim);
@@ -45,25 +38,21 @@ export function attnProjection(store: ParamStore, name: string, x: tf.Tensor4D, 
   const N = h * w;
   const heads = attnProjectionHeads(inDim, outDim);
   const wide = Math.max(inDim, outDim);
-  const hd = wide / heads;
   const seq = tf.reshape(x, [B, N, inDim]);
   // Attention branch
   const a = layerNorm(store, `${name}/norm1`, seq, 1e-5);
   const wq = tf.matMul(tf.reshape(a, [B * N, inDim]), store.get(`${name}/qkv/w`));
   const bias = store.get(`${name}/qkv/b`);
   const kMask = tf.concat([tf.ones([wide]), tf.zeros([wide]), tf.ones([wide])]);
-  const qkv = tf.reshape(tf.add(wq, tf.mul(bias, kMask)), [B, N, 3, heads, hd]);
-  const part = (i: number) => tf.reshape(tf.transpose(tf.squeeze(tf.slice(qkv, [0, 0, i, 0, 0], [B, N, 1, heads, hd]), [2]), [0, 2, 1, 3]), [B * heads, N, hd]) as tf.Tensor3D;
-  const [q, k, v] = [part(0), part(1), part(2)];
-  let scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd));
-  if (causal) scores = tf.add(scores, tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([N, N]), -1, 0)), -1e9)); // lower triangle: i sees 0..i
-  const att = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, heads, N, hd]);
-  const merged = inDim > outDim ? tf.mean(att, 1) : tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, N, outDim]);
+  const qkv = tf.reshape(tf.add(wq, tf.mul(bias, kMask)), [B, N, 3 * wide]);
+  const part = (i: number) => tf.slice(qkv, [0, 0, i * wide], [B, N, wide]) as tf.Tensor3D;
+  // Scores scaled after q k^T; for in > out the heads (each of width out) are averaged, else concatenated.
+  const { y: merged } = attention(part(0), part(1), part(2), { heads, mask: causal ? 'causal' : 'none', scale: 'scores', merge: inDim > outDim ? 'mean' : 'concat' });
   const attnOut = dense(store, `${name}/attn_proj`, merged);
   // Linear skip branch
   let y = tf.add(dense(store, `${name}/proj`, layerNorm(store, `${name}/norm3`, seq, 1e-5)), attnOut);
   // GeGLU MLP (UniTok's GeGluMlp normalizes its input again)
   const m = layerNorm(store, `${name}/mlp/norm`, layerNorm(store, `${name}/norm2`, y, 1e-5), 1e-6);
-  y = tf.add(y, dense(store, `${name}/mlp/w2`, tf.mul(gelu(dense(store, `${name}/mlp/w0`, m)), dense(store, `${name}/mlp/w1`, m))));
+  y = tf.add(y, gatedMlp(m, { gate: denseOf(store, `${name}/mlp/w0`), up: denseOf(store, `${name}/mlp/w1`), down: denseOf(store, `${name}/mlp/w2`) }, 'gelu'));
   return tf.reshape(y, [B, h, w, outDim]) as tf.Tensor4D;
 }

@@ -1,13 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, stopGradient } from '@factorgen/nn';
+import { ParamStore, stopGradient, createLinear, dense, l2Normalize } from '@factorgen/nn';
 import { withoutTape } from '@factorgen/tfjs-ext';
 import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './codeEntropy';
-import { createLinear, dense } from './layers';
-
-/** x / ||x|| over the last axis (eps inside the sqrt keeps zero rows finite): any shape -> same. */
-export function l2Normalize<T extends tf.Tensor>(x: T): T {
-  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), -1, true), 1e-12)));
-}
 
 /**
  * rows = table[indices] with a gradient for `table` only. tf.gather's own gradient returns the int32 indices

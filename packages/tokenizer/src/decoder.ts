@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, conv2d, createConv, createGroupNorm, groupNorm, swish } from '@factorgen/nn';
 import type { TokenizerConfig } from './config';
-import {
-  attnBlock, conv2d, createAttnBlock, createConv, createGroupNorm, createResBlock, createUpsample,
-  groupNorm, resBlock, swish, upsample,
-} from './layers';
+import { attnBlock, createAttnBlock, createResBlock, createUpsample, resBlock, upsample } from './layers';
 
 /**
  * Decoder mirroring the encoder, registered under 'decoder/': conv_in latentChannels -> widest width,

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, conv2d, createConv } from '@factorgen/nn';
 import type { AdversarialConfig } from './config';
-import { conv2d, createConv } from './layers';
 
 /**
  * PatchGAN discriminator under 'disc/' (keep it in its own ParamStore: it has its own optimizer):
@@ -26,14 +25,5 @@ export function discriminatorForward(store: ParamStore, acfg: AdversarialConfig,
   return conv2d(store, 'disc/out', h);
 }
 
-/** Discriminator hinge loss 0.5 * (mean(relu(1 - real)) + mean(relu(1 + fake))) (taming VQGAN). Any shapes -> scalar. */
-export function dLossHinge(realLogits: tf.Tensor, fakeLogits: tf.Tensor): tf.Scalar {
-  const real = tf.mean(tf.relu(tf.sub(1, realLogits)));
-  const fake = tf.mean(tf.relu(tf.add(1, fakeLogits)));
-  return tf.mul(tf.add(real, fake), 0.5) as tf.Scalar;
-}
-
-/** Generator hinge loss -mean(fake). Any shape -> scalar. */
-export function gLossHinge(fakeLogits: tf.Tensor): tf.Scalar {
-  return tf.neg(tf.mean(fakeLogits)) as tf.Scalar;
-}
+// The hinge losses live in @factorgen/nn; re-exported under their old names for the trainer.
+export { dLossHinge, gLossHinge } from '@factorgen/nn';

@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, conv2d, createConv, createGroupNorm, groupNorm, swish } from '@factorgen/nn';
 import { isBranched, type TokenizerConfig } from './config';
-import {
-  attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock,
-  downsample, groupNorm, resBlock, swish,
-} from './layers';
+import { attnBlock, createAttnBlock, createDownsample, createResBlock, downsample, resBlock } from './layers';
 
 /** Parameter prefix of sub-codebook k's encoder branch (factorize 'branch'). */
 export const branchPrefix = (k: number): string => `encoder/branch${k}`;

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, createLinear, dense } from '@factorgen/nn';
 import { attnProjCausal, codeDim, cosineEntropyTemperature, isBranched, lossesOverK, type TokenizerConfig } from './config';
 import { createSubCodebook, lookupSub, quantizeProjected, quantizeSub } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';
-import { createLinear, dense } from './layers';
 import type { Quantizer, QuantizerOutput } from './quantizerTypes';
 
 /**

@@ -26,4 +26,3 @@ export * from './images';
 export * from './probe';
 export * from './attnProj';
 export * from './codeEntropy';
-export * from './groupNorm';

@@ -1,56 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, fanInUniform, linear } from '@factorgen/nn';
-import { groupNormalize } from './groupNorm';
+import { conv2d, createConv, createGroupNorm, createLinear, dense, denseOf, groupNorm, type ParamStore, selfAttention, swish } from '@factorgen/nn';
 
 /**
- * Functional layers over a ParamStore: `createX(store, name, ...)` registers `name/...` parameters,
- * `x(store, name, input, ...)` applies them. All maps are NHWC.
+ * VQGAN's blocks over a ParamStore (taming-transformers' ResnetBlock, AttnBlock, Downsample, Upsample), built from
+ * @factorgen/nn's layers: `createX(store, name, ...)` registers `name/...` parameters, `x(store, name, input, ...)`
+ * applies them. All maps are NHWC.
  */
-
-/** Conv kernel `name/w` [kh,kw,cin,cout] (PyTorch-default fan-in uniform) and bias `name/b` [cout] (zeros). */
-export function createConv(store: ParamStore, name: string, cin: number, cout: number, k = 3): void {
-  store.create(`${name}/w`, [k, k, cin, cout], fanInUniform(k * k * cin));
-  store.create(`${name}/b`, [cout], { kind: 'zeros' });
-}
-
-/** x: [B,H,W,cin] -> [B,ceil(H/stride),ceil(W/stride),cout], 'same' padding (stride 2 pads bottom/right like VQGAN). */
-export function conv2d(store: ParamStore, name: string, x: tf.Tensor4D, stride = 1): tf.Tensor4D {
-  const y = tf.conv2d(x, store.get(`${name}/w`) as tf.Tensor4D, stride, 'same');
-  return tf.add(y, store.get(`${name}/b`));
-}
-
-/** Dense / 1x1-conv weights `name/w` [cin,cout] and `name/b` [cout]. */
-export function createLinear(store: ParamStore, name: string, cin: number, cout: number): void {
-  store.create(`${name}/w`, [cin, cout], fanInUniform(cin));
-  store.create(`${name}/b`, [cout], { kind: 'zeros' });
-}
-
-/** 1x1 conv / dense over the last axis: x: [..., cin] -> [..., cout] (2-D matMul inside, see shared linear). */
-export function dense<T extends tf.Tensor>(store: ParamStore, name: string, x: T): T {
-  return linear(x, store.get(`${name}/w`), store.get(`${name}/b`)) as T;
-}
-
-/** GroupNorm affine parameters `name/gamma` (ones), `name/beta` (zeros), both [C]. */
-export function createGroupNorm(store: ParamStore, name: string, c: number): void {
-  store.create(`${name}/gamma`, [c], { kind: 'ones' });
-  store.create(`${name}/beta`, [c], { kind: 'zeros' });
-}
-
-/**
- * GroupNorm: x: [B,H,W,C] -> same; statistics per sample and group over (H, W, C/G), eps 1e-6 (VQGAN).
- * `groups` must divide C.
- */
-export function groupNorm(store: ParamStore, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  if (C % groups !== 0) throw new Error(`groupNorm ${name}: ${C} channels not divisible by ${groups} groups`);
-  const normed = tf.reshape(groupNormalize(tf.reshape(x, [B, H * W, groups, C / groups]), 1e-6), [B, H, W, C]);
-  return tf.add(tf.mul(normed, store.get(`${name}/gamma`)), store.get(`${name}/beta`));
-}
-
-/** swish / SiLU: x * sigmoid(x), any shape. */
-export function swish<T extends tf.Tensor>(x: T): T {
-  return tf.mul(x, tf.sigmoid(x));
-}
 
 /** ResBlock params: norm1, conv1 (cin->cout), norm2, conv2 (cout->cout), and a 1x1 `skip` when cin != cout. */
 export function createResBlock(store: ParamStore, name: string, cin: number, cout: number): void {
@@ -76,21 +31,17 @@ export function createAttnBlock(store: ParamStore, name: string, c: number): voi
 }
 
 /**
- * Single-head self-attention over the H*W positions, residual: x: [B,H,W,C] -> same.
- * Batched 3-D x 3-D matMuls (the batched-matMul gradient trap is only for a 2-D weight). On wasm they run on the
- * registered BatchMatMul's SIMD128 kernel, bit-identical to the per-sample 2-D products this block used before
- * (test/tokenizer/layers.test.ts) and ~4x faster with their gradients at B 64, 7x7, C 48: per-sample slices cost a
- * [B*H*W, C] zero-padded copy and add each in the backward pass.
+ * Single-head self-attention over the H*W positions, residual: x: [B,H,W,C] -> same; scores scaled after q k^T
+ * (VQGAN). nn's attention keeps one head as a reshape (no transposes): its [B,1,HW,C] products are flattened by the
+ * registered BatchMatMul to the batched 3-D ones this block has always run (on wasm its SIMD128 kernel), bit-identical
+ * to per-sample 2-D products (test/tokenizer/fastPaths.test.ts) and ~4x faster with their gradients at B 64, 7x7, C 48.
  */
 export function attnBlock(store: ParamStore, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
-  const h = tf.reshape(groupNorm(store, `${name}/norm`, x, groups), [B, H * W, C]);
-  const q = dense(store, `${name}/q`, h);
-  const k = dense(store, `${name}/k`, h);
-  const v = dense(store, `${name}/v`, h);
-  const att = tf.softmax(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(C)));
-  const o = dense(store, `${name}/out`, tf.matMul(att, v));
-  return tf.add(x, tf.reshape(o, [B, H, W, C]));
+  const h = tf.reshape(groupNorm(store, `${name}/norm`, x, groups), [B, H * W, C]) as tf.Tensor3D;
+  const proj = { q: denseOf(store, `${name}/q`), k: denseOf(store, `${name}/k`), v: denseOf(store, `${name}/v`), out: denseOf(store, `${name}/out`) };
+  const { y } = selfAttention(h, proj, { heads: 1, scale: 'scores' });
+  return tf.add(x, tf.reshape(y, [B, H, W, C]));
 }
 
 /** Stride-2 3x3 conv: [B,H,W,C] -> [B,H/2,W/2,C]. */

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { stopGradient } from '@factorgen/nn';
-import { l2Normalize } from './codebook';
+import { stopGradient, l2Normalize } from '@factorgen/nn';
 import type { FrozenTeacher } from './teacher';
 
 /**

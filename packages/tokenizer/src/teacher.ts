@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore, stopGradient } from '@factorgen/nn';
+import { ParamStore, stopGradient, conv2d, createConv, createGroupNorm, createLinear, dense, groupNorm, softmaxCrossEntropy, swish } from '@factorgen/nn';
 import { UserError } from '@factorgen/tfjs-ext';
-import { conv2d, createConv, createGroupNorm, createLinear, dense, groupNorm, swish } from './layers';
 
 /**
  * What the tokenizer needs from a frozen teacher: for images x: [B,H,W,C] in [-1,1],
@@ -74,11 +73,8 @@ export function teacherForward(
   return { features, embedding, logits: dense(store, 'teacher/logits', embedding) };
 }
 
-/** Softmax cross-entropy for training the teacher. logits: [B,classes], labels: int32 [B] -> scalar. */
-export function classifierLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const onehot = tf.oneHot(labels, logits.shape[1]);
-  return tf.neg(tf.mean(tf.sum(tf.mul(tf.logSoftmax(logits), onehot), 1))) as tf.Scalar;
-}
+/** Softmax cross-entropy for training the teacher (nn's softmaxCrossEntropy). logits: [B,classes], labels: int32 [B] -> scalar. */
+export const classifierLoss = softmaxCrossEntropy;
 
 /** Marks every variable in `store` non-trainable, so tf.variableGrads and ParamStore.trainable() skip it. */
 export function freezeParams(store: ParamStore): void {

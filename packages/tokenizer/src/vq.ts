@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { ParamStore } from '@factorgen/nn';
+import { ParamStore, createLinear, dense, l2Normalize } from '@factorgen/nn';
 import { cosineEntropyTemperature, type TokenizerConfig } from './config';
-import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
-import { createLinear, dense } from './layers';
+import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, straightThrough } from './codebook';
 import type { Quantizer, QuantizerOutput } from './quantizerTypes';
 import { fqQuantizer } from './fq';
 

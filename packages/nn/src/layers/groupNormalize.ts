@@ -1,21 +1,26 @@
 import * as tf from '@tensorflow/tfjs';
 
+/** How GroupNorm forms the squared deviations: tf.square(d) or tf.mul(d, d) (see groupNormalize). */
+export type GroupNormSquares = 'square' | 'product';
+
 /**
  * GroupNorm's statistics step (Wu & He 2018, "Group Normalization"): x: [B,N,G,Cg] (N positions, G groups of Cg
  * channels) -> (x - mean) / sqrt(var + eps), mean and (biased) variance per sample and group over (N, Cg).
  *
  * Same float operations, element for element, as the plain composition on [B,H,W,G,Cg]
  * (mean, sub, square, mean, rsqrt, mul) and its tfjs gradient, so values and gradients are bit-identical to it
- * (test/tokenizer/groupNorm.test.ts); only the layouts differ. The wasm backend's binary ops broadcast a
+ * (test/tokenizer/fastPaths.test.ts); only the layouts differ. `squares`: how (x - mean)^2 is formed, tf.square (the
+ * tokenizer's) or d * d (FeatureNet's): the same values, but d * d adds d's gradient in two terms, so the two round
+ * differently in the backward pass. The wasm backend's binary ops broadcast a
  * [B,1,1,G,1] operand through a generic per-element index loop (~5x the time of a same-shape op), and Mean's tfjs
  * gradient multiplies by a full-size tensor of ones; here each group statistic is first repeated over its Cg channels
  * ([B,1,G*Cg], tiny) so every full-size op is a [B,N,C] x [B,1,C] broadcast, which is fast, and Mean's gradient is
  * dy / count repeated by one such broadcast.
  */
-export function groupNormalize(x: tf.Tensor4D, eps: number): tf.Tensor4D {
+export function groupNormalize(x: tf.Tensor4D, eps: number, squares: GroupNormSquares = 'square'): tf.Tensor4D {
   const mean = groupMean(x);
   const d = groupBinary('sub', x, mean);
-  const variance = groupMean(tf.square(d));
+  const variance = groupMean(squares === 'square' ? tf.square(d) : tf.mul(d, d));
   return groupBinary('mul', d, tf.rsqrt(tf.add(variance, eps)) as tf.Tensor4D);
 }
 
