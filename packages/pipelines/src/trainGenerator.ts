@@ -5,7 +5,7 @@ import { assignParams, type LoadedCheckpoint, batchIndices } from '@factorgen/fo
 import { openRunDir, type RunDir, runTrainLoop, type StepOutput, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { type TokenSet, type TokenFileHeader } from '@factorgen/io';
-import { type GeneratorConfig, validateGeneratorConfig } from '@factorgen/generator';
+import { type GeneratorConfig, type StoredGeneratorConfig, currentGeneratorConfig } from '@factorgen/generator';
 import { createGenerator, generatorLoss, type Generator } from '@factorgen/generator';
 
 export type GeneratorTrainConfig = {
@@ -101,8 +101,9 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
 }
 
 async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
-  const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
-  validateGeneratorConfig(config);
+  // Checkpoints keep the config as it was first written (any version); the run reads it migrated.
+  const stored = (run.resumed ? run.resumed.config : req.config) as StoredGeneratorConfig;
+  const config = currentGeneratorConfig(stored);
   const h = req.tokens.header;
   checkTokensFit(`--tokens ${req.tokensPath}`, h, config);
   if (req.val) {
@@ -177,7 +178,7 @@ async function trainGeneratorInRun(run: RunDir, req: GeneratorTrainRequest) {
   const save = (stepsDone: number) =>
     saveCheckpoint(run.checkpointDir, {
       kind: 'generator',
-      config,
+      config: stored,
       step: stepsDone,
       params: new Map([...gen.params.vars, ...(ema?.tensors() ?? [])]),
       optimizer: opt,

@@ -4,7 +4,7 @@ import { restoreAdamState, saveCheckpoint } from '@factorgen/io';
 import { assignParams, type LoadedCheckpoint, batchIndices, flipMask, gatherImages, toFloat, type ImageDataset } from '@factorgen/formats';
 import { openRunDir, type RunDir, runTrainLoop, type StepOutput, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
-import { type TokenizerConfig, assertValidConfig } from '@factorgen/tokenizer';
+import { type StoredTokenizerConfig, type TokenizerConfig, currentConfig } from '@factorgen/tokenizer';
 import { createTokenizer, tokenizerForward, type Tokenizer } from '@factorgen/tokenizer';
 import { DeviceCodeHistogram } from '@factorgen/tokenizer';
 import { type FrozenTeacher } from '@factorgen/tokenizer';
@@ -88,8 +88,9 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
 }
 
 async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
-  const config = (run.resumed ? run.resumed.config : req.config) as TokenizerConfig;
-  assertValidConfig(config, `${run.checkpointDir}/config.json`);
+  // Checkpoints keep the config as it was first written (any version: ids hash it so); the run reads it migrated.
+  const stored = (run.resumed ? run.resumed.config : req.config) as StoredTokenizerConfig;
+  const config = currentConfig(stored, `${run.checkpointDir}/config.json`);
   const d = req.data;
   if (d.height !== config.imageSize || d.width !== config.imageSize || d.channels !== config.channels) {
     throw new UserError(
@@ -108,13 +109,13 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
   const tc = { ...req.train, emaWarmup: emaOpts.warmup, emaFollowRestarts: emaOpts.followRestarts };
   const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
   if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('--teacher: the perceptual or alignment loss is on but no teacher was given');
-  for (const t of config.alignTargets ?? []) {
+  for (const t of config.alignTargets) {
     const given = req.teachers?.[t.teacher];
     if (!given) throw new UserError(`--align-target: sub-codebook ${t.subCodebook} is aligned to teacher ${t.teacher}, but ${req.teachers?.length ?? 0} teacher(s) were given`);
     if (given.embedDim !== t.teacherDim) throw new UserError(`--align-target: teacher ${t.teacher} has ${given.embedDim}-d embeddings, the checkpoint's head expects ${t.teacherDim}`);
   }
 
-  const tok: Tokenizer = createTokenizer(config, tc.seed);
+  const tok: Tokenizer = createTokenizer(stored, tc.seed);
   // The discriminator (when the adversarial loss is on) has its own params and optimizer, saved in the same
   // checkpoint under 'disc/' so resume restores it too.
   const adv = config.adversarial && config.adversarial.weight > 0 ? config.adversarial : null;
@@ -212,7 +213,7 @@ async function trainTokenizerInRun(run: RunDir, req: TokenizerTrainRequest) {
     try {
       await saveCheckpoint(run.checkpointDir, {
         kind: 'tokenizer',
-        config,
+        config: stored,
         step: stepsDone,
         params: new Map([...allParams, ...state, ...(ema?.tensors() ?? [])]),
         optimizer: mergeAdamStates(opt, discOpt),

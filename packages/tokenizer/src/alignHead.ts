@@ -59,8 +59,8 @@ export function createAlignTargetHead(store: ParamStore, cfg: TokenizerConfig, i
 }
 
 function targetOf(cfg: TokenizerConfig, i: number): AlignTarget {
-  const t = cfg.alignTargets?.[i];
-  if (!t) throw new Error(`align target ${i}: config has ${cfg.alignTargets?.length ?? 0} targets`);
+  const t = cfg.alignTargets[i];
+  if (!t) throw new Error(`align target ${i}: config has ${cfg.alignTargets.length} targets`);
   return t;
 }
 

@@ -1,15 +1,21 @@
 import { Sha256 } from '@factorgen/formats';
 import { UserError } from '@factorgen/tfjs-ext';
+import { migrateTokenizerConfig, TOKENIZER_CONFIG_VERSION } from './migrate';
 
 /** One sub-codebook: `size` codes of dimension `dim` (cosine-matched, so vectors live on the unit sphere). */
 export type SubCodebookConfig = { size: number; dim: number };
 
 /**
- * Quantizer settings. 'vq' is the single-codebook baseline (exactly one sub-codebook);
- * 'fq' factorizes the codebook into K independent sub-codebooks (FQGAN).
+ * The quantizer kinds (quant registry, quantizer.ts): 'vq' is the single-codebook baseline (exactly one
+ * sub-codebook); 'fq' factorizes the codebook into K independent sub-codebooks (FQGAN), each with its own 1x1
+ * projection; 'unitok' is UniTok's multi-codebook quantizer: the K sub-codebooks behind one attention projection
+ * (attnProj.ts) before and after quantization (UniTok's quant_proj / post_quant_proj).
  */
+export type QuantizerKind = 'vq' | 'fq' | 'unitok';
+
+/** Quantizer settings (version 2: every field written out). */
 export type QuantizerConfig = {
-  kind: 'vq' | 'fq';
+  kind: QuantizerKind;
   subCodebooks: SubCodebookConfig[];
   /** commitment weight (0.25 in VQ-VAE / LlamaGen / FQGAN) */
   beta: number;
@@ -19,31 +25,36 @@ export type QuantizerConfig = {
   entropyTemperature: number;
   /**
    * The entropy loss's logits: 'sq-dist' = -||z - c||^2 = 2 cos - 2 (FQGAN/LlamaGen's compute_entropy_loss(-d), so a
-   * temperature means what it means there); 'cosine' (also when absent: configs written before this field) = cos.
+   * temperature means what it means there); 'cosine' = cos (version-1 configs without the field).
    * 'cosine' at T equals 'sq-dist' at 2T.
    */
-  entropyLogits?: 'cosine' | 'sq-dist';
+  entropyLogits: 'cosine' | 'sq-dist';
   /** weight of the mean squared cosine between sub-codes (FQGAN: 0.1 for K >= 2; must be 0 for K = 1) */
   disentangleWeight: number;
   /**
    * Which codes the disentanglement loss compares: 'quantized' = the straight-through quantized codes (FQGAN's
-   * compute_disentangle_loss(quant_vis, quant_sem)); 'pre' (also when absent: older configs) = the normalized
-   * pre-quantization codes.
+   * compute_disentangle_loss(quant_vis, quant_sem)); 'pre' = the normalized pre-quantization codes (version-1
+   * configs without the field).
    */
-  disentangleOn?: 'quantized' | 'pre';
+  disentangleOn: 'quantized' | 'pre';
   /**
    * How the K sub-codebooks' codebook, commitment and entropy losses combine: 'mean' (UniTok's VectorQuantizerM,
-   * which divides its summed vq and entropy losses by num_codebooks; what new `--quant-proj attn` configs get) or
-   * 'sum' (FQGAN's, which adds its two quantizers' losses; also when absent: configs written before the field).
-   * Read it through lossesOverK.
+   * which divides its summed vq and entropy losses by num_codebooks; what new 'unitok' configs get) or 'sum'
+   * (FQGAN's, which adds its two quantizers' losses; version-1 configs without the field).
    */
-  lossOverK?: 'sum' | 'mean';
+  lossOverK: 'sum' | 'mean';
+  /**
+   * 'unitok' only (absent for the other kinds): the attention inside its projections, 'bidirectional' (what new
+   * configs get: UniTok's PlainAttention since its commit b015f87, April 2025) or 'causal' over raster order
+   * (UniTok's first release; version-1 attn configs without attnProjAttention).
+   */
+  attention?: 'causal' | 'bidirectional';
 };
 
 /**
  * Where the sub-codebooks part ways (`factorize`):
- * - 'projection' (also when absent: configs written before this field): one encoder latent, one 1x1 projection per
- *   sub-codebook. With K projections of one latent the disentanglement loss has trivial zeros (one projection an
+ * - 'projection': one encoder latent, one 1x1 projection per sub-codebook (version-1 configs without the field).
+ *   With K projections of one latent the disentanglement loss has trivial zeros (one projection an
  *   antisymmetric map of the other), which is why FQGAN does not do this.
  * - 'branch' (FQGAN, vq_model_dual.py): a shared trunk (conv_in, levels, mid), then per sub-codebook its own branch:
  *   an adapter of `branchBlocks` blocks (ResBlock, plus self-attention when `attention`; FQGAN's adapter is a stack of
@@ -71,10 +82,13 @@ export type AlignTarget = { subCodebook: number; teacher: number; teacherDim: nu
 export type AdversarialConfig = { weight: number; startStep: number; baseChannels: number; layers: number };
 
 /**
- * The whole tokenizer as plain data (stored in checkpoints and hashed into token files).
+ * The whole tokenizer as plain data, version 2 (TOKENIZER_CONFIG_VERSION): what model code reads. Checkpoints keep
+ * the config as it was written (an older one stays older on disk, and ids hash it as stored); loading passes it
+ * through migrateTokenizerConfig (migrate.ts) first.
  * Downsampling factor is 2^(channelMult.length - 1): [1,2,2] -> 4, [1,1,2,2] -> 8.
  */
 export type TokenizerConfig = {
+  version: 2;
   imageSize: number;
   channels: 1 | 3;
   baseChannels: number;
@@ -86,28 +100,42 @@ export type TokenizerConfig = {
   normGroups: number;
   latentChannels: number;
   quantizer: QuantizerConfig;
-  /** FQGAN alignment targets (class-token head, one-directional InfoNCE); `align` is the older mean-pooled form */
-  alignTargets?: AlignTarget[];
-  /** see Factorization; absent = 'projection' */
-  factorize?: Factorization;
-  /** adapter blocks per branch when factorize = 'branch' (default 1) */
-  branchBlocks?: number;
-  /**
-   * The projections around the quantizer: 'linear' (also when absent) = 1x1 convs; 'attn' = UniTok's AttnProjection
-   * (multi-head attention over the positions + a linear skip + GeGLU MLP, before and after quantization).
-   */
-  quantProj?: 'linear' | 'attn';
-  /**
-   * The attention inside quantProj 'attn': 'bidirectional' (what new configs get: UniTok's PlainAttention since its
-   * commit b015f87, April 2025) or 'causal' over raster order (UniTok's first release; also when absent: configs
-   * written before this field keep it). Read it through attnProjCausal.
-   */
-  attnProjAttention?: 'causal' | 'bidirectional';
+  /** FQGAN alignment targets (class-token head, one-directional InfoNCE), possibly none; `align` is the older mean-pooled form */
+  alignTargets: AlignTarget[];
+  /** see Factorization */
+  factorize: Factorization;
+  /** adapter blocks per branch when factorize = 'branch' (unused with 'projection') */
+  branchBlocks: number;
+  /** the older alignment; absent = none */
   align?: AlignConfig;
   /** weight of the teacher-feature perceptual loss (0 disables it) */
   perceptualWeight: number;
+  /** the adversarial loss; absent = none */
   adversarial?: AdversarialConfig;
 };
+
+/**
+ * A version-1 tokenizer config (no `version` field): every config written before version 2. Fields added over its
+ * life were left out when they had their old meaning, so their absence means old behaviour (see
+ * migrateTokenizerConfig); UniTok's projection was the flag quantProj 'attn' across kinds 'vq' and 'fq'.
+ */
+export type TokenizerConfigV1 = Omit<TokenizerConfig, 'version' | 'quantizer' | 'alignTargets' | 'factorize' | 'branchBlocks'> & {
+  version?: 1;
+  quantizer: Omit<QuantizerConfig, 'kind' | 'entropyLogits' | 'disentangleOn' | 'lossOverK' | 'attention'> & {
+    kind: 'vq' | 'fq';
+    entropyLogits?: 'cosine' | 'sq-dist';
+    disentangleOn?: 'quantized' | 'pre';
+    lossOverK?: 'sum' | 'mean';
+  };
+  alignTargets?: AlignTarget[];
+  factorize?: Factorization;
+  branchBlocks?: number;
+  quantProj?: 'linear' | 'attn';
+  attnProjAttention?: 'causal' | 'bidirectional';
+};
+
+/** Any tokenizer config a checkpoint may hold (what loading and createTokenizer accept). */
+export type StoredTokenizerConfig = TokenizerConfig | TokenizerConfigV1;
 
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 const isNonNeg = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
@@ -116,12 +144,17 @@ const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 /**
  * Every problem with `cfg` as one short sentence each (empty when valid). Accepts unknown input
- * (a parsed JSON file) so that the CLI can report all mistakes at once.
+ * (a parsed JSON file) so that the CLI can report all mistakes at once. A config of an older version is checked as
+ * migrateTokenizerConfig turns it into the current one.
  */
 export function configErrors(cfg: unknown): string[] {
   const errs: string[] = [];
-  if (typeof cfg !== 'object' || cfg === null) return ['config must be an object'];
-  const c = cfg as Record<string, unknown>;
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) return ['config must be an object'];
+  const c = migrateTokenizerConfig(cfg) as Record<string, unknown>;
+  if (c.version !== TOKENIZER_CONFIG_VERSION) {
+    errs.push(`version must be 1 (or absent) or ${TOKENIZER_CONFIG_VERSION}; this factorgen reads no other (got ${show(c.version)})`);
+    return errs;
+  }
   if (!isPosInt(c.imageSize)) errs.push(`imageSize must be a positive integer (got ${show(c.imageSize)})`);
   if (c.channels !== 1 && c.channels !== 3) errs.push(`channels must be 1 or 3 (got ${show(c.channels)})`);
   if (!isPosInt(c.baseChannels)) errs.push(`baseChannels must be a positive integer (got ${show(c.baseChannels)})`);
@@ -142,17 +175,21 @@ export function configErrors(cfg: unknown): string[] {
       if (w % (c.normGroups as number) !== 0) errs.push(`level width ${w} (baseChannels*${m}) is not divisible by normGroups ${c.normGroups}`);
     }
   }
-  if (c.factorize !== undefined && c.factorize !== 'projection' && c.factorize !== 'branch') {
+  if (c.factorize !== 'projection' && c.factorize !== 'branch') {
     errs.push(`factorize must be "projection" or "branch" (got ${show(c.factorize)})`);
   }
-  if (c.branchBlocks !== undefined && !(typeof c.branchBlocks === 'number' && Number.isInteger(c.branchBlocks) && c.branchBlocks >= 0)) {
+  if (!(typeof c.branchBlocks === 'number' && Number.isInteger(c.branchBlocks) && c.branchBlocks >= 0)) {
     errs.push(`branchBlocks must be an integer >= 0 (got ${show(c.branchBlocks)})`);
   }
-  if (c.quantProj !== undefined && c.quantProj !== 'linear' && c.quantProj !== 'attn') errs.push(`quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
-  if (c.attnProjAttention !== undefined && c.attnProjAttention !== 'causal' && c.attnProjAttention !== 'bidirectional') {
-    errs.push(`attnProjAttention must be "causal" or "bidirectional" (got ${show(c.attnProjAttention)})`);
+  // Version-1 fields that migration leaves in place only when their value was invalid, or in a version-2 config.
+  if (c.quantProj !== undefined) {
+    errs.push(c.quantProj === 'linear' || c.quantProj === 'attn' ? 'quantProj is a version-1 field (version 2 writes "attn" as quantizer.kind "unitok")' : `quantProj must be "linear" or "attn" (got ${show(c.quantProj)})`);
   }
-  if (c.quantProj === 'attn' && isPosInt(c.latentChannels)) {
+  if (c.attnProjAttention !== undefined) {
+    errs.push(c.attnProjAttention === 'causal' || c.attnProjAttention === 'bidirectional' ? 'attnProjAttention is a version-1 field (version 2 writes it as quantizer.attention)' : `attnProjAttention must be "causal" or "bidirectional" (got ${show(c.attnProjAttention)})`);
+  }
+  const unitok = (c.quantizer as { kind?: unknown } | null | undefined)?.kind === 'unitok';
+  if (unitok && isPosInt(c.latentChannels)) {
     // UniTok's AttnProjection needs in and out widths that divide one another.
     const subs = (c.quantizer as { subCodebooks?: { dim?: unknown }[] } | undefined)?.subCodebooks;
     const dims = Array.isArray(subs) ? subs.map((s) => s?.dim).filter(isPosInt) : [];
@@ -161,7 +198,7 @@ export function configErrors(cfg: unknown): string[] {
     const L = c.latentChannels as number;
     const bad = c.factorize === 'branch' ? dims.filter((d) => !divides(L, d)) : total > 0 && !divides(L, total) ? [total] : [];
     if (bad.length > 0 || (total > 0 && !divides(total, L))) {
-      errs.push(`quantProj "attn" needs latentChannels ${L} and the code widths (${c.factorize === 'branch' ? dims.join(', ') : total}, and their sum ${total}) to divide one another`);
+      errs.push(`quantizer.kind "unitok" (the attention projection) needs latentChannels ${L} and the code widths (${c.factorize === 'branch' ? dims.join(', ') : total}, and their sum ${total}) to divide one another`);
     }
   }
   // Sane limits, so that a corrupt or crafted config is refused before anything is allocated (a tokenizer's images,
@@ -192,7 +229,7 @@ export function configErrors(cfg: unknown): string[] {
   let K = 0;
   if (typeof q !== 'object' || q === null) errs.push('quantizer must be an object');
   else {
-    if (q.kind !== 'vq' && q.kind !== 'fq') errs.push(`quantizer.kind must be "vq" or "fq" (got ${show(q.kind)})`);
+    if (q.kind !== 'vq' && q.kind !== 'fq' && q.kind !== 'unitok') errs.push(`quantizer.kind must be "vq", "fq" or "unitok" (got ${show(q.kind)})`);
     const subs = q.subCodebooks;
     if (!Array.isArray(subs) || subs.length === 0) errs.push(`quantizer.subCodebooks must be a non-empty array (got ${show(subs)})`);
     else {
@@ -214,15 +251,19 @@ export function configErrors(cfg: unknown): string[] {
     if (!isNonNeg(q.entropyWeight)) errs.push(`quantizer.entropyWeight must be a number >= 0 (got ${show(q.entropyWeight)})`);
     if (!isPos(q.entropyTemperature)) errs.push(`quantizer.entropyTemperature must be a number > 0 (got ${show(q.entropyTemperature)})`);
     if (!isNonNeg(q.disentangleWeight)) errs.push(`quantizer.disentangleWeight must be a number >= 0 (got ${show(q.disentangleWeight)})`);
-    if (q.entropyLogits !== undefined && q.entropyLogits !== 'cosine' && q.entropyLogits !== 'sq-dist') {
+    if (q.entropyLogits !== 'cosine' && q.entropyLogits !== 'sq-dist') {
       errs.push(`quantizer.entropyLogits must be "cosine" or "sq-dist" (got ${show(q.entropyLogits)})`);
     }
-    if (q.lossOverK !== undefined && q.lossOverK !== 'sum' && q.lossOverK !== 'mean') {
+    if (q.lossOverK !== 'sum' && q.lossOverK !== 'mean') {
       errs.push(`quantizer.lossOverK must be "sum" or "mean" (got ${show(q.lossOverK)})`);
     }
-    if (q.disentangleOn !== undefined && q.disentangleOn !== 'quantized' && q.disentangleOn !== 'pre') {
+    if (q.disentangleOn !== 'quantized' && q.disentangleOn !== 'pre') {
       errs.push(`quantizer.disentangleOn must be "quantized" or "pre" (got ${show(q.disentangleOn)})`);
     }
+    if (q.kind === 'unitok' && q.attention !== 'causal' && q.attention !== 'bidirectional') {
+      errs.push(`quantizer.attention must be "causal" or "bidirectional" with kind "unitok" (got ${show(q.attention)})`);
+    }
+    if (q.kind !== 'unitok' && q.attention !== undefined) errs.push(`quantizer.attention is only for kind "unitok" (got ${show(q.attention)} with kind ${show(q.kind)})`);
   }
 
   if (c.align !== undefined) {
@@ -237,7 +278,7 @@ export function configErrors(cfg: unknown): string[] {
       if (!isPos(a.temperature)) errs.push(`align.temperature must be a number > 0 (got ${show(a.temperature)})`);
     }
   }
-  if (c.alignTargets !== undefined) {
+  {
     if (!Array.isArray(c.alignTargets)) errs.push(`alignTargets must be an array (got ${show(c.alignTargets)})`);
     else {
       (c.alignTargets as Record<string, unknown>[]).forEach((t, i) => {
@@ -268,10 +309,20 @@ export function configErrors(cfg: unknown): string[] {
   return errs;
 }
 
-/** Throws one UserError line "`where`: err1; err2" unless `cfg` is a valid TokenizerConfig. */
-export function assertValidConfig(cfg: unknown, where = 'tokenizer config'): asserts cfg is TokenizerConfig {
+/** Throws one UserError line "`where`: err1; err2" unless `cfg` is a valid config of any version (see configErrors). */
+export function assertValidConfig(cfg: unknown, where = 'tokenizer config'): asserts cfg is StoredTokenizerConfig {
   const errs = configErrors(cfg);
   if (errs.length > 0) throw new UserError(`${where}: ${errs.join('; ')}`);
+}
+
+/**
+ * A stored config (any version, e.g. a checkpoint's config.json) as the current TokenizerConfig: migrated
+ * (migrateTokenizerConfig), then validated. Throws one UserError line "`where`: err1; err2" when it is invalid.
+ * The result is a new object; `raw` is not changed (ids hash `raw`).
+ */
+export function currentConfig(raw: unknown, where = 'tokenizer config'): TokenizerConfig {
+  assertValidConfig(raw, where);
+  return migrateTokenizerConfig(raw) as TokenizerConfig;
 }
 
 /** Downsampling factor 2^(levels-1). */
@@ -302,8 +353,11 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-/** Stable 16-hex-digit hash of the config (key order and undefined fields do not matter). */
-export function configHash(cfg: TokenizerConfig): string {
+/**
+ * Stable 16-hex-digit hash of a config as given (key order and undefined fields do not matter). Token files record
+ * the hash of the config as stored (Tokenizer.stored), so a migrated config hashes as its checkpoint does.
+ */
+export function configHash(cfg: unknown): string {
   return new Sha256().update(JSON.stringify(canonical(cfg))).hex().slice(0, 16);
 }
 
@@ -312,8 +366,8 @@ export function configHash(cfg: TokenizerConfig): string {
  * ~5.5 of 64 codes per sub-codebook (perplexity); with it ~62, at equal or better PSNR); disentangle 0.1
  * when K >= 2 (FQGAN), else 0, on the quantized codes (FQGAN).
  */
-export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookConfig[]): QuantizerConfig {
-  return {
+export function quantizerDefaults<K extends QuantizerKind>(kind: K, subCodebooks: SubCodebookConfig[]): QuantizerConfig & { kind: K } {
+  const q: QuantizerConfig & { kind: K } = {
     kind,
     subCodebooks: subCodebooks.map((s) => ({ ...s })),
     beta: 0.25,
@@ -323,22 +377,16 @@ export function quantizerDefaults(kind: 'vq' | 'fq', subCodebooks: SubCodebookCo
     entropyLogits: 'sq-dist',
     disentangleWeight: subCodebooks.length >= 2 ? 0.1 : 0,
     disentangleOn: 'quantized',
+    // UniTok averages its quantizer losses over the K codebooks; FQGAN sums them
+    lossOverK: kind === 'unitok' ? 'mean' : 'sum',
   };
+  if (kind === 'unitok') q.attention = 'bidirectional';
+  return q;
 }
 
 /** The temperature on cosine logits that gives the configured entropy loss ('sq-dist' at T = 'cosine' at T/2). */
 export function cosineEntropyTemperature(q: QuantizerConfig): number {
   return q.entropyLogits === 'sq-dist' ? q.entropyTemperature / 2 : q.entropyTemperature;
-}
-
-/** How the K sub-codebooks' quantizer losses combine: configs without lossOverK sum them (as they were trained). */
-export function lossesOverK(q: QuantizerConfig): 'sum' | 'mean' {
-  return q.lossOverK ?? 'sum';
-}
-
-/** Whether quantProj 'attn' attends causally over raster order: configs without attnProjAttention were trained so. */
-export function attnProjCausal(cfg: TokenizerConfig): boolean {
-  return cfg.attnProjAttention !== 'bidirectional';
 }
 
 /** Sub-codebooks get their own encoder branch (FQGAN) rather than a projection of one shared latent. */
@@ -353,13 +401,14 @@ export function isBranched(cfg: TokenizerConfig): boolean {
  * --align-target); the older `align` form (mean-pooled MLP, symmetric InfoNCE) is ours, not FQGAN's, and no preset sets it.
  */
 export function presetFashion(
-  kind: 'vq' | 'fq',
+  kind: QuantizerKind,
   K: number,
   V: number,
   opts: { baseChannels?: number } = {},
 ): TokenizerConfig {
   if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
   const cfg: TokenizerConfig = {
+    version: TOKENIZER_CONFIG_VERSION,
     imageSize: 28,
     channels: 1,
     baseChannels: opts.baseChannels ?? 32,
@@ -373,6 +422,8 @@ export function presetFashion(
     adversarial: { weight: 0.1, startStep: 2000, baseChannels: 32, layers: 2 },
     // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
     factorize: kind === 'fq' ? 'branch' : 'projection',
+    branchBlocks: 1,
+    alignTargets: [],
   };
   assertValidConfig(cfg, 'presetFashion');
   return cfg;

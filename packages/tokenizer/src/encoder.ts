@@ -38,7 +38,7 @@ export function createEncoder(store: ParamStore, cfg: TokenizerConfig): void {
   }
   cfg.quantizer.subCodebooks.forEach((_s, k) => {
     const b = branchPrefix(k);
-    for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+    for (let i = 0; i < cfg.branchBlocks; i++) {
       createResBlock(store, `${b}/res${i}`, cin, cin);
       if (cfg.attention) createAttnBlock(store, `${b}/attn${i}`, cin);
     }
@@ -66,7 +66,7 @@ export function encodeBranch(store: ParamStore, cfg: TokenizerConfig, trunk: tf.
   const b = branchPrefix(k);
   const g = cfg.normGroups;
   let h = trunk;
-  for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+  for (let i = 0; i < cfg.branchBlocks; i++) {
     h = resBlock(store, `${b}/res${i}`, h, g);
     if (cfg.attention) h = attnBlock(store, `${b}/attn${i}`, h, g);
   }

@@ -4,7 +4,6 @@ import { cosineEntropyTemperature, type TokenizerConfig } from './config';
 import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
 import { createLinear, dense } from './layers';
 import type { Quantizer, QuantizerOutput } from './quantizerTypes';
-import { fqQuantizer } from './fq';
 
 /**
  * Single-codebook baseline (LlamaGen-style cosine VQ): 1x1 projection latent -> d, L2 normalization,
@@ -16,7 +15,6 @@ export const vqQuantizer: Quantizer = {
   kind: 'vq',
 
   create(store: ParamStore, cfg: TokenizerConfig): void {
-    if (cfg.quantProj === 'attn') return fqQuantizer.create(store, cfg);
     const [{ size, dim }] = cfg.quantizer.subCodebooks;
     createLinear(store, 'quant/k0/proj', cfg.latentChannels, dim);
     store.create('quant/k0/codebook', [size, dim], { kind: 'normal', std: 1 });
@@ -24,7 +22,6 @@ export const vqQuantizer: Quantizer = {
   },
 
   quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput {
-    if (cfg.quantProj === 'attn') return fqQuantizer.quantize(store, cfg, latents);
     const q = cfg.quantizer;
     const [latent] = latents;
     const [B, h, w] = latent.shape;
@@ -47,7 +44,6 @@ export const vqQuantizer: Quantizer = {
   },
 
   lookup(store: ParamStore, cfg: TokenizerConfig, indices: tf.Tensor4D): tf.Tensor4D {
-    if (cfg.quantProj === 'attn') return fqQuantizer.lookup(store, cfg, indices);
     const [B, h, w] = indices.shape;
     const cn = l2Normalize(store.get('quant/k0/codebook') as tf.Tensor2D);
     const rows = tf.reshape(gatherRows(cn, tf.reshape(indices, [-1])), [B, h, w, cn.shape[1]]) as tf.Tensor4D;

@@ -45,7 +45,9 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
   if (sizes.length !== K) throw new UserError(`--codebook-size: ${sizes.length} sizes given for ${K} sub-codebooks`);
   // Checked here so the message names the flag (the preset below would name itself).
   if (sizes.some((v) => v < 2)) throw new UserError(`--codebook-size ${f.codebookSize.join(',')}: every sub-codebook needs at least 2 codes`);
-  const base = presetFashion(f.quantizer, K, sizes[0]);
+  // UniTok's attention projection is a quantizer kind of its own (the registry's 'unitok')
+  const kind = f.quantProj === 'attn' ? 'unitok' : f.quantizer;
+  const base = presetFashion(kind, K, sizes[0]);
   const cfg: TokenizerConfig = {
     ...base,
     imageSize,
@@ -64,14 +66,10 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
       entropyLogits: 'sq-dist',
       disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
       disentangleOn: f.disentangleOn,
-      // UniTok (the attention projection) averages its quantizer losses over the K codebooks; FQGAN sums them
-      lossOverK: f.quantProj === 'attn' ? 'mean' : 'sum',
+      ...(kind === 'unitok' ? { attention: f.attnProjAttention } : {}),
     },
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
-    quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
-    // written out for every new attn config: a config without it is one from before, and stays causal
-    attnProjAttention: f.quantProj === 'attn' ? f.attnProjAttention : undefined,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -293,7 +291,7 @@ export function registerTokenizer(program: Command): void {
       makeFolders(path.dirname(path.resolve(f.out)));
       writeTokenFile(f.out, {
         header: {
-          format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
+          format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.stored), gridH: g, gridW: g,
           subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${split}`,
         },
         tokens,
