@@ -1,5 +1,6 @@
 import { check } from '@factorgen/tfjs-ext';
 import { type ParamStore } from '@factorgen/nn';
+import presetData from './presets.json';
 
 /** The generator config version this code writes (GeneratorConfig); migrateGeneratorConfig brings older ones to it. */
 export const GENERATOR_CONFIG_VERSION = 2;
@@ -76,30 +77,26 @@ export function currentGeneratorConfig(raw: StoredGeneratorConfig): GeneratorCon
 }
 
 /**
+ * presets.json, typed: every generator default in one place. small7x7 is smallGenerator7x7; cli holds the defaults of
+ * `factorgen generator train` (its own, smaller model: width 192, depth 6, 6 heads, SwiGLU hidden mlpHiddenPerWidth x
+ * width) and its training flags. The PyTorch twin reads the same file.
+ */
+export const GENERATOR_PRESETS = presetData as {
+  small7x7: GeneratorConfig;
+  cli: {
+    steps: number; batch: number; lr: number; warmup: number; minLrRatio: number; weightDecay: number; clip: number; seed: string; checkpointEvery: number;
+    logEvery: number; ema: number; adamw: { beta1: number; beta2: number; eps: number }; width: number; depth: number; heads: number; mlpHiddenPerWidth: number;
+    headMode: 'ar' | 'parallel'; headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; classRope: 'identity' | 'zero';
+    valEvery: number; valLimit: number;
+  };
+};
+
+/**
  * A small preset for 7x7 token grids with two 1024-entry sub-codebooks (10.5 M parameters). Its head has 3 blocks,
  * as FAR-L (FAR's default is 4), which the CLI's --head-layers default also is: in 150-step paired runs 3 blocks gave
  * the lowest validation loss of 1, 2 and 3 (README method notes).
  */
-export const smallGenerator7x7: GeneratorConfig = {
-  version: GENERATOR_CONFIG_VERSION,
-  gridH: 7,
-  gridW: 7,
-  subCodebookSizes: [1024, 1024],
-  numClasses: 10,
-  width: 256,
-  depth: 8,
-  heads: 8,
-  mlpHidden: 768,
-  headMode: 'ar',
-  headLayers: 3,
-  headWidth: 256,
-  headHeads: 8,
-  headMlpHidden: 768,
-  dropout: 0.1,
-  rope: '2d',
-  classDropout: 0.1,
-  classRope: 'identity',
-};
+export const smallGenerator7x7: GeneratorConfig = GENERATOR_PRESETS.small7x7;
 
 /** The preset with `overrides` applied, validated. */
 export function makeGeneratorConfig(overrides: Partial<GeneratorConfig> = {}): GeneratorConfig {

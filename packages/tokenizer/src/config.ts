@@ -1,6 +1,7 @@
 import { Sha256 } from '@factorgen/formats';
 import { UserError } from '@factorgen/tfjs-ext';
 import { migrateTokenizerConfig, TOKENIZER_CONFIG_VERSION } from './migrate';
+import { TOKENIZER_PRESETS } from './presets';
 
 /** One sub-codebook: `size` codes of dimension `dim` (cosine-matched, so vectors live on the unit sphere). */
 export type SubCodebookConfig = { size: number; dim: number };
@@ -367,20 +368,21 @@ export function configHash(cfg: unknown): string {
  * when K >= 2 (FQGAN), else 0, on the quantized codes (FQGAN).
  */
 export function quantizerDefaults<K extends QuantizerKind>(kind: K, subCodebooks: SubCodebookConfig[]): QuantizerConfig & { kind: K } {
+  // presets.json: 0.02 on -||z-c||^2 is the 0.01 on cosine logits the project used before expressing it as FQGAN
+  // does; UniTok averages its quantizer losses over the K codebooks, FQGAN sums them.
+  const d = TOKENIZER_PRESETS.quantizer;
   const q: QuantizerConfig & { kind: K } = {
     kind,
     subCodebooks: subCodebooks.map((s) => ({ ...s })),
-    beta: 0.25,
-    entropyWeight: 0.1,
-    // 0.02 on -||z-c||^2 is the 0.01 on cosine logits the project used before expressing it as FQGAN does.
-    entropyTemperature: 0.02,
-    entropyLogits: 'sq-dist',
-    disentangleWeight: subCodebooks.length >= 2 ? 0.1 : 0,
-    disentangleOn: 'quantized',
-    // UniTok averages its quantizer losses over the K codebooks; FQGAN sums them
-    lossOverK: kind === 'unitok' ? 'mean' : 'sum',
+    beta: d.beta,
+    entropyWeight: d.entropyWeight,
+    entropyTemperature: d.entropyTemperature,
+    entropyLogits: d.entropyLogits,
+    disentangleWeight: subCodebooks.length >= 2 ? d.disentangleWeight : 0,
+    disentangleOn: d.disentangleOn,
+    lossOverK: d.lossOverK[kind],
   };
-  if (kind === 'unitok') q.attention = 'bidirectional';
+  if (kind === 'unitok') q.attention = d.attention;
   return q;
 }
 
@@ -407,22 +409,23 @@ export function presetFashion(
   opts: { baseChannels?: number } = {},
 ): TokenizerConfig {
   if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
+  const p = TOKENIZER_PRESETS.fashion;
   const cfg: TokenizerConfig = {
     version: TOKENIZER_CONFIG_VERSION,
-    imageSize: 28,
-    channels: 1,
-    baseChannels: opts.baseChannels ?? 32,
-    channelMult: [1, 2, 2],
-    blocksPerLevel: 1,
-    attention: true,
-    normGroups: 8,
-    latentChannels: 32,
-    quantizer: quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: V, dim: 8 }))),
-    perceptualWeight: 0.1,
-    adversarial: { weight: 0.1, startStep: 2000, baseChannels: 32, layers: 2 },
+    imageSize: p.imageSize,
+    channels: p.channels,
+    baseChannels: opts.baseChannels ?? p.baseChannels,
+    channelMult: [...p.channelMult],
+    blocksPerLevel: p.blocksPerLevel,
+    attention: p.attention,
+    normGroups: p.normGroups,
+    latentChannels: p.latentChannels,
+    quantizer: quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: V, dim: p.codeDim }))),
+    perceptualWeight: p.perceptualWeight,
+    adversarial: { ...p.adversarial },
     // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
-    factorize: kind === 'fq' ? 'branch' : 'projection',
-    branchBlocks: 1,
+    factorize: p.factorize[kind],
+    branchBlocks: p.branchBlocks,
     alignTargets: [],
   };
   assertValidConfig(cfg, 'presetFashion');

@@ -9,6 +9,7 @@ export { vqQuantizer } from './vq';
 export { unitokQuantizer } from './unitok';
 export * from './registry';
 export * from './migrate';
+export * from './presets';
 export * from './disentangle';
 export * from './align';
 export * from './alignHead';
