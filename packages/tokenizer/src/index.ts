@@ -1,4 +1,5 @@
 export * from './config';
+export * from './validate';
 export * from './layers';
 export * from './encoder';
 export * from './decoder';

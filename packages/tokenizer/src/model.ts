@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Rng, stopGradient } from '@factorgen/nn';
-import { currentConfig, type StoredTokenizerConfig, type TokenizerConfig } from './config';
+import type { StoredTokenizerConfig, TokenizerConfig } from './config';
+import { currentConfig } from './validate';
 import { createAlignHead, alignLoss } from './align';
 import { alignTargetLoss, createAlignTargetHead } from './alignHead';
 import { decode, createDecoder } from './decoder';

@@ -1,6 +1,8 @@
 import { UserError } from '@factorgen/tfjs-ext';
 import presetData from './presets.json';
-import type { Factorization, QuantizerKind } from './config';
+import type { Factorization, QuantizerConfig, QuantizerKind, SubCodebookConfig, TokenizerConfig } from './config';
+import { TOKENIZER_CONFIG_VERSION } from './migrate';
+import { assertValidConfig } from './validate';
 
 /**
  * presets.json, typed: every tokenizer default in one place (quantizer settings, the fashion model preset, the CLI's
@@ -89,4 +91,64 @@ export function applyPreset<F extends TokenizerPresetFlags>(f: F, isDefault: (fl
   set('restartDeadEvery', p.restartDeadEvery as F['restartDeadEvery']);
   set('ema', p.ema as F['ema']);
   return out;
+}
+
+/**
+ * Quantizer defaults: beta 0.25; entropy term 0.1 at temperature 0.02 on -||z-c||^2 (0.01 on cosine; without it a 16-image overfit used
+ * ~5.5 of 64 codes per sub-codebook (perplexity); with it ~62, at equal or better PSNR); disentangle 0.1
+ * when K >= 2 (FQGAN), else 0, on the quantized codes (FQGAN).
+ */
+export function quantizerDefaults<K extends QuantizerKind>(kind: K, subCodebooks: SubCodebookConfig[]): QuantizerConfig & { kind: K } {
+  // presets.json: 0.02 on -||z-c||^2 is the 0.01 on cosine logits the project used before expressing it as FQGAN
+  // does; UniTok averages its quantizer losses over the K codebooks, FQGAN sums them.
+  const d = TOKENIZER_PRESETS.quantizer;
+  const q: QuantizerConfig & { kind: K } = {
+    kind,
+    subCodebooks: subCodebooks.map((s) => ({ ...s })),
+    beta: d.beta,
+    entropyWeight: d.entropyWeight,
+    entropyTemperature: d.entropyTemperature,
+    entropyLogits: d.entropyLogits,
+    disentangleWeight: subCodebooks.length >= 2 ? d.disentangleWeight : 0,
+    disentangleOn: d.disentangleOn,
+    lossOverK: d.lossOverK[kind],
+  };
+  if (kind === 'unitok') q.attention = d.attention;
+  return q;
+}
+
+/**
+ * CPU-sized preset for 28x28 grayscale Fashion-MNIST: 7x7 grid (channelMult [1,2,2]), widths 32/64/64
+ * (`baseChannels` scales them; 16 is ~3-4x cheaper), one ResBlock per level, mid attention over 49 positions. `K` sub-codebooks of `V` codes, dim 8 each
+ * (LlamaGen/FQGAN use dim 8 with cosine codebooks). No alignment: FQGAN's is `alignTargets` (the CLI's
+ * --align-target); the older `align` form (mean-pooled MLP, symmetric InfoNCE) is ours, not FQGAN's, and no preset sets it.
+ */
+export function presetFashion(
+  kind: QuantizerKind,
+  K: number,
+  V: number,
+  opts: { baseChannels?: number } = {},
+): TokenizerConfig {
+  if (kind === 'vq' && K !== 1) throw new UserError(`presetFashion: kind "vq" needs K = 1 (got ${K})`);
+  const p = TOKENIZER_PRESETS.fashion;
+  const cfg: TokenizerConfig = {
+    version: TOKENIZER_CONFIG_VERSION,
+    imageSize: p.imageSize,
+    channels: p.channels,
+    baseChannels: opts.baseChannels ?? p.baseChannels,
+    channelMult: [...p.channelMult],
+    blocksPerLevel: p.blocksPerLevel,
+    attention: p.attention,
+    normGroups: p.normGroups,
+    latentChannels: p.latentChannels,
+    quantizer: quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: V, dim: p.codeDim }))),
+    perceptualWeight: p.perceptualWeight,
+    adversarial: { ...p.adversarial },
+    // fq factorizes in the encoder (FQGAN); vq has one codebook, so one projection of one latent.
+    factorize: p.factorize[kind],
+    branchBlocks: p.branchBlocks,
+    alignTargets: [],
+  };
+  assertValidConfig(cfg, 'presetFashion');
+  return cfg;
 }
