@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Rng, stopGradient } from '@factorgen/nn';
-import type { StoredTokenizerConfig, TokenizerConfig } from './config';
-import { currentConfig } from './validate';
-import { createAlignHead, alignLoss } from './align';
-import { alignTargetLoss, createAlignTargetHead } from './alignHead';
-import { decode, createDecoder } from './decoder';
-import { disentangleLoss } from './disentangle';
-import { createEncoder, encode } from './encoder';
-import { featureDistance } from './perceptual';
-import { createQuantizer, lookupCodes, quantize } from './quantizer';
-import type { FrozenTeacher } from './teacher';
+import type { StoredTokenizerConfig, TokenizerConfig } from './config/schema';
+import { currentConfig } from './config/validate';
+import { createAlignHead, alignLoss } from './losses/align';
+import { alignTargetLoss, createAlignTargetHead } from './losses/alignHead';
+import { decode, createDecoder } from './arch/decoder';
+import { disentangleLoss } from './losses/disentangle';
+import { createEncoder, encode } from './arch/encoder';
+import { featureDistance } from './losses/perceptual';
+import { createQuantizer, lookupCodes, quantize } from './quant/quantizer';
+import type { FrozenTeacher } from './teacher/teacher';
 
 /**
  * A tokenizer: its config (the current version, what model code reads), the config as it was given or stored (any

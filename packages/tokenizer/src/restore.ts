@@ -1,7 +1,7 @@
 import { assignParams, type LoadedCheckpoint, type LoadedTensor, LEGACY_CHECKPOINT_FORMAT, MODEL_FILE, Sha256 } from '@factorgen/formats';
 import { preferEma } from '@factorgen/nn';
 import { UserError } from '@factorgen/tfjs-ext';
-import { assertValidConfig } from './validate';
+import { assertValidConfig } from './config/validate';
 import { createTokenizer, type Tokenizer } from './model';
 
 /** Parameter-name prefix of the PatchGAN discriminator inside a tokenizer checkpoint (training state only). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient } from '@factorgen/nn';
-import { l2Normalize } from './codebook';
-import type { FrozenTeacher } from './teacher';
+import { l2Normalize } from '../quant/codebook';
+import type { FrozenTeacher } from '../teacher/teacher';
 
 /**
  * LPIPS-like distance without learned channel weights: per layer, unit-normalize every position's channel

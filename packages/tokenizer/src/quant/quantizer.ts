@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
+import type { TokenizerConfig } from '../config/schema';
+import type { Quantizer, QuantizerOutput } from './types';
 import { quantizerOfKind } from './registry';
 
-export type { Quantizer, QuantizerOutput } from './quantizerTypes';
+export type { Quantizer, QuantizerOutput } from './types';
 
 /** The configured quantizer: the registry's entry for cfg.quantizer.kind. */
 export function quantizerFor(cfg: TokenizerConfig): Quantizer {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
+import type { TokenizerConfig } from '../config/schema';
 import {
   attnBlock, conv2d, createAttnBlock, createConv, createGroupNorm, createResBlock, createUpsample,
   groupNorm, resBlock, swish, upsample,

@@ -1,6 +1,6 @@
 import { UserError } from '@factorgen/tfjs-ext';
-import type { QuantizerKind } from './config';
-import type { Quantizer } from './quantizerTypes';
+import type { QuantizerKind } from '../config/schema';
+import type { Quantizer } from './types';
 import { fqQuantizer } from './fq';
 import { unitokQuantizer } from './unitok';
 import { vqQuantizer } from './vq';

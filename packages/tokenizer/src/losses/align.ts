@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, stopGradient } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
-import { l2Normalize } from './codebook';
-import { createLinear, dense, swish } from './layers';
+import type { TokenizerConfig } from '../config/schema';
+import { l2Normalize } from '../quant/codebook';
+import { createLinear, dense, swish } from '../arch/layers';
 
 /**
  * Alignment head under 'align/' (trained with the tokenizer): per-position MLP d -> teacherDim -> teacherDim

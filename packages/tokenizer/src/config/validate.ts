@@ -1,5 +1,5 @@
 import { UserError } from '@factorgen/tfjs-ext';
-import type { StoredTokenizerConfig, TokenizerConfig } from './config';
+import type { StoredTokenizerConfig, TokenizerConfig } from './schema';
 import { migrateTokenizerConfig, TOKENIZER_CONFIG_VERSION } from './migrate';
 
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, stopGradient } from '@factorgen/nn';
-import type { AlignTarget, TokenizerConfig } from './config';
-import { l2Normalize } from './codebook';
-import { createLinear, dense } from './layers';
+import type { AlignTarget, TokenizerConfig } from '../config/schema';
+import { l2Normalize } from '../quant/codebook';
+import { createLinear, dense } from '../arch/layers';
 
 /**
  * FQGAN's semantic feature-prediction head (FeatPredHead in vq_model_dual.py) and its alignment loss, one per

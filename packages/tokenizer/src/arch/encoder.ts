@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import { isBranched, type TokenizerConfig } from './config';
+import { isBranched, type TokenizerConfig } from '../config/schema';
 import {
   attnBlock, conv2d, createAttnBlock, createConv, createDownsample, createGroupNorm, createResBlock,
   downsample, groupNorm, resBlock, swish,

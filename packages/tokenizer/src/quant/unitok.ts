@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import { codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } from './config';
+import { codeDim, cosineEntropyTemperature, isBranched, type TokenizerConfig } from '../config/schema';
 import { createSubCodebook, quantizeProjected } from './codebook';
 import { attnProjection, createAttnProjection } from './attnProj';
 import { combineSubs, lookupAll } from './fq';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
+import type { Quantizer, QuantizerOutput } from './types';
 
 /**
  * UniTok's multi-codebook quantizer (UniTok, quant_proj / post_quant_proj around VectorQuantizerM): the latent goes

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import { gelu, layerNorm } from './alignHead';
-import { createLinear, dense } from './layers';
+import { gelu, layerNorm } from '../losses/alignHead';
+import { createLinear, dense } from '../arch/layers';
 
 /**
  * UniTok's AttnProjection (the quant_proj / post_quant_proj around its multi-codebook quantizer), for token maps

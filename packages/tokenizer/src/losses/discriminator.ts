@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import type { AdversarialConfig } from './config';
-import { conv2d, createConv } from './layers';
+import type { AdversarialConfig } from '../config/schema';
+import { conv2d, createConv } from '../arch/layers';
 
 /**
  * PatchGAN discriminator under 'disc/' (keep it in its own ParamStore: it has its own optimizer):

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, stopGradient } from '@factorgen/nn';
 import { UserError } from '@factorgen/tfjs-ext';
-import { conv2d, createConv, createGroupNorm, createLinear, dense, groupNorm, swish } from './layers';
+import { conv2d, createConv, createGroupNorm, createLinear, dense, groupNorm, swish } from '../arch/layers';
 
 /**
  * What the tokenizer needs from a frozen teacher: for images x: [B,H,W,C] in [-1,1],

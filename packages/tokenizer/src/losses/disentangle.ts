@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { l2Normalize } from './codebook';
+import { l2Normalize } from '../quant/codebook';
 
 /**
  * Disentanglement regularizer (FQGAN): for each pair (i, j) of sub-codes with equal dims, the mean over

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from '@factorgen/nn';
-import type { QuantizerKind, TokenizerConfig } from './config';
+import type { QuantizerKind, TokenizerConfig } from '../config/schema';
 
 // The quantizers' shared contract, apart from quantizer.ts (which picks one) so that fq.ts and vq.ts need not import it.
 

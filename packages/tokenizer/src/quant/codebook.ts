@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, stopGradient } from '@factorgen/nn';
 import { withoutTape } from '@factorgen/tfjs-ext';
-import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './codeEntropy';
-import { createLinear, dense } from './layers';
+import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './entropy';
+import { createLinear, dense } from '../arch/layers';
 
 /** x / ||x|| over the last axis (eps inside the sqrt keeps zero rows finite): any shape -> same. */
 export function l2Normalize<T extends tf.Tensor>(x: T): T {

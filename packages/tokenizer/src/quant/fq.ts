@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import { codeDim, cosineEntropyTemperature, type TokenizerConfig } from './config';
+import { codeDim, cosineEntropyTemperature, type TokenizerConfig } from '../config/schema';
 import { createSubCodebook, lookupSub, quantizeSub, type SubQuantized } from './codebook';
-import { createLinear, dense } from './layers';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
+import { createLinear, dense } from '../arch/layers';
+import type { Quantizer, QuantizerOutput } from './types';
 
 /**
  * Factorized quantization (FQGAN): K independent sub-codebooks, each with its own 1x1 projection

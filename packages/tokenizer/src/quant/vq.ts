@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import { cosineEntropyTemperature, type TokenizerConfig } from './config';
+import { cosineEntropyTemperature, type TokenizerConfig } from '../config/schema';
 import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, l2Normalize, straightThrough } from './codebook';
-import { createLinear, dense } from './layers';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
+import { createLinear, dense } from '../arch/layers';
+import type { Quantizer, QuantizerOutput } from './types';
 
 /**
  * Single-codebook baseline (LlamaGen-style cosine VQ): 1x1 projection latent -> d, L2 normalization,

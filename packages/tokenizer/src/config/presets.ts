@@ -1,6 +1,6 @@
 import { UserError } from '@factorgen/tfjs-ext';
 import presetData from './presets.json';
-import type { Factorization, QuantizerConfig, QuantizerKind, SubCodebookConfig, TokenizerConfig } from './config';
+import type { Factorization, QuantizerConfig, QuantizerKind, SubCodebookConfig, TokenizerConfig } from './schema';
 import { TOKENIZER_CONFIG_VERSION } from './migrate';
 import { assertValidConfig } from './validate';
 
