@@ -2,7 +2,7 @@
 """PyTorch (CPU) reference for bench/models.ts: the same architectures, batches and timing protocol.
 
 Mirrors, layer for layer and parameter for parameter:
-  tokenizer  packages/tokenizer/src/{encoder,decoder,layers,fq,codebook,disentangle,model}.ts with
+  tokenizer  packages/tokenizer/src/{arch/encoder,arch/decoder,arch/layers,quant/fq,quant/codebook,losses/disentangle,model}.ts with
              presetFashion('fq', 2, 256, baseChannels 24), perceptual and adversarial losses off;
              training step = forward + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no decay),
              reading back every loss term and the indices (as trainTokenizer does).
