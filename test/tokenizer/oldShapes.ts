@@ -1,6 +1,6 @@
 // Older (version-1) tokenizer config shapes and a fingerprint of one forward pass (the same script ran on the old code).
 import * as tf from '@tensorflow/tfjs';
-import { createTokenizer, tokenizerForward } from '@factorgen/tokenizer';
+import { createTokenizer, tokenizerForward, type StoredTokenizerConfig } from '@factorgen/tokenizer';
 
 const q = (kind: string, K: number, extra: Record<string, unknown> = {}) => ({
   kind, subCodebooks: Array.from({ length: K }, () => ({ size: 8, dim: 4 })), beta: 0.25, entropyWeight: 0.1, entropyTemperature: 0.01,
@@ -18,8 +18,8 @@ export const OLD_SHAPES: Record<string, unknown> = {
 
 /** [sum of recon, recon[0], the seven losses, total, indices...] of a fixed batch through a tokenizer made from seed 'migrate'. */
 export function fingerprint(cfg: unknown): number[] {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- old and new code type the config differently
-  const tok = createTokenizer(cfg as any, 'migrate');
+  // the shapes are checked by createTokenizer itself (at 7de1f35 this cast was to that code's TokenizerConfig)
+  const tok = createTokenizer(cfg as StoredTokenizerConfig, 'migrate');
   const x = tf.tensor4d(Array.from({ length: 2 * 64 }, (_, i) => Math.sin(i * 0.7) * 0.9), [2, 8, 8, 1]);
   const out = tf.tidy(() => {
     const f = tokenizerForward(tok, x);
