@@ -3,7 +3,7 @@
 
 Mirrors, layer for layer and parameter for parameter:
   tokenizer  the PyTorch twin (python/factorgen_twin/tokenizer.py, tokenizer_train.py) of
-             packages/tokenizer/src/{encoder,decoder,layers,fq,codebook,disentangle,model}.ts with
+             packages/tokenizer/src/{arch/encoder,arch/decoder,arch/layers,quant/fq,quant/codebook,losses/disentangle,model}.ts with
              presetFashion('fq', 2, 256, baseChannels 24), factorize 'projection', perceptual and adversarial losses off;
              training step = the twin's training pass + backward + clip_grad_norm_(1.0) + AdamW(0.9, 0.95, eps 1e-8, no
              decay), reading back every loss term and counting the indices in the usage window (as trainTokenizer does).

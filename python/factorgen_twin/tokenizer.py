@@ -140,9 +140,16 @@ class Tokenizer:
         self.p = to_torch(tensors)
         self.K = len(cfg["quantizer"]["subCodebooks"])
         self.branched = cfg.get("factorize") == "branch"
-        self.attn = cfg.get("quantProj") == "attn"
-        # factorgen's attnProjCausal: configs written before attnProjAttention attended causally
-        self.causal = cfg.get("attnProjAttention") != "bidirectional"
+        if cfg.get("version", 1) == 1:
+            # factorgen's migrateTokenizerConfig: version 1 had UniTok's projection as the flag quantProj "attn", and
+            # attn configs written before attnProjAttention attended causally
+            self.attn = cfg.get("quantProj") == "attn"
+            self.causal = cfg.get("attnProjAttention") != "bidirectional"
+        elif cfg.get("version") == 2:
+            self.attn = cfg["quantizer"]["kind"] == "unitok"
+            self.causal = cfg["quantizer"].get("attention") == "causal"
+        else:
+            raise ValueError(f"tokenizer config: version {cfg.get('version')!r} is not 1 or 2")
 
     @staticmethod
     def load(folder: str) -> "Tokenizer":

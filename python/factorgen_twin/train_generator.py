@@ -3,7 +3,7 @@
     PYTHONPATH=python /usr/bin/python3 -m factorgen_twin.train_generator --tokens FILE --out DIR [flags]
     PYTHONPATH=python torchrun --nproc_per_node 2 --redirects 2 --tee 1 -m factorgen_twin.train_generator ...
 
-The recipe is factorgen's (packages/generator/src/trainer.ts; defaults from generator_defaults.json, the CLI's):
+The recipe is factorgen's (packages/generator/src/trainer.ts; defaults from packages/generator/src/presets.json's cli preset, the CLI's):
 batches ``batchIndices(n, batch, step, seed)`` over alea epoch permutations, class-label dropout from
 ``Rng(f"{seed}/generator-step{step}")`` one draw per sample in batch order, loss = mean over sub-codebooks of the mean
 cross-entropy, gradients clipped to global norm ``clip`` (scale clip / (norm + 1e-6)), AdamW (bias-corrected,
@@ -40,7 +40,8 @@ from .names import from_twin, to_twin
 from .rng import Rng, batch_indices
 from .tokens import read_token_file
 
-DEFAULTS = json.load(open(os.path.join(os.path.dirname(__file__), "generator_defaults.json")))
+# the generator package's presets.json (its "cli" preset): the one file that holds factorgen's generator defaults
+DEFAULTS = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "packages", "generator", "src", "presets.json")))["cli"]
 
 
 def warmup_cosine(step: int, lr: float, warmup: int, total: int, min_ratio: float) -> float:
@@ -168,7 +169,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                       ("seed", str), ("checkpoint-every", int), ("log-every", int), ("ema", float), ("width", int), ("depth", int),
                       ("heads", int), ("head-layers", int), ("dropout", float), ("class-dropout", float)]:
         key = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(flag.split("-")))
-        # default None: filled by resolve_flags (from the run on --resume, else from generator_defaults.json)
+        # default None: filled by resolve_flags (from the run on --resume, else from packages/generator/src/presets.json)
         p.add_argument(f"--{flag}", type=typ, default=None, help=f"default {d[key]}")
     p.add_argument("--val", help="held-out token file for the validation loss")
     p.add_argument("--val-every", type=int, default=None, help=f"validation loss every n steps (0 = at the end only; default {d['valEvery']})")
@@ -236,7 +237,7 @@ def _show(v) -> str:
 
 def resolve_flags(a: argparse.Namespace, resumed: Optional[Checkpoint]) -> None:
     """Fills the flags left out: on --resume from the run (factorgen's fillFlagsOnResume: a given flag contradicting the
-    run is refused, except those that may change), else from generator_defaults.json."""
+    run is refused, except those that may change), else from packages/generator/src/presets.json."""
     if resumed is not None:
         bad = []
         for flag, (attr, stored_of, may_change) in RESUME_TABLE.items():

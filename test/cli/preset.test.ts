@@ -57,9 +57,10 @@ describe('--preset fqgan', () => {
 
 describe('--quant-proj attn (UniTok)', () => {
   it('a new config attends bidirectionally unless --attn-proj-attention causal; linear configs carry no attention field', () => {
-    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).attnProjAttention).toBe('bidirectional');
-    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn', '--attn-proj-attention', 'causal']), 28, 1).attnProjAttention).toBe('causal');
-    expect(tokenizerConfigFromFlags(parse([]), 28, 1).attnProjAttention).toBeUndefined();
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn']), 28, 1).quantizer).toMatchObject({ kind: 'unitok', attention: 'bidirectional' });
+    expect(tokenizerConfigFromFlags(parse(['--quant-proj', 'attn', '--attn-proj-attention', 'causal']), 28, 1).quantizer).toMatchObject({ kind: 'unitok', attention: 'causal' });
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).quantizer.kind).toBe('fq');
+    expect(tokenizerConfigFromFlags(parse([]), 28, 1).quantizer.attention).toBeUndefined();
   });
 
   it("averages the quantizer losses over K as UniTok; fq with linear projections sums them as FQGAN", () => {

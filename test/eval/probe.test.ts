@@ -38,7 +38,7 @@ describe('linearProbe', () => {
 
 describe('token probes', () => {
   const cfg: TokenizerConfig = {
-    imageSize: 4, channels: 1, baseChannels: 2, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 1, latentChannels: 2,
+    version: 2, factorize: 'projection', branchBlocks: 1, alignTargets: [], imageSize: 4, channels: 1, baseChannels: 2, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 1, latentChannels: 2,
     quantizer: { ...quantizerDefaults('fq', [{ size: 4, dim: 2 }, { size: 5, dim: 3 }]), disentangleWeight: 0 }, perceptualWeight: 0,
   };
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@factorgen/tfjs-ext/node';
-import { backboneTeacherForced, classRopeOf, createGenerator, makeGeneratorConfig, validateGeneratorConfig, type GeneratorConfig } from '@factorgen/generator';
+import { backboneTeacherForced, createGenerator, currentGeneratorConfig, makeGeneratorConfig, validateGeneratorConfig, type StoredGeneratorConfig } from '@factorgen/generator';
 import { backboneRope } from '@factorgen/nn';
 
 beforeAll(async () => {
@@ -27,12 +27,12 @@ describe("the class token's rotary embedding", () => {
 
   it("configs without classRope (all written before it) keep the identity; 'identity' computes bit for bit what no field does; 'zero' changes the later positions only", () => {
     const base = makeGeneratorConfig({ gridH: 3, gridW: 3, subCodebookSizes: [8, 8], width: 16, depth: 2, heads: 2, mlpHidden: 32, headWidth: 16, headHeads: 2, headMlpHidden: 32, dropout: 0 });
-    const { classRope: _omit, ...old } = base; // as a config.json from before the field
-    expect(classRopeOf(old)).toBe('identity');
+    const { classRope: _omit, version: _v, ...old } = base; // as a config.json from before the field (version 1)
+    expect(currentGeneratorConfig(old).classRope).toBe('identity');
     expect(() => validateGeneratorConfig({ ...old, classRope: 'none' as 'zero' })).toThrow("classRope must be 'identity' or 'zero' (got none)");
     const tokens = tf.tensor3d(Array.from({ length: 2 * 9 * 2 }, (_, i) => (i * 5) % 8), [2, 9, 2], 'int32');
     const labels = tf.tensor1d([3, 7], 'int32');
-    const hidden = (cfg: GeneratorConfig) => {
+    const hidden = (cfg: StoredGeneratorConfig) => {
       const gen = createGenerator(cfg, 'rope');
       const h = tf.tidy(() => Array.from(backboneTeacherForced(gen, tokens, labels, null).dataSync()));
       gen.params.dispose();

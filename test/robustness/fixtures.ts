@@ -24,6 +24,10 @@ export const cliPath = path.join(repoRoot, 'apps/cli/bin/factorgen.mjs');
 /** 8x8 grey images, grid 4x4, two sub-codebooks of 16 codes: the smallest model that exercises every part. */
 export function tinyTokenizerConfig(overrides: Partial<TokenizerConfig> = {}): TokenizerConfig {
   return {
+    version: 2,
+    factorize: 'projection',
+    branchBlocks: 1,
+    alignTargets: [],
     imageSize: 8,
     channels: 1,
     baseChannels: 8,

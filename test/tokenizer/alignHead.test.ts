@@ -31,6 +31,7 @@ describe("FQGAN's one-directional InfoNCE on exp(cos)", () => {
 
 /** 4x4 images -> 2x2 grid, two sub-codebooks of dim 2; target: sub-codebook 1, width 4, 1 block, 2 heads. */
 const cfg: TokenizerConfig = {
+  version: 2, factorize: 'projection', branchBlocks: 1,
   imageSize: 4, channels: 1, baseChannels: 2, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 1, latentChannels: 2,
   quantizer: quantizerDefaults('fq', [{ size: 4, dim: 2 }, { size: 4, dim: 2 }]),
   perceptualWeight: 0,

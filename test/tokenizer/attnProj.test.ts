@@ -4,7 +4,7 @@ import { initBackend } from '@factorgen/tfjs-ext/node';
 import { ParamStore } from '@factorgen/nn';
 import { Rng } from '@factorgen/nn';
 import { attnProjection, attnProjectionHeads, createAttnProjection } from '@factorgen/tokenizer';
-import { attnProjCausal, configErrors, quantizerDefaults, type TokenizerConfig } from '@factorgen/tokenizer';
+import { configErrors, currentConfig, quantizerDefaults, type TokenizerConfigV1 } from '@factorgen/tokenizer';
 import { createTokenizer, decodeTokens, encodeTokens, tokenizerForward } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
@@ -59,28 +59,28 @@ describe("UniTok's attention projection", () => {
     store.dispose();
   });
 
-  it('configs without attnProjAttention (written before it) stay causal; the field is checked', () => {
-    const base: TokenizerConfig = {
+  it('version-1 configs without attnProjAttention (written before it) stay causal; the field is checked', () => {
+    const base: TokenizerConfigV1 = {
       imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 2, latentChannels: 8,
       quantizer: quantizerDefaults('fq', [{ size: 8, dim: 4 }, { size: 8, dim: 4 }]), perceptualWeight: 0, quantProj: 'attn',
     };
-    expect(attnProjCausal(base)).toBe(true);
-    expect(attnProjCausal({ ...base, attnProjAttention: 'causal' })).toBe(true);
-    expect(attnProjCausal({ ...base, attnProjAttention: 'bidirectional' })).toBe(false);
-    expect(configErrors({ ...base, attnProjAttention: 'both' })).toEqual(['attnProjAttention must be "causal" or "bidirectional" (got "both")']);
+    expect(currentConfig(base).quantizer).toMatchObject({ kind: 'unitok', attention: 'causal' });
+    expect(currentConfig({ ...base, attnProjAttention: 'causal' }).quantizer).toMatchObject({ kind: 'unitok', attention: 'causal' });
+    expect(currentConfig({ ...base, attnProjAttention: 'bidirectional' }).quantizer).toMatchObject({ kind: 'unitok', attention: 'bidirectional' });
+    expect(configErrors({ ...base, attnProjAttention: 'both' })).toEqual(['quantizer.attention must be "causal" or "bidirectional" with kind "unitok" (got "both")']);
   });
 
   it('the wrong widths are rejected, in the config and in the layer', () => {
     expect(() => attnProjectionHeads(6, 4)).toThrow('attnProjection: 6 and 4 do not divide one another');
-    const cfg: TokenizerConfig = {
+    const cfg: TokenizerConfigV1 = {
       imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 2, latentChannels: 6,
       quantizer: quantizerDefaults('fq', [{ size: 8, dim: 4 }, { size: 8, dim: 4 }]), perceptualWeight: 0, quantProj: 'attn',
     };
-    expect(configErrors(cfg)).toEqual(['quantProj "attn" needs latentChannels 6 and the code widths (8, and their sum 8) to divide one another']);
+    expect(configErrors(cfg)).toEqual(['quantizer.kind "unitok" (the attention projection) needs latentChannels 6 and the code widths (8, and their sum 8) to divide one another']);
   });
 
   it.each(['projection', 'branch'] as const)('a tokenizer with --quant-proj attn (%s): decoding its tokens reproduces the forward pass exactly', (factorize) => {
-    const cfg: TokenizerConfig = {
+    const cfg: TokenizerConfigV1 = {
       imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 2, latentChannels: 8,
       quantizer: quantizerDefaults('fq', [{ size: 8, dim: 4 }, { size: 8, dim: 4 }]), perceptualWeight: 0, quantProj: 'attn', factorize,
     };

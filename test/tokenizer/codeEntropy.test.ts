@@ -1,5 +1,5 @@
 /**
- * The fused codebook-usage entropy loss (packages/tokenizer/src/codeEntropy.ts on the SIMD128 kernel
+ * The fused codebook-usage entropy loss (packages/tokenizer/src/quant/entropy.ts on the SIMD128 kernel
  * packages/tfjs-ext/src/kernels/codeEntropy.wat) against the formula: a float64 JS evaluation with finite-difference
  * gradients on hand-checkable cases, and tfjs's autodiff of entropyLoss and the chunked tfjs route on random ones, on
  * the cpu and wasm backends. (The committed binary is checked against the .wat in smallBatchMatMul.test.ts.)

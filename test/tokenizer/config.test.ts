@@ -11,7 +11,7 @@ describe('tokenizer config', () => {
     expect(fq.quantizer.disentangleWeight).toBe(0.1);
     // no preset sets the older (ours, not FQGAN's) alignment any more; FQGAN's is alignTargets, from --align-target
     expect(fq.align).toBeUndefined();
-    expect(fq.alignTargets).toBeUndefined();
+    expect(fq.alignTargets).toEqual([]);
     const vq = presetFashion('vq', 1, 1024);
     expect(vq.quantizer.disentangleWeight).toBe(0);
     expect(vq.align).toBeUndefined();

@@ -2,14 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { Rng, l2Normalize } from '@factorgen/nn';
-import { codeEntropyLoss, cosineEntropyTemperature, createTokenizer, lookupSub, quantize, quantizerDefaults, subPrefix, type TokenizerConfig } from '@factorgen/tokenizer';
+import { codeEntropyLoss, cosineEntropyTemperature, createTokenizer, lookupSub, quantize, quantizerDefaults, subPrefix, type TokenizerConfigV1 } from '@factorgen/tokenizer';
 
 beforeAll(async () => {
   await initBackend('cpu');
 });
 
 /** A tiny UniTok-style tokenizer config: one latent of width 8 through the attention projection to K codes of 8/K. */
-function config(K: number, lossOverK: 'sum' | 'mean' | undefined): TokenizerConfig {
+function config(K: number, lossOverK: 'sum' | 'mean' | undefined): TokenizerConfigV1 {
   const quantizer = { ...quantizerDefaults('fq', Array.from({ length: K }, () => ({ size: 8, dim: 8 / K }))), disentangleWeight: 0, lossOverK };
   return {
     imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 2, latentChannels: 8,
@@ -24,8 +24,8 @@ describe('quantizer losses over the K sub-codebooks', () => {
     const got: Record<string, number[]> = {};
     let perK: { codebook: number; commitment: number; entropy: number }[] = [];
     for (const mode of [undefined, 'sum', 'mean'] as const) {
-      const cfg = config(K, mode);
-      const tok = createTokenizer(cfg, 'same-seed');
+      const tok = createTokenizer(config(K, mode), 'same-seed');
+      const cfg = tok.cfg;
       tf.tidy(() => {
         const out = quantize(tok.params, cfg, latent);
         got[String(mode)] = [out.losses.codebook, out.losses.commitment, out.losses.entropy].map((t) => t.dataSync()[0]);

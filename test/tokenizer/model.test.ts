@@ -23,6 +23,7 @@ beforeAll(async () => {
 /** 8x8 gray images, 4x4 grid, two sub-codebooks of 8 codes: every code path, tiny compute. */
 function tinyConfig(kind: 'vq' | 'fq', K = 2, entropyWeight = 0, factorize: Factorization = 'projection'): TokenizerConfig {
   return {
+    version: 2, branchBlocks: 1, alignTargets: [],
     imageSize: 8, channels: 1, baseChannels: 4, channelMult: [1, 2], blocksPerLevel: 1, attention: true, normGroups: 2,
     latentChannels: 6,
     quantizer: { ...quantizerDefaults(kind, Array.from({ length: K }, () => ({ size: 8, dim: 4 }))), entropyWeight },

@@ -30,7 +30,7 @@ describe('tiny tokenizer overfits 16 Fashion-MNIST images', () => {
       return small ? (tf.avgPool(full, 2, 2, 'valid') as tf.Tensor4D) : full;
     });
     const cfg: TokenizerConfig = {
-      imageSize: size, channels: 1, baseChannels: 8, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 4,
+      version: 2, factorize: 'projection', branchBlocks: 1, alignTargets: [], imageSize: size, channels: 1, baseChannels: 8, channelMult: [1, 2], blocksPerLevel: 1, attention: false, normGroups: 4,
       latentChannels: 16, quantizer: quantizerDefaults('fq', [{ size: 64, dim: 8 }, { size: 64, dim: 8 }]), perceptualWeight: 0,
     };
     const tok = createTokenizer(cfg, 'overfit');

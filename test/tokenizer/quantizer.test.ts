@@ -116,7 +116,7 @@ describe('losses on hand-computed inputs', () => {
 
   it('quantize: losses weighted and summed over sub-codebooks, indices [B,h,w,K], lookup reproduces quantized', () => {
     const cfg: TokenizerConfig = {
-      imageSize: 4, channels: 1, baseChannels: 2, channelMult: [1], blocksPerLevel: 1, attention: false, normGroups: 1,
+      version: 2, factorize: 'projection', branchBlocks: 1, alignTargets: [], imageSize: 4, channels: 1, baseChannels: 2, channelMult: [1], blocksPerLevel: 1, attention: false, normGroups: 1,
       latentChannels: 2,
       quantizer: { ...quantizerDefaults('fq', [{ size: 2, dim: 2 }, { size: 2, dim: 2 }]), entropyWeight: 0.3, entropyTemperature: 0.5 },
       perceptualWeight: 0,

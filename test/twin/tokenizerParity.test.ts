@@ -20,7 +20,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { initBackend } from '@factorgen/tfjs-ext/node';
 import { loadCheckpoint, saveCheckpoint, loadDataset } from '@factorgen/io';
 import { toFloat } from '@factorgen/formats';
-import { createTokenizer, decodeTokens, encodeTokens, presetFashion, tokenizerFromCheckpoint, type Tokenizer, type TokenizerConfig } from '@factorgen/tokenizer';
+import { createTokenizer, decodeTokens, encodeTokens, presetFashion, tokenizerFromCheckpoint, type Tokenizer, type StoredTokenizerConfig } from '@factorgen/tokenizer';
 import { describeWith, systemPython } from '../support/components';
 
 const repoRoot = path.resolve(__dirname, '../..');
@@ -56,7 +56,7 @@ function expectWithin(p: Parity, positions: number): void {
 }
 
 /** A freshly initialized tokenizer saved as a checkpoint folder (the twin reads it like a trained one). */
-async function fresh(name: string, cfg: TokenizerConfig): Promise<{ tok: Tokenizer; dir: string }> {
+async function fresh(name: string, cfg: StoredTokenizerConfig): Promise<{ tok: Tokenizer; dir: string }> {
   const tok = createTokenizer(cfg, `twin-${name}`, { alignHeads: false });
   const dir = path.join(work, name);
   await saveCheckpoint(dir, { kind: 'tokenizer', config: cfg, step: 0, params: tok.params.vars });
@@ -81,10 +81,13 @@ describeWith('torch', 'tokenizer twin (PyTorch) vs factorgen', () => {
 
   it("UniTok's attention projection (shared latent, 2 sub-codebooks; causal as configs without attnProjAttention, and bidirectional) and a one-codebook vq, freshly initialized", async () => {
     const base = presetFashion('fq', 2, 64, { baseChannels: 8 });
-    const attn = await fresh('attn', { ...base, quantProj: 'attn', perceptualWeight: 0, adversarial: undefined });
+    // a version-1 config (UniTok as the flag quantProj, causal without attnProjAttention), stored as it was written
+    const { version: _v, ...v1 } = base;
+    const attn = await fresh('attn', { ...v1, quantizer: { ...base.quantizer, kind: 'fq' }, quantProj: 'attn', perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(attn.tok, attn.dir, 'attn', 16), 16 * 49 * 2);
     attn.tok.params.dispose();
-    const bidi = await fresh('attn-bidi', { ...base, quantProj: 'attn', attnProjAttention: 'bidirectional', perceptualWeight: 0, adversarial: undefined });
+    // a version-2 config: the registry's 'unitok' kind
+    const bidi = await fresh('attn-bidi', { ...base, quantizer: { ...base.quantizer, kind: 'unitok', attention: 'bidirectional' as const }, perceptualWeight: 0, adversarial: undefined });
     expectWithin(await parity(bidi.tok, bidi.dir, 'attn-bidi', 16), 16 * 49 * 2);
     bidi.tok.params.dispose();
     const vq = await fresh('vq', { ...presetFashion('vq', 1, 64, { baseChannels: 8 }), perceptualWeight: 0, adversarial: undefined });

@@ -65,8 +65,8 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it("defaults are `factorgen generator train`'s (generator_defaults.json against the CLI's --help)", () => {
-    const defaults = JSON.parse(fs.readFileSync(path.join(repoRoot, 'python/factorgen_twin/generator_defaults.json'), 'utf8')) as Record<string, unknown>;
+  it("defaults are `factorgen generator train`'s (the cli preset of packages/generator/src/presets.json, which the twin reads, against the CLI's --help)", () => {
+    const defaults = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'packages/generator/src/presets.json'), 'utf8')) as { cli: Record<string, unknown> }).cli;
     const help = spawnSync(process.execPath, [cliPath, 'generator', 'train', '--help'], { encoding: 'utf8' }).stdout;
     // --help prints defaults as typed (3000, 0.05, 2d, 0 for the string seed "0"): compare their text
     const shown = (flag: string): string => {

@@ -17,7 +17,7 @@ import { loadCheckpoint, loadDataset, saveCheckpoint } from '@factorgen/io';
 import { ParamStore, Rng, defaultAdamW, variableGradsByName, withoutEma } from '@factorgen/nn';
 import {
   createDiscriminator, createTeacher, createTokenizer, discriminatorForward, freezeParams, gLossHinge, presetFashion, quantizerDefaults, reconstructImages, teacherFromStore,
-  tokenizerForward, type TeacherConfig, type TokenizerConfig,
+  tokenizerForward, type TeacherConfig, type TokenizerConfig, type TokenizerConfigV1, currentConfig,
 } from '@factorgen/tokenizer';
 import { loadTokenizer, trainTokenizer, type TokenizerTrainConfig } from '@factorgen/pipelines';
 import { psnrGlobal } from '@factorgen/eval';
@@ -56,8 +56,8 @@ function maxDiff(a: Map<string, LoadedTensor>, b: Map<string, LoadedTensor>, ski
 
 const teacherCfg: TeacherConfig = { imageSize: 28, channels: 1, widths: [8, 16], embedDim: 16, classes: 10, normGroups: 4 };
 
-/** 28x28 Fashion-MNIST, 14x14 grid, 2 branches of 64 and 512 codes (many of the 512 unused: restarts have work). */
-function config(): TokenizerConfig {
+/** 28x28 Fashion-MNIST, 14x14 grid, 2 branches of 64 and 512 codes (many of the 512 unused: restarts have work); a version-1 config, as the twin reads either. */
+function configV1(): TokenizerConfigV1 {
   return {
     imageSize: 28, channels: 1, baseChannels: 8, channelMult: [1, 2], blocksPerLevel: 1, attention: true, normGroups: 4, latentChannels: 8,
     quantizer: { ...quantizerDefaults('fq', [{ size: 64, dim: 4 }, { size: 512, dim: 4 }]), entropyWeight: 0.1, disentangleWeight: 0.1 },
@@ -66,6 +66,11 @@ function config(): TokenizerConfig {
     align: { subCodebook: 0, teacherDim: 16, weight: 0.3, temperature: 0.1 },
     alignTargets: [{ subCodebook: 1, teacher: 0, teacherDim: 16, weight: 0.5, layers: 1, heads: 2 }],
   };
+}
+
+/** The same, migrated to the current version (what a new run writes). */
+function config(): TokenizerConfig {
+  return currentConfig(configV1(), 'test config');
 }
 
 function trainCfg(steps: number): TokenizerTrainConfig {
@@ -103,7 +108,7 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
 
   it("init_tokenizer (the bench's twin model) names and shapes every parameter as createTokenizer does: bench/models.ts's tokenizer, UniTok's attention projection on FQGAN branches, a vq", async () => {
     const bench = { ...presetFashion('fq', 2, 256, { baseChannels: 24 }), perceptualWeight: 0, adversarial: undefined, factorize: 'projection' as const };
-    const attn = { ...config(), quantProj: 'attn' as const, align: undefined, alignTargets: undefined, adversarial: undefined, perceptualWeight: 0 };
+    const attn = { ...configV1(), quantProj: 'attn' as const, align: undefined, alignTargets: undefined, adversarial: undefined, perceptualWeight: 0 };
     const vq = { ...presetFashion('vq', 1, 64, { baseChannels: 8 }), perceptualWeight: 0, adversarial: undefined };
     const r = await run(systemPython, ['-m', 'factorgen_twin.parity', 'tokenizer-shapes', '--config', JSON.stringify([bench, attn, vq])]);
     expect(r.code, r.out).toBe(0);

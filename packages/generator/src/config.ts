@@ -1,9 +1,13 @@
 import { check } from '@factorgen/tfjs-ext';
 import { type ParamStore } from '@factorgen/nn';
+import presetData from './presets.json';
+
+/** The generator config version this code writes (GeneratorConfig); migrateGeneratorConfig brings older ones to it. */
+export const GENERATOR_CONFIG_VERSION = 2;
 
 /**
- * Factorized autoregressive generator (FQGAN's FAR on a LlamaGen-style backbone), as plain data
- * (stored verbatim in checkpoints).
+ * Factorized autoregressive generator (FQGAN's FAR on a LlamaGen-style backbone), as plain data, version 2
+ * (GENERATOR_CONFIG_VERSION; stored verbatim in checkpoints, read through migrateGeneratorConfig).
  *
  * Positional encoding (`rope`): '2d' is the default. The backbone sees a 2-D token grid in raster order; 2-D RoPE
  * (LlamaGen's c2i choice) rotates half of each head's channel pairs by the token's row and half by its column, so
@@ -15,6 +19,7 @@ import { type ParamStore } from '@factorgen/nn';
  * The head's K slots use learned slot embeddings (K is tiny and every slot has its own output layer).
  */
 export type GeneratorConfig = {
+  version: 2;
   /** Token grid of one image: T = gridH * gridW positions in raster order. */
   gridH: number;
   gridW: number;
@@ -39,39 +44,59 @@ export type GeneratorConfig = {
   rope: '1d' | '2d';
   /** Probability that a training label is replaced by the null class. */
   classDropout: number;
-  /** The class token's rotary embedding (see backboneRope); absent (configs written before it) = 'identity'. */
-  classRope?: 'identity' | 'zero';
+  /** The class token's rotary embedding (see backboneRope); version-1 configs without it had the identity. */
+  classRope: 'identity' | 'zero';
 };
 
-/** The class token's rotary embedding of a config: configs without the field were trained with the identity. */
-export function classRopeOf(cfg: GeneratorConfig): 'identity' | 'zero' {
-  return cfg.classRope ?? 'identity';
+/** A version-1 generator config (no `version`): every one written before version 2; classRope absent = 'identity'. */
+export type GeneratorConfigV1 = Omit<GeneratorConfig, 'version' | 'classRope'> & { version?: 1; classRope?: 'identity' | 'zero' };
+
+/** Any generator config a checkpoint may hold. */
+export type StoredGeneratorConfig = GeneratorConfig | GeneratorConfigV1;
+
+/**
+ * Any stored generator config -> the current version, as a new object (`raw` is not changed). Version 1 (no
+ * `version` field, or 1): classRope absent -> 'identity' (what configs written before the field were trained with).
+ * Not an object, or a version this code does not know: returned as it is (validateGeneratorConfig says why).
+ */
+export function migrateGeneratorConfig(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const c = raw as Record<string, unknown>;
+  if (c.version !== undefined && c.version !== 1) return raw;
+  return { ...c, version: GENERATOR_CONFIG_VERSION, classRope: c.classRope ?? 'identity' };
 }
+
+/**
+ * A stored generator config (any version) as the current GeneratorConfig: migrated, then validated (one-line
+ * UserError naming the first invalid field). A new object; `raw` is not changed.
+ */
+export function currentGeneratorConfig(raw: StoredGeneratorConfig): GeneratorConfig {
+  const cfg = migrateGeneratorConfig(raw) as GeneratorConfig;
+  checkCurrent(cfg);
+  return cfg;
+}
+
+/**
+ * presets.json, typed: every generator default in one place. small7x7 is smallGenerator7x7; cli holds the defaults of
+ * `factorgen generator train` (its own, smaller model: width 192, depth 6, 6 heads, SwiGLU hidden mlpHiddenPerWidth x
+ * width) and its training flags. The PyTorch twin reads the same file.
+ */
+export const GENERATOR_PRESETS = presetData as {
+  small7x7: GeneratorConfig;
+  cli: {
+    steps: number; batch: number; lr: number; warmup: number; minLrRatio: number; weightDecay: number; clip: number; seed: string; checkpointEvery: number;
+    logEvery: number; ema: number; adamw: { beta1: number; beta2: number; eps: number }; width: number; depth: number; heads: number; mlpHiddenPerWidth: number;
+    headMode: 'ar' | 'parallel'; headLayers: number; dropout: number; classDropout: number; rope: '1d' | '2d'; classRope: 'identity' | 'zero';
+    valEvery: number; valLimit: number;
+  };
+};
 
 /**
  * A small preset for 7x7 token grids with two 1024-entry sub-codebooks (10.5 M parameters). Its head has 3 blocks,
  * as FAR-L (FAR's default is 4), which the CLI's --head-layers default also is: in 150-step paired runs 3 blocks gave
  * the lowest validation loss of 1, 2 and 3 (README method notes).
  */
-export const smallGenerator7x7: GeneratorConfig = {
-  gridH: 7,
-  gridW: 7,
-  subCodebookSizes: [1024, 1024],
-  numClasses: 10,
-  width: 256,
-  depth: 8,
-  heads: 8,
-  mlpHidden: 768,
-  headMode: 'ar',
-  headLayers: 3,
-  headWidth: 256,
-  headHeads: 8,
-  headMlpHidden: 768,
-  dropout: 0.1,
-  rope: '2d',
-  classDropout: 0.1,
-  classRope: 'identity',
-};
+export const smallGenerator7x7: GeneratorConfig = GENERATOR_PRESETS.small7x7;
 
 /** The preset with `overrides` applied, validated. */
 export function makeGeneratorConfig(overrides: Partial<GeneratorConfig> = {}): GeneratorConfig {
@@ -82,9 +107,15 @@ export function makeGeneratorConfig(overrides: Partial<GeneratorConfig> = {}): G
 
 const isPosInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 1;
 
-/** Throws a one-line UserError naming the first invalid field. */
-export function validateGeneratorConfig(cfg: GeneratorConfig): void {
+/** Throws a one-line UserError naming the first invalid field of `cfg` (any version, checked as migrated). */
+export function validateGeneratorConfig(cfg: StoredGeneratorConfig): void {
+  currentGeneratorConfig(cfg);
+}
+
+function checkCurrent(cfg: GeneratorConfig): void {
   const what = 'generator config';
+  check(typeof cfg === 'object' && cfg !== null, what, 'config must be an object');
+  check(cfg.version === GENERATOR_CONFIG_VERSION, what, `version must be 1 (or absent) or ${GENERATOR_CONFIG_VERSION}; this factorgen reads no other (got ${JSON.stringify(cfg.version)})`);
   for (const f of ['gridH', 'gridW', 'numClasses', 'width', 'depth', 'heads', 'mlpHidden'] as const) {
     check(isPosInt(cfg[f]), what, `${f} must be a positive integer (got ${String(cfg[f])})`);
   }
@@ -121,7 +152,7 @@ export function validateGeneratorConfig(cfg: GeneratorConfig): void {
   check(cfg.headWidth % cfg.headHeads === 0, what, `headHeads (${cfg.headHeads}) must divide headWidth (${cfg.headWidth})`);
   check(cfg.dropout >= 0 && cfg.dropout < 1, what, `dropout must be in [0, 1) (got ${cfg.dropout})`);
   check(cfg.classDropout >= 0 && cfg.classDropout < 1, what, `classDropout must be in [0, 1) (got ${cfg.classDropout})`);
-  check(cfg.classRope === undefined || cfg.classRope === 'identity' || cfg.classRope === 'zero', what, `classRope must be 'identity' or 'zero' (got ${String(cfg.classRope)})`);
+  check(cfg.classRope === 'identity' || cfg.classRope === 'zero', what, `classRope must be 'identity' or 'zero' (got ${String(cfg.classRope)})`);
 }
 
 /** T: positions per image. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { linear, type ParamStore, backboneRope, type KVCache, rmsNorm, ropeSlice } from '@factorgen/nn';
-import { classRopeOf, type Generator, type GeneratorConfig, seqLen } from './config';
+import { type Generator, type GeneratorConfig, seqLen } from './config';
 import { block, blockTraining, createBlockParams, type DropoutCtx, maybeDropout, type Recompute } from './layers';
 
 /** Dimension of each sub-token embedding; the K of them are concatenated and projected to width. */
@@ -47,7 +47,7 @@ export function backboneForward(
 ): { h: tf.Tensor3D; cache: KVCache } {
   const { cfg, params } = gen;
   const L = x.shape[1];
-  const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads, 10000, classRopeOf(cfg)), start, L);
+  const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads, 10000, cfg.classRope), start, L);
   let y = maybeDropout(x, drop);
   const next: KVCache = [];
   for (let i = 0; i < cfg.depth; i++) {
@@ -72,7 +72,7 @@ export function backboneTeacherForced(gen: Generator, tokens: tf.Tensor3D, label
   // The same computation as backboneForward(gen, x, 0, null, drop).h, each block's activations kept or recomputed in
   // the backward pass as `recompute` says.
   const { cfg, params } = gen;
-  const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads, 10000, classRopeOf(cfg)), 0, T);
+  const rope = ropeSlice(backboneRope(cfg.rope, cfg.gridH, cfg.gridW, cfg.width / cfg.heads, 10000, cfg.classRope), 0, T);
   let y = maybeDropout(x, drop);
   for (let i = 0; i < cfg.depth; i++) y = blockTraining(params, `gpt/block${i}`, y, cfg.heads, rope, drop, recompute);
   return rmsNorm(y, params.get('gpt/normOut')) as tf.Tensor3D;

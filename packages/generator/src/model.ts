@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { linearCrossEntropy } from '@factorgen/tfjs-ext';
 import { ParamStore, Rng } from '@factorgen/nn';
-import { type Generator, type GeneratorConfig, seqLen, validateGeneratorConfig } from './config';
+import { currentGeneratorConfig, type Generator, type GeneratorConfig, type StoredGeneratorConfig, seqLen } from './config';
 import { backboneTeacherForced, createBackboneParams } from './gpt';
 import { createHeadParams, headOutput, headTeacherForcedHidden } from './head';
 import type { DropoutCtx, Recompute } from './layers';
@@ -13,8 +13,8 @@ export type { Generator } from './config';
  * Parameter names live under 'gpt/' (backbone) and 'head/'; tf variable names are process-global, so dispose
  * gen.params before creating another generator in the same process.
  */
-export function createGenerator(cfg: GeneratorConfig, seed: string | number, budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string }): Generator {
-  validateGeneratorConfig(cfg);
+export function createGenerator(stored: StoredGeneratorConfig, seed: string | number, budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string }): Generator {
+  const cfg = currentGeneratorConfig(stored);
   // budget: built to receive a checkpoint, it may not grow past what the checkpoint holds (see ParamStore).
   const params = new ParamStore(new Rng(`${seed}`).derive('generator'), budget);
   try {

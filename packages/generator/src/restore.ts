@@ -1,7 +1,7 @@
 import { assignParams, type LoadedCheckpoint } from '@factorgen/formats';
 import { preferEma } from '@factorgen/nn';
 import { UserError } from '@factorgen/tfjs-ext';
-import { type GeneratorConfig, validateGeneratorConfig } from './config';
+import { currentGeneratorConfig, type GeneratorConfig, type StoredGeneratorConfig } from './config';
 import { createGenerator, type Generator } from './model';
 
 /** What a generator checkpoint records about the tokens it was trained on. */
@@ -12,9 +12,10 @@ export type GeneratorProvenance = { tokenizerId: string; tokenizerPath: string; 
  * records about its tokenizer and classes. `where` names the checkpoint in errors. The caller owns gen.params.
  */
 export function generatorFromCheckpoint(ck: LoadedCheckpoint, where: string): { gen: Generator; provenance: GeneratorProvenance } {
-  const config = ck.config as GeneratorConfig;
+  // Any version: the current one is built from it.
+  let config: GeneratorConfig;
   try {
-    validateGeneratorConfig(config);
+    config = currentGeneratorConfig(ck.config as StoredGeneratorConfig);
   } catch (e) {
     // Name the file the bad field is in (was: "generator config: …" with no file).
     if (e instanceof UserError) throw new UserError(`${where}/config.json: ${e.message}`);

@@ -57,7 +57,7 @@ export async function encodeToTokenFile(req: EncodeRequest): Promise<EncodeResul
     makeFolders(path.dirname(path.resolve(req.out)));
     writeTokenFile(req.out, {
       header: {
-        format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.cfg), gridH: g, gridW: g,
+        format: 1, tokenizerId: id, tokenizerPath: dir, configHash: configHash(tok.stored), gridH: g, gridW: g,
         subCodebookSizes: sizes, classNames: data.classNames, count: n, dtype: tokenDtype(sizes), source: `${data.name}/${req.split}`,
       },
       tokens,

@@ -185,7 +185,7 @@ async function sampleIntoLockedFolder(req: SampleRequest): Promise<SampleResult>
     // The sampled token grids as a token file: `factorgen tokenizer decode --tokens` reads it, tests compare it.
     writeTokenFile(path.join(req.out, 'samples.tokens'), {
       header: {
-        format: 1, tokenizerId: t.id, tokenizerPath: t.dir, configHash: configHash(t.tok.cfg), gridH: cfg.gridH, gridW: cfg.gridW,
+        format: 1, tokenizerId: t.id, tokenizerPath: t.dir, configHash: configHash(t.tok.stored), gridH: cfg.gridH, gridW: cfg.gridW,
         subCodebookSizes: cfg.subCodebookSizes, classNames: names, count: labels.length, dtype: tokenDtype(cfg.subCodebookSizes),
         source: `factorgen sample --seed ${req.seed}`,
       },

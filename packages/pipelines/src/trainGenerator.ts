@@ -4,7 +4,7 @@ import { type LoadedCheckpoint, batchIndices } from '@factorgen/formats';
 import { emaPart, runTrainer, type RunDir, type StepOutput, type Trainer, type TrainHooks, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
 import { type TokenSet, type TokenFileHeader } from '@factorgen/io';
-import { type GeneratorConfig, validateGeneratorConfig } from '@factorgen/generator';
+import { type GeneratorConfig, type StoredGeneratorConfig, currentGeneratorConfig } from '@factorgen/generator';
 import { createGenerator, generatorLoss, type Generator } from '@factorgen/generator';
 
 export type GeneratorTrainConfig = {
@@ -95,8 +95,9 @@ export async function trainGenerator(req: GeneratorTrainRequest): Promise<Genera
 }
 
 function generatorTrainer(run: RunDir, req: GeneratorTrainRequest): Trainer<{ valLoss: number | null }> {
-  const config = (run.resumed ? run.resumed.config : req.config) as GeneratorConfig;
-  validateGeneratorConfig(config);
+  // Checkpoints keep the config as it was first written (any version); the run reads it migrated.
+  const stored = (run.resumed ? run.resumed.config : req.config) as StoredGeneratorConfig;
+  const config = currentGeneratorConfig(stored);
   const h = req.tokens.header;
   checkTokensFit(`\`tokens\` ${req.tokensPath}`, h, config);
   if (req.val) {
@@ -163,7 +164,7 @@ function generatorTrainer(run: RunDir, req: GeneratorTrainRequest): Trainer<{ va
   };
 
   return {
-    config,
+    config: stored,
     params: gen.params.vars,
     optimizers: [{ state: opt }],
     parts: [averaged],

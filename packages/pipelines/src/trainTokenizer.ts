@@ -3,7 +3,7 @@ import { optimizerStep, initAdamState, warmupCosine, type AdamWConfig, emaOption
 import { type LoadedCheckpoint, batchIndices, flipMask, gatherImages, toFloat, type ImageDataset } from '@factorgen/formats';
 import { emaPart, runTrainer, type RunDir, type StatePart, type StepOutput, type Trainer, type TrainHooks, type TrainLoopResult } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
-import { type TokenizerConfig, assertValidConfig } from '@factorgen/tokenizer';
+import { type StoredTokenizerConfig, type TokenizerConfig, currentConfig } from '@factorgen/tokenizer';
 import { createTokenizer, tokenizerForward, type Tokenizer } from '@factorgen/tokenizer';
 import { DeviceCodeHistogram } from '@factorgen/tokenizer';
 import { type FrozenTeacher } from '@factorgen/tokenizer';
@@ -83,8 +83,9 @@ export async function trainTokenizer(req: TokenizerTrainRequest): Promise<Tokeni
 }
 
 function tokenizerTrainer(run: RunDir, req: TokenizerTrainRequest): Trainer<{ usage: number[]; perplexity: number[] }> {
-  const config = (run.resumed ? run.resumed.config : req.config) as TokenizerConfig;
-  assertValidConfig(config, `${run.checkpointDir}/config.json`);
+  // Checkpoints keep the config as it was first written (any version: ids hash it so); the run reads it migrated.
+  const stored = (run.resumed ? run.resumed.config : req.config) as StoredTokenizerConfig;
+  const config = currentConfig(stored, `${run.checkpointDir}/config.json`);
   const d = req.data;
   if (d.height !== config.imageSize || d.width !== config.imageSize || d.channels !== config.channels) {
     throw new UserError(
@@ -104,13 +105,13 @@ function tokenizerTrainer(run: RunDir, req: TokenizerTrainRequest): Trainer<{ us
   const tc = { ...req.train, emaWarmup: emaOpts.warmup, emaFollowRestarts: emaOpts.followRestarts };
   const needsTeacher = (config.perceptualWeight ?? 0) > 0 || (config.align?.weight ?? 0) > 0;
   if (needsTeacher && !req.teacher && !req.teachers?.length) throw new UserError('the perceptual or alignment loss is on but no teacher was given', { field: 'teacher' });
-  for (const t of config.alignTargets ?? []) {
+  for (const t of config.alignTargets) {
     const given = req.teachers?.[t.teacher];
     if (!given) throw new UserError(`sub-codebook ${t.subCodebook} is aligned to teacher ${t.teacher}, but ${req.teachers?.length ?? 0} teacher(s) were given`, { field: 'alignTarget' });
     if (given.embedDim !== t.teacherDim) throw new UserError(`teacher ${t.teacher} has ${given.embedDim}-d embeddings, the checkpoint's head expects ${t.teacherDim}`, { field: 'alignTarget' });
   }
 
-  const tok: Tokenizer = createTokenizer(config, tc.seed);
+  const tok: Tokenizer = createTokenizer(stored, tc.seed);
   // The discriminator (when the adversarial loss is on) has its own params and optimizer, saved in the same
   // checkpoint under 'disc/' so resume restores it too.
   const adv = config.adversarial && config.adversarial.weight > 0 ? config.adversarial : null;
@@ -205,7 +206,7 @@ function tokenizerTrainer(run: RunDir, req: TokenizerTrainRequest): Trainer<{ us
   };
 
   return {
-    config,
+    config: stored,
     params: allParams,
     optimizers: [{ state: opt }, { state: discOpt, owns: (name) => name.startsWith(DISC_PREFIX), stepKey: 'discStep' }],
     parts: [usage, averaged],

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { toFloat, toUint8 } from '@factorgen/formats';
-import { type TokenizerConfig, gridSize } from './config';
+import { type TokenizerConfig, gridSize } from './config/schema';
 import { encodeTokens, decodeTokens, type Tokenizer } from './model';
 
 /**

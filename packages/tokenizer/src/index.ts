@@ -1,28 +1,33 @@
-export * from './config';
-export * from './layers';
-export * from './encoder';
-export * from './decoder';
-export * from './codebook';
-export * from './quantizer';
-export { fqQuantizer } from './fq';
-export { vqQuantizer } from './vq';
-export * from './disentangle';
-export * from './align';
-export * from './alignHead';
-export * from './teacher';
+export * from './config/schema';
+export * from './config/validate';
+export * from './arch/layers';
+export * from './arch/encoder';
+export * from './arch/decoder';
+export * from './quant/codebook';
+export * from './quant/quantizer';
+export { fqQuantizer } from './quant/fq';
+export { vqQuantizer } from './quant/vq';
+export { unitokQuantizer } from './quant/unitok';
+export * from './quant/registry';
+export * from './config/migrate';
+export * from './config/presets';
+export * from './losses/disentangle';
+export * from './losses/align';
+export * from './losses/alignHead';
+export * from './teacher/teacher';
 
-export * from './perceptual';
-export * from './discriminator';
-export * from './usage';
-export * from './deadCodes';
+export * from './losses/perceptual';
+export * from './losses/discriminator';
+export * from './quant/usage';
+export * from './quant/restart';
 export * from './model';
 
 
 
-export * from './rotation';
+export * from './teacher/rotation';
 export * from './restore';
 export * from './images';
 
 export * from './probe';
-export * from './attnProj';
-export * from './codeEntropy';
+export * from './quant/attnProj';
+export * from './quant/entropy';

@@ -1,31 +1,35 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, Rng, stopGradient } from '@factorgen/nn';
-import { assertValidConfig, type TokenizerConfig } from './config';
-import { createAlignHead, alignLoss } from './align';
-import { alignTargetLoss, createAlignTargetHead } from './alignHead';
-import { decode, createDecoder } from './decoder';
-import { disentangleLoss } from './disentangle';
-import { createEncoder, encode } from './encoder';
-import { featureDistance } from './perceptual';
-import { createQuantizer, lookupCodes, quantize } from './quantizer';
-import type { FrozenTeacher } from './teacher';
-
-/** A tokenizer: its config and its parameters ('encoder/', 'quant/', 'decoder/', 'align/'). */
-export type Tokenizer = { cfg: TokenizerConfig; params: ParamStore };
+import type { StoredTokenizerConfig, TokenizerConfig } from './config/schema';
+import { currentConfig } from './config/validate';
+import { createAlignHead, alignLoss } from './losses/align';
+import { alignTargetLoss, createAlignTargetHead } from './losses/alignHead';
+import { decode, createDecoder } from './arch/decoder';
+import { disentangleLoss } from './losses/disentangle';
+import { createEncoder, encode } from './arch/encoder';
+import { featureDistance } from './losses/perceptual';
+import { createQuantizer, lookupCodes, quantize } from './quant/quantizer';
+import type { FrozenTeacher } from './teacher/teacher';
 
 /**
- * Validates `cfg` (UserError on problems) and creates all parameters from `seed`, in a fixed order:
+ * A tokenizer: its config (the current version, what model code reads), the config as it was given or stored (any
+ * version; what ids and token files hash, see configHash) and its parameters ('encoder/', 'quant/', 'decoder/', 'align/').
+ */
+export type Tokenizer = { cfg: TokenizerConfig; stored: StoredTokenizerConfig; params: ParamStore };
+
+/**
+ * Validates `cfg` (any version: migrated by currentConfig; UserError on problems) and creates all parameters from `seed`, in a fixed order:
  * encoder, quantizer, decoder, align head. Variables are registered in tfjs under their names, so only one
  * tokenizer can be alive per process at a time: dispose `params` before creating another.
  * `alignHeads: false` leaves out the alignment heads ('align/'): they only feed a training loss, so a tokenizer built
  * for encoding and decoding (loaded from a checkpoint or an export) has none.
  */
 export function createTokenizer(
-  cfg: TokenizerConfig,
+  stored: StoredTokenizerConfig,
   seed: string | number,
   opts: { alignHeads?: boolean; budget?: { shapes: Map<string, { shape: number[]; dtype: string }>; where: string } } = {},
 ): Tokenizer {
-  assertValidConfig(cfg);
+  const cfg = currentConfig(stored);
   // budget: built to receive a checkpoint, it may not grow past what the checkpoint holds (see ParamStore).
   const params = new ParamStore(new Rng(String(seed)).derive('tokenizer'), opts.budget);
   try {
@@ -34,14 +38,14 @@ export function createTokenizer(
     createDecoder(params, cfg);
     if (opts.alignHeads ?? true) {
       if (cfg.align) createAlignHead(params, cfg);
-      (cfg.alignTargets ?? []).forEach((_t, i) => createAlignTargetHead(params, cfg, i));
+      cfg.alignTargets.forEach((_t, i) => createAlignTargetHead(params, cfg, i));
     }
     params.assertMatches();
   } catch (e) {
     params.dispose();
     throw e;
   }
-  return { cfg, params };
+  return { cfg, stored, params };
 }
 
 /** Everything one forward pass produces; the caller owns (disposes) all tensors. */
@@ -102,7 +106,7 @@ export function tokenizerForward(tok: Tokenizer, x: tf.Tensor4D, opts: ForwardOp
   const losses = {
     recon: tf.mean(tf.mul(d, d)) as tf.Scalar,
     ...q.losses,
-    // FQGAN compares the straight-through quantized codes; older configs ('pre') the normalized encoder codes.
+    // FQGAN compares the straight-through quantized codes; 'pre' (version-1 configs) the normalized encoder codes.
     disentangle: disentangleLoss(cfg.quantizer.disentangleOn === 'quantized' ? q.quantizedSub : q.subCodes, cfg.quantizer.disentangleWeight),
     perceptual: tf.scalar(0),
     align: tf.scalar(0),
@@ -127,7 +131,7 @@ export function tokenizerForward(tok: Tokenizer, x: tf.Tensor4D, opts: ForwardOp
     }
     if (cfg.align && wantAlign) alignTerms.push(alignLoss(params, cfg, q.quantizedSub[cfg.align.subCodebook], tx.embedding));
   }
-  (cfg.alignTargets ?? []).forEach((t, i) => {
+  cfg.alignTargets.forEach((t, i) => {
     const tt = teachers[t.teacher];
     if (!tt || t.weight === 0) return;
     alignTerms.push(alignTargetLoss(params, cfg, i, q.quantizedSub[t.subCodebook], runOnX(tt).embedding));

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { gridSize } from './config';
-import { lookupSub } from './codebook';
+import { gridSize } from './config/schema';
+import { lookupSub } from './quant/codebook';
 import type { Tokenizer } from './model';
 
 /**

@@ -5,7 +5,7 @@ import { UserError } from '@factorgen/tfjs-ext';
 import { Progress } from '../ui/progress';
 import { readTokenFile } from '@factorgen/io';
 import { trainGenerator, sampleToFolder } from '@factorgen/pipelines';
-import { makeGeneratorConfig } from '@factorgen/generator';
+import { GENERATOR_PRESETS, makeGeneratorConfig } from '@factorgen/generator';
 import { fillFlagsOnResume, generatorResumeTable } from './resume';
 import { addTrainOptions, backendOption, threadsOption, startBackend, note, libraryNote, printJson, type TrainFlags } from './common';
 import { withTrainingUi } from '../ui/training';
@@ -19,24 +19,26 @@ export function registerGenerator(program: Command): void {
   const gen = program.command('generator').description('train the factorized autoregressive generator on token files');
   const train = gen.command('train').description('train a class-conditional AR transformer on a token file');
   // weight decay 0.05 as LlamaGen's and FAR's trainers (a 150-step paired run could not tell 0 from 0.05: README method notes)
-  addTrainOptions(train, { steps: 3000, batch: 64, lr: 1e-3, warmup: 100, weightDecay: 0.05 });
+  // every default from the generator's presets.json (its cli preset)
+  const d = GENERATOR_PRESETS.cli;
+  addTrainOptions(train, { steps: d.steps, batch: d.batch, lr: d.lr, warmup: d.warmup, weightDecay: d.weightDecay });
   fillFlagsOnResume(train, generatorResumeTable);
   train
     .requiredOption('--tokens <file>', 'training token file (from `factorgen tokenizer encode`)')
     .option('--val <file>', 'held-out token file for the validation loss')
-    .option('--width <n>', 'transformer width', positiveInt, 192)
-    .option('--depth <n>', 'transformer blocks', positiveInt, 6)
-    .option('--heads <n>', 'attention heads', positiveInt, 6)
+    .option('--width <n>', 'transformer width', positiveInt, d.width)
+    .option('--depth <n>', 'transformer blocks', positiveInt, d.depth)
+    .option('--heads <n>', 'attention heads', positiveInt, d.heads)
     .option('--mlp-hidden <n>', 'SwiGLU hidden size (default 3 x width)', positiveInt)
-    .addOption(new Option('--head-mode <mode>', 'ar: factorized AR head over sub-tokens; parallel: K independent heads').choices(['ar', 'parallel']).default('ar'))
-    .option('--head-layers <n>', 'layers of the AR head (1..4; 3 as FAR-L, and the best of 1-3 in a short paired run)', intInRange(1, 4), 3)
-    .option('--dropout <p>', 'dropout', probability, 0.1)
-    .option('--class-dropout <p>', 'probability a label is replaced by the null class (for guidance)', probability, 0.1)
-    .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default('2d'))
-    .addOption(new Option('--class-rope <kind>', "the class token's rotary embedding: identity (unrotated; lower validation loss in a short paired run) or zero (cos = sin = 0, as LlamaGen's and FAR's code)").choices(['identity', 'zero']).default('identity'))
-    .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, 500)
-    .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, 2000)
-    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; sampling and export use it', emaDecay, 0)
+    .addOption(new Option('--head-mode <mode>', 'ar: factorized AR head over sub-tokens; parallel: K independent heads').choices(['ar', 'parallel']).default(d.headMode))
+    .option('--head-layers <n>', 'layers of the AR head (1..4; 3 as FAR-L, and the best of 1-3 in a short paired run)', intInRange(1, 4), d.headLayers)
+    .option('--dropout <p>', 'dropout', probability, d.dropout)
+    .option('--class-dropout <p>', 'probability a label is replaced by the null class (for guidance)', probability, d.classDropout)
+    .addOption(new Option('--rope <kind>', 'rotary position embedding over the token grid').choices(['1d', '2d']).default(d.rope))
+    .addOption(new Option('--class-rope <kind>', "the class token's rotary embedding: identity (unrotated; lower validation loss in a short paired run) or zero (cos = sin = 0, as LlamaGen's and FAR's code)").choices(['identity', 'zero']).default(d.classRope))
+    .option('--val-every <n>', 'validation loss every n steps (0 = at the end only)', nonNegativeInt, d.valEvery)
+    .option('--val-limit <n>', 'score at most n held-out sequences', positiveInt, d.valLimit)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; sampling and export use it', emaDecay, d.ema)
     .action(async (_flags: GenTrainFlags, cmd: Command) => {
       const f = cmd.opts<GenTrainFlags>(); // on --resume, filled from the run (fillFlagsOnResume)
       await startBackend(f.backend, f.threads);
@@ -52,8 +54,8 @@ export function registerGenerator(program: Command): void {
       if (f.width % heads !== 0) throw new UserError(`--heads ${heads}: must divide --width ${f.width}`);
       const config = makeGeneratorConfig({
         gridH: h.gridH, gridW: h.gridW, subCodebookSizes: h.subCodebookSizes, numClasses: h.classNames.length,
-        width: f.width, depth: f.depth, heads, mlpHidden: f.mlpHidden ?? 3 * f.width, headMode: f.headMode,
-        headLayers: f.headLayers, headWidth: f.width, headHeads: heads, headMlpHidden: f.mlpHidden ?? 3 * f.width,
+        width: f.width, depth: f.depth, heads, mlpHidden: f.mlpHidden ?? d.mlpHiddenPerWidth * f.width, headMode: f.headMode,
+        headLayers: f.headLayers, headWidth: f.width, headHeads: heads, headMlpHidden: f.mlpHidden ?? d.mlpHiddenPerWidth * f.width,
         dropout: f.dropout, rope: f.rope, classDropout: f.classDropout, classRope: f.classRope,
       });
       const result = await withTrainingUi((ui) => trainGenerator({

@@ -7,6 +7,13 @@ import type { Command } from 'commander';
 import { applyResumeTable, cfgField, commonTrainFields, readCheckpointRecord, trainField, type ResumeField, type ResumeTable } from '../ui/resumeFlags';
 import { checkResumable } from '@factorgen/train';
 import { UserError } from '@factorgen/tfjs-ext';
+import { migrateTokenizerConfig, type TokenizerConfig } from '@factorgen/tokenizer';
+import { migrateGeneratorConfig, type GeneratorConfig } from '@factorgen/generator';
+
+/** A checkpoint's tokenizer config as the current version (absent fields of older ones written out; not validated). */
+const tokCfg = (ck: { config: unknown }): Partial<TokenizerConfig> => migrateTokenizerConfig(ck.config) as Partial<TokenizerConfig>;
+/** A checkpoint's generator config as the current version (not validated). */
+const genCfg = (ck: { config: unknown }): Partial<GeneratorConfig> => migrateGeneratorConfig(ck.config) as Partial<GeneratorConfig>;
 
 /** May change on resume: recorded for the log, taken from the flag when given, else from the checkpoint. */
 const mayChange = (field: ResumeField): ResumeField => ({ ...field, same: () => true });
@@ -64,7 +71,13 @@ export const tokenizerResumeTable: ResumeTable = {
   '--dataset': datasetField,
   '--size': cfgField('imageSize'),
   '--channels': { stored: (ck) => (ck.config as { channels?: number }).channels, same: (g, s) => Number(g) === s },
-  '--quantizer': cfgField('quantizer', 'kind'),
+  // UniTok's kind 'unitok' came from --quant-proj attn with --quantizer fq, or vq for one codebook (either, then)
+  '--quantizer': {
+    stored: (ck) => {
+      const q = tokCfg(ck).quantizer;
+      return q?.kind === 'unitok' ? (q.subCodebooks?.length === 1 ? undefined : 'fq') : q?.kind;
+    },
+  },
   '--sub-codebooks': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: unknown[] } }).quantizer?.subCodebooks?.length },
   '--codebook-size': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: { size: number }[] } }).quantizer?.subCodebooks?.map((s) => s.size), same: sizesAgree },
   '--code-dim': { stored: (ck) => (ck.config as { quantizer?: { subCodebooks?: { dim: number }[] } }).quantizer?.subCodebooks?.[0]?.dim },
@@ -85,27 +98,22 @@ export const tokenizerResumeTable: ResumeTable = {
   '--usage-window': trainField('usageWindow'),
   '--restart-dead-every': trainField('restartDeadEvery'),
   '--flip': trainField('flip'),
-  '--factorize': { stored: (ck) => (ck.config as { factorize?: string }).factorize ?? 'projection' },
-  '--branch-blocks': { stored: (ck) => ((ck.config as { factorize?: string }).factorize === 'branch' ? ((ck.config as { branchBlocks?: number }).branchBlocks ?? 1) : undefined) },
-  '--disentangle-on': { stored: (ck) => (ck.config as { quantizer?: { disentangleOn?: string } }).quantizer?.disentangleOn ?? 'pre' },
-  // in FQGAN's terms (-||z-c||^2 logits): a checkpoint from before entropyLogits used cosine logits, i.e. half this value
+  '--factorize': { stored: (ck) => tokCfg(ck).factorize },
+  '--branch-blocks': { stored: (ck) => (tokCfg(ck).factorize === 'branch' ? tokCfg(ck).branchBlocks : undefined) },
+  '--disentangle-on': { stored: (ck) => tokCfg(ck).quantizer?.disentangleOn },
+  // in FQGAN's terms (-||z-c||^2 logits): a checkpoint with cosine logits (version 1, before entropyLogits) used half this value
   '--entropy-temperature': {
     stored: (ck) => {
-      const q = (ck.config as { quantizer?: { entropyTemperature?: number; entropyLogits?: string } }).quantizer;
+      const q = tokCfg(ck).quantizer;
       return q?.entropyTemperature === undefined ? undefined : q.entropyLogits === 'sq-dist' ? q.entropyTemperature : 2 * q.entropyTemperature;
     },
   },
   '--align-target-weight': { stored: (ck) => (ck.config as { alignTargets?: { weight: number }[] }).alignTargets?.[0]?.weight },
   '--align-layers': { stored: (ck) => (ck.config as { alignTargets?: { layers: number }[] }).alignTargets?.[0]?.layers },
   '--align-heads': { stored: (ck) => (ck.config as { alignTargets?: { heads: number }[] }).alignTargets?.[0]?.heads },
-  '--quant-proj': { stored: (ck) => (ck.config as { quantProj?: string }).quantProj ?? 'linear' },
-  // attn configs from before the field attended causally; linear ones have no attention to set
-  '--attn-proj-attention': {
-    stored: (ck) => {
-      const c = ck.config as { quantProj?: string; attnProjAttention?: string };
-      return c.quantProj === 'attn' ? (c.attnProjAttention ?? 'causal') : undefined;
-    },
-  },
+  '--quant-proj': { stored: (ck) => (tokCfg(ck).quantizer?.kind === 'unitok' ? 'attn' : 'linear') },
+  // only 'unitok' has an attention to set
+  '--attn-proj-attention': { stored: (ck) => tokCfg(ck).quantizer?.attention },
   // runs from before --ema kept no average
   '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };
@@ -125,8 +133,7 @@ export const generatorResumeTable: ResumeTable = {
   '--dropout': cfgField('dropout'),
   '--class-dropout': cfgField('classDropout'),
   '--rope': cfgField('rope'),
-  // runs from before the field used the identity
-  '--class-rope': { stored: (ck) => (ck.config as { classRope?: string }).classRope ?? 'identity' },
+  '--class-rope': { stored: (ck) => genCfg(ck).classRope },
   // runs from before --ema kept no average
   '--ema': { stored: (ck) => (ck.extra as { train?: { ema?: number } } | undefined)?.train?.ema ?? 0 },
 };

@@ -4,7 +4,7 @@ import { positiveInt, intInRange, nonNegativeInt, nonNegativeFloat, positiveFloa
 import { nameFlagOf } from '@factorgen/io';
 import { UserError } from '@factorgen/tfjs-ext';
 import { defaultAdamW } from '@factorgen/nn';
-import { presetFashion, assertValidConfig, type TokenizerConfig } from '@factorgen/tokenizer';
+import { presetFashion, assertValidConfig, type TokenizerConfig, applyPreset as applyTokenizerPreset, parseAlignTargets, TOKENIZER_PRESETS } from '@factorgen/tokenizer';
 import { trainTokenizer, loadFrozenTeacher, reconstructSplit, encodeToTokenFile, decodeTokenFile, parseSplit } from '@factorgen/pipelines';
 import { fillFlagsOnResume, tokenizerResumeTable } from './resume';
 import { addDataOptions, addTrainOptions, backendOption, threadsOption, loadSplit, dataSource, startBackend, note, libraryNote, printJson, type DataFlags, type TrainFlags } from './common';
@@ -23,15 +23,12 @@ type TokTrainFlags = DataFlags & TrainFlags & {
   attnProjAttention: 'causal' | 'bidirectional';
 };
 
-/** --align-target k:DIR (repeatable) -> [sub-codebook, teacher folder] pairs; teachers are numbered in this order. */
-export function parseAlignTargets(specs: string[], K: number): { subCodebook: number; dir: string }[] {
-  return specs.map((s) => {
-    const m = /^(\d+):(.+)$/.exec(s);
-    if (!m) throw new UserError(`--align-target ${s}: expected <sub-codebook>:<teacher folder>, e.g. 1:runs/teacher`);
-    const k = Number(m[1]);
-    if (k >= K) throw new UserError(`--align-target ${s}: sub-codebook ${k} does not exist (K = ${K})`);
-    return { subCodebook: k, dir: m[2] };
-  });
+// Pure: they live in the tokenizer package with the presets (presets.json); here for the CLI's callers.
+export { parseAlignTargets };
+
+/** --preset fqgan on the flags of `tokenizer train` (the tokenizer package's applyPreset; values from its presets.json). */
+export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFlags) => boolean): TokTrainFlags {
+  return applyTokenizerPreset(f, isDefault);
 }
 
 /** Builds the model config from flags (the dataset fixes image size and channels). */
@@ -44,7 +41,9 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
   if (sizes.length !== K) throw new UserError(`--codebook-size: ${sizes.length} sizes given for ${K} sub-codebooks`);
   // Checked here so the message names the flag (the preset below would name itself).
   if (sizes.some((v) => v < 2)) throw new UserError(`--codebook-size ${f.codebookSize.join(',')}: every sub-codebook needs at least 2 codes`);
-  const base = presetFashion(f.quantizer, K, sizes[0]);
+  // UniTok's attention projection is a quantizer kind of its own (the registry's 'unitok')
+  const kind = f.quantProj === 'attn' ? 'unitok' : f.quantizer;
+  const base = presetFashion(kind, K, sizes[0]);
   const cfg: TokenizerConfig = {
     ...base,
     imageSize,
@@ -63,14 +62,10 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
       entropyLogits: 'sq-dist',
       disentangleWeight: f.disentangleWeight ?? (K >= 2 ? 0.1 : 0),
       disentangleOn: f.disentangleOn,
-      // UniTok (the attention projection) averages its quantizer losses over the K codebooks; FQGAN sums them
-      lossOverK: f.quantProj === 'attn' ? 'mean' : 'sum',
+      ...(kind === 'unitok' ? { attention: f.attnProjAttention } : {}),
     },
     factorize: f.factorize ?? (f.quantizer === 'fq' ? 'branch' : 'projection'),
     branchBlocks: f.branchBlocks,
-    quantProj: f.quantProj === 'attn' ? 'attn' : undefined,
-    // written out for every new attn config: a config without it is one from before, and stays causal
-    attnProjAttention: f.quantProj === 'attn' ? f.attnProjAttention : undefined,
     perceptualWeight: f.teacher ? f.perceptualWeight : 0,
     adversarial: f.adversarialWeight > 0 ? { ...base.adversarial!, weight: f.adversarialWeight, startStep: f.adversarialStart } : undefined,
     align:
@@ -89,87 +84,49 @@ export function tokenizerConfigFromFlags(f: TokTrainFlags, imageSize: number, ch
   return cfg;
 }
 
-/**
- * --preset fqgan: FQGAN's choices (train_fqgan_dual.sh, vq_loss.py) at this project's scale, for every flag the user
- * did not set: fq with K = 2 branches off a shared trunk; disentanglement 0.1 on the quantized codes; entropy loss
- * 0.03 at temperature 0.01 on -||z-c||^2; beta 0.25; code dim 8; sub-codebook 1 aligned to the --teacher (class-token
- * head, one-directional InfoNCE, weight 0.5; 1 head block instead of FQGAN's 3); perceptual loss weight 1 from the
- * teacher's features (FQGAN: LPIPS at 1); PatchGAN hinge loss weight 0.5 from 10% of the steps (FQGAN: 20k of ~200k);
- * no dead-code restarts (FQGAN has none: its codebook_used only counts usage). Ours, not FQGAN's: an EMA of the
- * weights with decay 0.995 (FQGAN's tokenizer script, train_fqgan_dual.sh, trains without --ema).
- * FQGAN-Triple: --align-target flags replace the default target; when they name sub-codebooks beyond 1 and
- * --sub-codebooks is not given, K becomes one more than the highest one named (e.g. `--align-target 1:A
- * --align-target 2:B` gives K = 3: sub-codebook 0 left to pixels, 1 and 2 aligned to two teachers, as FQGAN-Triple).
- * Needs --teacher (the perceptual loss's). Returns the flags with the preset applied.
- */
-export function applyPreset(f: TokTrainFlags, isDefault: (flag: keyof TokTrainFlags) => boolean): TokTrainFlags {
-  if (f.preset !== 'fqgan' || f.resume) return f;
-  if (!f.teacher) throw new UserError('--preset fqgan: needs --teacher DIR (its features give the perceptual loss, its embedding the alignment target)');
-  const set = <K extends keyof TokTrainFlags>(k: K, v: TokTrainFlags[K]) => {
-    if (isDefault(k)) out[k] = v;
-  };
-  const out: TokTrainFlags = { ...f };
-  set('quantizer', 'fq');
-  const named = parseAlignTargets(f.alignTarget, 8).map((t) => t.subCodebook);
-  set('subCodebooks', Math.max(2, ...named.map((k) => k + 1)));
-  set('codeDim', 8);
-  set('beta', 0.25);
-  set('entropyWeight', 0.03);
-  set('entropyTemperature', 0.01);
-  set('disentangleWeight', 0.1);
-  set('disentangleOn', 'quantized');
-  if (f.factorize === undefined) out.factorize = 'branch';
-  set('perceptualWeight', 1);
-  if (f.alignTarget.length === 0) out.alignTarget = [`1:${f.teacher}`];
-  set('alignTargetWeight', 0.5);
-  set('adversarialWeight', 0.5);
-  set('adversarialStart', Math.round(0.1 * f.steps));
-  set('restartDeadEvery', 0);
-  set('ema', 0.995);
-  return out;
-}
-
 export function registerTokenizer(program: Command): void {
   const tok = program.command('tokenizer').description('train and use factorized (fq) or single-codebook (vq) tokenizers');
 
   const train = tok.command('train').description('train a tokenizer on an image dataset');
   addDataOptions(train);
-  addTrainOptions(train, { steps: 2000, batch: 32, lr: 2e-3, warmup: 100 });
+  // every default from the tokenizer's presets.json: the fashion model preset (m, q) and the CLI's own values (d)
+  const { fashion: m, quantizer: q, cli: d } = TOKENIZER_PRESETS;
+  addTrainOptions(train, { steps: d.steps, batch: d.batch, lr: d.lr, warmup: d.warmup });
   fillFlagsOnResume(train, tokenizerResumeTable);
   train
-    .addOption(new Option('--quantizer <kind>', 'vq: one codebook; fq: K independent sub-codebooks').choices(['vq', 'fq']).default('fq'))
-    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', intInRange(1, 8), 2)
-    .option('--codebook-size <V>', 'codes per sub-codebook: one size for all, or a comma list', intList, [1024])
-    .option('--code-dim <d>', 'dimension of each sub-codebook (cosine matched)', positiveInt, 8)
-    .option('--base-channels <n>', 'encoder/decoder width at full resolution', positiveInt, 32)
-    .option('--channel-mult <list>', 'width multipliers per level; downsampling 2^(levels-1)', intList, [1, 2, 2])
-    .option('--blocks <n>', 'ResBlocks per level', positiveInt, 1)
+    .addOption(new Option('--quantizer <kind>', 'vq: one codebook; fq: K independent sub-codebooks').choices(['vq', 'fq']).default(d.quantizer))
+    .option('--sub-codebooks <K>', 'number of sub-codebooks for fq (1..8)', intInRange(1, 8), d.subCodebooks)
+    .option('--codebook-size <V>', 'codes per sub-codebook: one size for all, or a comma list', intList, d.codebookSize)
+    .option('--code-dim <d>', 'dimension of each sub-codebook (cosine matched)', positiveInt, m.codeDim)
+    .option('--base-channels <n>', 'encoder/decoder width at full resolution', positiveInt, m.baseChannels)
+    .option('--channel-mult <list>', 'width multipliers per level; downsampling 2^(levels-1)', intList, m.channelMult)
+    .option('--blocks <n>', 'ResBlocks per level', positiveInt, m.blocksPerLevel)
     .option('--no-attention', 'no self-attention at the lowest resolution')
-    .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, 32)
-    .option('--beta <x>', 'commitment weight', nonNegativeFloat, 0.25)
-    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, 0.1)
-    .option('--entropy-temperature <T>', "entropy loss temperature on -||z-c||^2 logits, as FQGAN's (0.02 = 0.01 on cosine)", positiveFloat, 0.02)
+    .option('--latent-channels <n>', 'latent channels before the quantizer projections', positiveInt, m.latentChannels)
+    .option('--beta <x>', 'commitment weight', nonNegativeFloat, q.beta)
+    .option('--entropy-weight <x>', 'codebook usage (entropy) loss weight', nonNegativeFloat, q.entropyWeight)
+    .option('--entropy-temperature <T>', "entropy loss temperature on -||z-c||^2 logits, as FQGAN's (0.02 = 0.01 on cosine)", positiveFloat, q.entropyTemperature)
     .addOption(new Option('--factorize <how>', 'branch: a shared trunk, then one encoder branch per sub-codebook (FQGAN; default for fq); projection: 1x1 projections of one latent (default for vq)').choices(['branch', 'projection']))
-    .option('--branch-blocks <n>', 'adapter blocks (ResBlock + attention) per branch with --factorize branch', nonNegativeInt, 1)
-    .addOption(new Option('--disentangle-on <codes>', 'disentanglement on the straight-through quantized codes (FQGAN) or the pre-quantization codes').choices(['quantized', 'pre']).default('quantized'))
+    .option('--branch-blocks <n>', 'adapter blocks (ResBlock + attention) per branch with --factorize branch', nonNegativeInt, m.branchBlocks)
+    .addOption(new Option('--disentangle-on <codes>', 'disentanglement on the straight-through quantized codes (FQGAN) or the pre-quantization codes').choices(['quantized', 'pre']).default(q.disentangleOn))
     .option('--disentangle-weight <x>', 'disentanglement loss weight (default 0.1 when K >= 2)', nonNegativeFloat)
     .option('--teacher <dir>', 'frozen teacher: a `factorgen teacher train` run or a tfjs LayersModel/GraphModel folder')
-    .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, 0.1)
-    .option('--align-weight <x>', "ours, not FQGAN's (FQGAN's is --align-target): align one sub-codebook to the --teacher embedding by a mean-pooled MLP and symmetric InfoNCE", nonNegativeFloat, 0)
+    .option('--perceptual-weight <x>', 'teacher-feature perceptual loss weight (needs --teacher)', nonNegativeFloat, m.perceptualWeight)
+    .option('--align-weight <x>', "ours, not FQGAN's (FQGAN's is --align-target): align one sub-codebook to the --teacher embedding by a mean-pooled MLP and symmetric InfoNCE", nonNegativeFloat, d.alignWeight)
     .option('--align-sub-codebook <k>', 'with --align-weight: which sub-codebook to align (default the last)', nonNegativeInt)
     .option('--align-target <k:dir>', "FQGAN alignment: sub-codebook k's class-token head is matched to this teacher's embedding (repeat for FQGAN-Triple)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--align-target-weight <x>', 'weight of each --align-target InfoNCE (FQGAN: 0.5)', nonNegativeFloat, 0.5)
-    .option('--align-layers <n>', 'transformer blocks in each --align-target head (FQGAN: 3)', nonNegativeInt, 1)
-    .option('--align-heads <n>', 'attention heads in each --align-target head', positiveInt, 4)
-    .option('--adversarial-weight <x>', 'PatchGAN hinge loss weight (0 = off)', nonNegativeFloat, 0)
-    .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, 1000)
-    .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, 50)
-    .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, 100)
-    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, 0)
+    .option('--align-target-weight <x>', 'weight of each --align-target InfoNCE (FQGAN: 0.5)', nonNegativeFloat, d.alignTargetWeight)
+    .option('--align-layers <n>', 'transformer blocks in each --align-target head (FQGAN: 3)', nonNegativeInt, d.alignLayers)
+    .option('--align-heads <n>', 'attention heads in each --align-target head', positiveInt, d.alignHeads)
+    .option('--adversarial-weight <x>', 'PatchGAN hinge loss weight (0 = off)', nonNegativeFloat, d.adversarialWeight)
+    .option('--adversarial-start <step>', 'step at which the adversarial loss starts', nonNegativeInt, d.adversarialStart)
+    .option('--usage-window <n>', 'codebook usage is measured over the last n batches', positiveInt, d.usageWindow)
+    .option('--restart-dead-every <n>', 'move codes unused over the window onto current encoder outputs every n steps (0 = never)', nonNegativeInt, d.restartDeadEvery)
+    .option('--ema <decay>', 'keep an EMA of the weights with this decay (0 = none); it averages over about 1/(1 - decay) steps, so keep that a tenth of the run or less: 0.995 for 2000-3000 steps, 0.999 from 10000; new runs warm it up as min(decay, (1+n)/(10+n)) at step n; encoding, decoding and export use it', emaDecay, d.ema)
     .option('--flip', 'random horizontal flips', false)
     .addOption(new Option('--preset <name>', "fqgan: for each of these flags not given, FQGAN's value at this scale: --quantizer fq --sub-codebooks 2 --factorize branch --code-dim 8 --beta 0.25 --entropy-weight 0.03 --entropy-temperature 0.01 --disentangle-weight 0.1 --disentangle-on quantized --restart-dead-every 0 --perceptual-weight 1 --align-target 1:<--teacher> --align-target-weight 0.5 --adversarial-weight 0.5 --adversarial-start <10% of --steps> --ema 0.995 (needs --teacher). FQGAN restarts no dead codes; ours, not FQGAN's: --ema 0.995 and a 1-block alignment head (FQGAN: 3)").choices(['fqgan']))
-    .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default('linear'))
-    .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default('bidirectional'))
+    .addOption(new Option('--quant-proj <kind>', "projections around the quantizer: linear 1x1 convs, or UniTok's attention projection (attn)").choices(['linear', 'attn']).default(d.quantProj))
+    .addOption(new Option('--attn-proj-attention <kind>', "with --quant-proj attn: attention over all positions (UniTok since April 2025) or causal over raster order (UniTok's first release)").choices(['bidirectional', 'causal']).default(q.attention))
     .action(async (_flags: TokTrainFlags, cmd: Command) => {
       // On --resume the checkpoint's settings filled the flags left out (fillFlagsOnResume); a preset only fills a new run's.
       const f = applyPreset(cmd.opts<TokTrainFlags>(), (k) => cmd.getOptionValueSource(k) !== 'cli');

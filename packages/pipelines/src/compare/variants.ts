@@ -2,7 +2,7 @@
  * What `compare` runs: budgets (steps, sizes, seeds) and variants (tokenizer configs, generator heads), as plain data.
  * Pure: no I/O.
  */
-import { presetFashion, type TokenizerConfig } from '@factorgen/tokenizer';
+import { presetFashion, type QuantizerKind, type TokenizerConfig } from '@factorgen/tokenizer';
 import { UserError } from '@factorgen/tfjs-ext';
 
 /** How much one compare spends per run (a run = one variant at one seed). */
@@ -103,7 +103,7 @@ export function compareVariants(
   if (!Number.isInteger(opts.bits) || opts.bits < 2 || opts.bits > 16) throw new UserError(`bits ${opts.bits}: must be an integer from 2 to 16`);
   const V = 2 ** opts.bits;
   const half = 2 ** Math.floor(opts.bits / 2);
-  const base = (kind: 'vq' | 'fq', K: number, size: number, disentangle: number): TokenizerConfig => {
+  const base = (kind: QuantizerKind, K: number, size: number, disentangle: number): TokenizerConfig => {
     const c = presetFashion(kind, K, size, { baseChannels: budget.tokenizer.baseChannels });
     return {
       ...c, imageSize: opts.imageSize, channels: opts.channels, perceptualWeight: 0, adversarial: undefined, align: undefined,
@@ -115,11 +115,8 @@ export function compareVariants(
   const aligned = base('fq', 2, V, 0.1);
   // FQGAN's FeatPredHead form (one block at this scale; FQGAN uses 3), aligned to the compare's classifier teacher.
   aligned.alignTargets = [{ subCodebook: 1, teacher: 0, teacherDim: opts.teacherDim, weight: 0.5, layers: 1, heads: 4 }];
-  const uni = base('fq', 4, half, 0);
-  const unitok: TokenizerConfig = {
-    ...uni, factorize: 'projection', quantProj: 'attn', attnProjAttention: 'bidirectional',
-    quantizer: { ...uni.quantizer, lossOverK: 'mean' },
-  };
+  // The registry's 'unitok' kind: one latent (projection), the attention projection, losses averaged over K.
+  const unitok = base('unitok', 4, half, 0);
   return [
     tok('vq', `vq V=${V}`, base('vq', 1, V, 0)),
     tok('vq-2v', `vq V=${2 * V} (the entries of fq K=2 x ${V})`, base('vq', 1, 2 * V, 0)),

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
-import { fqQuantizer } from './fq';
-import { vqQuantizer } from './vq';
+import type { TokenizerConfig } from '../config/schema';
+import type { Quantizer, QuantizerOutput } from './types';
+import { quantizerOfKind } from './registry';
 
-export type { Quantizer, QuantizerOutput } from './quantizerTypes';
+export type { Quantizer, QuantizerOutput } from './types';
 
+/** The configured quantizer: the registry's entry for cfg.quantizer.kind. */
 export function quantizerFor(cfg: TokenizerConfig): Quantizer {
-  return cfg.quantizer.kind === 'vq' ? vqQuantizer : fqQuantizer;
+  return quantizerOfKind(cfg.quantizer.kind);
 }
 
 /** Registers the configured quantizer's parameters under 'quant/'. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLayerNorm, createLinear, denseOf, mlp, infoNCE, layerNorm, type ParamStore, selfAttention } from '@factorgen/nn';
-import type { AlignTarget, TokenizerConfig } from './config';
+import type { AlignTarget, TokenizerConfig } from '../config/schema';
 
 /**
  * FQGAN's semantic feature-prediction head (FeatPredHead in vq_model_dual.py) and its alignment loss, one per
@@ -38,8 +38,8 @@ export function createAlignTargetHead(store: ParamStore, cfg: TokenizerConfig, i
 }
 
 function targetOf(cfg: TokenizerConfig, i: number): AlignTarget {
-  const t = cfg.alignTargets?.[i];
-  if (!t) throw new Error(`align target ${i}: config has ${cfg.alignTargets?.length ?? 0} targets`);
+  const t = cfg.alignTargets[i];
+  if (!t) throw new Error(`align target ${i}: config has ${cfg.alignTargets.length} targets`);
   return t;
 }
 

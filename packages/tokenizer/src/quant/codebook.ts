@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, stopGradient, createLinear, dense, l2Normalize } from '@factorgen/nn';
 import { withoutTape } from '@factorgen/tfjs-ext';
-import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './codeEntropy';
+import { fusedCodeEntropyAvailable, fusedCodeEntropyLoss } from './entropy';
 
 /**
  * rows = table[indices] with a gradient for `table` only. tf.gather's own gradient returns the int32 indices

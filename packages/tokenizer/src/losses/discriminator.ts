@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, conv2d, createConv } from '@factorgen/nn';
-import type { AdversarialConfig } from './config';
+import type { AdversarialConfig } from '../config/schema';
 
 /**
  * PatchGAN discriminator under 'disc/' (keep it in its own ParamStore: it has its own optimizer):

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, conv2d, createConv, createGroupNorm, groupNorm, swish } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
+import type { TokenizerConfig } from '../config/schema';
 import { attnBlock, createAttnBlock, createResBlock, createUpsample, resBlock, upsample } from './layers';
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@factorgen/nn';
 import { subPrefix } from './codebook';
-import type { Tokenizer } from './model';
+import type { Tokenizer } from '../model';
 import type { CodeHistogram } from './usage';
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createLinear, denseOf, infoNCE, mlp, type ParamStore } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
+import type { TokenizerConfig } from '../config/schema';
 
 /**
  * Alignment head under 'align/' (trained with the tokenizer): per-position MLP d -> teacherDim -> teacherDim

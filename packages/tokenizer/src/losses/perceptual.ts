@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { stopGradient, l2Normalize } from '@factorgen/nn';
-import type { FrozenTeacher } from './teacher';
+import type { FrozenTeacher } from '../teacher/teacher';
 
 /**
  * LPIPS-like distance without learned channel weights: per layer, unit-normalize every position's channel

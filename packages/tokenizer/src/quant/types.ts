@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ParamStore } from '@factorgen/nn';
-import type { TokenizerConfig } from './config';
+import type { QuantizerKind, TokenizerConfig } from '../config/schema';
 
 // The quantizers' shared contract, apart from quantizer.ts (which picks one) so that fq.ts and vq.ts need not import it.
 
@@ -21,9 +21,12 @@ export type QuantizerOutput = {
   losses: { codebook: tf.Scalar; commitment: tf.Scalar; entropy: tf.Scalar };
 };
 
-/** The two quantizers share this contract and the parameter names 'quant/k{k}/{proj,codebook}', 'quant/post'. */
+/**
+ * The quantizers (entries of the registry, registry.ts) share this contract and the parameter names
+ * 'quant/k{k}/codebook'; 'vq' and 'fq' also 'quant/k{k}/proj' and 'quant/post', 'unitok' its attention projections.
+ */
 export interface Quantizer {
-  readonly kind: 'vq' | 'fq';
+  readonly kind: QuantizerKind;
   /** Registers the quantizer's parameters (order: per sub-codebook proj then codebook, then post). */
   create(store: ParamStore, cfg: TokenizerConfig): void;
   /** latents: one shared [B,h,w,latentChannels] map, or one per sub-codebook (factorize 'branch') -> QuantizerOutput */

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, createLinear, dense, l2Normalize } from '@factorgen/nn';
-import { cosineEntropyTemperature, type TokenizerConfig } from './config';
+import { cosineEntropyTemperature, type TokenizerConfig } from '../config/schema';
 import { codebookLosses, codeEntropyLoss, cosineLookup, gatherRows, straightThrough } from './codebook';
-import type { Quantizer, QuantizerOutput } from './quantizerTypes';
-import { fqQuantizer } from './fq';
+import type { Quantizer, QuantizerOutput } from './types';
 
 /**
  * Single-codebook baseline (LlamaGen-style cosine VQ): 1x1 projection latent -> d, L2 normalization,
@@ -15,7 +14,6 @@ export const vqQuantizer: Quantizer = {
   kind: 'vq',
 
   create(store: ParamStore, cfg: TokenizerConfig): void {
-    if (cfg.quantProj === 'attn') return fqQuantizer.create(store, cfg);
     const [{ size, dim }] = cfg.quantizer.subCodebooks;
     createLinear(store, 'quant/k0/proj', cfg.latentChannels, dim);
     store.create('quant/k0/codebook', [size, dim], { kind: 'normal', std: 1 });
@@ -23,7 +21,6 @@ export const vqQuantizer: Quantizer = {
   },
 
   quantize(store: ParamStore, cfg: TokenizerConfig, latents: tf.Tensor4D[]): QuantizerOutput {
-    if (cfg.quantProj === 'attn') return fqQuantizer.quantize(store, cfg, latents);
     const q = cfg.quantizer;
     const [latent] = latents;
     const [B, h, w] = latent.shape;
@@ -46,7 +43,6 @@ export const vqQuantizer: Quantizer = {
   },
 
   lookup(store: ParamStore, cfg: TokenizerConfig, indices: tf.Tensor4D): tf.Tensor4D {
-    if (cfg.quantProj === 'attn') return fqQuantizer.lookup(store, cfg, indices);
     const [B, h, w] = indices.shape;
     const cn = l2Normalize(store.get('quant/k0/codebook') as tf.Tensor2D);
     const rows = tf.reshape(gatherRows(cn, tf.reshape(indices, [-1])), [B, h, w, cn.shape[1]]) as tf.Tensor4D;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ParamStore, conv2d, createConv, createGroupNorm, groupNorm, swish } from '@factorgen/nn';
-import { isBranched, type TokenizerConfig } from './config';
+import { isBranched, type TokenizerConfig } from '../config/schema';
 import { attnBlock, createAttnBlock, createDownsample, createResBlock, downsample, resBlock } from './layers';
 
 /** Parameter prefix of sub-codebook k's encoder branch (factorize 'branch'). */
@@ -35,7 +35,7 @@ export function createEncoder(store: ParamStore, cfg: TokenizerConfig): void {
   }
   cfg.quantizer.subCodebooks.forEach((_s, k) => {
     const b = branchPrefix(k);
-    for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+    for (let i = 0; i < cfg.branchBlocks; i++) {
       createResBlock(store, `${b}/res${i}`, cin, cin);
       if (cfg.attention) createAttnBlock(store, `${b}/attn${i}`, cin);
     }
@@ -63,7 +63,7 @@ export function encodeBranch(store: ParamStore, cfg: TokenizerConfig, trunk: tf.
   const b = branchPrefix(k);
   const g = cfg.normGroups;
   let h = trunk;
-  for (let i = 0; i < (cfg.branchBlocks ?? 1); i++) {
+  for (let i = 0; i < cfg.branchBlocks; i++) {
     h = resBlock(store, `${b}/res${i}`, h, g);
     if (cfg.attention) h = attnBlock(store, `${b}/attn${i}`, h, g);
   }
