@@ -1,6 +1,6 @@
 import { check } from '@factorgen/tfjs-ext';
 import { type ParamStore } from '@factorgen/nn';
-import presetData from './presets.json';
+import presetData from './presets.json' with { type: 'json' };
 
 /** The generator config version this code writes (GeneratorConfig); migrateGeneratorConfig brings older ones to it. */
 export const GENERATOR_CONFIG_VERSION = 2;

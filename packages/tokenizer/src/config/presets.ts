@@ -1,5 +1,5 @@
 import { UserError } from '@factorgen/tfjs-ext';
-import presetData from './presets.json';
+import presetData from './presets.json' with { type: 'json' };
 import type { Factorization, QuantizerConfig, QuantizerKind, SubCodebookConfig, TokenizerConfig } from './schema';
 import { TOKENIZER_CONFIG_VERSION } from './migrate';
 import { assertValidConfig } from './validate';
