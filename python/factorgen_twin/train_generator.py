@@ -286,14 +286,21 @@ def main(argv=None) -> int:
         return 2
 
 
-def train(a: argparse.Namespace) -> int:
+def process_env(device_flag: str):
+    """This process's place under torchrun: (world size, rank, local rank, use_cuda, device); one process without
+    torchrun's environment. device_flag 'auto' takes CUDA when torch sees it, else 'cuda' or 'cpu' as given."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if a.device == "auto" else a.device == "cuda"
+    use_cuda = torch.cuda.is_available() if device_flag == "auto" else device_flag == "cuda"
     device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
     if use_cuda:
         torch.cuda.set_device(device)
+    return world, rank, local_rank, use_cuda, device
+
+
+def train(a: argparse.Namespace) -> int:
+    world, rank, local_rank, use_cuda, device = process_env(a.device)
     try:
         tokens = read_token_file(a.tokens)
     except UserError as e:

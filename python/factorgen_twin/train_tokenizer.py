@@ -41,7 +41,7 @@ from .load import EMA_PREFIX
 from .rng import Rng, batch_indices
 from .tokenizer import Tokenizer, from_torch, to_torch
 from .tokenizer_train import Teacher, d_loss_hinge, discriminator, g_loss_hinge, gather_plain, training_forward
-from .train_generator import AdamW, OneLineParser, clip_grads, ema_decay_at, warmup_cosine
+from .train_generator import AdamW, OneLineParser, clip_grads, ema_decay_at, process_env, warmup_cosine
 
 DISC_PREFIX = "disc/"
 STATE_PREFIX = "state/"
@@ -191,13 +191,7 @@ def _teachers(a: argparse.Namespace, cfg: dict, device):
 def train(a: argparse.Namespace) -> int:
     """Continues the run in a.out to a.steps (see the module docstring); raises UserError (one line) on a run it cannot
     continue as factorgen would. Rank 0 writes metrics.jsonl and the checkpoint."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if a.device == "auto" else a.device == "cuda"
-    device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
+    world, rank, local_rank, use_cuda, device = process_env(a.device)
     ck_dir = os.path.join(a.out, "checkpoint")
     if not a.resume:
         raise UserError(f"--resume: the twin continues a tokenizer run that factorgen started (its flags fix the model and recipe): "
