@@ -30,7 +30,7 @@ describe('tests run the sources', () => {
 
   it('in vitest, a package name resolves to its source module', () => {
     expect(import.meta.resolve('@factorgen/cli/program')).toBe(url('apps/cli/src/program.ts'));
-    expect(import.meta.resolve('@factorgen/tfjs-ext/kernels/slice')).toBe(url('packages/tfjs-ext/src/kernels/slice.ts'));
+    expect(import.meta.resolve('@factorgen/tfjs-ext/kernels/wasm/Slice')).toBe(url('packages/tfjs-ext/src/kernels/wasm/Slice.ts'));
   });
 
   it("--version is @factorgen/cli's own version, read beside its module (so an installed CLI finds it too)", () => {
