@@ -9,7 +9,8 @@ const bin = path.join(root, 'apps/cli/bin/factorgen.mjs');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-compare-'));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-const smoke = (out: string) => ['compare', '--budget', 'smoke', '--out', out, '--backend', 'wasm'];
+// --jobs 1: sequential, whatever the load (auto would take the free cores).
+const smoke = (out: string) => ['compare', '--budget', 'smoke', '--out', out, '--backend', 'wasm', '--jobs', '1'];
 
 function cli(args: string[]): { code: number; out: string; err: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, encoding: 'utf8', timeout: 300_000 });

@@ -5,6 +5,7 @@ import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, comp
 import { writeCompareHtml } from '@factorgen/web';
 import { positiveInt } from '../ui/flags';
 import { withTrainingUi } from '../ui/training';
+import { resolveThreads } from '@factorgen/tfjs-ext/node';
 import { addDataOptions, backendOption, threadsOption, loadSplit, startBackend, note, printJson, type DataFlags } from './common';
 
 /** The flag each recorded compare setting comes from, for the one-line refusal. */
@@ -22,11 +23,11 @@ export function registerCompare(program: Command): void {
     .option('--variants <ids>', `variants, comma-separated (default: the budget's; baselines are added): ${compareVariantIds.join(', ')}`, (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--bits <n>', 'bits per position of the single-codebook baseline (V = 2^bits), 2 to 16', positiveInt, 10)
     .option('--no-generation', 'tokenizers only: no encoding, generator training or sample scores')
-    .option('--jobs <n>', 'runs side by side in n processes of 1 thread each (results equal a --jobs 1 --threads 1 compare)', positiveInt, 1)
+    .option('--jobs <n>', 'runs side by side in n processes of 1 thread each (results equal a --jobs 1 --threads 1 compare); auto: the cores the load average leaves free (two 1-thread trainings side by side took 30 s where the same two on 2 threads took 43, docs/compare.md)', parseJobs, 'auto' as const)
     .addOption(new Option('--part <i/n>', 'internal: run part i of n (a --jobs child)').hideHelp().argParser(parsePart))
     .addOption(backendOption())
     .addOption(threadsOption())
-    .action(async (f: DataFlags & { out: string; budget: keyof typeof compareBudgets; seeds?: number; variants?: string[]; bits: number; generation: boolean; jobs: number; part?: { index: number; count: number }; backend: 'auto'; threads: number | 'auto' }) => {
+    .action(async (f: DataFlags & { out: string; budget: keyof typeof compareBudgets; seeds?: number; variants?: string[]; bits: number; generation: boolean; jobs: number | 'auto'; part?: { index: number; count: number }; backend: 'auto'; threads: number | 'auto' }) => {
       const budget = compareBudgets[f.budget];
       const unknown = (f.variants ?? []).find((v) => !(compareVariantIds as readonly string[]).includes(v));
       if (unknown !== undefined) throw new UserError(`--variants: unknown variant "${unknown}" (choose from ${compareVariantIds.join(', ')})`);
@@ -50,7 +51,9 @@ export function registerCompare(program: Command): void {
         return;
       }
       try {
-        const parts = f.jobs > 1 ? { count: f.jobs, start: startPart } : undefined;
+        const jobs = f.jobs === 'auto' ? resolveThreads('auto') : f.jobs;
+        if (f.jobs === 'auto' && jobs > 1) note(`--jobs auto: ${jobs} processes side by side (the cores the load average leaves free)`);
+        const parts = jobs > 1 ? { count: jobs, start: startPart } : undefined;
         const state = await runCompare({ ...request, parts, onRunDone: (s) => void report(s) });
         const { files, comparisons } = report(state);
         note(`report: ${files.join(', ')}`);
@@ -61,6 +64,12 @@ export function registerCompare(program: Command): void {
         throw new UserError(`${flag}: ${f.out} holds a compare started with ${e.setting} ${JSON.stringify(e.recorded)} (asked: ${JSON.stringify(e.requested)}); rerun with the same flags to continue it, or choose another --out`);
       }
     });
+}
+
+function parseJobs(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 64) throw new UserError(`--jobs ${v}: a whole number from 1 to 64, or auto`);
+  return Number(v);
 }
 
 function parsePart(v: string): { index: number; count: number } {
