@@ -17,6 +17,7 @@ import { evaluateLoss, trainGenerator } from '@factorgen/pipelines';
 import { readTokenFile } from '@factorgen/io';
 import { describeWith, systemPython } from '../support/components';
 import { cliPath, makeTokenFile, makeTokenizer, repoRoot, runCliProcess } from '../robustness/fixtures';
+import { freePort } from '../support/freePort';
 
 const env = { ...process.env, PYTHONPATH: path.join(repoRoot, 'python'), OMP_NUM_THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE' };
 let work: string;
@@ -187,7 +188,7 @@ describeWith('torch', 'generator training with the twin (PyTorch, torchrun)', ()
     expect(vals.map((m) => m.step)).toEqual([2, 3]);
     console.log(`twin valLoss ${vals[1].valLoss} vs factorgen evaluateLoss ${expected}`);
     expect(Math.abs(vals[1].valLoss! - expected)).toBeLessThanOrEqual(1e-5 * expected);
-    const port = String(29500 + Math.floor(Math.random() * 400));
+    const port = await freePort();
     // Debian's torchrun crashes at start without --redirects/--tee (its log-redirect default).
     const two = await run('torchrun', ['--nproc_per_node', '2', '--master_port', port, '--redirects', '2', '--tee', '1', '-m', 'factorgen_twin.train_generator', ...common, '--out', path.join(work, 'two')]);
     expect(two.code, two.out).toBe(0);

@@ -23,6 +23,7 @@ import { loadTokenizer, trainTokenizer, type TokenizerTrainConfig } from '@facto
 import { psnrGlobal } from '@factorgen/eval';
 import { describeWith, systemPython } from '../support/components';
 import { repoRoot, runCliProcess } from '../robustness/fixtures';
+import { freePort } from '../support/freePort';
 
 const env = { ...process.env, PYTHONPATH: path.join(repoRoot, 'python'), OMP_NUM_THREADS: '1', OMP_WAIT_POLICY: 'PASSIVE' };
 let work: string;
@@ -194,7 +195,7 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
     const flags = ['--resume', '--steps', '3', '--teacher', teacherDir, '--align-target', `1:${teacherDir}`];
     const r1 = await run(systemPython, ['-m', 'factorgen_twin.train_tokenizer', '--out', one, ...flags]);
     expect(r1.code, r1.out).toBe(0);
-    const port = String(29500 + Math.floor(Math.random() * 400));
+    const port = await freePort();
     // Debian's torchrun crashes at start without --redirects/--tee (its log-redirect default).
     const r2 = await run('torchrun', ['--nproc_per_node', '2', '--master_port', port, '--redirects', '2', '--tee', '1', '-m', 'factorgen_twin.train_tokenizer', '--out', two, ...flags]);
     expect(r2.code, r2.out).toBe(0);
@@ -252,5 +253,5 @@ describeWith('torch', 'tokenizer training with the twin (PyTorch, torchrun)', ()
     expect(Math.abs(pt - pf)).toBeLessThanOrEqual(0.01);
     await trainTokenizer({ out: two, resume: true, config: config(), data, teacher, teachers: [teacher], train: trainCfg(4) });
     expect((await loadCheckpoint(path.join(two, 'checkpoint'), 'tokenizer')).step).toBe(4);
-  }, 300_000);
+  }, 600_000);
 });
