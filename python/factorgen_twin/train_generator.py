@@ -286,6 +286,19 @@ def main(argv=None) -> int:
         return 2
 
 
+def end_processes(world: int) -> None:
+    """Ends a run's processes after training: under DDP (world > 1) a barrier, then os._exit(0) on every rank, so no
+    destructor runs. PyTorch 1.13's gloo can deadlock tearing down a DDP Reducer's process group (seen in a test run:
+    rank 1 stuck in ~ProcessGroupGloo, a gloo thread waiting for the GIL the main thread held, after rank 0 had
+    finished); the checkpoint and metrics are written and the streams flushed before."""
+    if world == 1:
+        return
+    dist.barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def process_env(device_flag: str):
     """This process's place under torchrun: (world size, rank, local rank, use_cuda, device); one process without
     torchrun's environment. device_flag 'auto' takes CUDA when torch sees it, else 'cuda' or 'cpu' as given."""
@@ -465,11 +478,9 @@ def train(a: argparse.Namespace) -> int:
                 print(json.dumps(rec), file=sys.stderr)
         if done % a.checkpoint_every == 0 or done == a.steps:
             save(done)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     if rank == 0:
         print(json.dumps({"checkpoint": ck_dir, "steps": a.steps, "processes": world}))
+    end_processes(world)
     return 0
 
 

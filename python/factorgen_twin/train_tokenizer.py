@@ -41,7 +41,7 @@ from .load import EMA_PREFIX
 from .rng import Rng, batch_indices
 from .tokenizer import Tokenizer, from_torch, to_torch
 from .tokenizer_train import Teacher, d_loss_hinge, discriminator, g_loss_hinge, gather_plain, training_forward
-from .train_generator import AdamW, OneLineParser, clip_grads, ema_decay_at, process_env, warmup_cosine
+from .train_generator import AdamW, OneLineParser, clip_grads, ema_decay_at, end_processes, process_env, warmup_cosine
 
 DISC_PREFIX = "disc/"
 STATE_PREFIX = "state/"
@@ -357,11 +357,9 @@ def train(a: argparse.Namespace) -> int:
                 print(json.dumps(out), file=sys.stderr)
         if done % tc["checkpointEvery"] == 0 or done == a.steps:
             save(done)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
     if rank == 0:
         print(json.dumps({"checkpoint": ck_dir, "steps": a.steps, "processes": world, "usage": hist.usage(), "perplexity": hist.perplexity()}))
+    end_processes(world)
     return 0
 
 
