@@ -68,10 +68,15 @@ describe('factorgen compare (smoke budget)', () => {
     expect(fs.readFileSync(path.join(a, 'report.md'), 'utf8')).toContain('fq2 vs vq on PSNR (global MSE): ');
     expect(fs.readFileSync(path.join(a, 'report.html'), 'utf8').match(/<circle /g)!.length).toBeGreaterThanOrEqual(4 * 7 - 4);
 
-    // A finished compare run again does nothing new.
+    // A finished compare run again does nothing new; side by side it starts no part process either.
     const again = cli(smoke(a));
     expect(again.code).toBe(0);
     expect(again.err).toMatch(/^plan: .* 21 stages \(21 done\)/m);
+    const againJobs = cli([...smoke(b), '--jobs', '2']);
+    expect(againJobs.code, againJobs.err.slice(-2000)).toBe(0);
+    expect(againJobs.err).toMatch(/^plan \(shared stages\): .* 1 stages \(1 done\)/m);
+    expect(againJobs.err).not.toMatch(/^part \d\/2:/m);
+    expect(fs.existsSync(path.join(b, 'report.json'))).toBe(true);
 
     // A flag that contradicts the compare in the folder is refused in one line, and nothing there changes.
     const before = fs.readFileSync(path.join(a, 'compare.json'), 'utf8');

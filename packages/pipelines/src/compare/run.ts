@@ -184,8 +184,11 @@ export async function runCompare(req: CompareRequest): Promise<CompareState> {
       if (req.parts && req.parts.count > 1 && !req.part) {
         const { count, start } = req.parts;
         await runStages({ ...req, part: 'shared' }, variants, settings, fnet, evaluator, teacherCfg, t0);
+        // Only parts with stages left start a process (a finished compare just rewrites its report).
+        const pendingParts = Array.from({ length: count }, (_, i) => i)
+          .filter((i) => planStages({ ...req, part: { index: i, count } }, variants, fnet, teacherCfg).stages.some((st) => !st.done()));
         // Every part runs to its end even when another fails (its finished stages are kept), then the first error is thrown.
-        const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => start(i, count)));
+        const results = await Promise.allSettled(pendingParts.map((i) => start(i, count)));
         const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (failed) throw failed.reason;
         const state = await runStages(req, variants, settings, fnet, evaluator, teacherCfg, t0);
@@ -200,10 +203,14 @@ export async function runCompare(req: CompareRequest): Promise<CompareState> {
   }
 }
 
-async function runStages(
-  req: CompareRequest, variants: CompareVariant[], settings: CompareSettings, fnet: FeatureNet,
-  evaluator: CompareState['evaluator'], teacherCfg: ReturnType<typeof presetFashionTeacher>, t0: number,
-): Promise<CompareState> {
+/**
+ * The plan: every stage of the compare (shared ones first, then per seed and variant), narrowed to the request's part
+ * when it has one. Stages know whether they are done from the folder, so planning runs nothing. Throws when a part is
+ * asked for before the shared stages are done.
+ */
+function planStages(
+  req: CompareRequest, variants: CompareVariant[], fnet: FeatureNet, teacherCfg: ReturnType<typeof presetFashionTeacher>,
+): { stages: Stage[]; seeds: number[] } {
   const b = req.budget;
   const out = req.out;
   const seeds = Array.from({ length: req.seeds }, (_, s) => s);
@@ -391,6 +398,16 @@ async function runStages(
     const parts = assignParts(keys.map((key) => ({ key, estimate: stages.filter((st) => st.group === key).reduce((a, st) => a + st.estimate, 0) })), count);
     stages.splice(0, stages.length, ...stages.filter((st) => st.group !== null && parts.get(st.group) === index));
   }
+  return { stages, seeds };
+}
+
+async function runStages(
+  req: CompareRequest, variants: CompareVariant[], settings: CompareSettings, fnet: FeatureNet,
+  evaluator: CompareState['evaluator'], teacherCfg: ReturnType<typeof presetFashionTeacher>, t0: number,
+): Promise<CompareState> {
+  const b = req.budget;
+  const { stages, seeds } = planStages(req, variants, fnet, teacherCfg);
+  const nSamples = b.samplesPerClass * req.train.classNames.length;
   const total = stages.reduce((a, s) => a + s.estimate, 0);
   const pending = stages.filter((s) => !s.done());
   const runs = seeds.length * variants.length;
