@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .errors import UserError
+from .errors import UserError, run_cli
 from .generator import Dropout, Generator
 from .load import EMA_PREFIX, without_ema
 from .names import from_twin, to_twin
@@ -278,12 +278,7 @@ def fail(msg: str) -> None:
 
 
 def main(argv=None) -> int:
-    a = parse_args(argv)
-    try:
-        return train(a)
-    except UserError as e:
-        print(f"factorgen_twin: {e}", file=sys.stderr)
-        return 2
+    return run_cli(train, parse_args(argv))
 
 
 def end_processes(world: int) -> None:

@@ -36,7 +36,7 @@ import torch.distributed as dist
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .datasets import flip_mask, gather_images, load_dataset
-from .errors import UserError
+from .errors import UserError, run_cli
 from .load import EMA_PREFIX
 from .rng import Rng, batch_indices
 from .tokenizer import Tokenizer, from_torch, to_torch
@@ -145,15 +145,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    a = parse_args(argv)
-    try:
-        return train(a)
-    except UserError as e:
-        print(f"factorgen_twin: {e}", file=sys.stderr)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") == "0":
-            # torchrun --redirects 2 --tee 1 (what Debian's torchrun needs) shows stdout only
-            print(f"factorgen_twin: {e}", flush=True)
-        return 2
+    return run_cli(train, parse_args(argv))
 
 
 def _teachers(a: argparse.Namespace, cfg: dict, device):
