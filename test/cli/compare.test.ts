@@ -66,7 +66,11 @@ describe('factorgen compare (smoke budget)', () => {
     expect(report.runs).toHaveLength(4);
     expect(report.summary.comparisons.map((c) => c.verdict).length).toBe(7);
     expect(fs.readFileSync(path.join(a, 'report.md'), 'utf8')).toContain('fq2 vs vq on PSNR (global MSE): ');
-    expect(fs.readFileSync(path.join(a, 'report.html'), 'utf8').match(/<circle /g)!.length).toBeGreaterThanOrEqual(4 * 7 - 4);
+    const html = fs.readFileSync(path.join(a, 'report.html'), 'utf8');
+    expect(html.match(/<circle /g)!.length).toBeGreaterThanOrEqual(4 * 7 - 4);
+    // Each run's sample excerpt (the first 8 per class at 3x; the smoke budget draws 2 per class) is written and shown.
+    for (const run of ['vq-s0', 'vq-s1', 'fq2-s0', 'fq2-s1']) expect(fs.existsSync(path.join(a, 'runs', run, 'samples.png'))).toBe(true);
+    expect(html.split('<h2>Samples (the first 8 per class)</h2>')[1]!.match(/<img /g)).toHaveLength(4);
 
     // A finished compare run again does nothing new; side by side it starts no part process either.
     const again = cli(smoke(a));

@@ -59,7 +59,7 @@ function curveCharts(report: CompareReport): ChartSpec[] {
 
 /**
  * Writes OUT/report.html for `report` (whose runs live in OUT/runs/<variant>-s<seed>/ with recon.png and
- * samples/grid.png, drawn where present). Returns the file's path.
+ * samples.png, the pipeline's writeSampleExcerpts, drawn where present). Returns the file's path.
  */
 export function writeCompareHtml(out: string, report: CompareReport): string {
   const grids = (name: string, rel: (run: string) => string) => {
@@ -81,7 +81,7 @@ tr.better td{background:#e6f4ea}tr.worse td{background:#fdecea}.grids{display:fl
 <h2>Per metric: a dot per seed, the mean and its 95 % interval</h2><div class="plots">${compareMetrics.map((m) => intervalPlotSvg(report, m)).join('')}</div>
 <h2>Training curves</h2>${chartsHtml(curveCharts(report))}
 ${grids('Reconstructions (originals over reconstructions)', () => 'recon.png')}
-${grids('Samples', () => path.join('samples', 'grid.png'))}
+${grids('Samples (the first 8 per class)', () => 'samples.png')}
 <details><summary>report.md</summary><pre>${md(fs.existsSync(path.join(out, 'report.md')) ? fs.readFileSync(path.join(out, 'report.md'), 'utf8') : '')}</pre></details>
 </body></html>`;
   const file = path.join(out, 'report.html');

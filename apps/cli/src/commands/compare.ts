@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Command, Option } from 'commander';
 import { UserError } from '@factorgen/tfjs-ext';
-import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, compareMeta, writeCompareReport, CompareSettingsError, type CompareState } from '@factorgen/pipelines';
+import { compareBudgets, compareVariantIds, runCompare, buildCompareReport, compareMeta, writeCompareReport, writeSampleExcerpts, CompareSettingsError, type CompareState } from '@factorgen/pipelines';
 import { writeCompareHtml } from '@factorgen/web';
 import { positiveInt } from '../ui/flags';
 import { withTrainingUi } from '../ui/training';
@@ -36,7 +36,8 @@ export function registerCompare(program: Command): void {
       const train = await loadSplit(f, 'train');
       const test = await loadSplit(f, 'test');
       const command = `factorgen ${process.argv.slice(2).join(' ')}`;
-      const report = (state: CompareState) => {
+      const report = async (state: CompareState) => {
+        await writeSampleExcerpts(f.out, state.runs, { classNames: test.classNames, height: test.height, channels: test.channels });
         const r = buildCompareReport(state, compareMeta(state, { command, backend: backend.name, threads: backend.threads }));
         return { files: [...writeCompareReport(f.out, r), writeCompareHtml(f.out, r)], comparisons: r.summary.comparisons };
       };
@@ -54,8 +55,8 @@ export function registerCompare(program: Command): void {
         const jobs = f.jobs === 'auto' ? resolveThreads('auto') : f.jobs;
         if (f.jobs === 'auto' && jobs > 1) note(`--jobs auto: ${jobs} processes side by side (the cores the load average leaves free)`);
         const parts = jobs > 1 ? { count: jobs, start: startPart } : undefined;
-        const state = await runCompare({ ...request, parts, onRunDone: (s) => void report(s) });
-        const { files, comparisons } = report(state);
+        const state = await runCompare({ ...request, parts, onRunDone: async (s) => { await report(s); } });
+        const { files, comparisons } = await report(state);
         note(`report: ${files.join(', ')}`);
         printJson({ report: files, verdicts: comparisons.map((c) => ({ variant: c.variant, baseline: c.baseline, metric: c.metric, verdict: c.verdict })) });
       } catch (e) {

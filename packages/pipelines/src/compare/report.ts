@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
-import { repoRoot } from '@factorgen/io';
+import { repoRoot, writeGrid } from '@factorgen/io';
+import { readSampleFolder } from '../evaluate';
 import { compareMetrics, formatInterval, summarizeCompare, verdictText, type CompareSummary } from './summary';
 import { readCompareCurves, type CompareState, type RunResult, type Floors, type CompareSettings } from './run';
 import type { CompareBudget } from './variants';
@@ -106,4 +107,31 @@ export function writeCompareReport(out: string, report: CompareReport): string[]
   fs.writeFileSync(json, JSON.stringify(report, null, 1) + '\n');
   fs.writeFileSync(md, compareMarkdown(report));
   return [json, md];
+}
+
+/**
+ * Writes OUT/runs/<run>/samples.png for every run with a sample folder and no such file yet: the first `perClass`
+ * samples of each class of `data` (the compare's dataset: class names, image side, channels), one row per class, each
+ * image drawn `scale` times its size. It is what report.html shows and what a committed compare keeps: samples/grid.png
+ * holds every sample (500 at the medium budget, ~0.7 MB per run). Returns the files written.
+ */
+export async function writeSampleExcerpts(
+  out: string, runs: RunResult[], data: { classNames: string[]; height: number; channels: 1 | 3 }, perClass = 8, scale = 3,
+): Promise<string[]> {
+  const written: string[] = [];
+  for (const r of runs) {
+    const dir = path.join(out, 'runs', `${r.variant}-s${r.seed}`);
+    const file = path.join(dir, 'samples.png');
+    if (!r.generation || fs.existsSync(file) || !fs.existsSync(path.join(dir, 'samples'))) continue;
+    const set = await readSampleFolder(path.join(dir, 'samples'), data.classNames, data.height, data.channels);
+    const per = set.height * set.width * set.channels;
+    const rows = data.classNames.map((name, c) => {
+      const images: Uint8Array[] = [];
+      for (let i = 0; i < set.n && images.length < perClass; i++) if (set.labels[i] === c) images.push(set.images.subarray(i * per, (i + 1) * per));
+      return { label: `${c} ${name}`, images };
+    });
+    await writeGrid(file, rows, set.height, set.width, data.channels, { scale });
+    written.push(file);
+  }
+  return written;
 }
