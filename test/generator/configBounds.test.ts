@@ -48,11 +48,11 @@ describe('a config.json is checked against its weights and sane limits before an
     const dir = edited('generator', (c) => Object.assign(c, { width: 8192, depth: 64, heads: 64 }));
     const ck = await loadCheckpoint(dir, 'generator');
     const before = tf.memory().numBytes;
-    // Every parameter whose name or shape weights.bin lacks is listed, none allocated (gpt/inProj alone would be 256 MB).
+    // Every parameter whose name or shape weights.bin lacks is listed, none allocated (gpt/inProj alone would be 256 MB; the shipped generator is 192 x 6 with a 3-layer head, 1024 codes per sub-codebook).
     expect(() => generatorFromCheckpoint(ck, dir)).toThrow(
       new UserError(
-        `${dir}: checkpoint does not match the model: missing gpt/block4/norm1, gpt/block4/attn/q, gpt/block4/attn/k and 538 more; ` +
-          'gpt/tok0: checkpoint [256,64] vs model [256,4096]; gpt/tok1: checkpoint [256,64] vs model [256,4096]; gpt/inProj: checkpoint [128,128] vs model [8192,8192] and 38 more',
+        `${dir}: checkpoint does not match the model: missing gpt/block6/norm1, gpt/block6/attn/q, gpt/block6/attn/k and 520 more; ` +
+          'gpt/tok0: checkpoint [1024,96] vs model [1024,4096]; gpt/tok1: checkpoint [1024,96] vs model [1024,4096]; gpt/inProj: checkpoint [192,192] vs model [8192,8192] and 56 more',
       ),
     );
     expect(tf.memory().numBytes).toBe(before); // nothing left allocated
@@ -67,7 +67,7 @@ describe('a config.json is checked against its weights and sane limits before an
     ck = await loadCheckpoint(dir, 'tokenizer');
     const before = tf.memory().numBytes;
     expect(() => tokenizerFromCheckpoint(ck, dir)).toThrow(
-      new UserError(`${dir}: checkpoint does not match the model: encoder/conv_in/w: checkpoint [3,3,1,24] vs model [3,3,1,2048]; encoder/conv_in/b: checkpoint [24] vs model [2048]; encoder/down0/res0/norm1/gamma: checkpoint [24] vs model [2048] and 158 more`),
+      new UserError(`${dir}: checkpoint does not match the model: encoder/conv_in/w: checkpoint [3,3,1,32] vs model [3,3,1,2048]; encoder/conv_in/b: checkpoint [32] vs model [2048]; encoder/down0/res0/norm1/gamma: checkpoint [32] vs model [2048] and 158 more`),
     );
     expect(tf.memory().numBytes).toBe(before);
   });
@@ -81,7 +81,7 @@ describe('a config.json is checked against its weights and sane limits before an
     const dir = await legacyCopy('generator');
     const w = path.join(dir, 'weights.bin');
     fs.truncateSync(w, 64 * 2 ** 30); // sparse: no disk used, and reading it would need 64 GiB of memory
-    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: wrong size: expected 4864512 bytes, found ${64 * 2 ** 30}`));
+    await expect(loadCheckpoint(dir, 'generator')).rejects.toThrow(new UserError(`${w}: wrong size: expected 20579072 bytes, found ${64 * 2 ** 30}`));
     fs.unlinkSync(w);
     const { execFileSync } = await import('node:child_process');
     execFileSync('mkfifo', [w]);
